@@ -1,0 +1,316 @@
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::unique_prefix;
+use crate::{
+    AdapterError, Event, EventKind, SessionFilter, SessionRecord, SessionStatus, SessionStore,
+    Usage,
+};
+
+/// A record as the runtime would create it.
+pub fn sample_record(id: &str, owner: &str) -> SessionRecord {
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    SessionRecord {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        agent_type: "assistant".to_owned(),
+        status: SessionStatus::Starting,
+        metadata: json!({ "topic": "contract", "nested": { "n": 1 } }),
+        created_at: at,
+        updated_at: at,
+        last_activity_at: at,
+        last_seq: 0,
+        agent_session_id: None,
+        usage: Usage::default(),
+        error: None,
+        version: 1,
+    }
+}
+
+/// An agent event with the given seq.
+pub fn sample_event(seq: u64) -> Event {
+    Event {
+        seq,
+        at: Utc
+            .timestamp_millis_opt(1_700_000_000_000 + seq as i64)
+            .unwrap(),
+        kind: EventKind::Agent,
+        data: RawValue::from_string(format!(r#"{{"type":"assistant","n":{seq},"text":"é\n"}}"#))
+            .unwrap(),
+    }
+}
+
+/// Runs every behaviour of [`SessionStore`] against `store`.
+pub async fn session_store(store: &dyn SessionStore) {
+    let p = unique_prefix("ss");
+    create_get_and_conflict(store, &p).await;
+    update_is_optimistic(store, &p).await;
+    list_filters_and_pages(store, &p).await;
+    events_append_and_read(store, &p).await;
+    delete_cascades(store, &p).await;
+    store.ping().await.expect("ping succeeds");
+}
+
+async fn create_get_and_conflict(store: &dyn SessionStore, p: &str) {
+    let id = format!("{p}-create");
+    assert_eq!(
+        store.get(&id).await.unwrap(),
+        None,
+        "get of a missing id is None"
+    );
+    let record = sample_record(&id, "alice");
+    store.create(&record).await.expect("create");
+    let got = store
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("created record is found");
+    assert_eq!(got, record, "get returns what create stored, version 1");
+
+    let mut other = sample_record(&id, "mallory");
+    other.agent_type = "other".into();
+    let err = store
+        .create(&other)
+        .await
+        .expect_err("creating an existing id fails");
+    assert!(
+        matches!(err, AdapterError::Conflict(_)),
+        "conflict, got {err:?}"
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap(),
+        record,
+        "a failed create changes nothing"
+    );
+}
+
+async fn update_is_optimistic(store: &dyn SessionStore, p: &str) {
+    let id = format!("{p}-update");
+    let mut record = sample_record(&id, "alice");
+    store.create(&record).await.unwrap();
+
+    record.status = SessionStatus::Idle;
+    record.agent_session_id = Some("agent-1".into());
+    record.last_seq = 7;
+    record.usage = Usage {
+        input_tokens: 10,
+        output_tokens: 20,
+        cost_usd: 0.25,
+        turns: 1,
+    };
+    record.error = Some(crate::SessionError {
+        code: "agent_crashed".into(),
+        message: "x".into(),
+    });
+    record.updated_at = Utc.with_ymd_and_hms(2026, 2, 3, 4, 5, 6).unwrap();
+    let version = store
+        .update(&record)
+        .await
+        .expect("update at the current version");
+    assert_eq!(version, 2, "update returns version + 1");
+    let mut expected = record.clone();
+    expected.version = 2;
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap(),
+        expected,
+        "update stores every field"
+    );
+
+    record.status = SessionStatus::Failed;
+    let err = store
+        .update(&record)
+        .await
+        .expect_err("a stale version fails");
+    assert!(
+        matches!(err, AdapterError::Conflict(_)),
+        "conflict, got {err:?}"
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap(),
+        expected,
+        "a stale update changes nothing"
+    );
+
+    let missing = sample_record(&format!("{p}-update-missing"), "alice");
+    let err = store
+        .update(&missing)
+        .await
+        .expect_err("updating a missing record fails");
+    assert!(
+        matches!(err, AdapterError::NotFound(_)),
+        "not found, got {err:?}"
+    );
+    assert_eq!(
+        store.get(&missing.id).await.unwrap(),
+        None,
+        "update does not create"
+    );
+}
+
+async fn list_filters_and_pages(store: &dyn SessionStore, p: &str) {
+    // Owners unique to this run keep other runs' records out of the results.
+    let owner = format!("{p}-owner");
+    let other_owner = format!("{p}-other");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut record = sample_record(&format!("{p}-list-{i}"), &owner);
+        if i % 2 == 1 {
+            record.agent_type = "researcher".into();
+        }
+        store.create(&record).await.unwrap();
+        if i == 4 {
+            record.status = SessionStatus::Stopped;
+            store.update(&record).await.unwrap();
+        }
+        ids.push(record.id);
+    }
+    store
+        .create(&sample_record(&format!("{p}-list-x"), &other_owner))
+        .await
+        .unwrap();
+
+    let by_owner = SessionFilter {
+        owner: Some(owner.clone()),
+        ..Default::default()
+    };
+    let all = store.list(&by_owner, 100, None).await.unwrap();
+    let got: Vec<_> = all.sessions.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(got, ids, "list filters by owner and orders by id");
+    assert_eq!(all.next_cursor, None, "no cursor on the last page");
+
+    let by_type = SessionFilter {
+        agent_type: Some("researcher".into()),
+        ..by_owner.clone()
+    };
+    let got: Vec<_> = store.list(&by_type, 100, None).await.unwrap().sessions;
+    assert_eq!(got.len(), 2, "list filters by agent type");
+    let by_status = SessionFilter {
+        statuses: vec![SessionStatus::Stopped],
+        ..by_owner.clone()
+    };
+    let got: Vec<_> = store.list(&by_status, 100, None).await.unwrap().sessions;
+    assert_eq!(
+        got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [ids[4].as_str()],
+        "list filters by status"
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list(&by_owner, 2, cursor.as_deref()).await.unwrap();
+        assert!(
+            page.sessions.len() <= 2,
+            "a page holds at most limit records"
+        );
+        seen.extend(page.sessions.iter().map(|r| r.id.clone()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, ids,
+        "paging with the cursor visits every record once, in order"
+    );
+    let one = store.list(&by_owner, 0, None).await.unwrap();
+    assert_eq!(one.sessions.len(), 1, "limit 0 is treated as 1");
+}
+
+async fn events_append_and_read(store: &dyn SessionStore, p: &str) {
+    let id = format!("{p}-events");
+    store.create(&sample_record(&id, "alice")).await.unwrap();
+    assert!(
+        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
+        "a new log is empty"
+    );
+
+    let first: Vec<Event> = (1..=3).map(sample_event).collect();
+    store.append_events(&id, &first).await.expect("append");
+    store
+        .append_events(&id, &first[1..])
+        .await
+        .expect("re-append of stored seqs succeeds");
+    let more: Vec<Event> = (4..=6).map(sample_event).collect();
+    store.append_events(&id, &more).await.unwrap();
+    store
+        .append_events(&id, &[])
+        .await
+        .expect("an empty batch succeeds");
+
+    let all = store.events_after(&id, 0, 100).await.unwrap();
+    let expected: Vec<Event> = (1..=6).map(sample_event).collect();
+    assert_eq!(
+        all, expected,
+        "events come back verbatim, once each, oldest first"
+    );
+    assert_eq!(
+        store.events_after(&id, 2, 2).await.unwrap(),
+        expected[2..4],
+        "after and limit"
+    );
+    assert!(
+        store.events_after(&id, 6, 10).await.unwrap().is_empty(),
+        "nothing after the last"
+    );
+
+    let unordered = [sample_event(8), sample_event(7)];
+    let err = store
+        .append_events(&id, &unordered)
+        .await
+        .expect_err("unordered batch fails");
+    assert!(
+        matches!(err, AdapterError::InvalidInput(_)),
+        "invalid input, got {err:?}"
+    );
+
+    let err = store
+        .append_events(&format!("{p}-no-such-session"), &[sample_event(1)])
+        .await
+        .expect_err("appending to a missing session fails");
+    assert!(
+        matches!(err, AdapterError::NotFound(_)),
+        "not found, got {err:?}"
+    );
+    assert!(
+        store
+            .events_after(&format!("{p}-no-such-session"), 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a missing session has no events"
+    );
+}
+
+async fn delete_cascades(store: &dyn SessionStore, p: &str) {
+    let id = format!("{p}-delete");
+    store.create(&sample_record(&id, "alice")).await.unwrap();
+    store
+        .append_events(&id, &[sample_event(1), sample_event(2)])
+        .await
+        .unwrap();
+    store.delete(&id).await.expect("delete");
+    assert_eq!(
+        store.get(&id).await.unwrap(),
+        None,
+        "a deleted record is gone"
+    );
+    assert!(
+        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
+        "its log is gone too"
+    );
+    store
+        .delete(&id)
+        .await
+        .expect("deleting a missing session succeeds");
+
+    store
+        .create(&sample_record(&id, "alice"))
+        .await
+        .expect("the id can be used again");
+    assert!(
+        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
+        "with an empty log"
+    );
+}

@@ -1,0 +1,42 @@
+//! The adapter API of agent-runtime.
+//!
+//! # Layout
+//! - [`SessionStore`]: session records and each session's event log.
+//! - [`BlobStore`]: workspace files and agent transcripts, under validated keys.
+//! - [`ProfileSource`]: where agent profiles come from.
+//! - [`SandboxProvider`] and [`Sandbox`]: where an agent process runs.
+//! - [`memory`]: in-memory implementations, always compiled; the reference behaviour.
+//! - `contract` (feature `contract-tests`): one suite per trait, run against every adapter.
+//!
+//! Every trait documents its contract in a `# Behavior` section; the contract suites check
+//! exactly those lines. This crate depends on no adapter, no transport and no backend crate.
+#![deny(missing_docs)]
+
+mod blob_store;
+mod error;
+mod event;
+mod path;
+mod profile_source;
+mod sandbox;
+mod session;
+mod session_store;
+
+pub mod memory;
+
+#[cfg(feature = "contract-tests")]
+pub mod contract;
+
+pub use blob_store::{BlobKey, BlobMeta, BlobStore};
+pub use error::{AdapterError, AdapterResult};
+pub use event::{Event, EventKind, check_seqs_increase};
+pub use path::{PathError, RelPath};
+pub use profile_source::{FileEntry, FileTree, ProfileBundle, ProfileSource};
+pub use sandbox::{
+    AgentProcess, CommandSpec, ExitStatus, FileStat, Sandbox, SandboxDir, SandboxInfo,
+    SandboxProvider, SandboxSpec,
+};
+pub use session::{SessionError, SessionRecord, SessionStatus, Usage};
+pub use session_store::{SessionFilter, SessionPage, SessionStore};
+
+/// Re-exported so adapter authors implement the traits with the same macro version.
+pub use async_trait::async_trait;

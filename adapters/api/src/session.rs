@@ -1,0 +1,114 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A session as persisted by a [`crate::SessionStore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Opaque, unique id (UUIDv7 when the runtime generates it).
+    pub id: String,
+    /// The principal that created the session and alone may see it.
+    pub owner: String,
+    /// The agent profile the session runs.
+    pub agent_type: String,
+    /// Where the session is in its life.
+    pub status: SessionStatus,
+    /// Application data given at create; a JSON object.
+    pub metadata: serde_json::Value,
+    /// When the session was created.
+    pub created_at: DateTime<Utc>,
+    /// When the record last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a client or the agent last did something in the session.
+    pub last_activity_at: DateTime<Utc>,
+    /// The seq of the last event in the session's log (0 when empty).
+    pub last_seq: u64,
+    /// The agent's own conversation id, used to resume it.
+    pub agent_session_id: Option<String>,
+    /// Tokens and cost so far.
+    pub usage: Usage,
+    /// Why the session failed, when it did.
+    pub error: Option<SessionError>,
+    /// Optimistic-concurrency version: 1 at create, +1 on every update.
+    pub version: u64,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// The sandbox and the agent are being set up.
+    Starting,
+    /// The agent waits for a message.
+    Idle,
+    /// The agent works on a turn.
+    Running,
+    /// The session is being stopped (final sync under way).
+    Stopping,
+    /// No sandbox; files and transcript are stored; the session can be resumed.
+    Stopped,
+    /// Something failed; the record says what. The session may still be resumable.
+    Failed,
+}
+
+impl SessionStatus {
+    /// Every status, in life-cycle order.
+    pub const ALL: [SessionStatus; 6] = [
+        SessionStatus::Starting,
+        SessionStatus::Idle,
+        SessionStatus::Running,
+        SessionStatus::Stopping,
+        SessionStatus::Stopped,
+        SessionStatus::Failed,
+    ];
+
+    /// The name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Starting => "starting",
+            SessionStatus::Idle => "idle",
+            SessionStatus::Running => "running",
+            SessionStatus::Stopping => "stopping",
+            SessionStatus::Stopped => "stopped",
+            SessionStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the name used on the wire and in storage.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether a live sandbox belongs to a session in this status.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Starting
+                | SessionStatus::Idle
+                | SessionStatus::Running
+                | SessionStatus::Stopping
+        )
+    }
+}
+
+/// Tokens and cost of a session, summed over its turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// Input tokens, including cache reads and writes.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cost in US dollars as the agent reported it.
+    pub cost_usd: f64,
+    /// Completed turns.
+    pub turns: u64,
+}
+
+/// Why a session failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionError {
+    /// A stable error code (see the protocol's error codes).
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}

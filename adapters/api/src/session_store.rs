@@ -1,0 +1,81 @@
+use async_trait::async_trait;
+
+use crate::{AdapterResult, Event, SessionRecord, SessionStatus};
+
+/// Which sessions [`SessionStore::list`] returns. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only sessions of this owner.
+    pub owner: Option<String>,
+    /// Only sessions of this agent type.
+    pub agent_type: Option<String>,
+    /// Only sessions in one of these statuses (empty: any status).
+    pub statuses: Vec<SessionStatus>,
+}
+
+impl SessionFilter {
+    /// Whether `record` passes the filter.
+    pub fn matches(&self, record: &SessionRecord) -> bool {
+        self.owner.as_ref().is_none_or(|o| *o == record.owner)
+            && self
+                .agent_type
+                .as_ref()
+                .is_none_or(|t| *t == record.agent_type)
+            && (self.statuses.is_empty() || self.statuses.contains(&record.status))
+    }
+}
+
+/// One page of [`SessionStore::list`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    /// The sessions of this page, ordered by id, ascending.
+    pub sessions: Vec<SessionRecord>,
+    /// Pass this as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Session records and each session's event log.
+///
+/// # Behavior
+/// - `create` stores a record with `version` 1; creating an id that exists fails with
+///   `Conflict` and changes nothing.
+/// - `get` of a missing id returns `Ok(None)`.
+/// - `update` succeeds only when the stored version equals `record.version`; it stores the
+///   record with `version + 1` and returns the new version. A stale version fails with
+///   `Conflict`, a missing record with `NotFound`; neither changes anything.
+/// - `list` returns records matching the filter ordered by id ascending, at most `limit`
+///   per page (`limit` 0 is treated as 1); `next_cursor` is `Some` exactly when more
+///   records follow; passing it back continues after the last record returned.
+/// - `delete` removes the record and its whole event log; deleting a missing session
+///   succeeds.
+/// - `append_events` stores events whose seq is strictly increasing within the call;
+///   re-appending an event whose seq is already stored is ignored (idempotent), so a retry
+///   after a lost answer is safe. Appending to a session without a record fails with
+///   `NotFound`.
+/// - `events_after(id, seq, limit)` returns the events with seq greater than `seq`,
+///   oldest first, at most `limit`; a missing session gives an empty list.
+/// - `ping` succeeds when the backend answers.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new record.
+    async fn create(&self, record: &SessionRecord) -> AdapterResult<()>;
+    /// Returns the record with this id.
+    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>>;
+    /// Replaces the record if its version is current; returns the new version.
+    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64>;
+    /// Returns one page of records matching `filter`, after `cursor`.
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> AdapterResult<SessionPage>;
+    /// Removes the record and its event log.
+    async fn delete(&self, id: &str) -> AdapterResult<()>;
+    /// Appends events to the session's log.
+    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()>;
+    /// Returns events with seq greater than `after`, oldest first.
+    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>>;
+    /// Checks that the backend answers.
+    async fn ping(&self) -> AdapterResult<()>;
+}
