@@ -1,1 +1,10 @@
+//! agent-runtime: runs AI agents in per-session sandboxes and streams their output.
+//!
+//! # Layout
+//! - [`runtime`]: the session manager (an actor per session) and the EventBus.
+//! - [`error`]: stable error codes shared by every transport.
+//! - [`auth`]: principals and authenticators.
 
+pub mod auth;
+pub mod error;
+pub mod runtime;

@@ -1,0 +1,108 @@
+//! The errors the runtime reports to clients: a stable code and a human message.
+
+use std::fmt;
+
+use agent_runtime_api::AdapterError;
+
+/// The stable error codes of the wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// No or wrong credentials.
+    Unauthorized,
+    /// No such session (also for sessions of another principal), file or route.
+    NotFound,
+    /// The request is malformed or misses a field.
+    InvalidRequest,
+    /// The agent type names no profile.
+    ProfileNotFound,
+    /// The profile exists but cannot be loaded or rendered.
+    ProfileInvalid,
+    /// The metadata does not satisfy the profile's schema.
+    MetadataInvalid,
+    /// Too many live sessions.
+    CapacityExceeded,
+    /// The sandbox could not be created or used.
+    SandboxFailed,
+    /// The agent could not be started or stopped working.
+    AgentFailed,
+    /// A storage adapter cannot be reached.
+    StorageUnavailable,
+    /// Anything else; details are logged, not sent.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::ProfileNotFound => "profile_not_found",
+            ErrorCode::ProfileInvalid => "profile_invalid",
+            ErrorCode::MetadataInvalid => "metadata_invalid",
+            ErrorCode::CapacityExceeded => "capacity_exceeded",
+            ErrorCode::SandboxFailed => "sandbox_failed",
+            ErrorCode::AgentFailed => "agent_failed",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with a stable code, safe to show to the client that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RuntimeError {
+    /// What kind of failure this is.
+    pub code: ErrorCode,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+impl RuntimeError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `invalid_request` naming what is wrong.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// `not_found` for a session id.
+    pub fn session_not_found(id: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("no session {id}"))
+    }
+
+    /// An internal error: the details are logged, the client gets a generic message.
+    pub fn internal(context: &str, error: impl fmt::Display) -> Self {
+        tracing::error!(%error, "{context}");
+        Self::new(ErrorCode::Internal, format!("{context} failed; see the runtime log"))
+    }
+
+    /// Maps a storage adapter's failure: unreachable storage is `storage_unavailable`,
+    /// anything else is internal.
+    pub fn storage(context: &str, error: AdapterError) -> Self {
+        match error {
+            AdapterError::Unavailable(reason) => {
+                tracing::warn!(%reason, "{context}: storage unavailable");
+                Self::new(
+                    ErrorCode::StorageUnavailable,
+                    format!("{context}: storage is unavailable, try again later"),
+                )
+            }
+            other => Self::internal(context, other),
+        }
+    }
+}
