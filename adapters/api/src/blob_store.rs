@@ -80,6 +80,8 @@ pub struct BlobMeta {
 /// - `get` of a missing key returns `Ok(None)`.
 /// - `list(prefix)` returns every object whose key starts with `prefix`, at any depth,
 ///   ordered by key; an empty prefix result is an empty list, not an error.
+/// - `delete(key)` removes exactly that object, not others whose keys start with it;
+///   deleting a missing key succeeds.
 /// - `delete_prefix(prefix)` removes every object under `prefix` and nothing else;
 ///   deleting a prefix with nothing under it succeeds.
 /// - Empty objects are stored and listed with size 0.
@@ -92,6 +94,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, key: &BlobKey) -> AdapterResult<Option<Bytes>>;
     /// Lists the objects under `prefix`.
     async fn list(&self, prefix: &BlobKey) -> AdapterResult<Vec<BlobMeta>>;
+    /// Removes one object.
+    async fn delete(&self, key: &BlobKey) -> AdapterResult<()>;
     /// Removes every object under `prefix`.
     async fn delete_prefix(&self, prefix: &BlobKey) -> AdapterResult<()>;
     /// Checks that the backend answers.

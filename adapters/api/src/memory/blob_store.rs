@@ -47,6 +47,11 @@ impl BlobStore for MemoryBlobStore {
             .collect())
     }
 
+    async fn delete(&self, key: &BlobKey) -> AdapterResult<()> {
+        self.objects.lock().unwrap().remove(key);
+        Ok(())
+    }
+
     async fn delete_prefix(&self, prefix: &BlobKey) -> AdapterResult<()> {
         let mut objects = self.objects.lock().unwrap();
         objects.retain(|key, _| !key.as_str().starts_with(prefix.as_str()));
