@@ -4,7 +4,11 @@
 //! - [`runtime`]: the session manager (an actor per session) and the EventBus.
 //! - [`error`]: stable error codes shared by every transport.
 //! - [`auth`]: principals and authenticators.
+//! - [`transport`]: Socket.IO, REST and SSE on one axum router ([`transport::serve`]).
 
+pub mod agent;
 pub mod auth;
 pub mod error;
+pub mod profiles;
 pub mod runtime;
+pub mod transport;

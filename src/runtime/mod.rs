@@ -4,7 +4,13 @@
 //! Adapters are seen only as `Arc<dyn Trait>`; transports only through [`SessionManager`]
 //! and the [`EventBus`].
 
+mod actor;
 mod bus;
+mod launch;
+mod manager;
+mod sweeper;
+mod workspace;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,12 +19,12 @@ use std::time::Duration;
 use agent_runtime_api::{
     BlobStore, Event, ProfileSource, SandboxProvider, SessionRecord, SessionStatus, SessionStore,
 };
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 pub use bus::{DomainEvent, EventBus};
+pub(crate) use manager::Inner;
+pub use manager::SessionManager;
 
-use crate::auth::Principal;
 use crate::error::RuntimeError;
 
 /// The adapters a runtime works with.
@@ -89,7 +95,28 @@ impl MessageContent {
     /// Validates message content: a non-empty string, or a non-empty array of objects that
     /// each have a string `type`.
     pub fn new(content: serde_json::Value) -> Result<Self, RuntimeError> {
-        todo!("{content}")
+        match &content {
+            serde_json::Value::String(text) if !text.is_empty() => Ok(Self(content)),
+            serde_json::Value::String(_) => {
+                Err(RuntimeError::invalid("content: must not be empty"))
+            }
+            serde_json::Value::Array(blocks) if blocks.is_empty() => {
+                Err(RuntimeError::invalid("content: must not be an empty array"))
+            }
+            serde_json::Value::Array(blocks) => {
+                for (index, block) in blocks.iter().enumerate() {
+                    if !block.get("type").is_some_and(serde_json::Value::is_string) {
+                        return Err(RuntimeError::invalid(format!(
+                            "content[{index}]: must be an object with a string `type`"
+                        )));
+                    }
+                }
+                Ok(Self(content))
+            }
+            _ => Err(RuntimeError::invalid(
+                "content: must be a string or an array of content blocks",
+            )),
+        }
     }
 
     /// The content as JSON.
@@ -163,127 +190,26 @@ pub struct ProfileInfo {
 /// The most events one call returns.
 pub const MAX_EVENT_PAGE: usize = 1000;
 
-/// The session manager. Cheap to clone; every clone drives the same sessions.
-#[derive(Clone)]
-pub struct SessionManager {
-    bus: EventBus,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
 
-impl SessionManager {
-    /// The bus on which every persisted event is published.
-    pub fn bus(&self) -> &EventBus {
-        &self.bus
-    }
-
-    /// Creates a session and starts its agent; returns once the agent is ready (`idle`).
-    pub async fn create(
-        &self,
-        principal: &Principal,
-        request: CreateSession,
-    ) -> Result<SessionRecord, RuntimeError> {
-        todo!("{principal:?} {request:?}")
-    }
-
-    /// Sends a message; queued while a turn runs. A stopped session is resumed first.
-    pub async fn send_message(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-        content: MessageContent,
-        message_id: Option<String>,
-    ) -> Result<MessageAccepted, RuntimeError> {
-        todo!("{principal:?} {session_id} {content:?} {message_id:?}")
-    }
-
-    /// Interrupts the running turn; the agent stays alive.
-    pub async fn interrupt(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-    ) -> Result<SessionRecord, RuntimeError> {
-        todo!("{principal:?} {session_id}")
-    }
-
-    /// Final sync, then the sandbox goes away; the session can be resumed.
-    pub async fn stop(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-    ) -> Result<SessionRecord, RuntimeError> {
-        todo!("{principal:?} {session_id}")
-    }
-
-    /// Starts a stopped or failed session again on a new sandbox, with its files and
-    /// conversation restored.
-    pub async fn resume(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-    ) -> Result<SessionRecord, RuntimeError> {
-        todo!("{principal:?} {session_id}")
-    }
-
-    /// Stops the session if live and removes its record, log, files and transcripts.
-    pub async fn delete(&self, principal: &Principal, session_id: &str) -> Result<(), RuntimeError> {
-        todo!("{principal:?} {session_id}")
-    }
-
-    /// The session's record.
-    pub async fn get(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-    ) -> Result<SessionRecord, RuntimeError> {
-        todo!("{principal:?} {session_id}")
-    }
-
-    /// The principal's sessions.
-    pub async fn list(
-        &self,
-        principal: &Principal,
-        request: ListSessions,
-    ) -> Result<SessionList, RuntimeError> {
-        todo!("{principal:?} {request:?}")
-    }
-
-    /// Events with seq greater than `after`, oldest first, at most `limit`
-    /// (capped at [`MAX_EVENT_PAGE`]).
-    pub async fn events(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<EventPage, RuntimeError> {
-        todo!("{principal:?} {session_id} {after} {limit}")
-    }
-
-    /// The session's workspace files: live from the sandbox, else as last synced.
-    pub async fn files(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-    ) -> Result<Vec<FileInfo>, RuntimeError> {
-        todo!("{principal:?} {session_id}")
-    }
-
-    /// One workspace file's bytes.
-    pub async fn file(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-        path: &str,
-    ) -> Result<Bytes, RuntimeError> {
-        todo!("{principal:?} {session_id} {path}")
-    }
-
-    /// Every profile a client can create a session for.
-    pub async fn profiles(&self) -> Result<Vec<ProfileInfo>, RuntimeError> {
-        todo!()
-    }
-
-    /// Checks every adapter; returns the names and errors of those that failed.
-    pub async fn readiness(&self) -> Result<(), Vec<(String, String)>> {
-        todo!()
+    #[test]
+    fn message_content_is_a_string_or_typed_blocks() {
+        assert!(MessageContent::new(json!("hi")).is_ok());
+        assert!(MessageContent::new(json!([{ "type": "text", "text": "hi" }])).is_ok());
+        for (bad, field) in [
+            (json!(""), "content:"),
+            (json!([]), "content:"),
+            (json!(3), "content:"),
+            (json!(null), "content:"),
+            (json!([{ "text": "no type" }]), "content[0]:"),
+            (json!(["text"]), "content[0]:"),
+        ] {
+            let error = MessageContent::new(bad.clone()).expect_err(&bad.to_string());
+            assert_eq!(error.code, crate::error::ErrorCode::InvalidRequest);
+            assert!(error.message.starts_with(field), "{}", error.message);
+        }
     }
 }

@@ -1,0 +1,10 @@
+//! The Claude Code driver: how the agent is started, what goes to its stdin, and what its
+//! stdout lines mean. See the stream-json protocol notes in ARCHITECTURE.md.
+
+mod command;
+mod lines;
+mod protocol;
+
+pub use command::{AgentLaunch, LaunchMode, build_command, transcript_dir};
+pub use lines::{Line, LineReader};
+pub use protocol::{AgentLine, TurnResult, classify, control_request, user_message};

@@ -1,0 +1,648 @@
+//! The actor that owns one live session: its sandbox, its agent process, its sequence
+//! counter and its record. It alone writes the session's events and record while the
+//! session is live, so neither needs a lock.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use agent_runtime_api::{
+    AdapterError, Event, EventKind, ExitStatus, RelPath, Sandbox, SandboxDir, SessionError,
+    SessionRecord, SessionStatus,
+};
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::json;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::workspace::{self, Snapshot};
+use super::{FileInfo, Inner, MessageAccepted, MessageContent};
+use crate::agent::{self, AgentLine, Line, LineReader};
+use crate::error::{ErrorCode, RuntimeError};
+
+/// How long a stopping agent gets to exit after its stdin closed.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+/// The most stderr kept for error messages.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+type Reply<T> = oneshot::Sender<Result<T, RuntimeError>>;
+
+/// What the rest of the runtime can ask of a live session.
+pub(crate) enum Command {
+    Message {
+        message_id: String,
+        content: MessageContent,
+        reply: Reply<MessageAccepted>,
+    },
+    Interrupt {
+        reply: Reply<SessionRecord>,
+    },
+    Stop {
+        reason: &'static str,
+        reply: Reply<SessionRecord>,
+    },
+    Record {
+        reply: Reply<SessionRecord>,
+    },
+    Files {
+        reply: Reply<Vec<FileInfo>>,
+    },
+    ReadFile {
+        path: RelPath,
+        reply: Reply<Bytes>,
+    },
+}
+
+/// The manager's handle on a live session.
+#[derive(Clone)]
+pub(crate) struct SessionHandle {
+    pub(crate) owner: Arc<str>,
+    pub(crate) commands: mpsc::Sender<Command>,
+    /// Unix millis of the last message or agent output; read by the idle sweeper.
+    pub(crate) last_activity: Arc<AtomicI64>,
+    /// Whether a turn runs or messages wait; a busy session is never idle.
+    pub(crate) busy: Arc<AtomicBool>,
+}
+
+/// The running agent process, as the actor holds it.
+pub(crate) struct AgentIo {
+    pub(crate) stdin: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+    pub(crate) stdout: LineReader,
+    pub(crate) exit: Pin<Box<dyn std::future::Future<Output = ExitStatus> + Send>>,
+    pub(crate) stderr_tail: Arc<std::sync::Mutex<String>>,
+}
+
+/// Everything an actor starts with.
+pub(crate) struct ActorParts {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) record: SessionRecord,
+    pub(crate) key: RelPath,
+    pub(crate) next_seq: u64,
+    pub(crate) sandbox: Arc<dyn Sandbox>,
+    pub(crate) io: AgentIo,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) synced: Snapshot,
+}
+
+pub(crate) struct Actor {
+    inner: Arc<Inner>,
+    id: Arc<str>,
+    key: RelPath,
+    record: SessionRecord,
+    next_seq: u64,
+    sandbox: Arc<dyn Sandbox>,
+    io: AgentIo,
+    /// Messages accepted but not yet sent to the agent.
+    queue: VecDeque<MessageContent>,
+    turn_active: bool,
+    /// The workspace after the last turn, for `file` events.
+    snapshot: Snapshot,
+    /// The workspace as the blob store holds it.
+    synced: Snapshot,
+    periodic_sync: Option<JoinHandle<(Snapshot, Result<(), AdapterError>)>>,
+    last_activity: Arc<AtomicI64>,
+    busy: Arc<AtomicBool>,
+    stdout_open: bool,
+}
+
+/// Why the actor's loop ended.
+enum Ended {
+    Stopped(&'static str, Reply<SessionRecord>),
+    Exited(ExitStatus),
+    Abandoned,
+}
+
+impl Actor {
+    /// Makes the actor; [`Actor::run`] drives it.
+    pub(crate) fn new(parts: ActorParts) -> (Self, SessionHandle, mpsc::Receiver<Command>) {
+        let (commands, receiver) = mpsc::channel(64);
+        let last_activity = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
+        let busy = Arc::new(AtomicBool::new(false));
+        let handle = SessionHandle {
+            owner: parts.record.owner.as_str().into(),
+            commands,
+            last_activity: last_activity.clone(),
+            busy: busy.clone(),
+        };
+        let actor = Actor {
+            inner: parts.inner,
+            id: parts.record.id.as_str().into(),
+            key: parts.key,
+            record: parts.record,
+            next_seq: parts.next_seq,
+            sandbox: parts.sandbox,
+            io: parts.io,
+            queue: VecDeque::new(),
+            turn_active: false,
+            snapshot: parts.snapshot,
+            synced: parts.synced,
+            periodic_sync: None,
+            last_activity,
+            busy,
+            stdout_open: true,
+        };
+        (actor, handle, receiver)
+    }
+
+    /// Marks the freshly started session ready for messages.
+    pub(crate) async fn become_ready(&mut self) {
+        self.set_status(SessionStatus::Idle, None).await;
+    }
+
+    /// The current record (as persisted at the last status change, plus the live seq).
+    pub(crate) fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// Runs the session until it stops, fails or the runtime drops it.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut sync_timer = tokio::time::interval(self.inner.settings.sync_interval);
+        sync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sync_timer.tick().await;
+        let ended = loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Stop { reason, reply }) => break Ended::Stopped(reason, reply),
+                    Some(command) => self.handle(command).await,
+                    None => break Ended::Abandoned,
+                },
+                line = self.io.stdout.next_line(), if self.stdout_open => self.on_output(line).await,
+                status = &mut self.io.exit => break Ended::Exited(status),
+                _ = sync_timer.tick(), if self.periodic_sync.is_none() => self.start_periodic_sync(),
+                done = wait_sync(&mut self.periodic_sync) => self.finish_periodic_sync(done).await,
+            }
+        };
+        // No new command is taken from here on: a caller that raced with the end gets a
+        // closed channel and falls back to the stored record.
+        commands.close();
+        match ended {
+            Ended::Stopped(reason, reply) => {
+                let result = self.stop(reason).await;
+                let _ = reply.send(result);
+            }
+            Ended::Exited(status) => self.on_crash(status).await,
+            Ended::Abandoned => {
+                let _ = self.stop("shutdown").await;
+            }
+        }
+        // Answer whatever was still queued, so no caller waits forever.
+        while let Ok(command) = commands.try_recv() {
+            reject_after_end(command, &self.id);
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Message {
+                message_id,
+                content,
+                reply,
+            } => {
+                let seq = self
+                    .emit_json(
+                        EventKind::Input,
+                        &json!({ "messageId": message_id, "content": content.as_json() }),
+                    )
+                    .await;
+                let _ = reply.send(Ok(MessageAccepted { message_id, seq }));
+                self.touch();
+                self.queue.push_back(content);
+                if !self.turn_active {
+                    self.dispatch_next().await;
+                }
+            }
+            Command::Interrupt { reply } => {
+                if self.turn_active {
+                    self.write_stdin(&agent::control_request(
+                        &format!("interrupt-{}", self.next_seq),
+                        "interrupt",
+                    ))
+                    .await;
+                }
+                let _ = reply.send(Ok(self.record.clone()));
+            }
+            Command::Record { reply } => {
+                let _ = reply.send(Ok(self.record.clone()));
+            }
+            Command::Files { reply } => {
+                let files = workspace::snapshot(self.sandbox.as_ref())
+                    .await
+                    .map(|snapshot| {
+                        snapshot
+                            .into_iter()
+                            .map(|(path, (size, modified_at))| FileInfo {
+                                path: path.to_string(),
+                                size,
+                                modified_at,
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| {
+                        RuntimeError::new(
+                            ErrorCode::SandboxFailed,
+                            format!("listing files failed: {e}"),
+                        )
+                    });
+                let _ = reply.send(files);
+            }
+            Command::ReadFile { path, reply } => {
+                let bytes = self
+                    .sandbox
+                    .read_file(SandboxDir::Workspace, &path)
+                    .await
+                    .map_err(|e| match e {
+                        AdapterError::NotFound(_) => {
+                            RuntimeError::new(ErrorCode::NotFound, format!("no file {path}"))
+                        }
+                        other => RuntimeError::new(
+                            ErrorCode::SandboxFailed,
+                            format!("reading {path} failed: {other}"),
+                        ),
+                    });
+                let _ = reply.send(bytes);
+            }
+            Command::Stop { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// Sends the next queued message to the agent.
+    async fn dispatch_next(&mut self) {
+        let Some(content) = self.queue.pop_front() else {
+            return;
+        };
+        self.turn_active = true;
+        self.busy.store(true, Ordering::Relaxed);
+        self.write_stdin(&agent::user_message(content.as_json()))
+            .await;
+        if self.record.status != SessionStatus::Running {
+            self.set_status(SessionStatus::Running, None).await;
+        }
+    }
+
+    /// Writes one line to the agent. A failed write means the agent is gone; its exit is
+    /// reported by the loop, so here it is only logged.
+    async fn write_stdin(&mut self, line: &str) {
+        let Some(stdin) = self.io.stdin.as_mut() else {
+            return;
+        };
+        let written = async {
+            stdin.write_all(line.as_bytes()).await?;
+            stdin.flush().await
+        };
+        if let Err(error) = written.await {
+            tracing::warn!(session_id = %self.id, %error, "writing to the agent failed");
+        }
+    }
+
+    async fn on_output(&mut self, line: std::io::Result<Option<Line>>) {
+        match line {
+            Ok(Some(Line::Text(text))) => self.on_line(text).await,
+            Ok(Some(Line::TooLong(len))) => {
+                let message = format!(
+                    "the agent printed a line of {len} bytes, over the limit; it was dropped"
+                );
+                self.emit_error("agent_failed", &message, false).await;
+            }
+            Ok(Some(Line::NotUtf8)) => {
+                self.emit_error(
+                    "agent_failed",
+                    "the agent printed a line that is not UTF-8; it was dropped",
+                    false,
+                )
+                .await;
+            }
+            Ok(None) => self.stdout_open = false,
+            Err(error) => {
+                tracing::warn!(session_id = %self.id, %error, "reading the agent's output failed");
+                self.stdout_open = false;
+            }
+        }
+    }
+
+    async fn on_line(&mut self, text: String) {
+        self.touch();
+        let kind = match agent::classify(&text) {
+            Ok(kind) => kind,
+            Err(_) => {
+                let shown: String = text.chars().take(200).collect();
+                let message =
+                    format!("the agent printed a line that is not a JSON object: {shown}");
+                self.emit_error("agent_failed", &message, false).await;
+                return;
+            }
+        };
+        let turn_end = match kind {
+            AgentLine::ControlResponse { request_id, error } => {
+                if let Some(error) = error {
+                    tracing::warn!(session_id = %self.id, request_id, error, "control request failed");
+                }
+                return;
+            }
+            AgentLine::Init { session_id } => {
+                if self.record.agent_session_id.as_deref() != Some(session_id.as_str()) {
+                    self.record.agent_session_id = Some(session_id);
+                }
+                AgentLine::Other
+            }
+            other => other,
+        };
+        match RawValue::from_string(text) {
+            Ok(raw) => {
+                self.emit(EventKind::Agent, raw).await;
+            }
+            Err(error) => {
+                tracing::error!(session_id = %self.id, %error, "classified line is not JSON")
+            }
+        }
+        if let AgentLine::Result(result) = turn_end {
+            self.on_turn_end(result).await;
+        }
+    }
+
+    async fn on_turn_end(&mut self, result: agent::TurnResult) {
+        let usage = &mut self.record.usage;
+        usage.input_tokens += result.input_tokens;
+        usage.output_tokens += result.output_tokens;
+        usage.cost_usd += result.cost_usd;
+        usage.turns += 1;
+        self.turn_active = false;
+        self.emit_file_changes().await;
+        if self.queue.is_empty() {
+            self.busy.store(false, Ordering::Relaxed);
+            self.set_status(SessionStatus::Idle, None).await;
+        } else {
+            self.dispatch_next().await;
+        }
+    }
+
+    /// Diffs the workspace against the last turn and emits one `file` event per change.
+    async fn emit_file_changes(&mut self) {
+        match workspace::snapshot(self.sandbox.as_ref()).await {
+            Ok(current) => {
+                for change in workspace::diff(&self.snapshot, &current) {
+                    self.emit_json(EventKind::File, &change).await;
+                }
+                self.snapshot = current;
+            }
+            Err(error) => {
+                tracing::warn!(session_id = %self.id, %error, "listing workspace files failed")
+            }
+        }
+    }
+
+    fn start_periodic_sync(&mut self) {
+        let sandbox = self.sandbox.clone();
+        let blobs = self.inner.adapters.blobs.clone();
+        let key = self.key.clone();
+        let agent_session_id = self.record.agent_session_id.clone();
+        let mut synced = self.synced.clone();
+        self.periodic_sync = Some(tokio::spawn(async move {
+            let mut result =
+                workspace::sync_workspace(sandbox.as_ref(), blobs.as_ref(), &key, &mut synced)
+                    .await
+                    .map(drop);
+            if let (Ok(()), Some(agent_id)) = (&result, agent_session_id) {
+                result =
+                    workspace::sync_transcript(sandbox.as_ref(), blobs.as_ref(), &key, &agent_id)
+                        .await
+                        .map(drop);
+            }
+            (synced, result)
+        }));
+    }
+
+    async fn finish_periodic_sync(
+        &mut self,
+        done: Result<(Snapshot, Result<(), AdapterError>), tokio::task::JoinError>,
+    ) {
+        self.periodic_sync = None;
+        match done {
+            Ok((synced, result)) => {
+                self.synced = synced;
+                if let Err(error) = result {
+                    self.emit_error(
+                        "sync_failed",
+                        &format!("syncing files failed: {error}; will retry"),
+                        false,
+                    )
+                    .await;
+                }
+            }
+            Err(error) => tracing::error!(session_id = %self.id, %error, "sync task failed"),
+        }
+    }
+
+    /// Final sync and teardown. The agent gets its stdin closed (and an interrupt if a
+    /// turn runs), its remaining output is recorded, then files and transcript are
+    /// stored and the sandbox goes.
+    async fn stop(&mut self, reason: &'static str) -> Result<SessionRecord, RuntimeError> {
+        self.set_status(SessionStatus::Stopping, Some(reason)).await;
+        if self.turn_active {
+            self.write_stdin(&agent::control_request("interrupt-stop", "interrupt"))
+                .await;
+        }
+        self.io.stdin = None;
+        if tokio::time::timeout(EXIT_GRACE, self.drain_until_exit())
+            .await
+            .is_err()
+        {
+            tracing::warn!(session_id = %self.id, "agent did not exit in time; terminating it");
+        }
+        if let Some(task) = self.periodic_sync.take() {
+            if let Ok((synced, _)) = task.await {
+                self.synced = synced;
+            }
+        }
+        self.final_sync().await;
+        self.terminate_sandbox().await;
+        self.turn_active = false;
+        self.queue.clear();
+        self.busy.store(false, Ordering::Relaxed);
+        self.set_status(SessionStatus::Stopped, Some(reason)).await;
+        self.inner.forget(&self.id);
+        Ok(self.record.clone())
+    }
+
+    /// Records the agent's remaining output until it exits.
+    async fn drain_until_exit(&mut self) {
+        loop {
+            tokio::select! {
+                line = self.io.stdout.next_line(), if self.stdout_open => self.on_output(line).await,
+                _ = &mut self.io.exit => break,
+            }
+        }
+        self.drain_stdout().await;
+    }
+
+    /// Reads what is left of stdout after the process ended.
+    async fn drain_stdout(&mut self) {
+        while self.stdout_open {
+            match tokio::time::timeout(Duration::from_secs(2), self.io.stdout.next_line()).await {
+                Ok(line) => self.on_output(line).await,
+                Err(_) => break,
+            }
+        }
+    }
+
+    async fn on_crash(&mut self, status: ExitStatus) {
+        self.drain_stdout().await;
+        let stderr = self
+            .io
+            .stderr_tail
+            .lock()
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default();
+        let message = if stderr.is_empty() {
+            format!("the agent exited unexpectedly ({status})")
+        } else {
+            format!("the agent exited unexpectedly ({status}): {stderr}")
+        };
+        tracing::warn!(session_id = %self.id, %message, "agent crashed");
+        self.emit_error("agent_crashed", &message, true).await;
+        self.final_sync().await;
+        self.terminate_sandbox().await;
+        self.busy.store(false, Ordering::Relaxed);
+        self.record.error = Some(SessionError {
+            code: "agent_crashed".into(),
+            message,
+        });
+        self.set_status(SessionStatus::Failed, Some("agent_crashed"))
+            .await;
+        self.inner.forget(&self.id);
+    }
+
+    /// Stores the workspace and the transcript, retrying a few times; a failure is
+    /// reported as an `error` event.
+    async fn final_sync(&mut self) {
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1..=4 {
+            match self.sync_once().await {
+                Ok(()) => return,
+                Err(error) if attempt < 4 => {
+                    tracing::warn!(session_id = %self.id, %error, attempt, "final sync failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(error) => {
+                    let message = format!("the final sync failed: {error}");
+                    self.emit_error("sync_failed", &message, false).await;
+                }
+            }
+        }
+    }
+
+    async fn sync_once(&mut self) -> Result<(), AdapterError> {
+        let blobs = self.inner.adapters.blobs.as_ref();
+        workspace::sync_workspace(self.sandbox.as_ref(), blobs, &self.key, &mut self.synced)
+            .await?;
+        if let Some(agent_id) = &self.record.agent_session_id {
+            workspace::sync_transcript(self.sandbox.as_ref(), blobs, &self.key, agent_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn terminate_sandbox(&mut self) {
+        if let Err(error) = self.sandbox.terminate().await {
+            tracing::error!(session_id = %self.id, %error, "terminating the sandbox failed");
+        }
+    }
+
+    fn touch(&self) {
+        self.last_activity
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    async fn set_status(&mut self, status: SessionStatus, reason: Option<&str>) {
+        self.record.status = status;
+        let data = match reason {
+            Some(reason) => json!({ "status": status.as_str(), "reason": reason }),
+            None => json!({ "status": status.as_str() }),
+        };
+        self.emit_json(EventKind::Status, &data).await;
+        self.inner.save_record(&mut self.record).await;
+    }
+
+    async fn emit_error(&mut self, code: &str, message: &str, fatal: bool) {
+        let data = json!({ "code": code, "message": message, "fatal": fatal });
+        self.emit_json(EventKind::Error, &data).await;
+    }
+
+    async fn emit_json(&mut self, kind: EventKind, data: &serde_json::Value) -> u64 {
+        let raw = serde_json::value::to_raw_value(data).expect("a JSON value serializes");
+        self.emit(kind, raw).await
+    }
+
+    /// Appends an event to the log (persisted, then published, by the writer).
+    async fn emit(&mut self, kind: EventKind, data: Box<RawValue>) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.record.last_seq = seq;
+        let now = Utc::now();
+        self.record.last_activity_at = now;
+        let event = Event {
+            seq,
+            at: now,
+            kind,
+            data,
+        };
+        self.inner.writer.append(self.id.clone(), event).await;
+        seq
+    }
+}
+
+async fn wait_sync(
+    task: &mut Option<JoinHandle<(Snapshot, Result<(), AdapterError>)>>,
+) -> Result<(Snapshot, Result<(), AdapterError>), tokio::task::JoinError> {
+    match task {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn reject_after_end(command: Command, id: &str) {
+    let gone = || {
+        RuntimeError::new(
+            ErrorCode::InvalidRequest,
+            format!("session {id} is no longer live; retry"),
+        )
+    };
+    match command {
+        Command::Message { reply, .. } => drop(reply.send(Err(gone()))),
+        Command::Interrupt { reply } | Command::Stop { reply, .. } | Command::Record { reply } => {
+            drop(reply.send(Err(gone())))
+        }
+        Command::Files { reply } => drop(reply.send(Err(gone()))),
+        Command::ReadFile { reply, .. } => drop(reply.send(Err(gone()))),
+    }
+}
+
+/// Collects the tail of the agent's stderr for error messages, and logs it at debug.
+pub(crate) fn collect_stderr(
+    session_id: Arc<str>,
+    stderr: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+) -> Arc<std::sync::Mutex<String>> {
+    let tail = Arc::new(std::sync::Mutex::new(String::new()));
+    let writer = tail.clone();
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(stderr, 64 * 1024);
+        while let Ok(Some(Line::Text(line))) = lines.next_line().await {
+            tracing::debug!(%session_id, line, "agent stderr");
+            let Ok(mut tail) = writer.lock() else { return };
+            tail.push_str(&line);
+            tail.push('\n');
+            if tail.len() > STDERR_TAIL_BYTES {
+                let cut = tail.len() - STDERR_TAIL_BYTES;
+                let cut = (cut..tail.len())
+                    .find(|&i| tail.is_char_boundary(i))
+                    .unwrap_or(0);
+                tail.drain(..cut);
+            }
+        }
+    });
+    tail
+}

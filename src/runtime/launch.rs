@@ -1,0 +1,332 @@
+//! Bringing a session to life: profile → sandbox → agent → ready. Shared by create and
+//! resume; the difference is where the workspace and the conversation come from.
+
+use std::sync::Arc;
+
+use agent_runtime_api::{
+    AdapterError, FileTree, RelPath, Sandbox, SandboxDir, SandboxSpec, SessionRecord,
+};
+use serde_json::json;
+
+use super::Inner;
+use super::actor::{ActorParts, AgentIo, collect_stderr};
+use super::workspace::{self, Snapshot};
+use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
+use crate::error::{ErrorCode, RuntimeError};
+use crate::profiles::{McpServer, Profile, PromptMode, RenderContext, RenderedProfile};
+
+/// The longest agent output line accepted (a tool result with a large file, say).
+pub(crate) const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
+/// Where the MCP config goes, in the agent's home.
+const MCP_CONFIG_FILE: &str = "mcp-config.json";
+
+/// Whether the session is new or continues a stored conversation.
+pub(crate) enum Start {
+    New,
+    Resume,
+}
+
+/// Loads and parses the profile named `agent_type`.
+pub(crate) async fn load_profile(inner: &Inner, agent_type: &str) -> Result<Profile, RuntimeError> {
+    let bundle = inner
+        .adapters
+        .profiles
+        .load(agent_type)
+        .await
+        .map_err(|e| match e {
+            AdapterError::NotFound(_) | AdapterError::InvalidInput(_) => RuntimeError::new(
+                ErrorCode::ProfileNotFound,
+                format!("no agent profile named {agent_type:?}"),
+            ),
+            other => RuntimeError::storage("loading the profile", other),
+        })?;
+    Profile::parse(bundle).map_err(profile_error)
+}
+
+/// Maps a profile error to its wire code.
+pub(crate) fn profile_error(error: crate::profiles::ProfileError) -> RuntimeError {
+    let code = match error.code() {
+        "profile_not_found" => ErrorCode::ProfileNotFound,
+        "metadata_invalid" => ErrorCode::MetadataInvalid,
+        _ => ErrorCode::ProfileInvalid,
+    };
+    RuntimeError::new(code, error.to_string())
+}
+
+/// Renders the profile for this session.
+pub(crate) fn render(
+    inner: &Inner,
+    profile: &Profile,
+    record: &SessionRecord,
+) -> Result<RenderedProfile, RuntimeError> {
+    let context = RenderContext {
+        session_id: &record.id,
+        metadata: &record.metadata,
+        vars: &inner.settings.vars,
+    };
+    profile.render(&context).map_err(profile_error)
+}
+
+/// Creates the sandbox, starts the agent and waits until it answers `initialize`.
+/// On failure, whatever was created is torn down again.
+pub(crate) async fn launch(
+    inner: &Arc<Inner>,
+    record: SessionRecord,
+    rendered: RenderedProfile,
+    start: Start,
+    next_seq: u64,
+) -> Result<ActorParts, RuntimeError> {
+    let key = session_key(&record.id)?;
+    let blobs = inner.adapters.blobs.as_ref();
+    let mut workspace_files = rendered.workspace.clone();
+    let mut transcript = None;
+    if let Start::Resume = start {
+        // Stored files win over the profile's: the agent may have edited them.
+        let stored = workspace::restore_workspace(blobs, &key)
+            .await
+            .map_err(|e| RuntimeError::storage("restoring the workspace", e))?;
+        for file in stored.files {
+            workspace_files.insert(file.path, file.contents);
+        }
+        if let Some(agent_id) = &record.agent_session_id {
+            transcript = workspace::restore_transcript(blobs, &key, agent_id)
+                .await
+                .map_err(|e| RuntimeError::storage("restoring the transcript", e))?;
+        }
+    }
+    let mut env = inner.settings.sandbox_env.clone();
+    env.extend(rendered.env.clone());
+    let spec = SandboxSpec {
+        session_id: record.id.clone(),
+        owner_tag: inner.settings.instance_tag.clone(),
+        workspace: workspace_files,
+        agent_home: FileTree::default(),
+        env,
+    };
+    let sandbox: Arc<dyn Sandbox> = inner
+        .adapters
+        .sandboxes
+        .create(&spec)
+        .await
+        .map_err(|e| {
+            RuntimeError::new(
+                ErrorCode::SandboxFailed,
+                format!("creating the sandbox failed: {e}"),
+            )
+        })?
+        .into();
+    match start_agent(inner, &record, &rendered, sandbox.clone(), transcript).await {
+        Ok((io, record)) => {
+            let synced = if let Start::Resume = start {
+                // What was just restored is what the store holds.
+                workspace::snapshot(sandbox.as_ref())
+                    .await
+                    .unwrap_or_default()
+            } else {
+                Snapshot::new()
+            };
+            let snapshot = workspace::snapshot(sandbox.as_ref())
+                .await
+                .unwrap_or_default();
+            Ok(ActorParts {
+                inner: inner.clone(),
+                record,
+                key,
+                next_seq,
+                sandbox,
+                io,
+                snapshot,
+                synced,
+            })
+        }
+        Err(error) => {
+            if let Err(e) = sandbox.terminate().await {
+                tracing::warn!(session_id = %record.id, error = %e, "terminating a failed sandbox failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The session id as a storage path component.
+pub(crate) fn session_key(id: &str) -> Result<RelPath, RuntimeError> {
+    RelPath::new(id).map_err(|e| RuntimeError::invalid(format!("sessionId: {e}")))
+}
+
+async fn start_agent(
+    inner: &Inner,
+    record: &SessionRecord,
+    rendered: &RenderedProfile,
+    sandbox: Arc<dyn Sandbox>,
+    transcript: Option<bytes::Bytes>,
+) -> Result<(AgentIo, SessionRecord), RuntimeError> {
+    let mut record = record.clone();
+    let workspace_path = sandbox.workspace_path().to_owned();
+    let home = sandbox.agent_home_path().to_owned();
+    let mut home_files = FileTree::default();
+    home_files.insert(rel(".claude.json"), claude_state(&workspace_path));
+    home_files.insert(rel(MCP_CONFIG_FILE), mcp_config(rendered));
+
+    let mode = match (transcript, &record.agent_session_id) {
+        (Some(bytes), Some(agent_id)) => {
+            let path = format!(
+                "{}/{agent_id}.jsonl",
+                agent::transcript_dir(&workspace_path)
+            );
+            home_files.insert(rel(&path), bytes);
+            LaunchMode::Resume {
+                transcript_path: format!("{home}/{path}"),
+            }
+        }
+        // Nothing to continue: a fresh conversation, under a fresh id.
+        _ => {
+            let agent_session_id = uuid::Uuid::new_v4().to_string();
+            record.agent_session_id = Some(agent_session_id.clone());
+            LaunchMode::New { agent_session_id }
+        }
+    };
+    sandbox
+        .write_files(SandboxDir::AgentHome, &home_files)
+        .await
+        .map_err(|e| {
+            RuntimeError::new(
+                ErrorCode::SandboxFailed,
+                format!("writing the agent's config failed: {e}"),
+            )
+        })?;
+
+    let launch = agent_launch(rendered, &home);
+    let command = agent::build_command(&inner.settings.agent, &launch, &mode);
+    let process = sandbox.spawn(&command).await.map_err(|e| {
+        RuntimeError::new(
+            ErrorCode::AgentFailed,
+            format!("starting the agent `{}` failed: {e}", command.program),
+        )
+    })?;
+    let stderr_tail = collect_stderr(record.id.as_str().into(), process.stderr);
+    let mut io = AgentIo {
+        stdin: Some(process.stdin),
+        stdout: LineReader::new(process.stdout, MAX_LINE_BYTES),
+        exit: process.exit,
+        stderr_tail,
+    };
+    wait_ready(inner, &mut io).await?;
+    Ok((io, record))
+}
+
+/// Sends `initialize` and waits for its answer: the agent is ready for messages.
+async fn wait_ready(inner: &Inner, io: &mut AgentIo) -> Result<(), RuntimeError> {
+    use tokio::io::AsyncWriteExt;
+    let line = agent::control_request("init", "initialize");
+    let stdin = io.stdin.as_mut().expect("stdin is open at start");
+    let wrote = async {
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.flush().await
+    };
+    let failed = |io: &AgentIo, what: String| {
+        let stderr = io
+            .stderr_tail
+            .lock()
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default();
+        let detail = if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(": {stderr}")
+        };
+        RuntimeError::new(ErrorCode::AgentFailed, format!("{what}{detail}"))
+    };
+    if let Err(error) = wrote.await {
+        // Give stderr a moment to say why the agent is gone.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        return Err(failed(
+            io,
+            format!("the agent did not accept input ({error})"),
+        ));
+    }
+    let answered = async {
+        loop {
+            tokio::select! {
+                line = io.stdout.next_line() => match line {
+                    Ok(Some(Line::Text(text))) => {
+                        if let Ok(AgentLine::ControlResponse { request_id, error }) = agent::classify(&text) {
+                            if request_id == "init" {
+                                return error.map_or(Ok(()), |e| Err(format!("the agent refused to initialize: {e}")));
+                            }
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return Err("the agent closed its output before it was ready".to_owned()),
+                },
+                status = &mut io.exit => return Err(format!("the agent exited before it was ready ({status})")),
+            }
+        }
+    };
+    match tokio::time::timeout(inner.settings.agent_ready_timeout, answered).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(what)) => {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(failed(io, what))
+        }
+        Err(_) => Err(failed(
+            io,
+            format!(
+                "the agent did not answer initialize within {:?}",
+                inner.settings.agent_ready_timeout
+            ),
+        )),
+    }
+}
+
+fn agent_launch(rendered: &RenderedProfile, home: &str) -> AgentLaunch {
+    let (system_prompt, append_system_prompt) = match &rendered.system_prompt {
+        Some(prompt) if prompt.mode == PromptMode::Replace => (Some(prompt.text.clone()), None),
+        Some(prompt) => (None, Some(prompt.text.clone())),
+        None => (None, None),
+    };
+    AgentLaunch {
+        model: rendered.model.clone(),
+        max_turns: rendered.max_turns,
+        permission_mode: rendered.permission_mode.map(|m| m.as_str().to_owned()),
+        allowed_tools: rendered.allowed_tools.clone(),
+        disallowed_tools: rendered.disallowed_tools.clone(),
+        system_prompt,
+        append_system_prompt,
+        agent_home: home.to_owned(),
+        mcp_config_path: format!("{home}/{MCP_CONFIG_FILE}"),
+    }
+}
+
+/// Claude Code's state file: the workspace is trusted, so the profile's
+/// `.claude/settings.json` permissions apply.
+fn claude_state(workspace_path: &str) -> String {
+    json!({
+        "hasCompletedOnboarding": true,
+        "projects": { workspace_path: { "hasTrustDialogAccepted": true } },
+    })
+    .to_string()
+}
+
+/// The agent's MCP config: the profile's servers.
+fn mcp_config(rendered: &RenderedProfile) -> String {
+    let servers: serde_json::Map<String, serde_json::Value> = rendered
+        .mcp_servers
+        .iter()
+        .map(|(name, server)| {
+            let entry = match server {
+                McpServer::Command { command, args, env } => {
+                    json!({ "type": "stdio", "command": command, "args": args, "env": env })
+                }
+                McpServer::Url { url, headers } => {
+                    json!({ "type": "http", "url": url, "headers": headers })
+                }
+            };
+            (name.clone(), entry)
+        })
+        .collect();
+    json!({ "mcpServers": servers }).to_string()
+}
+
+fn rel(path: &str) -> RelPath {
+    RelPath::new(path).expect("a fixed relative path")
+}

@@ -1,0 +1,709 @@
+//! [`SessionManager`]: the runtime's API to transports. It finds a session's actor, or
+//! brings the session to life, and checks that the caller owns the session.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent_runtime_api::{
+    AdapterError, BlobKey, Event, EventKind, RelPath, SessionError, SessionFilter, SessionRecord,
+    SessionStatus,
+};
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::actor::{Actor, Command, SessionHandle};
+use super::launch::{self, Start};
+use super::writer::EventWriter;
+use super::{
+    Adapters, CreateSession, EventBus, EventPage, FileInfo, ListSessions, MAX_EVENT_PAGE,
+    MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList,
+};
+use crate::auth::Principal;
+use crate::error::{ErrorCode, RuntimeError};
+
+/// The longest id a client may propose.
+const MAX_ID_LEN: usize = 128;
+
+/// State shared by the manager and every actor.
+pub(crate) struct Inner {
+    pub(crate) adapters: Adapters,
+    pub(crate) settings: RuntimeSettings,
+    pub(crate) bus: EventBus,
+    pub(crate) writer: EventWriter,
+    /// Live sessions by id. A std Mutex: held for a map operation, never across an await.
+    live: Mutex<HashMap<String, SessionHandle>>,
+    /// One lock per session id, taken by create, resume, stop and delete so that they
+    /// never interleave for one session. Messages to a live session do not take it.
+    lifecycle: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Inner {
+    /// Removes a session from the live set; called by its actor as it ends.
+    pub(crate) fn forget(&self, id: &str) {
+        self.live.lock().unwrap().remove(id);
+    }
+
+    fn handle(&self, id: &str) -> Option<SessionHandle> {
+        self.live.lock().unwrap().get(id).cloned()
+    }
+
+    fn lifecycle_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.lifecycle
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Persists the record after every event it counts has been persisted, so the
+    /// record's `last_seq` never points past the log.
+    pub(crate) async fn save_record(&self, record: &mut SessionRecord) {
+        self.writer.flush().await;
+        record.updated_at = Utc::now();
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            match self.adapters.store.update(record).await {
+                Ok(version) => {
+                    record.version = version;
+                    return;
+                }
+                Err(AdapterError::Conflict(_)) => {
+                    // Someone else wrote the record (a recovering runtime); ours is newer.
+                    if let Ok(Some(stored)) = self.adapters.store.get(&record.id).await {
+                        record.version = stored.version;
+                    }
+                }
+                Err(AdapterError::NotFound(_)) => return, // deleted meanwhile
+                Err(error) => {
+                    tracing::warn!(session_id = %record.id, %error, attempt, "saving the session record failed")
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        tracing::error!(session_id = %record.id, "the session record could not be saved");
+    }
+
+    /// Appends an event outside an actor (before it exists, or after it ended).
+    async fn append(&self, record: &mut SessionRecord, kind: EventKind, data: serde_json::Value) {
+        record.last_seq += 1;
+        let event = Event {
+            seq: record.last_seq,
+            at: Utc::now(),
+            kind,
+            data: serde_json::value::to_raw_value(&data).expect("a JSON value serializes"),
+        };
+        self.writer.append(record.id.as_str().into(), event).await;
+    }
+}
+
+/// The session manager. Cheap to clone; every clone drives the same sessions.
+#[derive(Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+impl SessionManager {
+    /// A manager over these adapters. Starts the event writer and the idle sweeper.
+    pub fn new(adapters: Adapters, settings: RuntimeSettings) -> Self {
+        let bus = EventBus::new(64 * 1024);
+        let writer = EventWriter::start(adapters.store.clone(), bus.clone());
+        let inner = Arc::new(Inner {
+            adapters,
+            settings,
+            bus,
+            writer,
+            live: Mutex::default(),
+            lifecycle: Mutex::default(),
+        });
+        tokio::spawn(super::sweeper::run(Arc::downgrade(&inner)));
+        Self { inner }
+    }
+
+    /// The bus on which every persisted event is published.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// The number of live sessions.
+    pub fn live_sessions(&self) -> usize {
+        self.inner.live.lock().unwrap().len()
+    }
+
+    /// Creates a session and starts its agent; returns once the agent is ready (`idle`).
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        request: CreateSession,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let id = match request.session_id {
+            Some(id) => validate_id(&id, "sessionId")?,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let metadata = match request.metadata {
+            serde_json::Value::Null => json!({}),
+            object @ serde_json::Value::Object(_) => object,
+            _ => return Err(RuntimeError::invalid("metadata: must be an object")),
+        };
+        if request.agent_type.is_empty() {
+            return Err(RuntimeError::invalid("agentType: must not be empty"));
+        }
+        let lock = self.inner.lifecycle_lock(&id);
+        let _guard = lock.lock().await;
+        self.check_capacity()?;
+        let profile = launch::load_profile(&self.inner, &request.agent_type).await?;
+        profile
+            .validate_metadata(&metadata)
+            .map_err(launch::profile_error)?;
+
+        let now = Utc::now();
+        let mut record = SessionRecord {
+            id: id.clone(),
+            owner: principal.id.to_string(),
+            agent_type: request.agent_type.clone(),
+            status: SessionStatus::Starting,
+            metadata,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            last_seq: 0,
+            agent_session_id: None,
+            usage: Default::default(),
+            error: None,
+            version: 1,
+        };
+        let rendered = launch::render(&self.inner, &profile, &record)?;
+        self.inner
+            .adapters
+            .store
+            .create(&record)
+            .await
+            .map_err(|e| match e {
+                AdapterError::Conflict(_) => {
+                    RuntimeError::invalid(format!("sessionId: {id} is already taken"))
+                }
+                other => RuntimeError::storage("creating the session", other),
+            })?;
+        self.inner
+            .append(
+                &mut record,
+                EventKind::Status,
+                json!({ "status": "starting" }),
+            )
+            .await;
+        let record = self.bring_up(record, rendered, Start::New).await?;
+        drop(_guard);
+        if let Some(message) = request.message {
+            self.send_message(principal, &id, message, None).await?;
+        }
+        Ok(record)
+    }
+
+    /// Launches the agent for a record in `starting` (its status event already logged),
+    /// registers the actor and marks the session `idle`. On failure the record ends
+    /// `failed` with the error, which is also returned.
+    async fn bring_up(
+        &self,
+        mut record: SessionRecord,
+        rendered: crate::profiles::RenderedProfile,
+        start: Start,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let next_seq = record.last_seq + 1;
+        match launch::launch(&self.inner, record.clone(), rendered, start, next_seq).await {
+            Ok(parts) => {
+                let (mut actor, handle, commands) = Actor::new(parts);
+                actor.become_ready().await;
+                let record = actor.record().clone();
+                self.inner
+                    .live
+                    .lock()
+                    .unwrap()
+                    .insert(record.id.clone(), handle);
+                tokio::spawn(actor.run(commands));
+                Ok(record)
+            }
+            Err(error) => {
+                record.error = Some(SessionError {
+                    code: error.code.as_str().into(),
+                    message: error.message.clone(),
+                });
+                let data =
+                    json!({ "code": error.code.as_str(), "message": error.message, "fatal": true });
+                self.inner.append(&mut record, EventKind::Error, data).await;
+                record.status = SessionStatus::Failed;
+                let reason = error.code.as_str();
+                self.inner
+                    .append(
+                        &mut record,
+                        EventKind::Status,
+                        json!({ "status": "failed", "reason": reason }),
+                    )
+                    .await;
+                self.inner.save_record(&mut record).await;
+                Err(error)
+            }
+        }
+    }
+
+    fn check_capacity(&self) -> Result<(), RuntimeError> {
+        let live = self.live_sessions();
+        if live >= self.inner.settings.max_sessions {
+            return Err(RuntimeError::new(
+                ErrorCode::CapacityExceeded,
+                format!(
+                    "{live} sessions are live, the most this runtime runs; stop one or retry later"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends a message; queued while a turn runs. A stopped session is resumed first.
+    pub async fn send_message(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        content: MessageContent,
+        message_id: Option<String>,
+    ) -> Result<MessageAccepted, RuntimeError> {
+        let message_id = match message_id {
+            Some(id) => validate_id(&id, "messageId")?,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        for _ in 0..3 {
+            let handle = match self.owned_handle(principal, session_id)? {
+                Some(handle) => handle,
+                None => {
+                    self.resume(principal, session_id).await?;
+                    continue;
+                }
+            };
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Message {
+                message_id: message_id.clone(),
+                content: content.clone(),
+                reply,
+            };
+            match ask(&handle, command, answer).await {
+                Some(result) => return result,
+                None => continue, // the session ended just now; resume it
+            }
+        }
+        Err(RuntimeError::new(
+            ErrorCode::AgentFailed,
+            "the session kept ending while the message was sent",
+        ))
+    }
+
+    /// Interrupts the running turn; the agent stays alive.
+    pub async fn interrupt(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        match self.owned_handle(principal, session_id)? {
+            Some(handle) => {
+                let (reply, answer) = oneshot::channel();
+                match ask(&handle, Command::Interrupt { reply }, answer).await {
+                    Some(result) => result,
+                    None => self.get(principal, session_id).await,
+                }
+            }
+            None => self.get(principal, session_id).await,
+        }
+    }
+
+    /// Final sync, then the sandbox goes away; the session can be resumed.
+    pub async fn stop(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        self.get(principal, session_id).await?;
+        self.stop_session(session_id, "stopped").await
+    }
+
+    /// Stops a live session for any reason (client, idle, shutdown); returns the record.
+    pub(crate) async fn stop_session(
+        &self,
+        session_id: &str,
+        reason: &'static str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let lock = self.inner.lifecycle_lock(session_id);
+        let _guard = lock.lock().await;
+        if let Some(handle) = self.inner.handle(session_id) {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Stop { reason, reply }, answer).await {
+                return result;
+            }
+        }
+        self.stored_record(session_id).await
+    }
+
+    /// Starts a stopped or failed session again on a new sandbox, with its files and
+    /// conversation restored. Resuming a live session returns it as it is.
+    pub async fn resume(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let lock = self.inner.lifecycle_lock(session_id);
+        let _guard = lock.lock().await;
+        if self.owned_handle(principal, session_id)?.is_some() {
+            return self.get(principal, session_id).await;
+        }
+        let mut record = self.owned_record(principal, session_id).await?;
+        self.check_capacity()?;
+        let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
+        let rendered = launch::render(&self.inner, &profile, &record)?;
+        record.last_seq = self.last_persisted_seq(&record).await?;
+        record.status = SessionStatus::Starting;
+        record.error = None;
+        self.inner
+            .append(
+                &mut record,
+                EventKind::Status,
+                json!({ "status": "starting", "reason": "resume" }),
+            )
+            .await;
+        self.bring_up(record, rendered, Start::Resume).await
+    }
+
+    /// The seq of the last event in the log: the record's, or later if events were
+    /// persisted after the record was last saved.
+    async fn last_persisted_seq(&self, record: &SessionRecord) -> Result<u64, RuntimeError> {
+        let mut last = record.last_seq;
+        loop {
+            let page = self
+                .inner
+                .adapters
+                .store
+                .events_after(&record.id, last, MAX_EVENT_PAGE)
+                .await
+                .map_err(|e| RuntimeError::storage("reading the event log", e))?;
+            match page.last() {
+                Some(event) => last = event.seq,
+                None => return Ok(last),
+            }
+        }
+    }
+
+    /// Stops the session if live and removes its record, log, files and transcripts.
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<(), RuntimeError> {
+        self.get(principal, session_id).await?;
+        self.stop_session(session_id, "deleted").await?;
+        let lock = self.inner.lifecycle_lock(session_id);
+        let _guard = lock.lock().await;
+        let key = launch::session_key(session_id)?;
+        self.inner
+            .adapters
+            .blobs
+            .delete_prefix(&BlobKey::session(&key))
+            .await
+            .map_err(|e| RuntimeError::storage("deleting the session's files", e))?;
+        self.inner
+            .adapters
+            .store
+            .delete(session_id)
+            .await
+            .map_err(|e| RuntimeError::storage("deleting the session", e))?;
+        self.inner.bus.publish(super::DomainEvent::Deleted {
+            session_id: session_id.into(),
+        });
+        self.inner.lifecycle.lock().unwrap().remove(session_id);
+        Ok(())
+    }
+
+    /// The session's record.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await
+    }
+
+    /// The principal's sessions.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        request: ListSessions,
+    ) -> Result<SessionList, RuntimeError> {
+        let limit = request.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(RuntimeError::invalid("limit: must be between 1 and 500"));
+        }
+        let filter = SessionFilter {
+            owner: Some(principal.id.to_string()),
+            agent_type: request.agent_type,
+            statuses: request.status.into_iter().collect(),
+        };
+        let page = self
+            .inner
+            .adapters
+            .store
+            .list(&filter, limit, request.cursor.as_deref())
+            .await
+            .map_err(|e| RuntimeError::storage("listing sessions", e))?;
+        Ok(SessionList {
+            sessions: page.sessions,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Events with seq greater than `after`, oldest first, at most `limit`
+    /// (capped at [`MAX_EVENT_PAGE`]).
+    pub async fn events(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<EventPage, RuntimeError> {
+        self.owned_record(principal, session_id).await?;
+        let limit = limit.clamp(1, MAX_EVENT_PAGE);
+        let mut events = self
+            .inner
+            .adapters
+            .store
+            .events_after(session_id, after, limit + 1)
+            .await
+            .map_err(|e| RuntimeError::storage("reading the event log", e))?;
+        let has_more = events.len() > limit;
+        events.truncate(limit);
+        Ok(EventPage { events, has_more })
+    }
+
+    /// The session's workspace files: live from the sandbox, else as last synced.
+    pub async fn files(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<Vec<FileInfo>, RuntimeError> {
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Files { reply }, answer).await {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await?;
+        let key = launch::session_key(session_id)?;
+        let prefix = BlobKey::files_prefix(&key);
+        let stored = self
+            .inner
+            .adapters
+            .blobs
+            .list(&prefix)
+            .await
+            .map_err(|e| RuntimeError::storage("listing files", e))?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|meta| {
+                let path = meta.key.strip_prefix(&prefix)?.to_owned();
+                Some(FileInfo {
+                    path,
+                    size: meta.size,
+                    modified_at: meta.modified_at,
+                })
+            })
+            .collect())
+    }
+
+    /// One workspace file's bytes.
+    pub async fn file(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        path: &str,
+    ) -> Result<Bytes, RuntimeError> {
+        let path = RelPath::new(path).map_err(|e| RuntimeError::invalid(format!("path: {e}")))?;
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(
+                &handle,
+                Command::ReadFile {
+                    path: path.clone(),
+                    reply,
+                },
+                answer,
+            )
+            .await
+            {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await?;
+        let key = launch::session_key(session_id)?;
+        self.inner
+            .adapters
+            .blobs
+            .get(&BlobKey::file(&key, &path))
+            .await
+            .map_err(|e| RuntimeError::storage("reading the file", e))?
+            .ok_or_else(|| RuntimeError::new(ErrorCode::NotFound, format!("no file {path}")))
+    }
+
+    /// Every profile a client can create a session for. A profile that does not load is
+    /// left out and logged.
+    pub async fn profiles(&self) -> Result<Vec<ProfileInfo>, RuntimeError> {
+        let names = self
+            .inner
+            .adapters
+            .profiles
+            .list()
+            .await
+            .map_err(|e| RuntimeError::storage("listing profiles", e))?;
+        let mut profiles = Vec::with_capacity(names.len());
+        for name in names {
+            match launch::load_profile(&self.inner, &name).await {
+                Ok(profile) => {
+                    let summary = profile.summary();
+                    profiles.push(ProfileInfo {
+                        name: summary.name,
+                        description: summary.description,
+                        metadata_schema: summary.metadata_schema,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(profile = name, %error, "profile left out of the list")
+                }
+            }
+        }
+        Ok(profiles)
+    }
+
+    /// Checks every adapter; returns the names and errors of those that failed.
+    pub async fn readiness(&self) -> Result<(), Vec<(String, String)>> {
+        let adapters = &self.inner.adapters;
+        let (store, blobs, profiles) = tokio::join!(
+            adapters.store.ping(),
+            adapters.blobs.ping(),
+            adapters.profiles.list()
+        );
+        let failed: Vec<(String, String)> = [
+            ("store", store.err()),
+            ("storage", blobs.err()),
+            ("profiles", profiles.err()),
+        ]
+        .into_iter()
+        .filter_map(|(name, error)| error.map(|e| (name.to_owned(), e.to_string())))
+        .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed)
+        }
+    }
+
+    /// Stops every live session (final sync included) and waits until the event log is
+    /// written. Called on shutdown.
+    pub async fn shutdown(&self) {
+        let ids: Vec<String> = self.inner.live.lock().unwrap().keys().cloned().collect();
+        let stops = ids.iter().map(|id| self.stop_session(id, "shutdown"));
+        for (id, result) in ids.iter().zip(futures::future::join_all(stops).await) {
+            if let Err(error) = result {
+                tracing::error!(session_id = id, %error, "stopping a session at shutdown failed");
+            }
+        }
+        self.inner.writer.flush().await;
+    }
+
+    /// Live sessions idle for longer than `idle_timeout`.
+    pub(crate) fn idle_sessions(&self, now_millis: i64) -> Vec<String> {
+        let timeout = self.inner.settings.idle_timeout.as_millis() as i64;
+        self.inner
+            .live
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, h)| !h.busy.load(Ordering::Relaxed))
+            .filter(|(_, h)| now_millis - h.last_activity.load(Ordering::Relaxed) >= timeout)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// The live session's handle, if it is live; `not_found` if another principal owns it.
+    fn owned_handle(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<Option<SessionHandle>, RuntimeError> {
+        match self.inner.handle(session_id) {
+            Some(handle) if *handle.owner == *principal.id => Ok(Some(handle)),
+            Some(_) => Err(RuntimeError::session_not_found(session_id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored record; `not_found` if missing or owned by another principal.
+    async fn owned_record(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let record = self.stored_record(session_id).await?;
+        if record.owner != *principal.id {
+            return Err(RuntimeError::session_not_found(session_id));
+        }
+        Ok(record)
+    }
+
+    async fn stored_record(&self, session_id: &str) -> Result<SessionRecord, RuntimeError> {
+        validate_id(session_id, "sessionId")?;
+        self.inner
+            .adapters
+            .store
+            .get(session_id)
+            .await
+            .map_err(|e| RuntimeError::storage("reading the session", e))?
+            .ok_or_else(|| RuntimeError::session_not_found(session_id))
+    }
+}
+
+/// Sends a command to an actor and waits for its answer; `None` if the actor ended
+/// before answering.
+async fn ask<T>(
+    handle: &SessionHandle,
+    command: Command,
+    answer: oneshot::Receiver<Result<T, RuntimeError>>,
+) -> Option<Result<T, RuntimeError>> {
+    handle.commands.send(command).await.ok()?;
+    answer.await.ok()
+}
+
+/// Ids become storage keys and room names: 1–128 characters of `[A-Za-z0-9._-]`, not
+/// starting with a dot.
+fn validate_id(id: &str, field: &str) -> Result<String, RuntimeError> {
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(id.to_owned())
+    } else {
+        Err(RuntimeError::invalid(format!(
+            "{field}: must be 1 to {MAX_ID_LEN} characters of letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}

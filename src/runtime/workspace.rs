@@ -1,0 +1,171 @@
+//! Workspace files and the agent transcript: what changed in a turn, and moving them
+//! between a sandbox and the blob store.
+
+use std::collections::BTreeMap;
+
+use agent_runtime_api::{
+    AdapterResult, BlobKey, BlobStore, FileTree, RelPath, Sandbox, SandboxDir,
+};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+/// What a directory held at one moment: size and modification time per file.
+pub(crate) type Snapshot = BTreeMap<RelPath, (u64, DateTime<Utc>)>;
+
+/// Lists a sandbox directory as a [`Snapshot`].
+pub(crate) async fn snapshot(sandbox: &dyn Sandbox) -> AdapterResult<Snapshot> {
+    Ok(sandbox
+        .list_files(SandboxDir::Workspace)
+        .await?
+        .into_iter()
+        .map(|stat| (stat.path, (stat.size, stat.modified_at)))
+        .collect())
+}
+
+/// The `file` events between two snapshots, ordered by path.
+pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<serde_json::Value> {
+    let mut changes = Vec::new();
+    for (path, (size, modified)) in after {
+        match before.get(path) {
+            None => changes.push(json!({ "path": path, "change": "created", "size": size })),
+            Some(old) if old != &(*size, *modified) => {
+                changes.push(json!({ "path": path, "change": "modified", "size": size }))
+            }
+            Some(_) => {}
+        }
+    }
+    for path in before.keys().filter(|p| !after.contains_key(*p)) {
+        changes.push(json!({ "path": path, "change": "deleted" }));
+    }
+    changes.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    changes
+}
+
+/// Copies workspace files that changed since `synced` to the blob store and removes the
+/// ones that disappeared; `synced` is updated file by file, so a failure part-way loses
+/// no progress and the next attempt redoes only what is left.
+pub(crate) async fn sync_workspace(
+    sandbox: &dyn Sandbox,
+    blobs: &dyn BlobStore,
+    session: &RelPath,
+    synced: &mut Snapshot,
+) -> AdapterResult<usize> {
+    let current = snapshot(sandbox).await?;
+    let mut moved = 0;
+    for (path, state) in &current {
+        if synced.get(path) == Some(state) {
+            continue;
+        }
+        let bytes = sandbox.read_file(SandboxDir::Workspace, path).await?;
+        blobs.put(&BlobKey::file(session, path), bytes).await?;
+        synced.insert(path.clone(), *state);
+        moved += 1;
+    }
+    let gone: Vec<RelPath> = synced
+        .keys()
+        .filter(|p| !current.contains_key(*p))
+        .cloned()
+        .collect();
+    for path in gone {
+        blobs.delete(&BlobKey::file(session, &path)).await?;
+        synced.remove(&path);
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+/// The name under which a session's transcript is stored.
+fn transcript_name(agent_session_id: &str) -> Option<RelPath> {
+    RelPath::new(&format!("{agent_session_id}.jsonl")).ok()
+}
+
+/// Copies the agent's transcript from the sandbox to the blob store, if it wrote one.
+/// Call it after the agent process exited: Claude Code writes the file lazily.
+pub(crate) async fn sync_transcript(
+    sandbox: &dyn Sandbox,
+    blobs: &dyn BlobStore,
+    session: &RelPath,
+    agent_session_id: &str,
+) -> AdapterResult<bool> {
+    let Some(name) = transcript_name(agent_session_id) else {
+        return Ok(false);
+    };
+    let suffix = format!("/{name}");
+    let home = sandbox.list_files(SandboxDir::AgentHome).await?;
+    let Some(found) = home.iter().find(|stat| {
+        stat.path.as_str().starts_with("projects/") && stat.path.as_str().ends_with(&suffix)
+    }) else {
+        return Ok(false);
+    };
+    let bytes = sandbox
+        .read_file(SandboxDir::AgentHome, &found.path)
+        .await?;
+    blobs
+        .put(&BlobKey::transcript(session, &name), bytes)
+        .await?;
+    Ok(true)
+}
+
+/// The workspace files stored for a session, and the snapshot-free list of their paths.
+pub(crate) async fn restore_workspace(
+    blobs: &dyn BlobStore,
+    session: &RelPath,
+) -> AdapterResult<FileTree> {
+    let prefix = BlobKey::files_prefix(session);
+    let mut tree = FileTree::default();
+    for meta in blobs.list(&prefix).await? {
+        let Some(path) = meta
+            .key
+            .strip_prefix(&prefix)
+            .and_then(|p| RelPath::new(p).ok())
+        else {
+            continue;
+        };
+        if let Some(bytes) = blobs.get(&meta.key).await? {
+            tree.insert(path, bytes);
+        }
+    }
+    Ok(tree)
+}
+
+/// The stored transcript of a session's agent conversation, if any.
+pub(crate) async fn restore_transcript(
+    blobs: &dyn BlobStore,
+    session: &RelPath,
+    agent_session_id: &str,
+) -> AdapterResult<Option<bytes::Bytes>> {
+    match transcript_name(agent_session_id) {
+        Some(name) => blobs.get(&BlobKey::transcript(session, &name)).await,
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn diff_reports_created_modified_and_deleted_files() {
+        let p = |s: &str| RelPath::new(s).unwrap();
+        let before = Snapshot::from([
+            (p("a"), (1, at(1))),
+            (p("b"), (2, at(1))),
+            (p("c"), (3, at(1))),
+        ]);
+        let after = Snapshot::from([
+            (p("a"), (1, at(1))),
+            (p("b"), (2, at(2))),
+            (p("d"), (4, at(1))),
+        ]);
+        let changes = diff(&before, &after);
+        assert_eq!(
+            serde_json::Value::Array(changes).to_string(),
+            r#"[{"change":"modified","path":"b","size":2},{"change":"deleted","path":"c"},{"change":"created","path":"d","size":4}]"#
+        );
+    }
+}

@@ -1,0 +1,194 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_runtime::auth::Principal;
+use agent_runtime::runtime::{
+    Adapters, AgentSettings, CreateSession, DomainEvent, MessageContent, RuntimeSettings,
+    SessionManager,
+};
+use agent_runtime_api::memory::{MemoryBlobStore, MemoryProfileSource, MemorySessionStore};
+use agent_runtime_api::{Event, EventKind, FileTree, ProfileBundle, RelPath, SessionRecord};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+pub const PROFILE: &str = r#"
+description = "Test agent"
+system_prompt = { text = "You work on {{ SESSION_ID }}.", mode = "append" }
+metadata_schema = { type = "object", properties = { topic = { type = "string" } } }
+"#;
+
+pub struct Harness {
+    pub manager: SessionManager,
+    pub blobs: Arc<MemoryBlobStore>,
+    pub alice: Principal,
+    pub bob: Principal,
+    _root: tempfile::TempDir,
+}
+
+pub fn settings() -> RuntimeSettings {
+    RuntimeSettings {
+        agent: AgentSettings {
+            command: agent_runtime_testkit::bin_path("scripted-agent")
+                .display()
+                .to_string(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            include_partial_messages: false,
+        },
+        sandbox_env: BTreeMap::from([("PATH".into(), std::env::var("PATH").unwrap_or_default())]),
+        vars: BTreeMap::new(),
+        idle_timeout: Duration::from_secs(900),
+        sync_interval: Duration::from_secs(30),
+        max_sessions: 100,
+        instance_tag: "runtime-tests".into(),
+        agent_ready_timeout: Duration::from_secs(20),
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::with_settings(settings()).await
+    }
+
+    pub async fn with_settings(settings: RuntimeSettings) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let mut files = FileTree::default();
+        files.insert(
+            RelPath::new("CLAUDE.md").unwrap(),
+            "Session {{ SESSION_ID }}\n",
+        );
+        let profiles = MemoryProfileSource::new([ProfileBundle {
+            name: "tester".into(),
+            manifest: PROFILE.into(),
+            files,
+        }]);
+        let sandboxes = agent_runtime_local::build(agent_runtime_local::LocalSandboxConfig::new(
+            root.path().join("sandboxes"),
+        ))
+        .unwrap();
+        let store = Arc::new(MemorySessionStore::new());
+        let blobs = Arc::new(MemoryBlobStore::new());
+        let adapters = Adapters {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            profiles: Arc::new(profiles),
+            sandboxes,
+        };
+        Harness {
+            manager: SessionManager::new(adapters, settings),
+            blobs,
+            alice: Principal::new("alice"),
+            bob: Principal::new("bob"),
+            _root: root,
+        }
+    }
+
+    pub async fn create(&self) -> SessionRecord {
+        self.manager
+            .create(
+                &self.alice,
+                CreateSession {
+                    agent_type: "tester".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create")
+    }
+
+    pub async fn say(&self, session_id: &str, text: &str) -> u64 {
+        self.manager
+            .send_message(
+                &self.alice,
+                session_id,
+                MessageContent::new(json!(text)).unwrap(),
+                None,
+            )
+            .await
+            .expect("message")
+            .seq
+    }
+
+    /// Sends a message and waits for the turn's `result` event.
+    pub async fn turn(&self, session_id: &str, text: &str) -> Value {
+        let mut watch = self.watch();
+        let seq = self.say(session_id, text).await;
+        watch.result_after(session_id, seq).await
+    }
+
+    pub fn watch(&self) -> Watch {
+        Watch {
+            events: self.manager.bus().subscribe(),
+        }
+    }
+
+    /// The whole persisted log.
+    pub async fn log(&self, session_id: &str) -> Vec<Event> {
+        self.manager
+            .events(&self.alice, session_id, 0, 1000)
+            .await
+            .unwrap()
+            .events
+    }
+}
+
+pub struct Watch {
+    events: broadcast::Receiver<DomainEvent>,
+}
+
+impl Watch {
+    /// The next persisted event of `session_id` that satisfies `pred`.
+    pub async fn until(&mut self, session_id: &str, mut pred: impl FnMut(&Event) -> bool) -> Event {
+        let wait = async {
+            loop {
+                match self.events.recv().await {
+                    Ok(DomainEvent::Appended {
+                        session_id: id,
+                        event,
+                    }) if &*id == session_id => {
+                        if pred(&event) {
+                            return (*event).clone();
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => panic!("bus: {error}"),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("event in time")
+    }
+
+    pub async fn result_after(&mut self, session_id: &str, seq: u64) -> Value {
+        let event = self
+            .until(session_id, |e| {
+                e.seq > seq && e.kind == EventKind::Agent && data(e)["type"] == "result"
+            })
+            .await;
+        data(&event)
+    }
+
+    pub async fn status(&mut self, session_id: &str, status: &str) -> Event {
+        self.until(session_id, |e| {
+            e.kind == EventKind::Status && data(e)["status"] == status
+        })
+        .await
+    }
+}
+
+pub fn data(event: &Event) -> Value {
+    serde_json::from_str(event.data.get()).unwrap()
+}
+
+/// Asserts seqs are 1..=n without gaps.
+pub fn assert_gap_free(events: &[Event]) {
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(
+            event.seq,
+            index as u64 + 1,
+            "seq gap at index {index}: {events:#?}"
+        );
+    }
+}

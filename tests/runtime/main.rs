@@ -1,0 +1,6 @@
+//! The session manager end to end, in process: memory stores, real local sandboxes and
+//! the scripted agent. Fast, deterministic, and every lifecycle path.
+
+mod failures;
+mod harness;
+mod lifecycle;

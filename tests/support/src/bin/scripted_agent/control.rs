@@ -1,0 +1,177 @@
+//! Stdin handling and the state shared between the stdin reader and the turn runner.
+//!
+//! The reader thread answers control requests at once, even mid-turn (an interrupt must
+//! not wait for the turn it interrupts), and hands user messages to the turn runner
+//! through a channel, which is what queues messages sent during a turn.
+
+use std::io::BufRead;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::shapes::{control_error, control_success, emit, initialize_response};
+
+/// What the reader hands to the turn runner.
+pub enum Input {
+    /// The `message.content` of a `user` line (a string or an array of blocks).
+    User(Value),
+}
+
+/// Settings that control requests can change, and whether a turn is being interrupted.
+pub struct Control {
+    state: Mutex<State>,
+    /// Signalled on interrupt so a sleeping turn wakes at once.
+    wake: Condvar,
+}
+
+struct State {
+    /// A turn is running; an interrupt only has an effect then.
+    running: bool,
+    /// The running turn must stop.
+    interrupted: bool,
+    model: String,
+    permission_mode: String,
+}
+
+impl Control {
+    /// Starts idle with the model and permission mode from argv.
+    pub fn new(model: String, permission_mode: String) -> Control {
+        let state = State {
+            running: false,
+            interrupted: false,
+            model,
+            permission_mode,
+        };
+        Control {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not take the protocol down; the state stays usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks a turn as running and returns the current (model, permission mode).
+    pub fn begin_turn(&self) -> (String, String) {
+        let mut state = self.lock();
+        state.running = true;
+        state.interrupted = false;
+        (state.model.clone(), state.permission_mode.clone())
+    }
+
+    /// Marks the turn as finished.
+    pub fn end_turn(&self) {
+        let mut state = self.lock();
+        state.running = false;
+        state.interrupted = false;
+    }
+
+    /// Whether the running turn was interrupted.
+    pub fn is_interrupted(&self) -> bool {
+        self.lock().interrupted
+    }
+
+    /// Sleeps for `duration` unless interrupted first; returns true if interrupted.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let mut state = self.lock();
+        while !state.interrupted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn interrupt(&self) {
+        let mut state = self.lock();
+        if state.running {
+            state.interrupted = true;
+            self.wake.notify_all();
+        }
+    }
+
+    fn model(&self) -> String {
+        self.lock().model.clone()
+    }
+}
+
+/// Reads stdin on its own thread until EOF; then the channel closes, which tells the
+/// turn runner to finish queued turns and exit.
+pub fn spawn_reader(control: Arc<Control>, turns: Sender<Input>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let line = match line {
+                Ok(line) => line,
+                Err(err) => {
+                    eprintln!("Error reading stdin: {err}");
+                    break;
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: Value = match serde_json::from_str(&line) {
+                Ok(value) => value,
+                Err(err) => {
+                    // Claude Code treats one malformed line as fatal; so must a stand-in.
+                    eprintln!("Error parsing streaming input line: {line}: {err}");
+                    std::process::exit(1);
+                }
+            };
+            match value["type"].as_str() {
+                Some("user") => {
+                    let content = value["message"]["content"].clone();
+                    if turns.send(Input::User(content)).is_err() {
+                        break;
+                    }
+                }
+                Some("control_request") => {
+                    handle_control(&control, &value["request_id"], &value["request"])
+                }
+                // Unknown types and answers to our own requests are ignored, like the CLI.
+                _ => {}
+            }
+        }
+    });
+}
+
+fn handle_control(control: &Control, request_id: &Value, request: &Value) {
+    let subtype = request["subtype"].as_str().unwrap_or_default();
+    match subtype {
+        "initialize" => emit(&control_success(
+            request_id,
+            Some(initialize_response(&control.model())),
+        )),
+        "interrupt" => {
+            // The response goes out before the turn reacts, as in the captures.
+            emit(&control_success(request_id, None));
+            control.interrupt();
+        }
+        "set_permission_mode" => {
+            let mode = request["mode"].as_str().unwrap_or("default").to_owned();
+            control.lock().permission_mode = mode.clone();
+            emit(&control_success(request_id, Some(json!({"mode": mode}))));
+        }
+        "set_model" => {
+            if let Some(model) = request["model"].as_str() {
+                control.lock().model = model.to_owned();
+            }
+            emit(&control_success(request_id, None));
+        }
+        other => emit(&control_error(
+            request_id,
+            &format!("Unsupported control request subtype: {other}"),
+        )),
+    }
+}

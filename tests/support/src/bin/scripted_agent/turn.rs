@@ -1,0 +1,212 @@
+//! One turn: `system/init`, the directive's lines, then exactly one `result`.
+//!
+//! Directives (the prompt text starts with one):
+//! `reply <text>`, `emit <n>`, `write <path> <content...>`, `sleep <ms>`, `crash`,
+//! `malformed`, `history`, `env <NAME>`; anything else is echoed as `echo: <text>`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::control::Control;
+use crate::shapes::{
+    Ctx, assistant, assistant_message, emit, emit_raw, interrupted_message, result_error,
+    result_success, short_id, text_of, user,
+};
+use crate::transcript::Transcript;
+
+/// Exit code of the `crash` directive.
+const CRASH_EXIT_CODE: i32 = 3;
+
+/// Diagnostic Claude Code puts into an interrupted turn's `errors`.
+const INTERRUPT_DIAGNOSTIC: &str =
+    "[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null";
+
+/// How a directive ended.
+enum Outcome {
+    /// Finished: the final text and the number of model calls it took.
+    Reply { text: String, calls: u64 },
+    /// Stopped by an `interrupt` control request.
+    Interrupted,
+}
+
+impl Outcome {
+    fn text(text: impl Into<String>) -> Outcome {
+        Outcome::Reply {
+            text: text.into(),
+            calls: 1,
+        }
+    }
+}
+
+/// Runs turns one after another for one conversation.
+pub struct Agent {
+    transcript: Transcript,
+    cwd: String,
+    control: Arc<Control>,
+}
+
+impl Agent {
+    /// An agent for the given conversation, working in `cwd`.
+    pub fn new(transcript: Transcript, cwd: String, control: Arc<Control>) -> Agent {
+        Agent {
+            transcript,
+            cwd,
+            control,
+        }
+    }
+
+    /// Runs one turn for a user message's `content`.
+    pub fn run_turn(&mut self, content: &Value) {
+        let started = Instant::now();
+        let (model, permission_mode) = self.control.begin_turn();
+        let session_id = self.transcript.session_id().to_owned();
+        let cwd = self.cwd.clone();
+        let ctx = Ctx {
+            session_id: &session_id,
+            model: &model,
+            cwd: &cwd,
+            permission_mode: &permission_mode,
+        };
+        self.transcript.record_prompt(content);
+        emit(&crate::shapes::init(&ctx));
+        let outcome = self.act(&ctx, &text_of(content));
+        let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Outcome::Reply { text, calls } => {
+                emit(&result_success(&ctx, &text, calls, elapsed));
+            }
+            Outcome::Interrupted => {
+                let message = interrupted_message();
+                emit(&user(&ctx, &message, None));
+                self.transcript.record_user_line(&message, None);
+                let errors = [INTERRUPT_DIAGNOSTIC.to_owned()];
+                emit(&result_error(
+                    &session_id,
+                    Some("aborted_streaming"),
+                    &errors,
+                    elapsed,
+                ));
+            }
+        }
+        self.control.end_turn();
+    }
+
+    fn act(&mut self, ctx: &Ctx, text: &str) -> Outcome {
+        let trimmed = text.trim_start();
+        let (word, rest) = trimmed
+            .split_once(char::is_whitespace)
+            .unwrap_or((trimmed, ""));
+        let number = rest.trim().parse::<u64>();
+        let outcome = match (word, number) {
+            ("reply", _) => self.say(ctx, rest),
+            ("emit", Ok(n)) => self.emit_chunks(ctx, n),
+            ("write", _) if !rest.trim().is_empty() => self.write(ctx, rest),
+            ("sleep", Ok(ms)) => self.sleep(ctx, ms),
+            ("crash", _) => self.crash(ctx),
+            ("malformed", _) => {
+                emit_raw("this is not json {");
+                self.say(ctx, "sent a malformed line")
+            }
+            ("history", _) => {
+                let history = self.transcript.previous_prompts().join(" | ");
+                self.say(ctx, &history)
+            }
+            ("env", _) if !rest.trim().is_empty() => {
+                let value = std::env::var(rest.trim()).unwrap_or_else(|_| "<unset>".to_owned());
+                self.say(ctx, &value)
+            }
+            _ => self.say(ctx, &format!("echo: {text}")),
+        };
+        if self.control.is_interrupted() {
+            return Outcome::Interrupted;
+        }
+        outcome
+    }
+
+    /// Emits one assistant text line and records it.
+    fn say(&mut self, ctx: &Ctx, text: &str) -> Outcome {
+        self.assistant_block(ctx, json!({"type": "text", "text": text}));
+        Outcome::text(text)
+    }
+
+    fn assistant_block(&mut self, ctx: &Ctx, block: Value) {
+        let message = assistant_message(ctx, block);
+        emit(&assistant(ctx, &message));
+        self.transcript.record_assistant(&message);
+    }
+
+    fn emit_chunks(&mut self, ctx: &Ctx, n: u64) -> Outcome {
+        let mut last = String::new();
+        for i in 1..=n {
+            if self.control.is_interrupted() {
+                return Outcome::Interrupted;
+            }
+            last = format!("chunk {i}");
+            self.assistant_block(ctx, json!({"type": "text", "text": last}));
+        }
+        Outcome::text(last)
+    }
+
+    fn sleep(&mut self, ctx: &Ctx, ms: u64) -> Outcome {
+        if self.control.sleep(Duration::from_millis(ms)) {
+            return Outcome::Interrupted;
+        }
+        self.say(ctx, "slept")
+    }
+
+    fn crash(&mut self, ctx: &Ctx) -> Outcome {
+        self.say(ctx, "crashing");
+        std::process::exit(CRASH_EXIT_CODE);
+    }
+
+    /// A Write tool round trip: tool_use, the real file write, tool_result, final text.
+    fn write(&mut self, ctx: &Ctx, rest: &str) -> Outcome {
+        let (path, content) = rest.split_once(' ').unwrap_or((rest, ""));
+        let full = Path::new(&self.cwd).join(path);
+        let file_path = full.to_string_lossy().into_owned();
+        let tool_use_id = format!("toolu_scripted_{}", short_id());
+        let input = json!({"file_path": file_path, "content": content});
+        self.assistant_block(
+            ctx,
+            json!({"type": "tool_use", "id": tool_use_id, "name": "Write", "input": input}),
+        );
+        let (result_text, is_error, tool_use_result) = match write_file(&full, content) {
+            Ok(()) => (
+                format!("File created successfully at: {file_path}"),
+                false,
+                json!({"type": "create", "filePath": file_path, "content": content,
+                       "structuredPatch": [], "originalFile": null}),
+            ),
+            Err(err) => {
+                let text = format!("Error writing {file_path}: {err}");
+                (text.clone(), true, json!(format!("Error: {text}")))
+            }
+        };
+        let message = json!({"role": "user", "content": [{
+            "tool_use_id": tool_use_id, "type": "tool_result", "content": result_text,
+            "is_error": is_error}]});
+        emit(&user(ctx, &message, Some(&tool_use_result)));
+        self.transcript
+            .record_user_line(&message, Some(&tool_use_result));
+        let reply = if is_error {
+            format!("write failed: {result_text}")
+        } else {
+            format!("wrote {path}")
+        };
+        self.say(ctx, &reply);
+        Outcome::Reply {
+            text: reply,
+            calls: 2,
+        }
+    }
+}
+
+fn write_file(path: &Path, content: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, content)
+}
