@@ -453,10 +453,10 @@ impl Actor {
         {
             tracing::warn!(session_id = %self.id, "agent did not exit in time; terminating it");
         }
-        if let Some(task) = self.periodic_sync.take() {
-            if let Ok((synced, _)) = task.await {
-                self.synced = synced;
-            }
+        if let Some(task) = self.periodic_sync.take()
+            && let Ok((synced, _)) = task.await
+        {
+            self.synced = synced;
         }
         self.final_sync().await;
         self.terminate_sandbox().await;

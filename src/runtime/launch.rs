@@ -249,10 +249,10 @@ async fn wait_ready(inner: &Inner, io: &mut AgentIo) -> Result<(), RuntimeError>
             tokio::select! {
                 line = io.stdout.next_line() => match line {
                     Ok(Some(Line::Text(text))) => {
-                        if let Ok(AgentLine::ControlResponse { request_id, error }) = agent::classify(&text) {
-                            if request_id == "init" {
-                                return error.map_or(Ok(()), |e| Err(format!("the agent refused to initialize: {e}")));
-                            }
+                        if let Ok(AgentLine::ControlResponse { request_id, error }) = agent::classify(&text)
+                            && request_id == "init"
+                        {
+                            return error.map_or(Ok(()), |e| Err(format!("the agent refused to initialize: {e}")));
                         }
                     }
                     Ok(Some(_)) => {}
