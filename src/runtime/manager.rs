@@ -90,7 +90,12 @@ impl Inner {
     }
 
     /// Appends an event outside an actor (before it exists, or after it ended).
-    async fn append(&self, record: &mut SessionRecord, kind: EventKind, data: serde_json::Value) {
+    pub(crate) async fn append_event(
+        &self,
+        record: &mut SessionRecord,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) {
         record.last_seq += 1;
         let event = Event {
             seq: record.last_seq,
@@ -190,7 +195,7 @@ impl SessionManager {
                 other => RuntimeError::storage("creating the session", other),
             })?;
         self.inner
-            .append(
+            .append_event(
                 &mut record,
                 EventKind::Status,
                 json!({ "status": "starting" }),
@@ -234,11 +239,13 @@ impl SessionManager {
                 });
                 let data =
                     json!({ "code": error.code.as_str(), "message": error.message, "fatal": true });
-                self.inner.append(&mut record, EventKind::Error, data).await;
+                self.inner
+                    .append_event(&mut record, EventKind::Error, data)
+                    .await;
                 record.status = SessionStatus::Failed;
                 let reason = error.code.as_str();
                 self.inner
-                    .append(
+                    .append_event(
                         &mut record,
                         EventKind::Status,
                         json!({ "status": "failed", "reason": reason }),
@@ -361,36 +368,19 @@ impl SessionManager {
         self.check_capacity()?;
         let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
         let rendered = launch::render(&self.inner, &profile, &record)?;
-        record.last_seq = self.last_persisted_seq(&record).await?;
+        record.last_seq = super::recovery::last_seq(&self.inner, &record)
+            .await
+            .map_err(|e| RuntimeError::storage("reading the event log", e))?;
         record.status = SessionStatus::Starting;
         record.error = None;
         self.inner
-            .append(
+            .append_event(
                 &mut record,
                 EventKind::Status,
                 json!({ "status": "starting", "reason": "resume" }),
             )
             .await;
         self.bring_up(record, rendered, Start::Resume).await
-    }
-
-    /// The seq of the last event in the log: the record's, or later if events were
-    /// persisted after the record was last saved.
-    async fn last_persisted_seq(&self, record: &SessionRecord) -> Result<u64, RuntimeError> {
-        let mut last = record.last_seq;
-        loop {
-            let page = self
-                .inner
-                .adapters
-                .store
-                .events_after(&record.id, last, MAX_EVENT_PAGE)
-                .await
-                .map_err(|e| RuntimeError::storage("reading the event log", e))?;
-            match page.last() {
-                Some(event) => last = event.seq,
-                None => return Ok(last),
-            }
-        }
     }
 
     /// Stops the session if live and removes its record, log, files and transcripts.
@@ -608,6 +598,15 @@ impl SessionManager {
         } else {
             Err(failed)
         }
+    }
+
+    /// Makes sessions that a previous, dead runtime left live resumable again: reaps
+    /// their sandboxes (after syncing what can be synced) and marks them `stopped`.
+    /// Call once at startup, before serving.
+    pub async fn recover(&self) -> Result<super::Recovered, RuntimeError> {
+        super::recovery::recover(&self.inner)
+            .await
+            .map_err(|e| RuntimeError::storage("recovering sessions", e))
     }
 
     /// Stops every live session (final sync included) and waits until the event log is

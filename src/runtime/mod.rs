@@ -8,6 +8,7 @@ mod actor;
 mod bus;
 mod launch;
 mod manager;
+mod recovery;
 mod sweeper;
 mod workspace;
 mod writer;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 pub use bus::{DomainEvent, EventBus};
 pub(crate) use manager::Inner;
 pub use manager::SessionManager;
+pub use recovery::Recovered;
 
 use crate::error::RuntimeError;
 

@@ -1,0 +1,129 @@
+//! Startup recovery: sessions that a dead runtime left live are made resumable again.
+//! Their orphaned sandboxes are synced (where still reachable) and reaped; their records
+//! become `stopped`.
+
+use std::collections::HashMap;
+
+use agent_runtime_api::{SessionFilter, SessionRecord, SessionStatus};
+use serde_json::json;
+
+use super::launch::session_key;
+use super::workspace::{self, Snapshot};
+use super::{Inner, MAX_EVENT_PAGE};
+use agent_runtime_api::EventKind;
+
+/// What recovery did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Records moved from a live status to `stopped`.
+    pub sessions: usize,
+    /// Orphaned sandboxes reaped.
+    pub sandboxes: usize,
+}
+
+pub(crate) async fn recover(inner: &Inner) -> Result<Recovered, agent_runtime_api::AdapterError> {
+    let stale = stale_records(inner).await?;
+    let by_id: HashMap<&str, &SessionRecord> = stale.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut recovered = Recovered::default();
+    for info in inner
+        .adapters
+        .sandboxes
+        .list_owned(&inner.settings.instance_tag)
+        .await?
+    {
+        let sandbox = match inner.adapters.sandboxes.open(&info.id).await {
+            Ok(sandbox) => sandbox,
+            Err(error) => {
+                tracing::warn!(sandbox = info.id, %error, "an orphaned sandbox cannot be opened");
+                continue;
+            }
+        };
+        if let (Some(record), Ok(key)) = (
+            by_id.get(info.session_id.as_str()),
+            session_key(&info.session_id),
+        ) {
+            // Files first: they are the session's work. Everything is uploaded, because
+            // what the store already holds is unknown after a crash.
+            let blobs = inner.adapters.blobs.as_ref();
+            let mut synced = Snapshot::new();
+            if let Err(error) =
+                workspace::sync_workspace(sandbox.as_ref(), blobs, &key, &mut synced).await
+            {
+                tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's files failed");
+            }
+            if let Some(agent_id) = &record.agent_session_id
+                && let Err(error) =
+                    workspace::sync_transcript(sandbox.as_ref(), blobs, &key, agent_id).await
+            {
+                tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's transcript failed");
+            }
+        }
+        match sandbox.terminate().await {
+            Ok(()) => recovered.sandboxes += 1,
+            Err(error) => {
+                tracing::warn!(sandbox = info.id, %error, "reaping an orphaned sandbox failed")
+            }
+        }
+    }
+    for mut record in stale {
+        record.last_seq = last_seq(inner, &record).await?;
+        record.status = SessionStatus::Stopped;
+        inner
+            .append_event(
+                &mut record,
+                EventKind::Status,
+                json!({ "status": "stopped", "reason": "recovered" }),
+            )
+            .await;
+        inner.save_record(&mut record).await;
+        recovered.sessions += 1;
+    }
+    Ok(recovered)
+}
+
+/// Records whose status says a sandbox is live, though no actor of this process has them.
+async fn stale_records(
+    inner: &Inner,
+) -> Result<Vec<SessionRecord>, agent_runtime_api::AdapterError> {
+    let filter = SessionFilter {
+        statuses: SessionStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_live())
+            .collect(),
+        ..Default::default()
+    };
+    let mut records = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = inner
+            .adapters
+            .store
+            .list(&filter, 500, cursor.as_deref())
+            .await?;
+        records.extend(page.sessions);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(records),
+        }
+    }
+}
+
+/// The seq of the last persisted event: the record's, or later if events were persisted
+/// after the record was last saved.
+pub(crate) async fn last_seq(
+    inner: &Inner,
+    record: &SessionRecord,
+) -> Result<u64, agent_runtime_api::AdapterError> {
+    let mut last = record.last_seq;
+    loop {
+        let page = inner
+            .adapters
+            .store
+            .events_after(&record.id, last, MAX_EVENT_PAGE)
+            .await?;
+        match page.last() {
+            Some(event) => last = event.seq,
+            None => return Ok(last),
+        }
+    }
+}
