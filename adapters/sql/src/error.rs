@@ -1,0 +1,121 @@
+//! Maps driver errors to [`AdapterError`], the terms the runtime branches on.
+
+use agent_runtime_api::AdapterError;
+use sqlx::migrate::MigrateError;
+
+use crate::config::{SqlDialect, redact_secrets};
+
+/// Wraps a driver error: transient failures become `Unavailable`, the rest `Other`.
+/// `doing` says what was attempted, e.g. "get session abc".
+pub(crate) fn from_sqlx(dialect: SqlDialect, doing: &str, error: sqlx::Error) -> AdapterError {
+    let message = redact_secrets(&format!("{} {doing}: {error}", dialect.name()));
+    if is_transient(dialect, &error) {
+        AdapterError::Unavailable(message)
+    } else {
+        AdapterError::Other(message)
+    }
+}
+
+/// Wraps an error of connecting: a malformed URL or option is the caller's to fix.
+pub(crate) fn from_connect(dialect: SqlDialect, error: sqlx::Error) -> AdapterError {
+    match error {
+        sqlx::Error::Configuration(e) => AdapterError::InvalidInput(redact_secrets(&format!(
+            "{} store URL: {e}",
+            dialect.name()
+        ))),
+        other => from_sqlx(dialect, "connect", other),
+    }
+}
+
+/// Wraps an error of applying migrations.
+pub(crate) fn from_migrate(dialect: SqlDialect, error: MigrateError) -> AdapterError {
+    match error {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
+            from_sqlx(dialect, "apply migrations", e)
+        }
+        // The database holds migrations this build does not know or has changed: a newer
+        // or different release wrote it, and retrying cannot help.
+        other => AdapterError::Other(redact_secrets(&format!(
+            "{} apply migrations: {other}",
+            dialect.name()
+        ))),
+    }
+}
+
+/// Whether the driver error is a unique or primary-key violation.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether the driver error is a foreign-key violation.
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+/// Whether retrying the same call later may succeed.
+fn is_transient(dialect: SqlDialect, error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| is_transient_code(dialect, &code)),
+        _ => false,
+    }
+}
+
+/// Database error codes that describe a passing condition rather than a bad request.
+fn is_transient_code(dialect: SqlDialect, code: &str) -> bool {
+    match dialect {
+        // SQLSTATE class 08: connection exceptions; 57P01-57P03: the server is shutting
+        // down or starting; 53300: too many connections; 40001 and 40P01: the
+        // transaction lost a serialization race or a deadlock.
+        SqlDialect::Postgres => {
+            code.starts_with("08")
+                || matches!(
+                    code,
+                    "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                )
+        }
+        // SQLite result codes: 5 BUSY and 6 LOCKED; extended codes keep the primary code
+        // in their low byte (517 is BUSY_SNAPSHOT).
+        SqlDialect::Sqlite => code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_codes() {
+        let cases = [
+            (SqlDialect::Postgres, "08006", true),
+            (SqlDialect::Postgres, "57P01", true),
+            (SqlDialect::Postgres, "40001", true),
+            (SqlDialect::Postgres, "23505", false),
+            (SqlDialect::Postgres, "42P01", false),
+            (SqlDialect::Sqlite, "5", true),
+            (SqlDialect::Sqlite, "517", true),
+            (SqlDialect::Sqlite, "6", true),
+            (SqlDialect::Sqlite, "2067", false),
+            (SqlDialect::Sqlite, "787", false),
+        ];
+        for (dialect, code, expected) in cases {
+            assert_eq!(is_transient_code(dialect, code), expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn pool_timeouts_and_io_are_unavailable() {
+        let err = from_sqlx(SqlDialect::Postgres, "get", sqlx::Error::PoolTimedOut);
+        assert!(err.is_transient(), "{err:?}");
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let err = from_sqlx(SqlDialect::Postgres, "get", sqlx::Error::Io(io));
+        assert!(err.is_transient(), "{err:?}");
+        let err = from_sqlx(SqlDialect::Sqlite, "get", sqlx::Error::RowNotFound);
+        assert!(matches!(err, AdapterError::Other(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The `SessionStore` contract and the SQL store's own promises, against SQLite files and
+//! a PostgreSQL server (its own fresh database per test).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_runtime_api::contract::{sample_event, sample_record, session_store, unique_prefix};
+use agent_runtime_api::{AdapterError, Event, SessionStore};
+use agent_runtime_sql::{SqlStoreConfig, SqliteSessionStore, build};
+use chrono::{TimeZone, Utc};
+
+mod pg;
+
+fn sqlite_config(dir: &Path) -> SqlStoreConfig {
+    // A directory that does not exist yet: the store creates it.
+    let file = dir.join("nested").join("store.db");
+    SqlStoreConfig::new(format!("sqlite://{}", file.display()))
+}
+
+#[tokio::test]
+async fn sqlite_file_passes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build(&sqlite_config(dir.path())).await.expect("build");
+    session_store(&*store).await;
+    store_specific_checks(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_passes_the_contract() {
+    let store = build(&SqlStoreConfig::new("sqlite::memory:"))
+        .await
+        .expect("build");
+    session_store(&*store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_contract() {
+    let Some(db) = pg::TestDatabase::create().await else {
+        return;
+    };
+    let config = db.config();
+    db.run(async move {
+        let store = build(&config).await.expect("build");
+        session_store(&*store).await;
+        store_specific_checks(store).await;
+        // A second start applies nothing and keeps the data.
+        build(&config).await.expect("build again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(dir.path());
+    let first = build(&config).await.expect("first build");
+    let record = sample_record("idempotent", "alice");
+    first.create(&record).await.unwrap();
+    let second = build(&config).await.expect("second build on the same file");
+    assert_eq!(second.get("idempotent").await.unwrap(), Some(record));
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(dir.path());
+    let mut record = sample_record("durable", "alice");
+    // Nanoseconds survive: SQLite keeps timestamps as text with nine digits.
+    record.last_activity_at = Utc.timestamp_nanos(1_767_323_045_123_456_789);
+    let events: Vec<Event> = (1..=3).map(sample_event).collect();
+    {
+        let store = SqliteSessionStore::connect(&config).await.unwrap();
+        store.create(&record).await.unwrap();
+        store.append_events("durable", &events).await.unwrap();
+        store.close().await;
+    }
+    let store = SqliteSessionStore::connect(&config).await.unwrap();
+    assert_eq!(store.get("durable").await.unwrap(), Some(record));
+    assert_eq!(store.events_after("durable", 0, 10).await.unwrap(), events);
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable_and_hides_the_password() {
+    let config = SqlStoreConfig {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        url: "postgres://app:hunter2@127.0.0.1:1/db".into(),
+        acquire_timeout: Some(Duration::from_secs(2)),
+        ..SqlStoreConfig::default()
+    };
+    let err = build(&config).await.err().expect("no server");
+    assert!(matches!(err, AdapterError::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_configs_are_invalid_input() {
+    let cases = [
+        SqlStoreConfig::new("mysql://root@db/x"),
+        SqlStoreConfig::new("sqlite://x.db?mode=bogus"),
+        SqlStoreConfig {
+            max_connections: Some(0),
+            ..SqlStoreConfig::new("sqlite::memory:")
+        },
+        SqlStoreConfig {
+            max_connections: Some(2),
+            min_connections: Some(3),
+            ..SqlStoreConfig::new("sqlite::memory:")
+        },
+    ];
+    for config in cases {
+        let err = build(&config).await.err().expect("refused");
+        assert!(
+            matches!(err, AdapterError::InvalidInput(_)),
+            "{config:?}: {err:?}"
+        );
+    }
+}
+
+/// Promises of this store beyond the shared contract.
+async fn store_specific_checks(store: Arc<dyn SessionStore>) {
+    large_batch_is_appended_whole(&*store).await;
+    concurrent_updates_have_one_winner(store).await;
+}
+
+/// A batch past SQLite's bind limit per statement still lands whole, once.
+async fn large_batch_is_appended_whole(store: &dyn SessionStore) {
+    let id = unique_prefix("large");
+    store.create(&sample_record(&id, "alice")).await.unwrap();
+    let events: Vec<Event> = (1..=20_000).map(sample_event).collect();
+    store.append_events(&id, &events).await.expect("append");
+    store
+        .append_events(&id, &events[19_000..])
+        .await
+        .expect("re-append");
+    let stored = store.events_after(&id, 0, 50_000).await.unwrap();
+    assert_eq!(stored.len(), events.len(), "every event once");
+    assert!(stored == events, "verbatim and in order");
+}
+
+/// Several writers holding the same version: exactly one update succeeds.
+async fn concurrent_updates_have_one_winner(store: Arc<dyn SessionStore>) {
+    let id = unique_prefix("race");
+    let record = sample_record(&id, "alice");
+    store.create(&record).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let mut record = record.clone();
+            record.last_seq = i;
+            tokio::spawn(async move { store.update(&record).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(version) => {
+                assert_eq!(version, 2);
+                wins += 1;
+            }
+            Err(AdapterError::Conflict(_)) => {}
+            Err(other) => panic!("a lost race is a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one writer wins");
+}
