@@ -88,7 +88,10 @@ impl RuntimeError {
     /// An internal error: the details are logged, the client gets a generic message.
     pub fn internal(context: &str, error: impl fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
-        Self::new(ErrorCode::Internal, format!("{context} failed; see the runtime log"))
+        Self::new(
+            ErrorCode::Internal,
+            format!("{context} failed; see the runtime log"),
+        )
     }
 
     /// Maps a storage adapter's failure: unreachable storage is `storage_unavailable`,

@@ -7,7 +7,12 @@
 //! - [`transport`]: Socket.IO, REST and SSE on one axum router ([`transport::serve`]).
 
 pub mod agent;
+pub mod app;
 pub mod auth;
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod config;
 pub mod error;
 pub mod profiles;
 pub mod runtime;

@@ -1,1 +1,85 @@
-fn main() {}
+//! The `agent-runtime` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use agent_runtime::cli::{self, Command};
+use agent_runtime::config::{Config, LogConfig, LogFormat};
+use agent_runtime::{app, check};
+
+fn main() -> ExitCode {
+    let command = cli::parse().into_command();
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    runtime.block_on(async {
+        match command {
+            Command::Serve(args) => serve(args.config).await,
+            Command::Check(args) => run_check(args.config).await,
+        }
+    })
+}
+
+async fn serve(args: cli::ConfigArgs) -> ExitCode {
+    let config = match Config::load(&args.config, &args.overrides()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log);
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {}: {error}", config.server.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    match app::serve(config, &args.config, listener, app::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_check(args: cli::ConfigArgs) -> ExitCode {
+    let config = match Config::load(&args.config, &args.overrides()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = check::check(&config, &args.config).await;
+    for line in &report.passed {
+        println!("ok   {line}");
+    }
+    for line in &report.problems {
+        println!("FAIL {line}");
+    }
+    if report.problems.is_empty() {
+        println!("{} is ready", args.config.display());
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "{} problem(s) in {}",
+            report.problems.len(),
+            args.config.display()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn init_logging(log: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,269 @@
+//! The catalog: the one place that maps configuration to adapters. Each section is a
+//! closed enum; each `match` names every backend this build has.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_runtime_api::{AdapterError, BlobStore, SessionStore, memory};
+
+use crate::auth::{Authenticator, NoAuth, SharedSecret};
+use crate::config::{
+    AuthConfig, Config, Isolation, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
+};
+use crate::profiles::DirectoryProfileSource;
+use crate::runtime::{Adapters, AgentSettings, RuntimeSettings};
+
+/// Tags the sandboxes of this runtime, so that after a crash it finds its own orphans.
+const INSTANCE_TAG: &str = "agent-runtime";
+
+/// An adapter that could not be built: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[{section}] kind = \"{kind}\": {error}")]
+pub struct CatalogError {
+    /// The config section (`store`, `storage`, `profiles`, `sandbox`).
+    pub section: &'static str,
+    /// The chosen kind.
+    pub kind: &'static str,
+    /// What went wrong.
+    pub error: AdapterError,
+}
+
+/// Builds every adapter the config names, reporting each one that fails.
+pub async fn build_adapters(config: &Config) -> Result<Adapters, Vec<CatalogError>> {
+    let (store, blobs, sandboxes) = (
+        build_store(&config.store).await,
+        build_storage(&config.storage),
+        build_sandbox(&config.sandbox),
+    );
+    let profiles = build_profiles(&config.profiles);
+    match (store, blobs, sandboxes) {
+        (Ok(store), Ok(blobs), Ok(sandboxes)) => Ok(Adapters {
+            store,
+            blobs,
+            profiles,
+            sandboxes,
+        }),
+        (store, blobs, sandboxes) => Err([store.err(), blobs.err(), sandboxes.err()]
+            .into_iter()
+            .flatten()
+            .collect()),
+    }
+}
+
+/// The session store named by `[store]`.
+pub async fn build_store(config: &StoreConfig) -> Result<Arc<dyn SessionStore>, CatalogError> {
+    let failed = |kind, error| CatalogError {
+        section: "store",
+        kind,
+        error,
+    };
+    match config {
+        StoreConfig::Sqlite(sqlite) => {
+            agent_runtime_sql::build(&agent_runtime_sql::SqlStoreConfig::new(sqlite.url.clone()))
+                .await
+                .map_err(|e| failed("sqlite", e))
+        }
+        StoreConfig::Postgres(postgres) => {
+            let sql = agent_runtime_sql::SqlStoreConfig {
+                url: postgres.url.expose().to_owned(),
+                max_connections: postgres.max_connections,
+                min_connections: postgres.min_connections,
+                acquire_timeout: postgres.acquire_timeout,
+            };
+            agent_runtime_sql::build(&sql)
+                .await
+                .map_err(|e| failed("postgres", e))
+        }
+        StoreConfig::Memory {} => Ok(Arc::new(memory::MemorySessionStore::new())),
+    }
+}
+
+/// The blob store named by `[storage]`.
+pub fn build_storage(config: &StorageConfig) -> Result<Arc<dyn BlobStore>, CatalogError> {
+    use agent_runtime_object_store::{BlobStoreConfig, S3Config, Secret};
+    let (kind, adapter_config) = match config {
+        StorageConfig::Filesystem(fs) => (
+            "filesystem",
+            BlobStoreConfig::Filesystem {
+                root: fs.root.clone(),
+            },
+        ),
+        StorageConfig::S3(s3) => {
+            let mut adapter = S3Config::new(s3.bucket.clone());
+            adapter.endpoint = s3.endpoint.clone();
+            adapter.region = s3.region.clone();
+            adapter.access_key_id = s3.access_key_id.clone();
+            adapter.secret_access_key = s3
+                .secret_access_key
+                .as_ref()
+                .map(|s| Secret::new(s.expose()));
+            adapter.allow_http = s3.allow_http;
+            adapter.path_style = s3.path_style;
+            adapter.prefix = s3.prefix.clone();
+            ("s3", BlobStoreConfig::S3(adapter))
+        }
+        StorageConfig::Memory {} => ("memory", BlobStoreConfig::Memory),
+    };
+    agent_runtime_object_store::build(&adapter_config).map_err(|error| CatalogError {
+        section: "storage",
+        kind,
+        error,
+    })
+}
+
+/// The profile source named by `[profiles]`.
+pub fn build_profiles(config: &ProfilesConfig) -> Arc<dyn agent_runtime_api::ProfileSource> {
+    match config {
+        ProfilesConfig::Directory(directory) => {
+            Arc::new(DirectoryProfileSource::new(directory.path.clone()))
+        }
+    }
+}
+
+/// The sandbox provider named by `[sandbox]`.
+pub fn build_sandbox(
+    config: &SandboxConfig,
+) -> Result<Arc<dyn agent_runtime_api::SandboxProvider>, CatalogError> {
+    match config {
+        SandboxConfig::Local(local) => {
+            let mut adapter = agent_runtime_local::LocalSandboxConfig::new(local.root.clone());
+            adapter.isolation = match local.isolation {
+                Isolation::None => agent_runtime_local::Isolation::None,
+                Isolation::Bubblewrap => agent_runtime_local::Isolation::Bubblewrap,
+            };
+            adapter.terminate_grace = local.terminate_grace;
+            agent_runtime_local::build(adapter).map_err(|error| CatalogError {
+                section: "sandbox",
+                kind: "local",
+                error,
+            })
+        }
+    }
+}
+
+/// The authenticator named by `[auth]`.
+pub fn authenticator(config: &AuthConfig) -> Arc<dyn Authenticator> {
+    match config {
+        AuthConfig::None {} => Arc::new(NoAuth),
+        AuthConfig::SharedSecret(shared) => {
+            Arc::new(SharedSecret::new(shared.secret.expose().to_owned()))
+        }
+    }
+}
+
+/// The session manager's settings from the config. Passed-through variables that are not
+/// set in the runtime's environment are left out.
+pub fn runtime_settings(config: &Config) -> RuntimeSettings {
+    runtime_settings_with_env(config, |name| std::env::var(name).ok())
+}
+
+fn runtime_settings_with_env(
+    config: &Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> RuntimeSettings {
+    let sandbox_env: BTreeMap<String, String> = config
+        .agent
+        .env_passthrough
+        .iter()
+        .filter_map(|name| env(name).map(|value| (name.clone(), value)))
+        .collect();
+    RuntimeSettings {
+        agent: AgentSettings {
+            command: config.agent.command.display().to_string(),
+            args: config.agent.args.clone(),
+            env: config
+                .agent
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+                .collect(),
+            include_partial_messages: config.agent.include_partial_messages,
+        },
+        sandbox_env,
+        vars: config.vars.clone(),
+        idle_timeout: config.sessions.idle_timeout,
+        sync_interval: config.sessions.sync_interval,
+        max_sessions: config.sessions.max_sessions,
+        instance_tag: INSTANCE_TAG.to_owned(),
+        agent_ready_timeout: Duration::from_secs(60),
+    }
+}
+
+/// Finds the agent command as a sandbox would: a path is checked as is, a bare name is
+/// looked up on the `PATH` the sandboxes get.
+pub fn find_agent_command(settings: &RuntimeSettings) -> Result<std::path::PathBuf, String> {
+    let command = &settings.agent.command;
+    let is_executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if command.contains('/') {
+        let path = Path::new(command);
+        return if is_executable(path) {
+            Ok(path.to_owned())
+        } else {
+            Err(format!(
+                "the agent command {command} does not exist or is not executable"
+            ))
+        };
+    }
+    let path = settings
+        .sandbox_env
+        .get("PATH")
+        .map(String::as_str)
+        .unwrap_or_default();
+    std::env::split_paths(path)
+        .map(|dir| dir.join(command))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| {
+            format!("the agent command `{command}` was not found on the sandboxes' PATH")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_through_only_set_variables() {
+        let config = Config::from_toml_str(
+            "[agent]\nenv_passthrough = [\"PATH\", \"UNSET_ONE\"]\nenv = { ANTHROPIC_BASE_URL = \"http://x\" }\n",
+            Path::new("/srv"),
+        )
+        .unwrap();
+        let settings =
+            runtime_settings_with_env(&config, |name| (name == "PATH").then(|| "/bin".to_owned()));
+        assert_eq!(
+            settings.sandbox_env,
+            BTreeMap::from([("PATH".to_owned(), "/bin".to_owned())])
+        );
+        assert_eq!(settings.agent.env["ANTHROPIC_BASE_URL"], "http://x");
+    }
+
+    #[test]
+    fn finds_the_agent_command_on_the_sandbox_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("fake-agent");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut settings =
+            runtime_settings_with_env(&Config::from_toml_str("", dir.path()).unwrap(), |_| None);
+        settings
+            .sandbox_env
+            .insert("PATH".into(), dir.path().display().to_string());
+        settings.agent.command = "fake-agent".into();
+        assert_eq!(find_agent_command(&settings).unwrap(), program);
+        settings.agent.command = "missing-agent".into();
+        assert!(
+            find_agent_command(&settings)
+                .unwrap_err()
+                .contains("was not found")
+        );
+        settings.agent.command = program.display().to_string();
+        assert_eq!(find_agent_command(&settings).unwrap(), program);
+    }
+}

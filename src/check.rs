@@ -1,0 +1,86 @@
+//! `agent-runtime check`: validates a config without serving. Builds every adapter,
+//! loads and renders every profile with sample metadata, and looks for the agent
+//! program; reports every problem, not just the first.
+
+use std::path::Path;
+
+use crate::catalog;
+use crate::config::Config;
+use crate::profiles::{Profile, RenderContext};
+
+/// The outcome of a check: what was fine and what was not.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// One line per thing that passed.
+    pub passed: Vec<String>,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+/// Checks everything `config` refers to.
+pub async fn check(config: &Config, config_path: &Path) -> Report {
+    let mut report = Report::default();
+    let settings = catalog::runtime_settings(config);
+    match catalog::find_agent_command(&settings) {
+        Ok(path) => report
+            .passed
+            .push(format!("agent command: {}", path.display())),
+        Err(problem) => report.problems.push(format!(
+            "{}: [agent] command: {problem}; install Claude Code or set the program's path",
+            config_path.display()
+        )),
+    }
+    match catalog::build_store(&config.store).await {
+        Ok(store) => match store.ping().await {
+            Ok(()) => report.passed.push("store: reachable".into()),
+            Err(error) => report
+                .problems
+                .push(format!("[store]: not reachable: {error}")),
+        },
+        Err(error) => report.problems.push(error.to_string()),
+    }
+    match catalog::build_storage(&config.storage) {
+        Ok(_) => report.passed.push("storage: configured".into()),
+        Err(error) => report.problems.push(error.to_string()),
+    }
+    match catalog::build_sandbox(&config.sandbox) {
+        Ok(_) => report.passed.push("sandbox: ready".into()),
+        Err(error) => report.problems.push(error.to_string()),
+    }
+    check_profiles(config, &mut report).await;
+    report
+}
+
+async fn check_profiles(config: &Config, report: &mut Report) {
+    let source = catalog::build_profiles(&config.profiles);
+    let names = match source.list().await {
+        Ok(names) if names.is_empty() => {
+            report.problems.push("[profiles]: no profile found".into());
+            return;
+        }
+        Ok(names) => names,
+        Err(error) => {
+            report
+                .problems
+                .push(format!("[profiles]: cannot list profiles: {error}"));
+            return;
+        }
+    };
+    for name in names {
+        let rendered = async {
+            let bundle = source.load(&name).await.map_err(|e| e.to_string())?;
+            let profile = Profile::parse(bundle).map_err(|e| e.to_string())?;
+            let metadata = profile.sample_metadata();
+            let context = RenderContext {
+                session_id: "check-session",
+                metadata: &metadata,
+                vars: &config.vars,
+            };
+            profile.render(&context).map_err(|e| e.to_string())
+        };
+        match rendered.await {
+            Ok(_) => report.passed.push(format!("profile {name}: renders")),
+            Err(problem) => report.problems.push(format!("profile {name}: {problem}")),
+        }
+    }
+}

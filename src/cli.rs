@@ -1,0 +1,172 @@
+//! Command-line interface definitions. Running the commands is up to the binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::CliOverrides;
+
+/// The `EXAMPLES` section of `--help`.
+const EXAMPLES: &str = "\
+EXAMPLES:
+  Quickstart: serve with agent-runtime.toml from the current directory
+    agent-runtime
+
+  Serve with another config file and address
+    agent-runtime serve --config /etc/agent-runtime.toml --listen 0.0.0.0:4000
+
+  Check a config (every problem with its file and key) without serving
+    agent-runtime check --config agent-runtime.toml
+
+  Override any key through the environment: AGENT_RUNTIME__<SECTION>__<KEY>
+    AGENT_RUNTIME__SERVER__LISTEN=127.0.0.1:8080 AGENT_RUNTIME__SESSIONS__IDLE_TIMEOUT=1h agent-runtime
+";
+
+/// Runs AI agents in per-session sandboxes and streams their output to clients.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "agent-runtime", version, after_help = EXAMPLES)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the implicit `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The command to run, with `agent-runtime [OPTIONS]` meaning `serve [OPTIONS]`.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// The subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Load the config, build what can be built offline, render every profile, and report
+    /// each problem with its file and key; exits non-zero if there is any.
+    Check(CheckArgs),
+}
+
+/// Where the config comes from and the flags that override it.
+#[derive(Clone, Debug, Args)]
+pub struct ConfigArgs {
+    /// The config file. Relative paths in it are resolved against its directory.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        env = "AGENT_RUNTIME_CONFIG",
+        default_value = "agent-runtime.toml"
+    )]
+    pub config: PathBuf,
+    /// Address to listen on, overriding `server.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl ConfigArgs {
+    /// The values that override the config file and environment.
+    pub fn overrides(&self) -> CliOverrides {
+        CliOverrides {
+            listen: self.listen,
+        }
+    }
+}
+
+/// Options of `serve`.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// The config.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Options of `check`.
+#[derive(Clone, Debug, Args)]
+pub struct CheckArgs {
+    /// The config to check.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Parses the process arguments; prints help or an error and exits on bad input.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn command(args: &[&str]) -> Command {
+        let mut argv = vec!["agent-runtime"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .expect("arguments parse")
+            .into_command()
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve_with_defaults() {
+        let Command::Serve(serve) = command(&[]) else {
+            panic!("expected serve");
+        };
+        let expected = std::env::var_os("AGENT_RUNTIME_CONFIG")
+            .map_or_else(|| PathBuf::from("agent-runtime.toml"), PathBuf::from);
+        assert_eq!(serve.config.config, expected);
+        assert_eq!(serve.config.overrides(), CliOverrides::default());
+    }
+
+    #[test]
+    fn top_level_flags_serve() {
+        let Command::Serve(serve) = command(&["--config", "x.toml", "--listen", "0.0.0.0:9"])
+        else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.config.config, PathBuf::from("x.toml"));
+        assert_eq!(
+            serve.config.listen,
+            Some("0.0.0.0:9".parse().expect("address"))
+        );
+    }
+
+    #[test]
+    fn serve_and_check_take_config() {
+        let Command::Serve(serve) = command(&["serve", "-c", "a.toml"]) else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.config.config, PathBuf::from("a.toml"));
+        let Command::Check(check) = command(&["check", "--config", "b.toml"]) else {
+            panic!("expected check");
+        };
+        assert_eq!(check.config.config, PathBuf::from("b.toml"));
+    }
+
+    #[test]
+    fn bad_listen_is_a_usage_error() {
+        let error = Cli::try_parse_from(["agent-runtime", "--listen", "localhost"])
+            .expect_err("host names are not addresses");
+        assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn help_has_examples() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("EXAMPLES:"), "{help}");
+        assert!(help.contains("agent-runtime check --config"), "{help}");
+        assert!(help.contains("AGENT_RUNTIME__SERVER__LISTEN"), "{help}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The adapter sections: `[store]`, `[storage]`, `[profiles]`, `[sandbox]`.
+//!
+//! Each is a closed enum with one variant per backend, chosen in the file with
+//! `kind = "..."`; the runtime builds the adapter in one `match` over it. The config loader
+//! reads the `kind` key and picks the variant, so in a config file each section is flat:
+//! `kind = "postgres"` beside `url = "..."`. An unknown kind names the ones available.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::secret::Secret;
+
+/// `[store]`: where sessions and their event logs are kept.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// A SQLite database file.
+    Sqlite(SqliteStoreConfig),
+    /// A PostgreSQL database.
+    Postgres(PostgresStoreConfig),
+    /// In process memory; lost on restart.
+    Memory {},
+}
+
+/// `[store] kind = "sqlite"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteStoreConfig {
+    /// `sqlite://PATH[?options]`; a relative PATH is resolved against the config file's
+    /// directory when the config is loaded.
+    pub url: String,
+}
+
+/// `[store] kind = "postgres"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStoreConfig {
+    /// `postgres://user:password@host/database`. May hold a password, so it is kept
+    /// as a secret.
+    pub url: Secret,
+    /// Pool size limit; the adapter's default when absent.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// Connections kept open when idle; the adapter's default when absent.
+    #[serde(default)]
+    pub min_connections: Option<u32>,
+    /// How long to wait for a free connection; the adapter's default when absent.
+    #[serde(default, deserialize_with = "crate::config::units::optional_duration")]
+    pub acquire_timeout: Option<Duration>,
+}
+
+/// `[storage]`: where workspace files and agent transcripts are kept.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum StorageConfig {
+    /// A directory on the local file system.
+    Filesystem(FilesystemStorageConfig),
+    /// An S3-compatible bucket.
+    S3(S3StorageConfig),
+    /// In process memory; lost on restart.
+    Memory {},
+}
+
+/// `[storage] kind = "filesystem"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemStorageConfig {
+    /// The root directory; relative to the config file's directory unless absolute.
+    pub root: PathBuf,
+}
+
+/// `[storage] kind = "s3"`. Absent credentials and region come from the usual AWS
+/// environment variables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3StorageConfig {
+    /// The bucket name.
+    pub bucket: String,
+    /// A custom endpoint (MinIO, moto, R2); AWS when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The access key id.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// The secret access key.
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Allows a plain `http://` endpoint (local test servers).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Path-style requests (`endpoint/bucket/key`) instead of virtual-hosted style.
+    #[serde(default)]
+    pub path_style: bool,
+    /// A key prefix under which everything is stored.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// `[profiles]`: where agent profiles are read from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum ProfilesConfig {
+    /// A directory of profile files.
+    Directory(DirectoryProfilesConfig),
+}
+
+/// `[profiles] kind = "directory"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryProfilesConfig {
+    /// The directory; relative to the config file's directory unless absolute.
+    pub path: PathBuf,
+}
+
+/// `[sandbox]`: where agents run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SandboxConfig {
+    /// Local processes, one working directory per session.
+    Local(LocalSandboxConfig),
+}
+
+/// `[sandbox] kind = "local"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSandboxConfig {
+    /// The directory holding one subdirectory per sandbox; relative to the config file's
+    /// directory unless absolute.
+    pub root: PathBuf,
+    /// How agent processes are separated from the host.
+    pub isolation: Isolation,
+    /// How long a stopping agent gets between SIGTERM and SIGKILL.
+    #[serde(deserialize_with = "crate::config::units::duration")]
+    pub terminate_grace: Duration,
+}
+
+/// Process isolation of the local sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Plain child processes.
+    None,
+    /// Each agent inside `bwrap` (bubblewrap) with its own namespaces.
+    Bubblewrap,
+}

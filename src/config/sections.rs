@@ -1,0 +1,115 @@
+//! The plain sections of the config: `[server]`, `[auth]`, `[agent]`, `[sessions]`, `[log]`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::secret::Secret;
+use crate::config::units::ByteSize;
+
+/// `[server]`: where the runtime listens and how it is reached.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The address to bind, `IP:port`. Port 0 picks a free port (tests).
+    #[serde(deserialize_with = "crate::config::units::socket_addr")]
+    pub listen: SocketAddr,
+    /// The base URL sandboxes use to reach this runtime (its `/mcp` endpoint); `None`
+    /// means `http://` + `listen`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The largest message accepted from a client (Socket.IO payload, request body).
+    pub max_payload: ByteSize,
+    /// Allows `auth.mode = "none"` on an address other than loopback. Off by default so
+    /// that a runtime without authentication is not exposed by accident.
+    pub allow_unauthenticated_remote: bool,
+}
+
+/// `[auth]`: how clients prove who they are. Chosen with `mode = "..."`.
+///
+/// The config loader reads the `mode` key and picks the variant, so in a config file
+/// the section is flat: `mode = "shared-secret"` beside `secret = "..."`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// No authentication. Only allowed on loopback unless
+    /// `server.allow_unauthenticated_remote` is set.
+    None {},
+    /// Every client presents the same secret (bearer token / Socket.IO auth token).
+    SharedSecret(SharedSecretConfig),
+}
+
+impl AuthConfig {
+    /// The `mode` value of this variant, as written in the config.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            AuthConfig::None {} => "none",
+            AuthConfig::SharedSecret(_) => "shared-secret",
+        }
+    }
+}
+
+/// `[auth] mode = "shared-secret"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedSecretConfig {
+    /// The secret clients present; usually `"${SOME_ENV_VAR}"`.
+    pub secret: Secret,
+}
+
+/// `[agent]`: the agent program started in every sandbox.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The program: a bare name is looked up on `PATH`; anything with a path separator is
+    /// a path, relative ones resolved against the config file's directory.
+    pub command: PathBuf,
+    /// Extra arguments placed before the runtime's own.
+    pub args: Vec<String>,
+    /// Extra environment for the agent process (API keys, base URLs). Values are secrets:
+    /// they never appear in `Debug` output.
+    pub env: BTreeMap<String, Secret>,
+    /// Names of the runtime's own environment variables copied into every sandbox
+    /// (e.g. `PATH`, `LANG`). Not for secrets: put those in `env`.
+    pub env_passthrough: Vec<String>,
+    /// Asks the agent for partial (token-by-token) messages.
+    pub include_partial_messages: bool,
+}
+
+/// `[sessions]`: limits and timers of live sessions.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// A session with no client and no running turn is stopped after this long.
+    #[serde(deserialize_with = "crate::config::units::duration")]
+    pub idle_timeout: Duration,
+    /// How often a live sandbox's workspace is synced to storage.
+    #[serde(deserialize_with = "crate::config::units::duration")]
+    pub sync_interval: Duration,
+    /// The most live sessions at once; one more is refused with `capacity_exceeded`.
+    pub max_sessions: usize,
+}
+
+/// `[log]`: log level and format.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `agent_runtime=debug,info`; `RUST_LOG`, when
+    /// set, takes precedence.
+    pub level: String,
+    /// The line format.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}

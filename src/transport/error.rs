@@ -1,0 +1,156 @@
+//! How a [`RuntimeError`] looks on each transport: an HTTP status plus
+//! `{ "error": { code, message } }`, or a Socket.IO ack `{ ok: false, error }`.
+//!
+//! axum's own rejections (bad JSON, bad query strings, unknown routes) are mapped to the
+//! same shape, so a client never has to parse axum's plain-text defaults.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::{ErrorCode, RuntimeError};
+
+/// The HTTP status for each error code. Fixed: a client may branch on either.
+///
+/// `invalid_request` is 400: the request could not be understood (bad JSON, a missing or
+/// mistyped field, a bad query parameter). `profile_not_found`, `profile_invalid` and
+/// `metadata_invalid` are 422: the request was understood, but the agent type it names or
+/// the metadata it carries cannot be used.
+pub fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::ProfileNotFound | ErrorCode::ProfileInvalid | ErrorCode::MetadataInvalid => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorCode::CapacityExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::SandboxFailed | ErrorCode::AgentFailed => StatusCode::BAD_GATEWAY,
+        ErrorCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `{ code, message }`: the error object shared by REST bodies, acks and `error` events.
+pub fn error_object(error: &RuntimeError) -> Value {
+    json!({ "code": error.code.as_str(), "message": error.message })
+}
+
+/// The failed Socket.IO ack: `{ ok: false, error: { code, message } }`.
+pub fn error_ack(error: &RuntimeError) -> Value {
+    json!({ "ok": false, "error": error_object(error) })
+}
+
+/// A [`RuntimeError`] as an HTTP response.
+#[derive(Debug)]
+pub struct ApiError(pub RuntimeError);
+
+impl From<RuntimeError> for ApiError {
+    fn from(error: RuntimeError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": error_object(&self.0) });
+        (status_for(self.0.code), Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let message = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                "the body must be JSON with `Content-Type: application/json`".to_owned()
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                format!("the body is not valid JSON: {}", rejection.body_text())
+            }
+            _ => format!("the body could not be read: {}", rejection.body_text()),
+        };
+        Self(RuntimeError::invalid(message))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self(RuntimeError::invalid(format!(
+            "invalid query string: {}",
+            rejection.body_text()
+        )))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self(RuntimeError::invalid(format!(
+            "invalid path: {}",
+            rejection.body_text()
+        )))
+    }
+}
+
+/// The answer for a path no route matches.
+pub async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError(RuntimeError::new(
+        ErrorCode::NotFound,
+        format!("no route for {method} {}", uri.path()),
+    ))
+}
+
+/// The answer for a known path with the wrong method: 405, with the usual error body.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let error = RuntimeError::invalid(format!("{method} is not allowed on {}", uri.path()));
+    let body = json!({ "error": error_object(&error) });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_status() {
+        let table = [
+            (ErrorCode::Unauthorized, 401),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::InvalidRequest, 400),
+            (ErrorCode::ProfileNotFound, 422),
+            (ErrorCode::ProfileInvalid, 422),
+            (ErrorCode::MetadataInvalid, 422),
+            (ErrorCode::CapacityExceeded, 429),
+            (ErrorCode::SandboxFailed, 502),
+            (ErrorCode::AgentFailed, 502),
+            (ErrorCode::StorageUnavailable, 503),
+            (ErrorCode::Internal, 500),
+        ];
+        for (code, status) in table {
+            assert_eq!(status_for(code).as_u16(), status, "{code}");
+        }
+    }
+
+    #[test]
+    fn ack_shape() {
+        let error = RuntimeError::invalid("`sessionId` is required");
+        assert_eq!(
+            error_ack(&error).to_string(),
+            r#"{"error":{"code":"invalid_request","message":"`sessionId` is required"},"ok":false}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn response_shape() {
+        let response = ApiError(RuntimeError::session_not_found("abc")).into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"error":{"code":"not_found","message":"no session abc"}}"#
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! The transports: Socket.IO, REST and SSE on one axum router, speaking the wire protocol.
+//!
+//! # Layout
+//! - `socketio`: the Socket.IO namespace `/` (handshake auth, request events, acks) and
+//!   the task that fans bus events out to session rooms; `socketio/requests.rs` has one
+//!   handler per request event.
+//! - `rest`: the `/v1` REST routes and their bearer-token middleware.
+//! - `sse`: the event log as JSON pages, as Server-Sent Events, and as NDJSON transcript.
+//! - `wait`: `wait: true` on REST messages (waiting for the turn's `result`).
+//! - `ops`: `/healthz`, `/readyz`, `/metrics` (no authentication: probes and scrapers).
+//! - `metrics`: the counters behind `/metrics`, in the Prometheus text format.
+//! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
+//! - [`error`]: the error → HTTP status table and the error bodies.
+//!
+//! **Architecture Invariant:** transports reach sessions only through
+//! [`SessionManager`] and the [`crate::runtime::EventBus`]; no adapter is visible here.
+//! **Architecture Invariant:** every live stream (room broadcast, SSE, `wait: true`)
+//! subscribes to the bus *before* it reads the log, and clients dedup by `seq`, so nothing
+//! falls between the read and the subscription.
+
+pub mod error;
+mod metrics;
+mod ops;
+pub mod payload;
+mod rest;
+mod socketio;
+mod sse;
+mod wait;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::Authenticator;
+use crate::runtime::SessionManager;
+use metrics::Metrics;
+
+/// What the transports need to serve clients.
+#[derive(Clone)]
+pub struct AppState {
+    /// Every session operation goes through it.
+    pub manager: SessionManager,
+    /// Turns tokens into principals, for Socket.IO handshakes and REST requests.
+    pub auth: Arc<dyn Authenticator>,
+    /// The largest Socket.IO payload and REST body accepted, in bytes.
+    pub max_payload: usize,
+}
+
+impl AppState {
+    /// The default for [`AppState::max_payload`]: 1 MiB, the protocol's minimum.
+    pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
+
+    /// State with the default payload limit.
+    pub fn new(manager: SessionManager, auth: Arc<dyn Authenticator>) -> Self {
+        Self {
+            manager,
+            auth,
+            max_payload: Self::DEFAULT_MAX_PAYLOAD,
+        }
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct Context {
+    /// The session manager.
+    pub(crate) manager: SessionManager,
+    /// The authenticator.
+    pub(crate) auth: Arc<dyn Authenticator>,
+    /// The counters behind `/metrics`.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Turns true once the server shuts down, so endless responses (SSE, `wait: true`)
+    /// end and graceful shutdown can finish.
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The handlers' shared state.
+pub(crate) type Shared = Arc<Context>;
+
+impl Context {
+    /// Resolves once the server is shutting down; never, if it never does.
+    pub(crate) async fn shutting_down(&self) {
+        let mut shutdown = self.shutdown.clone();
+        // `wait_for` fails only when the sender is gone, which `router` allows: then
+        // there is no shutdown to wait for.
+        if shutdown.wait_for(|down| *down).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The whole HTTP surface: Socket.IO at `/socket.io`, REST, SSE and the ops routes.
+///
+/// Spawns the task that forwards bus events to Socket.IO rooms, so it must be called
+/// inside a Tokio runtime; that task lives as long as the runtime. Prefer [`serve`],
+/// which also ends it and closes live connections on shutdown.
+pub fn router(state: AppState) -> Router {
+    let parts = build(state);
+    // Keeping the sender alive would change nothing: without `serve` nobody sends.
+    drop(parts.shutdown);
+    parts.router
+}
+
+/// Serves the runtime's HTTP surface on `listener` until `shutdown` resolves.
+///
+/// On shutdown it stops accepting, ends SSE streams and pending `wait: true` requests,
+/// disconnects every Socket.IO client, then waits for in-flight requests to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Parts {
+        router,
+        io,
+        fan_out,
+        shutdown: stop,
+    } = build(state);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down the transports");
+        let _ = stop.send(true);
+        io.close().await;
+    };
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(signal)
+        .await;
+    fan_out.abort();
+    served
+}
+
+struct Parts {
+    router: Router,
+    io: socketioxide::SocketIo,
+    fan_out: JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+fn build(state: AppState) -> Parts {
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+    let ctx: Shared = Arc::new(Context {
+        manager: state.manager,
+        auth: state.auth,
+        metrics: metrics.clone(),
+        shutdown: shutdown_rx,
+    });
+    let (layer, io) = socketio::layer(ctx.clone(), state.max_payload);
+    let bus = ctx.manager.bus().subscribe();
+    let fan_out = tokio::spawn(socketio::fan_out(io.clone(), bus, metrics));
+    let router = Router::new()
+        .merge(rest::routes(&ctx))
+        .merge(ops::routes())
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.max_payload))
+        .layer(middleware::from_fn_with_state(ctx.clone(), count_response))
+        .with_state(ctx)
+        // Outermost, so Socket.IO traffic never reaches the REST middleware.
+        .layer(layer);
+    Parts {
+        router,
+        io,
+        fan_out,
+        shutdown,
+    }
+}
+
+/// Counts every HTTP response by status for `/metrics`.
+async fn count_response(State(ctx): State<Shared>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    ctx.metrics.http_response(response.status().as_u16());
+    response
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The Socket.IO room of a session.
+pub fn room(session_id: &str) -> String {
+    format!("session:{session_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn bearer_tokens() {
+        let table = [
+            ("Bearer abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer ", None),
+            ("Bearer", None),
+            ("abc", None),
+        ];
+        for (header, expected) in table {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, HeaderValue::from_static(header));
+            assert_eq!(bearer_token(&headers), expected, "{header:?}");
+        }
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn rooms_are_named_after_sessions() {
+        assert_eq!(room("abc"), "session:abc");
+    }
+}

@@ -1,0 +1,250 @@
+//! Socket.IO: the handshake, the request events of the protocol, and the task that
+//! forwards bus events to session rooms.
+//!
+//! Every request is answered the same way: with an ack `{ ok: true, ... }` or
+//! `{ ok: false, error }` when the client asked for one, else (errors only) with an
+//! `error` event `{ event, error }` on the socket.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Socket;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::error::{error_ack, error_object};
+use super::metrics::Metrics;
+use super::{Shared, bearer_token, room, wire};
+use crate::auth::Principal;
+use crate::error::RuntimeError;
+use crate::runtime::DomainEvent;
+
+mod requests;
+
+/// The Socket.IO layer for the router, and the handle used to broadcast and to close.
+pub(crate) fn layer(ctx: Shared, max_payload: usize) -> (SocketIoLayer, SocketIo) {
+    let (layer, io) = SocketIo::builder()
+        .with_state(ctx)
+        // Polling payloads and websocket messages get the same limit.
+        .max_payload(u64::try_from(max_payload).unwrap_or(u64::MAX))
+        .ws_max_message_size(max_payload)
+        .build_layer();
+    io.ns("/", on_connect.with(authenticate));
+    (layer, io)
+}
+
+/// The handshake's rejection; its text is what the client's `connect_error` carries.
+#[derive(Debug)]
+struct Unauthorized;
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unauthorized")
+    }
+}
+
+/// Connect middleware: a token from `auth.token`, else from `Authorization: Bearer`.
+async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(ctx): State<Shared>,
+) -> Result<(), Unauthorized> {
+    let from_auth = auth
+        .ok()
+        .and_then(|auth| auth.get("token")?.as_str().map(str::to_owned));
+    let token = from_auth.or_else(|| bearer_token(&socket.req_parts().headers).map(str::to_owned));
+    match ctx.auth.authenticate(token.as_deref()) {
+        Ok(principal) => {
+            socket.extensions.insert(principal);
+            Ok(())
+        }
+        Err(error) => {
+            tracing::debug!(sid = %socket.id, %error, "Socket.IO handshake rejected");
+            Err(Unauthorized)
+        }
+    }
+}
+
+async fn on_connect(socket: SocketRef, State(ctx): State<Shared>) {
+    ctx.metrics.socket_connected();
+    let metrics = ctx.metrics.clone();
+    socket.on_disconnect(async move || metrics.socket_disconnected());
+    requests::register(&socket);
+}
+
+/// A request as a handler sees it.
+pub(crate) struct Request {
+    /// The socket it came on.
+    pub(crate) socket: SocketRef,
+    /// The shared state.
+    pub(crate) ctx: Shared,
+    /// Who sent it.
+    pub(crate) principal: Principal,
+    /// The payload; null when the client sent none.
+    pub(crate) payload: Value,
+}
+
+/// What a handler answers: the serialized success ack, or the error.
+pub(crate) type Reply = Result<Box<RawValue>, RuntimeError>;
+
+/// Whether the client asked for an ack; [`AckSender`] does not tell.
+struct AckRequested(bool);
+
+impl<A: Adapter> FromMessageParts<A> for AckRequested {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(Self(ack_id.is_some()))
+    }
+}
+
+/// Registers `handle` for `event`, with the protocol's ack and error conventions.
+pub(crate) fn on<F, Fut>(socket: &SocketRef, event: &'static str, handle: F)
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    socket.on(
+        event,
+        move |socket: SocketRef,
+              TryData(payload): TryData<Value>,
+              AckRequested(asked): AckRequested,
+              ack: AckSender,
+              State(ctx): State<Shared>| {
+            let handle = handle.clone();
+            async move {
+                let reply = match socket.extensions.get::<Principal>() {
+                    // Unreachable: the handshake stores the principal before any event.
+                    None => Err(crate::auth::unauthorized(false)),
+                    Some(principal) => {
+                        // No payload at all decodes as an error; treat it as null so that
+                        // `profile:list` works without one and the rest say "not an object".
+                        let payload = payload.unwrap_or(Value::Null);
+                        let request = Request {
+                            socket: socket.clone(),
+                            ctx,
+                            principal,
+                            payload,
+                        };
+                        handle(request).await
+                    }
+                };
+                respond(&socket, event, asked, ack, reply);
+            }
+        },
+    );
+}
+
+fn respond(socket: &SocketRef, event: &str, asked: bool, ack: AckSender, reply: Reply) {
+    let sent = match (&reply, asked) {
+        (Ok(body), true) => ack.send(&**body),
+        (Err(error), true) => ack.send(&error_ack(error)),
+        (Ok(_), false) => Ok(()),
+        (Err(error), false) => {
+            let body = serde_json::json!({ "event": event, "error": error_object(error) });
+            socket.emit("error", &body)
+        }
+    };
+    if let Err(error) = sent {
+        tracing::debug!(sid = %socket.id, event, %error, "could not answer a Socket.IO request");
+    }
+}
+
+/// `{ ok: true, ...body }`, serialized once.
+#[derive(Serialize)]
+struct Ack<T> {
+    ok: bool,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// A success ack with these fields.
+pub(crate) fn ok<T: Serialize>(body: T) -> Reply {
+    serde_json::value::to_raw_value(&Ack { ok: true, body })
+        .map_err(|e| RuntimeError::internal("serializing an ack", e))
+}
+
+/// Forwards bus events to session rooms until the bus closes.
+///
+/// Each envelope is serialized once and sent to every socket in `session:{id}`. When the
+/// subscription lags, the skipped events are only counted: clients see the gap in `seq`
+/// and fill it with `session:join { afterSeq }`.
+pub(crate) async fn fan_out(
+    io: SocketIo,
+    mut bus: broadcast::Receiver<DomainEvent>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        match bus.recv().await {
+            Ok(DomainEvent::Appended { session_id, event }) => {
+                metrics.event_appended(event.kind);
+                broadcast_event(&io, &session_id, &event).await;
+            }
+            Ok(DomainEvent::Deleted { session_id }) => {
+                metrics.session_deleted();
+                let room = room(&session_id);
+                if let Err(error) = io.to(room.clone()).leave(room).await {
+                    tracing::warn!(%session_id, %error, "could not empty a deleted session's room");
+                }
+            }
+            Err(RecvError::Lagged(skipped)) => {
+                tracing::warn!(skipped, "Socket.IO fan-out fell behind the event bus");
+                metrics.bus_lagged(skipped);
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn broadcast_event(io: &SocketIo, session_id: &str, event: &agent_runtime_api::Event) {
+    let envelope = match wire::envelope(session_id, event) {
+        Ok(envelope) => envelope,
+        // Already logged by `RuntimeError::internal`; the log still has the event.
+        Err(_) => return,
+    };
+    if let Err(error) = io
+        .to(room(session_id))
+        .emit("session:event", &*envelope)
+        .await
+    {
+        tracing::debug!(%session_id, seq = event.seq, %error, "broadcast incomplete");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::wire::{EmptyBody, EventsBody};
+
+    #[test]
+    fn acks_are_flat_and_keep_event_data_verbatim() {
+        let event = RawValue::from_string(r#"{"seq":1,"data":{"n":1.50}}"#.into()).unwrap();
+        let body = EventsBody {
+            session: None,
+            events: vec![event],
+            has_more: false,
+        };
+        assert_eq!(
+            ok(body).unwrap().get(),
+            r#"{"ok":true,"events":[{"seq":1,"data":{"n":1.50}}],"hasMore":false}"#
+        );
+        assert_eq!(ok(EmptyBody {}).unwrap().get(), r#"{"ok":true}"#);
+    }
+
+    #[test]
+    fn handshake_rejection_text() {
+        assert_eq!(Unauthorized.to_string(), "unauthorized");
+    }
+}
