@@ -38,6 +38,8 @@ pub(crate) enum Command {
         message_id: String,
         content: MessageContent,
         reply: Reply<MessageAccepted>,
+        /// Gets the turn's `result` line, when the caller waits for it.
+        done: Option<oneshot::Sender<Box<RawValue>>>,
     },
     Interrupt {
         reply: Reply<SessionRecord>,
@@ -97,9 +99,11 @@ pub(crate) struct Actor {
     next_seq: u64,
     sandbox: Arc<dyn Sandbox>,
     io: AgentIo,
-    /// Messages accepted but not yet sent to the agent.
-    queue: VecDeque<MessageContent>,
+    /// Messages accepted but not yet sent to the agent, with their waiters.
+    queue: VecDeque<(MessageContent, Option<oneshot::Sender<Box<RawValue>>>)>,
     turn_active: bool,
+    /// Whoever waits for the running turn's `result`.
+    turn_waiter: Option<oneshot::Sender<Box<RawValue>>>,
     /// The workspace after the last turn, for `file` events.
     snapshot: Snapshot,
     /// The workspace as the blob store holds it.
@@ -139,6 +143,7 @@ impl Actor {
             io: parts.io,
             queue: VecDeque::new(),
             turn_active: false,
+            turn_waiter: None,
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
@@ -202,6 +207,7 @@ impl Actor {
                 message_id,
                 content,
                 reply,
+                done,
             } => {
                 let seq = self
                     .emit_json(
@@ -211,7 +217,7 @@ impl Actor {
                     .await;
                 let _ = reply.send(Ok(MessageAccepted { message_id, seq }));
                 self.touch();
-                self.queue.push_back(content);
+                self.queue.push_back((content, done));
                 if !self.turn_active {
                     self.dispatch_next().await;
                 }
@@ -272,10 +278,11 @@ impl Actor {
 
     /// Sends the next queued message to the agent.
     async fn dispatch_next(&mut self) {
-        let Some(content) = self.queue.pop_front() else {
+        let Some((content, waiter)) = self.queue.pop_front() else {
             return;
         };
         self.turn_active = true;
+        self.turn_waiter = waiter;
         self.busy.store(true, Ordering::Relaxed);
         self.write_stdin(&agent::user_message(content.as_json()))
             .await;
@@ -353,6 +360,11 @@ impl Actor {
         };
         match RawValue::from_string(text) {
             Ok(raw) => {
+                if matches!(turn_end, AgentLine::Result(_))
+                    && let Some(waiter) = self.turn_waiter.take()
+                {
+                    let _ = waiter.send(raw.clone());
+                }
                 self.emit(EventKind::Agent, raw).await;
             }
             Err(error) => {

@@ -20,7 +20,7 @@ use super::launch::{self, Start};
 use super::writer::EventWriter;
 use super::{
     Adapters, CreateSession, EventBus, EventPage, FileInfo, ListSessions, MAX_EVENT_PAGE,
-    MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList,
+    MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList, TurnWaiter,
 };
 use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};
@@ -278,6 +278,34 @@ impl SessionManager {
         content: MessageContent,
         message_id: Option<String>,
     ) -> Result<MessageAccepted, RuntimeError> {
+        self.deliver(principal, session_id, content, message_id, None)
+            .await
+    }
+
+    /// Sends a message like [`SessionManager::send_message`] and also returns a waiter
+    /// for the `result` of the turn that this message starts (not an earlier one).
+    pub async fn send_message_and_wait(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        content: MessageContent,
+        message_id: Option<String>,
+    ) -> Result<(MessageAccepted, TurnWaiter), RuntimeError> {
+        let (done, waiter) = oneshot::channel();
+        let accepted = self
+            .deliver(principal, session_id, content, message_id, Some(done))
+            .await?;
+        Ok((accepted, TurnWaiter(waiter)))
+    }
+
+    async fn deliver(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        content: MessageContent,
+        message_id: Option<String>,
+        mut done: Option<oneshot::Sender<Box<serde_json::value::RawValue>>>,
+    ) -> Result<MessageAccepted, RuntimeError> {
         let message_id = match message_id {
             Some(id) => validate_id(&id, "messageId")?,
             None => uuid::Uuid::now_v7().to_string(),
@@ -295,6 +323,7 @@ impl SessionManager {
                 message_id: message_id.clone(),
                 content: content.clone(),
                 reply,
+                done: done.take(),
             };
             match ask(&handle, command, answer).await {
                 Some(result) => return result,

@@ -136,6 +136,23 @@ pub struct MessageAccepted {
     pub seq: u64,
 }
 
+/// Resolves with the `result` line of the turn a message started.
+#[derive(Debug)]
+pub struct TurnWaiter(pub(crate) tokio::sync::oneshot::Receiver<Box<serde_json::value::RawValue>>);
+
+impl TurnWaiter {
+    /// The turn's `result` line; `agent_failed` if the session stopped or failed before
+    /// the turn ended (its events are in the log either way).
+    pub async fn result(self) -> Result<Box<serde_json::value::RawValue>, RuntimeError> {
+        self.0.await.map_err(|_| {
+            RuntimeError::new(
+                crate::error::ErrorCode::AgentFailed,
+                "the session ended before the turn finished; its events are in the log",
+            )
+        })
+    }
+}
+
 /// Which sessions to list.
 #[derive(Debug, Clone, Default)]
 pub struct ListSessions {

@@ -25,7 +25,6 @@ pub mod payload;
 mod rest;
 mod socketio;
 mod sse;
-mod wait;
 pub mod wire;
 
 use std::future::Future;

@@ -17,9 +17,9 @@ use super::error::ApiError;
 use super::wire::{
     self, FilesBody, MessageBody, ProfilesBody, ResultBody, SessionBody, SessionsBody,
 };
-use super::{Shared, bearer_token, payload, sse, wait};
+use super::{Shared, bearer_token, payload, sse};
 use crate::auth::Principal;
-use crate::error::RuntimeError;
+use crate::error::{ErrorCode, RuntimeError};
 use crate::runtime::ListSessions;
 
 /// The `/v1` routes, behind the bearer-token check.
@@ -185,20 +185,31 @@ async fn send_message(
     let content = payload::content(fields, "content")?;
     let message_id = payload::optional_str(fields, "messageId")?.map(str::to_owned);
     let wait = payload::optional_bool(fields, "wait")?.unwrap_or(false);
-    // Subscribed before sending, so the result cannot be published before we listen.
-    let bus = wait.then(|| ctx.manager.bus().subscribe());
-    let accepted = ctx
-        .manager
-        .send_message(&principal, &id, content, message_id)
-        .await?;
-    let Some(bus) = bus else {
+    if !wait {
+        let accepted = ctx
+            .manager
+            .send_message(&principal, &id, content, message_id)
+            .await?;
         let body = MessageBody {
             message_id: &accepted.message_id,
             seq: accepted.seq,
         };
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    let (accepted, waiter) = ctx
+        .manager
+        .send_message_and_wait(&principal, &id, content, message_id)
+        .await?;
+    let result = tokio::select! {
+        result = waiter.result() => result?,
+        () = ctx.shutting_down() => {
+            return Err(RuntimeError::new(
+                ErrorCode::Internal,
+                "the runtime is shutting down; the turn's result will be in the event log",
+            )
+            .into());
+        }
     };
-    let result = wait::turn_result(&ctx, &principal, &id, bus, accepted.seq).await?;
     let body = ResultBody {
         message_id: &accepted.message_id,
         result: &result,

@@ -110,11 +110,14 @@ impl Harness {
             .seq
     }
 
-    /// Sends a message and waits for the turn's `result` event.
+    /// Sends a message and waits for the turn's `result` event and the actor's handling
+    /// of it (a `get` is answered by the actor only after it has dealt with the line).
     pub async fn turn(&self, session_id: &str, text: &str) -> Value {
         let mut watch = self.watch();
         let seq = self.say(session_id, text).await;
-        watch.result_after(session_id, seq).await
+        let result = watch.result_after(session_id, seq).await;
+        self.manager.get(&self.alice, session_id).await.unwrap();
+        result
     }
 
     pub fn watch(&self) -> Watch {

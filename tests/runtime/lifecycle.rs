@@ -246,3 +246,19 @@ async fn sessions_belong_to_their_creator() {
         SessionStatus::Idle
     );
 }
+
+#[tokio::test]
+async fn waiting_for_a_queued_message_gets_its_own_turns_result() {
+    let h = Harness::start().await;
+    let session = h.create().await;
+    h.say(&session.id, "sleep 300").await;
+    let content = agent_runtime::runtime::MessageContent::new(json!("reply mine")).unwrap();
+    let (_, waiter) = h
+        .manager
+        .send_message_and_wait(&h.alice, &session.id, content, None)
+        .await
+        .unwrap();
+    let result: serde_json::Value =
+        serde_json::from_str(waiter.result().await.unwrap().get()).unwrap();
+    assert_eq!(result["result"], "mine", "not the earlier turn's result");
+}

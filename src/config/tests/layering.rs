@@ -50,7 +50,14 @@ fn example_parses_and_holds_the_defaults() {
     assert_eq!(config.agent.command, PathBuf::from("claude"));
     assert_eq!(
         config.agent.env_passthrough,
-        ["PATH", "LANG", "TZ", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN"]
+        [
+            "PATH",
+            "LANG",
+            "TZ",
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_BASE_URL",
+            "CLAUDE_CODE_OAUTH_TOKEN"
+        ]
     );
     assert_eq!(config.sessions.idle_timeout, Duration::from_secs(15 * 60));
     assert_eq!(config.sessions.sync_interval, Duration::from_secs(30));

@@ -87,12 +87,25 @@ pub async fn blob_store(store: &dyn BlobStore) {
     assert_eq!(sizes, [0, 70_000, 2], "list reports sizes");
 
     let sibling = BlobKey::file(&session, &rel("src/main.rs.bak"));
-    store.put(&sibling, Bytes::from_static(b"bak")).await.unwrap();
+    store
+        .put(&sibling, Bytes::from_static(b"bak"))
+        .await
+        .unwrap();
     store.delete(&sibling).await.expect("delete");
-    assert_eq!(store.get(&sibling).await.unwrap(), None, "a deleted key is missing");
+    assert_eq!(
+        store.get(&sibling).await.unwrap(),
+        None,
+        "a deleted key is missing"
+    );
     let missing = BlobKey::file(&session, &rel("src/main"));
-    store.delete(&missing).await.expect("deleting a missing key succeeds");
-    assert!(store.get(&file).await.unwrap().is_some(), "delete removes only its own key");
+    store
+        .delete(&missing)
+        .await
+        .expect("deleting a missing key succeeds");
+    assert!(
+        store.get(&file).await.unwrap().is_some(),
+        "delete removes only its own key"
+    );
 
     let whole = store.list(&BlobKey::session(&session)).await.unwrap();
     assert_eq!(

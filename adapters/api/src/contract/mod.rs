@@ -5,9 +5,11 @@
 //! Ids are made unique per run, so a suite can share a database with other runs.
 
 mod blob_store;
+mod sandbox;
 mod session_store;
 
 pub use blob_store::blob_store;
+pub use sandbox::sandbox_provider;
 pub use session_store::{sample_event, sample_record, session_store};
 
 /// A prefix unique to this process and call, for ids and keys the suites create.

@@ -1,0 +1,42 @@
+//! A [`SandboxProvider`](agent_runtime_api::SandboxProvider) that runs each session's agent
+//! as local processes, optionally isolated by bubblewrap.
+//!
+//! # Layout
+//! - `config`: [`LocalSandboxConfig`], [`Isolation`] and [`build`].
+//! - `provider`: [`LocalSandboxProvider`]: create, list_owned, open.
+//! - `sandbox`: one sandbox; a directory on disk and the processes started in it.
+//! - `marker`: `sandbox.json`, which makes a sandbox findable after a restart.
+//! - `files`: file access that never leaves a sandbox's directories.
+//! - `process`: program lookup, process groups and their killing.
+//! - `bwrap`: the bubblewrap command line.
+//!
+//! # On disk
+//!
+//! ```text
+//! {root}/{session id}-{8 hex}/
+//!     sandbox.json    session id, owner tag, creation time, process groups
+//!     workspace/      the processes' working directory
+//!     home/           the agent's own state
+//! ```
+//!
+//! Every process is started in a new process group, recorded in `sandbox.json` before
+//! `spawn` returns, so `terminate` (or a restarted runtime) can kill the whole group.
+//!
+//! **Architecture Invariant:** the spec's environment is never written to disk: it may hold
+//! credentials. A handle from `open` therefore spawns with the command's environment only.
+//!
+//! **Architecture Invariant:** without isolation a sandbox is only a directory and a process
+//! group; its processes run as the runtime's user and can read anything it can. Use
+//! `isolation = "bubblewrap"` where that matters.
+#![deny(missing_docs)]
+
+mod bwrap;
+mod config;
+mod files;
+mod marker;
+mod process;
+mod provider;
+mod sandbox;
+
+pub use config::{Isolation, LocalSandboxConfig, build};
+pub use provider::LocalSandboxProvider;

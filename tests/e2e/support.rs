@@ -1,0 +1,224 @@
+//! Starts the real `agent-runtime` binary on port 0 with a config of the test's own, and
+//! drives it over the network.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What a test's runtime runs and where it keeps its data.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    /// Extra TOML appended to the generated config.
+    pub extra_toml: String,
+    pub agent_command: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Setup {
+    /// The scripted agent, SQLite and files in a temp dir, the test profiles.
+    pub fn scripted() -> Self {
+        Setup {
+            dir: tempfile::tempdir().unwrap(),
+            extra_toml: String::new(),
+            agent_command: agent_runtime_testkit::bin_path("scripted-agent"),
+            env: Vec::new(),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("runtime.toml")
+    }
+
+    fn write_config(&self) {
+        let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/profiles");
+        let config = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+[store]
+kind = "sqlite"
+url = "sqlite://data/runtime.db"
+[storage]
+kind = "filesystem"
+root = "data/storage"
+[profiles]
+kind = "directory"
+path = "{profiles}"
+[sandbox]
+kind = "local"
+root = "data/sandboxes"
+[log]
+level = "info,agent_runtime=debug"
+format = "json"
+{extra}
+"#,
+            profiles = profiles.display(),
+            extra = self.extra_toml,
+        );
+        let config = if self.extra_toml.contains("[agent]") {
+            config
+        } else {
+            format!("{config}\n[agent]\ncommand = \"{}\"\n", self.agent_command.display())
+        };
+        std::fs::write(self.config_path(), config).unwrap();
+    }
+}
+
+/// A running runtime process.
+pub struct Runtime {
+    child: Child,
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Runtime {
+    pub fn start(setup: &Setup) -> Runtime {
+        setup.write_config();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agent-runtime"));
+        command
+            .arg("--config")
+            .arg(setup.config_path())
+            .env_remove("RUST_LOG")
+            .env("AGENT_RUNTIME_TEST_MARKER", "leak-check")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in &setup.env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the runtime binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                    && entry["fields"]["message"] == "agent-runtime is listening"
+                {
+                    let _ = address_tx.send(entry["fields"]["address"].as_str().unwrap_or_default().to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = match address_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the runtime did not start:\n{}", log.lock().unwrap().join("\n"));
+            }
+        };
+        Runtime { child, url: format!("http://{address}"), log }
+    }
+
+    /// Everything the runtime logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        signal(&self.child, "TERM");
+        wait_exit(&mut self.child, Duration::from_secs(30))
+    }
+
+    /// Kills the runtime without warning, as a crash would.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the runtime did not exit within {limit:?}");
+}
+
+/// Runs a scenario script of `tests/clients` with the real `socket.io-client` and
+/// returns the JSON it printed. Panics with the script's output when it fails.
+pub fn node(script: &str, runtime: &Runtime, args: &Value) -> Value {
+    let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    assert!(
+        clients.join("node_modules/socket.io-client").exists(),
+        "run `npm ci` in tests/clients (scripts/test does it)"
+    );
+    let output = Command::new("node")
+        .arg(clients.join(script))
+        .env("RUNTIME_URL", &runtime.url)
+        .env("SCRIPT_ARGS", args.to_string())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}\n--- runtime log ---\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        runtime.log()
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}"))
+}
+
+/// A minimal HTTP client for the REST API.
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Http {
+    pub fn new(runtime: &Runtime) -> Self {
+        Http { client: reqwest::Client::new(), base: runtime.url.clone(), token: None }
+    }
+
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+}
