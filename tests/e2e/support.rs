@@ -62,7 +62,10 @@ format = "json"
         let config = if self.extra_toml.contains("[agent]") {
             config
         } else {
-            format!("{config}\n[agent]\ncommand = \"{}\"\n", self.agent_command.display())
+            format!(
+                "{config}\n[agent]\ncommand = \"{}\"\n",
+                self.agent_command.display()
+            )
         };
         std::fs::write(self.config_path(), config).unwrap();
     }
@@ -100,7 +103,12 @@ impl Runtime {
                 if let Ok(entry) = serde_json::from_str::<Value>(&line)
                     && entry["fields"]["message"] == "agent-runtime is listening"
                 {
-                    let _ = address_tx.send(entry["fields"]["address"].as_str().unwrap_or_default().to_owned());
+                    let _ = address_tx.send(
+                        entry["fields"]["address"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -109,10 +117,17 @@ impl Runtime {
             Ok(address) => address,
             Err(_) => {
                 let _ = child.kill();
-                panic!("the runtime did not start:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "the runtime did not start:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
         };
-        Runtime { child, url: format!("http://{address}"), log }
+        Runtime {
+            child,
+            url: format!("http://{address}"),
+            log,
+        }
     }
 
     /// Everything the runtime logged so far.
@@ -143,7 +158,11 @@ impl Drop for Runtime {
 }
 
 pub fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -192,7 +211,11 @@ pub struct Http {
 
 impl Http {
     pub fn new(runtime: &Runtime) -> Self {
-        Http { client: reqwest::Client::new(), base: runtime.url.clone(), token: None }
+        Http {
+            client: reqwest::Client::new(),
+            base: runtime.url.clone(),
+            token: None,
+        }
     }
 
     pub fn with_token(mut self, token: &str) -> Self {
@@ -200,7 +223,12 @@ impl Http {
         self
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -211,7 +239,10 @@ impl Http {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

@@ -1,0 +1,195 @@
+//! The pinned Claude Code CLI as the agent, against the fake Messages API.
+
+use std::time::Duration;
+
+use agent_runtime_testkit::fake_anthropic::FakeAnthropic;
+use serde_json::{Value, json};
+
+use crate::support::{Http, Runtime, Setup};
+
+/// The runtime set up to run the real Claude Code CLI, or `None` (with a message) when
+/// the CLI is not installed here. Under CI a missing CLI is a failure.
+fn claude_setup(fake: &FakeAnthropic) -> Option<Setup> {
+    let Some(claude) = agent_runtime_testkit::claude_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "AGENT_RUNTIME_TEST_CLAUDE is not set; scripts/test installs the pinned Claude Code"
+        );
+        eprintln!("SKIPPED: set AGENT_RUNTIME_TEST_CLAUDE to the pinned Claude Code CLI");
+        return None;
+    };
+    let mut setup = Setup::scripted();
+    setup.extra_toml = format!(
+        r#"
+[agent]
+command = "{claude}"
+env_passthrough = ["PATH", "LANG"]
+[agent.env]
+ANTHROPIC_BASE_URL = "{base}"
+ANTHROPIC_API_KEY = "test-key"
+CLAUDE_CODE_MAX_RETRIES = "1"
+"#,
+        claude = claude.display(),
+        base = fake.base_url(),
+    );
+    Some(setup)
+}
+
+async fn create(http: &Http) -> String {
+    let (status, body) = http
+        .post("/v1/sessions", json!({ "agentType": "claude" }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["session"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn turn(http: &Http, id: &str, text: &str) -> Value {
+    let (status, body) = http
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": text, "wait": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["result"].clone()
+}
+
+/// Every user text the fake API saw in its last request, outside system reminders.
+fn last_request_texts(fake: &FakeAnthropic) -> Vec<String> {
+    let requests = fake.requests();
+    let last = requests.last().expect("the model was called");
+    last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .flat_map(|m| match &m["content"] {
+            Value::String(text) => vec![text.clone()],
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .filter(|text| !text.starts_with("<system-reminder>"))
+        .collect()
+}
+
+#[tokio::test]
+async fn claude_code_turns_files_interrupt_stop_and_resume() {
+    let fake = FakeAnthropic::start().await;
+    let Some(setup) = claude_setup(&fake) else {
+        return;
+    };
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    let id = create(&http).await;
+
+    // A turn with text.
+    let result = turn(&http, &id, "hello from the test").await;
+    assert_eq!(result["is_error"], false, "{result}");
+    assert_eq!(result["result"], "echo: hello from the test");
+
+    // A turn where the agent writes a file: a `file` event follows.
+    let result = turn(
+        &http,
+        &id,
+        r#"TOOL:Bash {"command":"printf 'made by claude' > made.txt"}"#,
+    )
+    .await;
+    assert_eq!(result["is_error"], false, "{result}");
+    let (_, page) = http
+        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+        .await;
+    let events = page["events"].as_array().unwrap();
+    let file = events
+        .iter()
+        .find(|e| e["type"] == "file" && e["data"]["path"] == "made.txt")
+        .unwrap_or_else(|| panic!("no file event in {page}"));
+    assert_eq!(file["data"]["change"], "created");
+    let init = events
+        .iter()
+        .find(|e| e["type"] == "agent" && e["data"]["subtype"] == "init")
+        .unwrap();
+    assert!(
+        init["data"]["claude_code_version"].is_string(),
+        "real Claude Code output: {init}"
+    );
+
+    // Interrupt mid-turn: the turn ends, the agent stays.
+    fake.set_delay(Duration::from_secs(30));
+    let (status, sent) = http
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "a slow one" }),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    wait_for_status(&http, &id, "running").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = http
+        .post(&format!("/v1/sessions/{id}/interrupt"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    wait_for_status(&http, &id, "idle").await;
+    fake.set_delay(Duration::ZERO);
+    let (_, page) = http
+        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+        .await;
+    let interrupted = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "agent" && e["data"]["type"] == "result")
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        interrupted["data"]["subtype"], "error_during_execution",
+        "{interrupted}"
+    );
+
+    // Stop, resume on a new sandbox: the model gets the earlier conversation.
+    let (status, stopped) = http
+        .post(&format!("/v1/sessions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(stopped["session"]["status"], "stopped");
+    let (status, file) = http.get(&format!("/v1/sessions/{id}/files/made.txt")).await;
+    assert_eq!(
+        (status, file),
+        (200, Value::String("made by claude".into())),
+        "synced at stop"
+    );
+    let (status, resumed) = http
+        .post(&format!("/v1/sessions/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["session"]["status"], "idle");
+    let result = turn(&http, &id, "after the resume").await;
+    assert_eq!(result["result"], "echo: after the resume");
+    let texts = last_request_texts(&fake);
+    assert!(
+        texts.iter().any(|t| t.contains("hello from the test")),
+        "the resumed conversation carries the earlier turns: {texts:?}"
+    );
+    let (status, file) = http.get(&format!("/v1/sessions/{id}/files/made.txt")).await;
+    assert_eq!(
+        (status, file),
+        (200, Value::String("made by claude".into())),
+        "restored file"
+    );
+
+    assert_eq!(runtime.terminate(), Some(0));
+}
+
+async fn wait_for_status(http: &Http, id: &str, status: &str) {
+    for _ in 0..300 {
+        let (_, body) = http.get(&format!("/v1/sessions/{id}")).await;
+        if body["session"]["status"] == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("session {id} never became {status}");
+}

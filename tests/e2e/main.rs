@@ -1,0 +1,6 @@
+//! The real `agent-runtime` binary, started on port 0 with its own config, driven over
+//! the network by real clients: `socket.io-client` (npm), `python-socketio`, plain HTTP,
+//! and with the pinned Claude Code CLI against the fake Messages API.
+
+mod claude;
+mod support;
