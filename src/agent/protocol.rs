@@ -65,6 +65,8 @@ pub struct TurnResult {
     pub output_tokens: u64,
     /// Cost in US dollars.
     pub cost_usd: f64,
+    /// The result text (the final answer, or the error).
+    pub text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,8 @@ struct Peek<'a> {
     total_cost_usd: f64,
     #[serde(default)]
     usage: Option<PeekUsage>,
+    #[serde(default)]
+    result: Option<String>,
     #[serde(default)]
     response: Option<PeekControl>,
 }
@@ -126,6 +130,7 @@ pub fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
                     + usage.cache_read_input_tokens,
                 output_tokens: usage.output_tokens,
                 cost_usd: peek.total_cost_usd,
+                text: peek.result,
             })
         }
         ("control_response", _) => match peek.response {
@@ -183,6 +188,7 @@ mod tests {
                 input_tokens: 27,
                 output_tokens: 10,
                 cost_usd: 0.5,
+                text: None,
             })
         );
 

@@ -20,7 +20,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::workspace::{self, Snapshot};
+use super::workspace::{self, Snapshot, Synced};
 use super::{FileInfo, Inner, MessageAccepted, MessageContent};
 use crate::agent::{self, AgentLine, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
@@ -88,7 +88,7 @@ pub(crate) struct ActorParts {
     pub(crate) sandbox: Arc<dyn Sandbox>,
     pub(crate) io: AgentIo,
     pub(crate) snapshot: Snapshot,
-    pub(crate) synced: Snapshot,
+    pub(crate) synced: Synced,
 }
 
 pub(crate) struct Actor {
@@ -102,13 +102,15 @@ pub(crate) struct Actor {
     /// Messages accepted but not yet sent to the agent, with their waiters.
     queue: VecDeque<(MessageContent, Option<oneshot::Sender<Box<RawValue>>>)>,
     turn_active: bool,
+    /// Whether the runtime interrupted the running turn (its failure is then expected).
+    interrupted: bool,
     /// Whoever waits for the running turn's `result`.
     turn_waiter: Option<oneshot::Sender<Box<RawValue>>>,
     /// The workspace after the last turn, for `file` events.
     snapshot: Snapshot,
     /// The workspace as the blob store holds it.
-    synced: Snapshot,
-    periodic_sync: Option<JoinHandle<(Snapshot, Result<(), AdapterError>)>>,
+    synced: Synced,
+    periodic_sync: Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
     last_activity: Arc<AtomicI64>,
     busy: Arc<AtomicBool>,
     stdout_open: bool,
@@ -144,6 +146,7 @@ impl Actor {
             queue: VecDeque::new(),
             turn_active: false,
             turn_waiter: None,
+            interrupted: false,
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
@@ -224,6 +227,7 @@ impl Actor {
             }
             Command::Interrupt { reply } => {
                 if self.turn_active {
+                    self.interrupted = true;
                     self.write_stdin(&agent::control_request(
                         &format!("interrupt-{}", self.next_seq),
                         "interrupt",
@@ -282,6 +286,7 @@ impl Actor {
             return;
         };
         self.turn_active = true;
+        self.interrupted = false;
         self.turn_waiter = waiter;
         self.busy.store(true, Ordering::Relaxed);
         self.write_stdin(&agent::user_message(content.as_json()))
@@ -383,6 +388,14 @@ impl Actor {
         usage.cost_usd += result.cost_usd;
         usage.turns += 1;
         self.turn_active = false;
+        // `subtype` can say success while `is_error` says the turn failed (an API error);
+        // clients get an `error` event for it. An interrupt's failure is expected.
+        if result.is_error && !self.interrupted {
+            let detail = result.text.as_deref().unwrap_or(&result.subtype);
+            let shown: String = detail.chars().take(500).collect();
+            self.emit_error("turn_failed", &format!("the turn failed: {shown}"), false)
+                .await;
+        }
         self.emit_file_changes().await;
         if self.queue.is_empty() {
             self.busy.store(false, Ordering::Relaxed);
@@ -430,7 +443,7 @@ impl Actor {
 
     async fn finish_periodic_sync(
         &mut self,
-        done: Result<(Snapshot, Result<(), AdapterError>), tokio::task::JoinError>,
+        done: Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError>,
     ) {
         self.periodic_sync = None;
         match done {
@@ -608,8 +621,8 @@ impl Actor {
 }
 
 async fn wait_sync(
-    task: &mut Option<JoinHandle<(Snapshot, Result<(), AdapterError>)>>,
-) -> Result<(Snapshot, Result<(), AdapterError>), tokio::task::JoinError> {
+    task: &mut Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
+) -> Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError> {
     match task {
         Some(handle) => handle.await,
         None => std::future::pending().await,

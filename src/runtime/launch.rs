@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::Inner;
 use super::actor::{ActorParts, AgentIo, collect_stderr};
-use super::workspace::{self, Snapshot};
+use super::workspace;
 use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
 use crate::profiles::{McpServer, Profile, PromptMode, RenderContext, RenderedProfile};
@@ -80,13 +80,14 @@ pub(crate) async fn launch(
     let blobs = inner.adapters.blobs.as_ref();
     let mut workspace_files = rendered.workspace.clone();
     let mut transcript = None;
+    let mut stored = FileTree::default();
     if let Start::Resume = start {
         // Stored files win over the profile's: the agent may have edited them.
-        let stored = workspace::restore_workspace(blobs, &key)
+        stored = workspace::restore_workspace(blobs, &key)
             .await
             .map_err(|e| RuntimeError::storage("restoring the workspace", e))?;
-        for file in stored.files {
-            workspace_files.insert(file.path, file.contents);
+        for file in &stored.files {
+            workspace_files.insert(file.path.clone(), file.contents.clone());
         }
         if let Some(agent_id) = &record.agent_session_id {
             transcript = workspace::restore_transcript(blobs, &key, agent_id)
@@ -117,17 +118,11 @@ pub(crate) async fn launch(
         .into();
     match start_agent(inner, &record, &rendered, sandbox.clone(), transcript).await {
         Ok((io, record)) => {
-            let synced = if let Start::Resume = start {
-                // What was just restored is what the store holds.
-                workspace::snapshot(sandbox.as_ref())
-                    .await
-                    .unwrap_or_default()
-            } else {
-                Snapshot::new()
-            };
             let snapshot = workspace::snapshot(sandbox.as_ref())
                 .await
                 .unwrap_or_default();
+            // What was just restored is what the store holds.
+            let synced = workspace::synced_from(&stored, &snapshot);
             Ok(ActorParts {
                 inner: inner.clone(),
                 record,

@@ -8,7 +8,7 @@ use agent_runtime_api::{SessionFilter, SessionRecord, SessionStatus};
 use serde_json::json;
 
 use super::launch::session_key;
-use super::workspace::{self, Snapshot};
+use super::workspace::{self, Synced};
 use super::{Inner, MAX_EVENT_PAGE};
 use agent_runtime_api::EventKind;
 
@@ -45,7 +45,7 @@ pub(crate) async fn recover(inner: &Inner) -> Result<Recovered, agent_runtime_ap
             // Files first: they are the session's work. Everything is uploaded, because
             // what the store already holds is unknown after a crash.
             let blobs = inner.adapters.blobs.as_ref();
-            let mut synced = Snapshot::new();
+            let mut synced = Synced::new();
             if let Err(error) =
                 workspace::sync_workspace(sandbox.as_ref(), blobs, &key, &mut synced).await
             {

@@ -12,6 +12,40 @@ use serde_json::json;
 /// What a directory held at one moment: size and modification time per file.
 pub(crate) type Snapshot = BTreeMap<RelPath, (u64, DateTime<Utc>)>;
 
+/// What the blob store holds of a workspace: per file, the size and time it had when it
+/// was stored, and a hash of its content.
+pub(crate) type Synced = BTreeMap<RelPath, SyncedFile>;
+
+/// One file as last stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyncedFile {
+    state: (u64, DateTime<Utc>),
+    hash: [u8; 32],
+}
+
+fn content_hash(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// The record of files just restored into a sandbox: what the store holds.
+pub(crate) fn synced_from(restored: &FileTree, snapshot: &Snapshot) -> Synced {
+    restored
+        .files
+        .iter()
+        .filter_map(|file| {
+            let state = *snapshot.get(&file.path)?;
+            Some((
+                file.path.clone(),
+                SyncedFile {
+                    state,
+                    hash: content_hash(&file.contents),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Lists a sandbox directory as a [`Snapshot`].
 pub(crate) async fn snapshot(sandbox: &dyn Sandbox) -> AdapterResult<Snapshot> {
     Ok(sandbox
@@ -42,24 +76,36 @@ pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<serde_json::Value
 }
 
 /// Copies workspace files that changed since `synced` to the blob store and removes the
-/// ones that disappeared; `synced` is updated file by file, so a failure part-way loses
-/// no progress and the next attempt redoes only what is left.
+/// ones that disappeared. A file whose size or time changed is read and hashed, and
+/// uploaded only if its content differs from what is stored. `synced` is updated file by
+/// file, so a failure part-way loses no progress and the next attempt redoes only what
+/// is left. Returns the number of objects written or deleted.
 pub(crate) async fn sync_workspace(
     sandbox: &dyn Sandbox,
     blobs: &dyn BlobStore,
     session: &RelPath,
-    synced: &mut Snapshot,
+    synced: &mut Synced,
 ) -> AdapterResult<usize> {
     let current = snapshot(sandbox).await?;
     let mut moved = 0;
     for (path, state) in &current {
-        if synced.get(path) == Some(state) {
+        let stored = synced.get(path);
+        if stored.is_some_and(|file| file.state == *state) {
             continue;
         }
         let bytes = sandbox.read_file(SandboxDir::Workspace, path).await?;
-        blobs.put(&BlobKey::file(session, path), bytes).await?;
-        synced.insert(path.clone(), *state);
-        moved += 1;
+        let hash = content_hash(&bytes);
+        if stored.is_none_or(|file| file.hash != hash) {
+            blobs.put(&BlobKey::file(session, path), bytes).await?;
+            moved += 1;
+        }
+        synced.insert(
+            path.clone(),
+            SyncedFile {
+                state: *state,
+                hash,
+            },
+        );
     }
     let gone: Vec<RelPath> = synced
         .keys()

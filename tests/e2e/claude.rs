@@ -140,8 +140,7 @@ async fn claude_code_turns_files_interrupt_stop_and_resume() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["type"] == "agent" && e["data"]["type"] == "result")
-        .last()
+        .rfind(|e| e["type"] == "agent" && e["data"]["type"] == "result")
         .cloned()
         .unwrap();
     assert_eq!(

@@ -207,3 +207,43 @@ async fn shutdown_stops_every_session_with_a_final_sync() {
     let stored = h.manager.file(&h.alice, &a.id, "a.txt").await.unwrap();
     assert_eq!(&stored[..], b"from a");
 }
+
+#[tokio::test]
+async fn a_failed_turn_is_reported_but_an_interrupted_one_is_not() {
+    let h = Harness::start().await;
+    let session = h.create().await;
+    let result = h.turn(&session.id, "fail overloaded").await;
+    assert_eq!(result["is_error"], true);
+    let errors: Vec<_> = h
+        .log(&session.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(data(&errors[0])["code"], "turn_failed");
+    assert!(
+        data(&errors[0])["message"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded")
+    );
+
+    let mut watch = h.watch();
+    let seq = h.say(&session.id, "sleep 20000").await;
+    watch
+        .until(&session.id, |e| {
+            e.seq > seq && e.kind == EventKind::Agent && data(e)["type"] == "system"
+        })
+        .await;
+    h.manager.interrupt(&h.alice, &session.id).await.unwrap();
+    watch.result_after(&session.id, seq).await;
+    h.manager.get(&h.alice, &session.id).await.unwrap();
+    let errors = h
+        .log(&session.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Error)
+        .count();
+    assert_eq!(errors, 1, "no error event for an interrupt");
+}

@@ -155,6 +155,18 @@ pub fn result_success(ctx: &Ctx, text: &str, calls: u64, duration_ms: u64) -> Va
     })
 }
 
+/// The `result` of a turn whose API call failed: `subtype` success, `is_error` true, the
+/// error as the result text (as Claude Code reports a refused request).
+pub fn result_api_error(ctx: &Ctx, text: &str, duration_ms: u64) -> Value {
+    json!({
+        "type": "result", "subtype": "success", "is_error": true, "api_error_status": 529,
+        "duration_ms": duration_ms, "duration_api_ms": 0, "num_turns": 1, "result": text,
+        "stop_reason": "stop_sequence", "session_id": ctx.session_id, "total_cost_usd": 0,
+        "usage": usage(0), "modelUsage": {}, "permission_denials": [],
+        "terminal_reason": "completed", "fast_mode_state": "off", "uuid": uuid(),
+    })
+}
+
 /// An error `result` (`error_during_execution`) with the given terminal reason and errors.
 pub fn result_error(
     session_id: &str,

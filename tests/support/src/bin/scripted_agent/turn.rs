@@ -1,12 +1,17 @@
 //! One turn: `system/init`, the directive's lines, then exactly one `result`.
 //!
 //! Directives (the prompt text starts with one):
-//! `reply <text>`, `emit <n>`, `write <path> <content...>`, `sleep <ms>`, `crash`,
-//! `malformed`, `history`, `env <NAME>`; anything else is echoed as `echo: <text>`.
+//! `reply <text>`, `emit <n>`, `stamp <n> <interval_ms>`, `write <path> <content...>`,
+//! `sleep <ms>`, `crash`, `fail <text>`, `malformed`, `history`, `env <NAME>`; anything else is echoed as
+//! `echo: <text>`.
+//!
+//! `stamp` is for latency measurement: each of its `n` assistant lines carries
+//! `message.stamp_us`, the wall-clock time (microseconds since the Unix epoch) taken just
+//! before the line is written, and the lines are `interval_ms` apart.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -30,6 +35,8 @@ enum Outcome {
     Reply { text: String, calls: u64 },
     /// Stopped by an `interrupt` control request.
     Interrupted,
+    /// Failed like a turn whose API call was refused: the error text.
+    Failed(String),
 }
 
 impl Outcome {
@@ -78,6 +85,9 @@ impl Agent {
             Outcome::Reply { text, calls } => {
                 emit(&result_success(&ctx, &text, calls, elapsed));
             }
+            Outcome::Failed(text) => {
+                emit(&crate::shapes::result_api_error(&ctx, &text, elapsed));
+            }
             Outcome::Interrupted => {
                 let message = interrupted_message();
                 emit(&user(&ctx, &message, None));
@@ -103,9 +113,15 @@ impl Agent {
         let outcome = match (word, number) {
             ("reply", _) => self.say(ctx, rest),
             ("emit", Ok(n)) => self.emit_chunks(ctx, n),
+            ("stamp", _) => match parse_two(rest) {
+                Some((n, interval_ms)) => self.stamp(ctx, n, interval_ms),
+                None => self.say(ctx, &format!("echo: {text}")),
+            },
             ("write", _) if !rest.trim().is_empty() => self.write(ctx, rest),
             ("sleep", Ok(ms)) => self.sleep(ctx, ms),
             ("crash", _) => self.crash(ctx),
+            // Like an API error: `subtype` says success, `is_error` says otherwise.
+            ("fail", _) => Outcome::Failed(format!("API Error: 529 {}", rest.trim())),
             ("malformed", _) => {
                 emit_raw("this is not json {");
                 self.say(ctx, "sent a malformed line")
@@ -146,6 +162,30 @@ impl Agent {
             }
             last = format!("chunk {i}");
             self.assistant_block(ctx, json!({"type": "text", "text": last}));
+        }
+        Outcome::text(last)
+    }
+
+    /// `n` assistant lines stamped with the time they are written, `interval_ms` apart.
+    /// The stamp is taken after the line is built so only serialising and the write
+    /// itself fall between the stamp and the bytes reaching stdout.
+    fn stamp(&mut self, ctx: &Ctx, n: u64, interval_ms: u64) -> Outcome {
+        let mut last = String::new();
+        for i in 1..=n {
+            if i > 1 && interval_ms > 0 && self.control.sleep(Duration::from_millis(interval_ms)) {
+                return Outcome::Interrupted;
+            }
+            if self.control.is_interrupted() {
+                return Outcome::Interrupted;
+            }
+            last = format!("stamp {i}");
+            let mut message = assistant_message(ctx, json!({"type": "text", "text": last}));
+            let mut line = assistant(ctx, &message);
+            let stamp = json!(now_us());
+            line["message"]["stamp_us"] = stamp.clone();
+            emit(&line);
+            message["stamp_us"] = stamp;
+            self.transcript.record_assistant(&message);
         }
         Outcome::text(last)
     }
@@ -202,6 +242,22 @@ impl Agent {
             calls: 2,
         }
     }
+}
+
+/// Two whitespace-separated unsigned numbers, and nothing else.
+fn parse_two(rest: &str) -> Option<(u64, u64)> {
+    let mut words = rest.split_whitespace();
+    let first = words.next()?.parse().ok()?;
+    let second = words.next()?.parse().ok()?;
+    words.next().is_none().then_some((first, second))
+}
+
+/// Microseconds since the Unix epoch; 0 if the clock is set before it.
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn write_file(path: &Path, content: &str) -> std::io::Result<()> {
