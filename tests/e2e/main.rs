@@ -3,4 +3,5 @@
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
 mod claude;
+mod recovery;
 mod support;
