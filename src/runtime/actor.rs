@@ -27,6 +27,8 @@ use crate::error::{ErrorCode, RuntimeError};
 
 /// How long a stopping agent gets to exit after its stdin closed.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
+/// How long a stopping session waits for storage to come back for its final sync.
+const FINAL_SYNC_PATIENCE: Duration = Duration::from_secs(60);
 /// The most stderr kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4096;
 
@@ -111,6 +113,8 @@ pub(crate) struct Actor {
     /// The workspace as the blob store holds it.
     synced: Synced,
     periodic_sync: Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
+    /// Whether the last periodic sync failed.
+    sync_failing: bool,
     last_activity: Arc<AtomicI64>,
     busy: Arc<AtomicBool>,
     stdout_open: bool,
@@ -150,6 +154,7 @@ impl Actor {
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
+            sync_failing: false,
             last_activity,
             busy,
             stdout_open: true,
@@ -449,7 +454,11 @@ impl Actor {
         match done {
             Ok((synced, result)) => {
                 self.synced = synced;
-                if let Err(error) = result {
+                let failed_before = std::mem::replace(&mut self.sync_failing, result.is_err());
+                // One event per outage, not one per attempt.
+                if let Err(error) = result
+                    && !failed_before
+                {
                     self.emit_error(
                         "sync_failed",
                         &format!("syncing files failed: {error}; will retry"),
@@ -541,23 +550,32 @@ impl Actor {
         self.inner.forget(&self.id);
     }
 
-    /// Stores the workspace and the transcript, retrying a few times; a failure is
-    /// reported as an `error` event.
+    /// Stores the workspace and the transcript before the sandbox goes. Storage that is
+    /// down is waited for, with backoff, up to [`FINAL_SYNC_PATIENCE`]; the first failure
+    /// and a final give-up are reported as `error` events.
     async fn final_sync(&mut self) {
+        let deadline = tokio::time::Instant::now() + FINAL_SYNC_PATIENCE;
         let mut delay = Duration::from_millis(200);
-        for attempt in 1..=4 {
-            match self.sync_once().await {
-                Ok(()) => return,
-                Err(error) if attempt < 4 => {
-                    tracing::warn!(session_id = %self.id, %error, attempt, "final sync failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(error) => {
-                    let message = format!("the final sync failed: {error}");
-                    self.emit_error("sync_failed", &message, false).await;
-                }
+        let mut reported = false;
+        loop {
+            let Err(error) = self.sync_once().await else {
+                return;
+            };
+            tracing::warn!(session_id = %self.id, %error, "final sync failed");
+            if tokio::time::Instant::now() + delay > deadline {
+                let message = format!(
+                    "storing the session's files failed for {FINAL_SYNC_PATIENCE:?}; changes since the last sync are lost: {error}"
+                );
+                self.emit_error("sync_failed", &message, false).await;
+                return;
             }
+            if !reported {
+                let message = format!("storing the session's files failed; retrying: {error}");
+                self.emit_error("sync_failed", &message, false).await;
+                reported = true;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 

@@ -3,5 +3,6 @@
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
 mod claude;
+mod outage;
 mod recovery;
 mod support;

@@ -16,6 +16,10 @@ pub struct Setup {
     pub extra_toml: String,
     pub agent_command: PathBuf,
     pub env: Vec<(String, String)>,
+    /// The `[store]` section.
+    pub store_toml: String,
+    /// The `[storage]` section.
+    pub storage_toml: String,
 }
 
 impl Setup {
@@ -26,6 +30,8 @@ impl Setup {
             extra_toml: String::new(),
             agent_command: agent_runtime_testkit::bin_path("scripted-agent"),
             env: Vec::new(),
+            store_toml: "kind = \"sqlite\"\nurl = \"sqlite://data/runtime.db\"".into(),
+            storage_toml: "kind = \"filesystem\"\nroot = \"data/storage\"".into(),
         }
     }
 
@@ -40,11 +46,9 @@ impl Setup {
 [server]
 listen = "127.0.0.1:0"
 [store]
-kind = "sqlite"
-url = "sqlite://data/runtime.db"
+{store}
 [storage]
-kind = "filesystem"
-root = "data/storage"
+{storage}
 [profiles]
 kind = "directory"
 path = "{profiles}"
@@ -57,6 +61,8 @@ format = "json"
 {extra}
 "#,
             profiles = profiles.display(),
+            store = self.store_toml,
+            storage = self.storage_toml,
             extra = self.extra_toml,
         );
         let config = if self.extra_toml.contains("[agent]") {
