@@ -147,6 +147,15 @@ impl Runtime {
         wait_exit(&mut self.child, Duration::from_secs(30))
     }
 
+    /// Sends SIGTERM, waits `pause`, sends SIGTERM again and waits for the exit code.
+    pub fn terminate_twice(mut self, pause: Duration) -> Option<i32> {
+        signal(&self.child, "TERM");
+        std::thread::sleep(pause);
+        assert!(self.child.try_wait().unwrap().is_none(), "still shutting down");
+        signal(&self.child, "TERM");
+        wait_exit(&mut self.child, Duration::from_secs(5))
+    }
+
     /// Kills the runtime without warning, as a crash would.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();

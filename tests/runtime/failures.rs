@@ -247,3 +247,34 @@ async fn a_failed_turn_is_reported_but_an_interrupted_one_is_not() {
         .count();
     assert_eq!(errors, 1, "no error event for an interrupt");
 }
+
+#[tokio::test]
+async fn a_sandbox_that_cannot_be_made_gives_sandbox_failed_and_a_failed_record() {
+    let h = Harness::start().await;
+    // The provider's root turns into a file: no sandbox directory can be made below it.
+    std::fs::remove_dir_all(h.sandbox_root()).unwrap();
+    std::fs::write(h.sandbox_root(), b"not a directory").unwrap();
+    let err = h
+        .manager
+        .create(
+            &h.alice,
+            CreateSession {
+                agent_type: "tester".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "sandbox_failed", "{err}");
+    let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
+    let record = &listed.sessions[0];
+    assert_eq!(record.status, SessionStatus::Failed);
+    assert_eq!(record.error.as_ref().unwrap().code, "sandbox_failed");
+    let log = h.log(&record.id).await;
+    assert_gap_free(&log);
+    let last = data(log.last().unwrap());
+    assert_eq!(
+        last,
+        json!({ "status": "failed", "reason": "sandbox_failed" })
+    );
+}

@@ -23,7 +23,7 @@ pub struct Harness {
     pub blobs: Arc<MemoryBlobStore>,
     pub alice: Principal,
     pub bob: Principal,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 pub fn settings() -> RuntimeSettings {
@@ -80,8 +80,13 @@ impl Harness {
             blobs,
             alice: Principal::new("alice"),
             bob: Principal::new("bob"),
-            _root: root,
+            root,
         }
+    }
+
+    /// Where the local sandboxes are made.
+    pub fn sandbox_root(&self) -> std::path::PathBuf {
+        self.root.path().join("sandboxes")
     }
 
     pub async fn create(&self) -> SessionRecord {
