@@ -51,13 +51,11 @@ impl Inner {
         self.live.lock().unwrap().get(id).cloned()
     }
 
-    fn lifecycle_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.lifecycle
-            .lock()
-            .unwrap()
-            .entry(id.to_owned())
-            .or_default()
-            .clone()
+    /// Takes the session's lifecycle lock. The map entry goes away with the last holder,
+    /// so the map holds only sessions with a lifecycle operation under way.
+    async fn lock_session(&self, id: &str) -> SessionLock<'_> {
+        let lock = self.lifecycle.lock().unwrap().entry(id.to_owned()).or_default().clone();
+        SessionLock { inner: self, id: id.to_owned(), guard: Some(lock.lock_owned().await) }
     }
 
     /// Persists the record after every event it counts has been persisted, so the
@@ -104,6 +102,25 @@ impl Inner {
             data: serde_json::value::to_raw_value(&data).expect("a JSON value serializes"),
         };
         self.writer.append(record.id.as_str().into(), event).await;
+    }
+}
+
+/// A held lifecycle lock; see [`Inner::lock_session`].
+struct SessionLock<'a> {
+    inner: &'a Inner,
+    id: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for SessionLock<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // Clones are made only under the map's mutex: a count of 1 (the map's own) means
+        // nobody holds or waits for this lock.
+        let mut locks = self.inner.lifecycle.lock().unwrap();
+        if locks.get(&self.id).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            locks.remove(&self.id);
+        }
     }
 }
 
@@ -158,8 +175,7 @@ impl SessionManager {
         if request.agent_type.is_empty() {
             return Err(RuntimeError::invalid("agentType: must not be empty"));
         }
-        let lock = self.inner.lifecycle_lock(&id);
-        let _guard = lock.lock().await;
+        let guard = self.inner.lock_session(&id).await;
         self.check_capacity()?;
         let profile = launch::load_profile(&self.inner, &request.agent_type).await?;
         profile
@@ -202,7 +218,7 @@ impl SessionManager {
             )
             .await;
         let record = self.bring_up(record, rendered, Start::New).await?;
-        drop(_guard);
+        drop(guard);
         if let Some(message) = request.message {
             self.send_message(principal, &id, message, None).await?;
         }
@@ -370,8 +386,7 @@ impl SessionManager {
         session_id: &str,
         reason: &'static str,
     ) -> Result<SessionRecord, RuntimeError> {
-        let lock = self.inner.lifecycle_lock(session_id);
-        let _guard = lock.lock().await;
+        let _guard = self.inner.lock_session(session_id).await;
         if let Some(handle) = self.inner.handle(session_id) {
             let (reply, answer) = oneshot::channel();
             if let Some(result) = ask(&handle, Command::Stop { reason, reply }, answer).await {
@@ -388,8 +403,7 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
-        let lock = self.inner.lifecycle_lock(session_id);
-        let _guard = lock.lock().await;
+        let _guard = self.inner.lock_session(session_id).await;
         if self.owned_handle(principal, session_id)?.is_some() {
             return self.get(principal, session_id).await;
         }
@@ -420,8 +434,7 @@ impl SessionManager {
     ) -> Result<(), RuntimeError> {
         self.get(principal, session_id).await?;
         self.stop_session(session_id, "deleted").await?;
-        let lock = self.inner.lifecycle_lock(session_id);
-        let _guard = lock.lock().await;
+        let _guard = self.inner.lock_session(session_id).await;
         let key = launch::session_key(session_id)?;
         self.inner
             .adapters
@@ -438,7 +451,6 @@ impl SessionManager {
         self.inner.bus.publish(super::DomainEvent::Deleted {
             session_id: session_id.into(),
         });
-        self.inner.lifecycle.lock().unwrap().remove(session_id);
         Ok(())
     }
 
