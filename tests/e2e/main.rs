@@ -3,6 +3,7 @@
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
 mod claude;
+mod cli;
 mod outage;
 mod recovery;
 mod support;
