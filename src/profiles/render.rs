@@ -236,7 +236,7 @@ pub(crate) fn variables(
     Ok(Value::from(values))
 }
 
-/// `marketKey` → `MARKET_KEY`, `event-type` → `EVENT_TYPE`, `HTTPServer` → `HTTP_SERVER`.
+/// `regionCode` → `REGION_CODE`, `event-type` → `EVENT_TYPE`, `HTTPServer` → `HTTP_SERVER`.
 pub(crate) fn screaming_snake(key: &str) -> String {
     heck::ToShoutySnakeCase::to_shouty_snake_case(key)
 }
@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn screaming_snake_case_conversions() {
         let cases = [
-            ("marketKey", "MARKET_KEY"),
+            ("regionCode", "REGION_CODE"),
             ("event-type", "EVENT_TYPE"),
             ("HTTPServer", "HTTP_SERVER"),
             ("topic", "TOPIC"),

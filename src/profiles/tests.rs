@@ -49,8 +49,8 @@ fn renders_workspace_templates() {
             "id s-1 of demo\n",
         ),
         (
-            "{{ marketKey }}/{{ MARKET_KEY }}",
-            json!({ "marketKey": "m" }),
+            "{{ regionCode }}/{{ REGION_CODE }}",
+            json!({ "regionCode": "m" }),
             "m/m",
         ),
         ("{{ EVENT_TYPE }}", json!({ "event-type": "gig" }), "gig"),
@@ -277,7 +277,7 @@ fn metadata_that_clashes_with_variables_is_refused() {
         (json!({ "metadata": 1 }), "metadata"),
         (json!({ "region": "x" }), "REGION"),
         (json!({ "topic": 1, "TOPIC": 2 }), "TOPIC"),
-        (json!({ "marketKey": 1, "market_key": 2 }), "MARKET_KEY"),
+        (json!({ "regionCode": 1, "region_code": 2 }), "REGION_CODE"),
     ];
     for (metadata, variable) in cases {
         let error = render(&profile, metadata.clone()).unwrap_err();

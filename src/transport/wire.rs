@@ -259,7 +259,7 @@ mod tests {
             owner: "alice".into(),
             agent_type: "helper".into(),
             status: SessionStatus::Failed,
-            metadata: serde_json::json!({ "marketKey": "m1" }),
+            metadata: serde_json::json!({ "regionCode": "m1" }),
             created_at: at(0, 0),
             updated_at: at(1, 5),
             last_activity_at: at(2, 120),
@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(
             json,
             concat!(
-                r#"{"id":"s-1","agentType":"helper","status":"failed","metadata":{"marketKey":"m1"},"#,
+                r#"{"id":"s-1","agentType":"helper","status":"failed","metadata":{"regionCode":"m1"},"#,
                 r#""createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:01.005Z","#,
                 r#""lastActivityAt":"2026-01-01T00:00:02.120Z","lastSeq":17,"agentSessionId":"agent-9","#,
                 r#""usage":{"inputTokens":10,"outputTokens":20,"costUsd":0.5,"turns":2},"#,
