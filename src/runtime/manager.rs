@@ -238,13 +238,15 @@ impl SessionManager {
         match launch::launch(&self.inner, record.clone(), rendered, start, next_seq).await {
             Ok(parts) => {
                 let (mut actor, handle, commands) = Actor::new(parts);
-                actor.become_ready().await;
-                let record = actor.record().clone();
+                // Live before the `idle` event is out: a client that hears it and asks at
+                // once finds the session (its command waits in the channel until `run`).
                 self.inner
                     .live
                     .lock()
                     .unwrap()
-                    .insert(record.id.clone(), handle);
+                    .insert(actor.record().id.clone(), handle);
+                actor.become_ready().await;
+                let record = actor.record().clone();
                 tokio::spawn(actor.run(commands));
                 Ok(record)
             }
