@@ -3,12 +3,14 @@
 //! own shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use crate::catalog;
 use crate::config::Config;
-use crate::runtime::SessionManager;
+use crate::runtime::{SessionManager, ToolHost};
+use crate::tools;
 use crate::transport::{self, AppState};
 
 /// Why the runtime could not start or stopped with an error.
@@ -20,6 +22,9 @@ pub enum ServeError {
     /// The agent program is missing.
     #[error("{0}")]
     AgentMissing(String),
+    /// `server.public_url` is not a URL.
+    #[error("[server] public_url: {0}")]
+    PublicUrl(String),
     /// The server failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -33,7 +38,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let settings = catalog::runtime_settings(&config);
+    let mut settings = catalog::runtime_settings(&config);
     catalog::find_agent_command(&settings).map_err(|problem| {
         ServeError::AgentMissing(format!(
             "{problem}.\nInstall Claude Code (npm install -g @anthropic-ai/claude-code) or set \
@@ -44,7 +49,27 @@ pub async fn serve(
     let adapters = catalog::build_adapters(&config)
         .await
         .map_err(ServeError::Adapters)?;
+    let tool_sessions = Arc::new(tools::ToolSessions::new());
+    let public_url = config
+        .server
+        .public_url
+        .as_deref()
+        .map(|url| url.trim_end_matches('/'));
+    settings.tools = Some(ToolHost {
+        sessions: tool_sessions.clone(),
+        base_url: match public_url {
+            Some(url) => url.to_owned(),
+            None => format!("http://{}", reachable(listener.local_addr()?)),
+        },
+    });
     let manager = SessionManager::new(adapters, settings);
+    let mut tools_state = tools::ToolsState::new(
+        tool_sessions,
+        reqwest::Client::new(),
+        manager.tool_failure_sink(),
+    );
+    tools_state.allowed_hosts =
+        tools::allowed_hosts_for(public_url).map_err(ServeError::PublicUrl)?;
     match manager.recover().await {
         Ok(recovered) if recovered != Default::default() => tracing::info!(
             sessions = recovered.sessions,
@@ -56,6 +81,7 @@ pub async fn serve(
     }
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
+        tools: Some(tools_state),
         ..AppState::new(manager.clone(), catalog::authenticator(&config.auth))
     };
     tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
@@ -64,6 +90,18 @@ pub async fn serve(
     manager.shutdown().await;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// The address a local sandbox uses to reach a listener: a wildcard bind is reached over
+/// loopback.
+fn reachable(address: std::net::SocketAddr) -> std::net::SocketAddr {
+    match address.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            (std::net::Ipv4Addr::LOCALHOST, address.port()).into()
+        }
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, address.port()).into(),
+        _ => address,
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT. A second one exits the process at once.

@@ -12,8 +12,9 @@ use crate::auth::{Authenticator, NoAuth, SharedSecret};
 use crate::config::{
     AuthConfig, Config, Isolation, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
-use crate::profiles::DirectoryProfileSource;
+use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
 use crate::runtime::{Adapters, AgentSettings, RuntimeSettings};
+use crate::tools::ConvexCaller;
 
 /// Tags the sandboxes of this runtime, so that after a crash it finds its own orphans.
 const INSTANCE_TAG: &str = "agent-runtime";
@@ -32,34 +33,49 @@ pub struct CatalogError {
 
 /// Builds every adapter the config names, reporting each one that fails.
 pub async fn build_adapters(config: &Config) -> Result<Adapters, Vec<CatalogError>> {
-    let (store, blobs, sandboxes) = (
-        build_store(&config.store).await,
-        build_storage(&config.storage),
+    let (store, blobs, profiles, sandboxes) = (
+        build_store(config).await,
+        build_storage(config),
+        build_profiles(config),
         build_sandbox(&config.sandbox),
     );
-    let profiles = build_profiles(&config.profiles);
-    match (store, blobs, sandboxes) {
-        (Ok(store), Ok(blobs), Ok(sandboxes)) => Ok(Adapters {
+    match (store, blobs, profiles, sandboxes) {
+        (Ok(store), Ok(blobs), Ok(profiles), Ok(sandboxes)) => Ok(Adapters {
             store,
             blobs,
             profiles,
             sandboxes,
         }),
-        (store, blobs, sandboxes) => Err([store.err(), blobs.err(), sandboxes.err()]
-            .into_iter()
-            .flatten()
-            .collect()),
+        (store, blobs, profiles, sandboxes) => {
+            Err([store.err(), blobs.err(), profiles.err(), sandboxes.err()]
+                .into_iter()
+                .flatten()
+                .collect())
+        }
     }
 }
 
+/// The Convex deployment of `[convex]`, for a section of `kind = "convex"`. Config
+/// validation already refused such a section without it.
+fn convex<'a>(
+    config: &'a Config,
+    section: &'static str,
+) -> Result<&'a agent_runtime_convex::ConvexConfig, CatalogError> {
+    config.convex.as_ref().ok_or_else(|| CatalogError {
+        section,
+        kind: "convex",
+        error: AdapterError::InvalidInput("there is no [convex] section".into()),
+    })
+}
+
 /// The session store named by `[store]`.
-pub async fn build_store(config: &StoreConfig) -> Result<Arc<dyn SessionStore>, CatalogError> {
+pub async fn build_store(config: &Config) -> Result<Arc<dyn SessionStore>, CatalogError> {
     let failed = |kind, error| CatalogError {
         section: "store",
         kind,
         error,
     };
-    match config {
+    match &config.store {
         StoreConfig::Sqlite(sqlite) => {
             agent_runtime_sql::build(&agent_runtime_sql::SqlStoreConfig::new(sqlite.url.clone()))
                 .await
@@ -76,14 +92,27 @@ pub async fn build_store(config: &StoreConfig) -> Result<Arc<dyn SessionStore>, 
                 .await
                 .map_err(|e| failed("postgres", e))
         }
+        StoreConfig::Convex {} => {
+            agent_runtime_convex::build_session_store(convex(config, "store")?)
+                .map_err(|e| failed("convex", e))
+        }
         StoreConfig::Memory {} => Ok(Arc::new(memory::MemorySessionStore::new())),
     }
 }
 
 /// The blob store named by `[storage]`.
-pub fn build_storage(config: &StorageConfig) -> Result<Arc<dyn BlobStore>, CatalogError> {
+pub fn build_storage(config: &Config) -> Result<Arc<dyn BlobStore>, CatalogError> {
     use agent_runtime_object_store::{BlobStoreConfig, S3Config, Secret};
-    let (kind, adapter_config) = match config {
+    let (kind, adapter_config) = match &config.storage {
+        StorageConfig::Convex {} => {
+            return agent_runtime_convex::build_blob_store(convex(config, "storage")?).map_err(
+                |error| CatalogError {
+                    section: "storage",
+                    kind: "convex",
+                    error,
+                },
+            );
+        }
         StorageConfig::Filesystem(fs) => (
             "filesystem",
             BlobStoreConfig::Filesystem {
@@ -114,11 +143,55 @@ pub fn build_storage(config: &StorageConfig) -> Result<Arc<dyn BlobStore>, Catal
 }
 
 /// The profile source named by `[profiles]`.
-pub fn build_profiles(config: &ProfilesConfig) -> Arc<dyn agent_runtime_api::ProfileSource> {
-    match config {
-        ProfilesConfig::Directory(directory) => {
-            Arc::new(DirectoryProfileSource::new(directory.path.clone()))
-        }
+pub fn build_profiles(
+    config: &Config,
+) -> Result<Arc<dyn agent_runtime_api::ProfileSource>, CatalogError> {
+    match &config.profiles {
+        ProfilesConfig::Directory(directory) => Ok(Arc::new(DirectoryProfileSource::new(
+            directory.path.clone(),
+        ))),
+        ProfilesConfig::Convex {} => agent_runtime_convex::build_profile_source(convex(
+            config, "profiles",
+        )?)
+        .map_err(|error| CatalogError {
+            section: "profiles",
+            kind: "convex",
+            error,
+        }),
+    }
+}
+
+/// Calls Convex functions for the profiles' `convex` tools, when there is a `[convex]`
+/// section.
+pub fn convex_caller(config: &Config) -> Result<Option<Arc<dyn ConvexCaller>>, CatalogError> {
+    let Some(convex) = &config.convex else {
+        return Ok(None);
+    };
+    let client = agent_runtime_convex::ConvexClient::new(convex).map_err(|e| CatalogError {
+        section: "convex",
+        kind: "convex",
+        error: e.into(),
+    })?;
+    Ok(Some(Arc::new(ConvexTools(client))))
+}
+
+/// The `convex` tools' calls, over the Convex client.
+struct ConvexTools(agent_runtime_convex::ConvexClient);
+
+#[async_trait::async_trait]
+impl ConvexCaller for ConvexTools {
+    async fn call(
+        &self,
+        kind: ConvexFunctionType,
+        function: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let result = match kind {
+            ConvexFunctionType::Query => self.0.query(function, args).await,
+            ConvexFunctionType::Mutation => self.0.mutation(function, args).await,
+            ConvexFunctionType::Action => self.0.action(function, args).await,
+        };
+        result.map_err(|error| error.to_string())
     }
 }
 
@@ -127,6 +200,13 @@ pub fn build_sandbox(
     config: &SandboxConfig,
 ) -> Result<Arc<dyn agent_runtime_api::SandboxProvider>, CatalogError> {
     match config {
+        SandboxConfig::Modal(modal) => {
+            agent_runtime_modal::build((**modal).clone()).map_err(|error| CatalogError {
+                section: "sandbox",
+                kind: "modal",
+                error,
+            })
+        }
         SandboxConfig::Local(local) => {
             let mut adapter = agent_runtime_local::LocalSandboxConfig::new(local.root.clone());
             adapter.isolation = match local.isolation {
@@ -188,6 +268,8 @@ fn runtime_settings_with_env(
         max_sessions: config.sessions.max_sessions,
         instance_tag: INSTANCE_TAG.to_owned(),
         agent_ready_timeout: Duration::from_secs(60),
+        // Set by the server, which knows the address sandboxes reach it at.
+        tools: None,
     }
 }
 

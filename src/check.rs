@@ -30,7 +30,7 @@ pub async fn check(config: &Config, config_path: &Path) -> Report {
             config_path.display()
         )),
     }
-    match catalog::build_store(&config.store).await {
+    match catalog::build_store(config).await {
         Ok(store) => match store.ping().await {
             Ok(()) => report.passed.push("store: reachable".into()),
             Err(error) => report
@@ -39,7 +39,7 @@ pub async fn check(config: &Config, config_path: &Path) -> Report {
         },
         Err(error) => report.problems.push(error.to_string()),
     }
-    match catalog::build_storage(&config.storage) {
+    match catalog::build_storage(config) {
         Ok(_) => report.passed.push("storage: configured".into()),
         Err(error) => report.problems.push(error.to_string()),
     }
@@ -52,7 +52,13 @@ pub async fn check(config: &Config, config_path: &Path) -> Report {
 }
 
 async fn check_profiles(config: &Config, report: &mut Report) {
-    let source = catalog::build_profiles(&config.profiles);
+    let source = match catalog::build_profiles(config) {
+        Ok(source) => source,
+        Err(error) => {
+            report.problems.push(error.to_string());
+            return;
+        }
+    };
     let names = match source.list().await {
         Ok(names) if names.is_empty() => {
             report.problems.push("[profiles]: no profile found".into());

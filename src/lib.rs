@@ -16,4 +16,5 @@ pub mod config;
 pub mod error;
 pub mod profiles;
 pub mod runtime;
+pub mod tools;
 pub mod transport;

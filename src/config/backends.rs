@@ -20,6 +20,8 @@ pub enum StoreConfig {
     Sqlite(SqliteStoreConfig),
     /// A PostgreSQL database.
     Postgres(PostgresStoreConfig),
+    /// Convex tables, on the deployment of the `[convex]` section.
+    Convex {},
     /// In process memory; lost on restart.
     Memory {},
 }
@@ -59,6 +61,8 @@ pub enum StorageConfig {
     Filesystem(FilesystemStorageConfig),
     /// An S3-compatible bucket.
     S3(S3StorageConfig),
+    /// Convex file storage, on the deployment of the `[convex]` section.
+    Convex {},
     /// In process memory; lost on restart.
     Memory {},
 }
@@ -105,6 +109,8 @@ pub struct S3StorageConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum ProfilesConfig {
+    /// A Convex table, on the deployment of the `[convex]` section.
+    Convex {},
     /// A directory of profile files.
     Directory(DirectoryProfilesConfig),
 }
@@ -121,6 +127,8 @@ pub struct DirectoryProfilesConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum SandboxConfig {
+    /// Modal sandboxes over Modal's gRPC API.
+    Modal(Box<agent_runtime_modal::ModalConfig>),
     /// Local processes, one working directory per session.
     Local(LocalSandboxConfig),
 }

@@ -81,6 +81,10 @@ pub struct Config {
     pub vars: BTreeMap<String, String>,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[convex]`: the Convex deployment that `kind = "convex"` sections and `convex`
+    /// tools use.
+    #[serde(default)]
+    pub convex: Option<agent_runtime_convex::ConvexConfig>,
 }
 
 /// Values given on the command line; they override every other layer.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::config::backends::{StorageConfig, StoreConfig};
+use crate::config::backends::{ProfilesConfig, StorageConfig, StoreConfig};
 use crate::config::interpolate::is_variable_name;
 use crate::config::sections::AuthConfig;
 use crate::config::units::ByteSize;
@@ -23,10 +23,12 @@ pub fn resolve_paths(config: &mut Config, base: &Path) {
     if let StorageConfig::Filesystem(filesystem) = &mut config.storage {
         filesystem.root = resolve(base, &filesystem.root);
     }
-    let crate::config::ProfilesConfig::Directory(directory) = &mut config.profiles;
-    directory.path = resolve(base, &directory.path);
-    let crate::config::SandboxConfig::Local(local) = &mut config.sandbox;
-    local.root = resolve(base, &local.root);
+    if let ProfilesConfig::Directory(directory) = &mut config.profiles {
+        directory.path = resolve(base, &directory.path);
+    }
+    if let crate::config::SandboxConfig::Local(local) = &mut config.sandbox {
+        local.root = resolve(base, &local.root);
+    }
     // A bare program name is looked up on PATH; only something with a separator is a path.
     if config.agent.command.components().count() > 1 {
         config.agent.command = resolve(base, &config.agent.command);
@@ -74,6 +76,7 @@ pub fn check(config: &Config) -> Vec<Finding> {
     check_store(&config.store, &mut findings);
     check_storage(&config.storage, &mut findings);
     check_agent(config, &mut findings);
+    check_convex(config, &mut findings);
     if config.sessions.max_sessions == 0 {
         findings.push((
             key("sessions.max_sessions"),
@@ -157,7 +160,7 @@ fn check_store(store: &StoreConfig, findings: &mut Vec<Finding>) {
                 findings.push((key("store.min_connections"), message));
             }
         }
-        StoreConfig::Memory {} => {}
+        StoreConfig::Convex {} | StoreConfig::Memory {} => {}
     }
 }
 
@@ -186,6 +189,30 @@ fn check_storage(storage: &StorageConfig, findings: &mut Vec<Finding>) {
         } else if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             let message = format!("expected an http:// or https:// URL, found {endpoint:?}");
             findings.push((key("storage.endpoint"), message));
+        }
+    }
+}
+
+/// A `kind = "convex"` section needs the deployment of `[convex]`.
+fn check_convex(config: &Config, findings: &mut Vec<Finding>) {
+    if config.convex.is_some() {
+        return;
+    }
+    let uses = [
+        ("store.kind", matches!(config.store, StoreConfig::Convex {})),
+        (
+            "storage.kind",
+            matches!(config.storage, StorageConfig::Convex {}),
+        ),
+        (
+            "profiles.kind",
+            matches!(config.profiles, ProfilesConfig::Convex {}),
+        ),
+    ];
+    for (dotted, convex) in uses {
+        if convex {
+            let message = "is \"convex\", but there is no [convex] section with the deployment's url and deploy_key".to_owned();
+            findings.push((key(dotted), message));
         }
     }
 }

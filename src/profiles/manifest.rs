@@ -264,8 +264,16 @@ fn prompt_source(raw: RawPrompt) -> Result<(PromptSource, PromptMode), String> {
     Ok((source, raw.mode))
 }
 
+/// The MCP server name under which the runtime serves a profile's `[[tools]]`.
+pub const RUNTIME_MCP_SERVER: &str = "runtime";
+
 fn mcp_server(name: &str, raw: RawMcpServer) -> Result<McpServerSpec, String> {
     let key = format!("mcp_servers.{name}");
+    if name == RUNTIME_MCP_SERVER {
+        return Err(format!(
+            "`{key}`: the name `{RUNTIME_MCP_SERVER}` is kept for the runtime's own tools"
+        ));
+    }
     match (raw.command, raw.url) {
         (Some(command), None) => {
             if !raw.headers.is_empty() {

@@ -26,7 +26,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use directory::{DirectoryProfileSource, MAX_PROFILE_BYTES};
-pub use manifest::{ConvexFunctionType, PermissionMode, PromptMode, ToolKind, ToolSpec};
+pub use manifest::{
+    ConvexFunctionType, PermissionMode, PromptMode, RUNTIME_MCP_SERVER, ToolKind, ToolSpec,
+};
 
 use manifest::{Manifest, McpServerSpec, SchemaSource};
 use render::Templates;
@@ -148,6 +150,8 @@ pub struct RenderedProfile {
     pub mcp_servers: BTreeMap<String, McpServer>,
     /// Tools served by the runtime, still unrendered.
     pub tools: Vec<ToolSpec>,
+    /// The session's template variables, for rendering the tools at each call.
+    pub variables: Value,
 }
 
 /// A parsed and checked profile, ready to render for any number of sessions.
@@ -292,6 +296,8 @@ impl Profile {
             env,
             mcp_servers,
             tools: self.manifest.tools.clone(),
+            variables: serde_json::to_value(&variables)
+                .map_err(|e| self.invalid(format!("variables: {e}")))?,
         })
     }
 

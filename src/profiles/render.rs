@@ -12,7 +12,8 @@ use serde_json::Map;
 use crate::profiles::manifest::{Manifest, McpServerSpec, PromptSource, ToolKind};
 
 /// The names a metadata key may not take, besides the config's `[vars]`.
-pub(crate) const RESERVED: [&str; 3] = ["SESSION_ID", "AGENT_TYPE", "metadata"];
+/// Names no metadata key or config variable may take; `args` holds a tool call's arguments.
+pub(crate) const RESERVED: [&str; 4] = ["SESSION_ID", "AGENT_TYPE", "metadata", "args"];
 
 /// Prefix of the template names of strings that live in `profile.toml`.
 const MANIFEST: &str = "profile.toml";

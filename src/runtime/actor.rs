@@ -60,6 +60,11 @@ pub(crate) enum Command {
         path: RelPath,
         reply: Reply<Bytes>,
     },
+    /// A runtime-served tool failed; the session's clients hear of it.
+    ToolFailed {
+        tool: String,
+        message: String,
+    },
 }
 
 /// The manager's handle on a live session.
@@ -280,6 +285,10 @@ impl Actor {
                         ),
                     });
                 let _ = reply.send(bytes);
+            }
+            Command::ToolFailed { tool, message } => {
+                let message = format!("the tool {tool} failed: {message}");
+                self.emit_error("tool_failed", &message, false).await;
             }
             Command::Stop { .. } => unreachable!("handled by the loop"),
         }
@@ -661,6 +670,7 @@ fn reject_after_end(command: Command, id: &str) {
         }
         Command::Files { reply } => drop(reply.send(Err(gone()))),
         Command::ReadFile { reply, .. } => drop(reply.send(Err(gone()))),
+        Command::ToolFailed { .. } => {}
     }
 }
 

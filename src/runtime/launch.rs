@@ -13,7 +13,10 @@ use super::actor::{ActorParts, AgentIo, collect_stderr};
 use super::workspace;
 use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
-use crate::profiles::{McpServer, Profile, PromptMode, RenderContext, RenderedProfile};
+use crate::profiles::{
+    McpServer, Profile, PromptMode, RUNTIME_MCP_SERVER, RenderContext, RenderedProfile,
+};
+use crate::tools::ToolSession;
 
 /// The longest agent output line accepted (a tool result with a large file, say).
 pub(crate) const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
@@ -135,6 +138,7 @@ pub(crate) async fn launch(
             })
         }
         Err(error) => {
+            inner.revoke_tools(&record.id);
             if let Err(e) = sandbox.terminate().await {
                 tracing::warn!(session_id = %record.id, error = %e, "terminating a failed sandbox failed");
             }
@@ -160,7 +164,11 @@ async fn start_agent(
     let home = sandbox.agent_home_path().to_owned();
     let mut home_files = FileTree::default();
     home_files.insert(rel(".claude.json"), claude_state(&workspace_path));
-    home_files.insert(rel(MCP_CONFIG_FILE), mcp_config(rendered));
+    let runtime_tools = runtime_tools_entry(inner, &record, rendered)?;
+    home_files.insert(
+        rel(MCP_CONFIG_FILE),
+        mcp_config(rendered, runtime_tools.as_ref()),
+    );
 
     let mode = match (transcript, &record.agent_session_id) {
         (Some(bytes), Some(agent_id)) => {
@@ -190,7 +198,13 @@ async fn start_agent(
             )
         })?;
 
-    let launch = agent_launch(rendered, &home);
+    let mut launch = agent_launch(rendered, &home);
+    if runtime_tools.is_some() {
+        // The profile declared these tools; the agent may use them without asking.
+        launch
+            .allowed_tools
+            .push(format!("mcp__{RUNTIME_MCP_SERVER}"));
+    }
     let command = agent::build_command(&inner.settings.agent, &launch, &mode);
     let process = sandbox.spawn(&command).await.map_err(|e| {
         RuntimeError::new(
@@ -302,9 +316,39 @@ fn claude_state(workspace_path: &str) -> String {
     .to_string()
 }
 
-/// The agent's MCP config: the profile's servers.
-fn mcp_config(rendered: &RenderedProfile) -> String {
-    let servers: serde_json::Map<String, serde_json::Value> = rendered
+/// The MCP config entry of the runtime's own server for this session's `[[tools]]`, with
+/// a token that lets the sandbox call exactly those tools while it lives.
+fn runtime_tools_entry(
+    inner: &Inner,
+    record: &SessionRecord,
+    rendered: &RenderedProfile,
+) -> Result<Option<serde_json::Value>, RuntimeError> {
+    if rendered.tools.is_empty() {
+        return Ok(None);
+    }
+    let Some(host) = &inner.settings.tools else {
+        tracing::warn!(session_id = %record.id, "the profile declares tools, but this runtime serves none");
+        return Ok(None);
+    };
+    let session = ToolSession {
+        session_id: record.id.clone(),
+        tools: rendered.tools.clone(),
+        context: rendered.variables.clone(),
+    };
+    let token = host
+        .sessions
+        .issue(session)
+        .map_err(|e| RuntimeError::internal("issuing the session's tool token", e))?;
+    Ok(Some(json!({
+        "type": "http",
+        "url": format!("{}{}", host.base_url, crate::tools::MCP_PATH),
+        "headers": { "Authorization": format!("Bearer {token}") },
+    })))
+}
+
+/// The agent's MCP config: the profile's servers, and the runtime's own if it has one.
+fn mcp_config(rendered: &RenderedProfile, runtime_tools: Option<&serde_json::Value>) -> String {
+    let mut servers: serde_json::Map<String, serde_json::Value> = rendered
         .mcp_servers
         .iter()
         .map(|(name, server)| {
@@ -319,6 +363,9 @@ fn mcp_config(rendered: &RenderedProfile) -> String {
             (name.clone(), entry)
         })
         .collect();
+    if let Some(entry) = runtime_tools {
+        servers.insert(RUNTIME_MCP_SERVER.to_owned(), entry.clone());
+    }
     json!({ "mcpServers": servers }).to_string()
 }
 

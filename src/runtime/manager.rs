@@ -45,6 +45,14 @@ impl Inner {
     /// Removes a session from the live set; called by its actor as it ends.
     pub(crate) fn forget(&self, id: &str) {
         self.live.lock().unwrap().remove(id);
+        self.revoke_tools(id);
+    }
+
+    /// The session's sandbox is gone: its MCP token dies with it.
+    pub(crate) fn revoke_tools(&self, id: &str) {
+        if let Some(tools) = &self.settings.tools {
+            tools.sessions.revoke_session(id);
+        }
     }
 
     fn handle(&self, id: &str) -> Option<SessionHandle> {
@@ -54,8 +62,18 @@ impl Inner {
     /// Takes the session's lifecycle lock. The map entry goes away with the last holder,
     /// so the map holds only sessions with a lifecycle operation under way.
     async fn lock_session(&self, id: &str) -> SessionLock<'_> {
-        let lock = self.lifecycle.lock().unwrap().entry(id.to_owned()).or_default().clone();
-        SessionLock { inner: self, id: id.to_owned(), guard: Some(lock.lock_owned().await) }
+        let lock = self
+            .lifecycle
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        SessionLock {
+            inner: self,
+            id: id.to_owned(),
+            guard: Some(lock.lock_owned().await),
+        }
     }
 
     /// Persists the record after every event it counts has been persisted, so the
@@ -118,7 +136,10 @@ impl Drop for SessionLock<'_> {
         // Clones are made only under the map's mutex: a count of 1 (the map's own) means
         // nobody holds or waits for this lock.
         let mut locks = self.inner.lifecycle.lock().unwrap();
-        if locks.get(&self.id).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+        if locks
+            .get(&self.id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
             locks.remove(&self.id);
         }
     }
@@ -150,6 +171,12 @@ impl SessionManager {
     /// The bus on which every persisted event is published.
     pub fn bus(&self) -> &EventBus {
         &self.inner.bus
+    }
+
+    /// Reports failures of runtime-served tools as `tool_failed` events in the session's
+    /// log.
+    pub fn tool_failure_sink(&self) -> Arc<dyn crate::tools::ToolFailureSink> {
+        Arc::new(ToolFailures(Arc::downgrade(&self.inner)))
     }
 
     /// The number of live sessions.
@@ -718,6 +745,29 @@ impl SessionManager {
             .await
             .map_err(|e| RuntimeError::storage("reading the session", e))?
             .ok_or_else(|| RuntimeError::session_not_found(session_id))
+    }
+}
+
+/// Turns a tool failure into a command to the session's actor.
+struct ToolFailures(std::sync::Weak<Inner>);
+
+impl crate::tools::ToolFailureSink for ToolFailures {
+    fn tool_failed(&self, session_id: &str, tool: &str, message: &str) {
+        let Some(handle) = self.0.upgrade().and_then(|inner| inner.handle(session_id)) else {
+            return;
+        };
+        let command = Command::ToolFailed {
+            tool: tool.to_owned(),
+            message: message.to_owned(),
+        };
+        if handle.commands.try_send(command).is_err() {
+            tracing::warn!(
+                session_id,
+                tool,
+                message,
+                "a tool failure could not be reported to the session"
+            );
+        }
     }
 }
 

@@ -55,6 +55,23 @@ pub struct AgentSettings {
     pub include_partial_messages: bool,
 }
 
+/// Where sandboxes reach the runtime's own MCP tools, and the tokens that let them in.
+#[derive(Clone)]
+pub struct ToolHost {
+    /// The per-session tokens of the `/mcp` endpoint.
+    pub sessions: Arc<crate::tools::ToolSessions>,
+    /// The runtime's base URL as sandboxes see it (no trailing slash).
+    pub base_url: String,
+}
+
+impl std::fmt::Debug for ToolHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolHost")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The runtime's settings, as the config file gives them.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
@@ -74,6 +91,8 @@ pub struct RuntimeSettings {
     pub instance_tag: String,
     /// How long to wait for the agent to answer `initialize`.
     pub agent_ready_timeout: Duration,
+    /// The runtime-served tools; without it, profiles' `[[tools]]` are not offered.
+    pub tools: Option<ToolHost>,
 }
 
 /// What a client asks for when it creates a session.

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime_api::{AdapterError, Event, SessionStore};
+use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::bus::{DomainEvent, EventBus};
 
 /// The most events persisted in one batch.
 const MAX_BATCH: usize = 2048;
+/// Sessions whose events are written at the same time.
+const CONCURRENT_APPENDS: usize = 16;
 /// Queued events before actors wait: the bound that turns a slow store into
 /// backpressure on the agents instead of unbounded memory.
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -74,15 +77,21 @@ async fn run(store: Arc<dyn SessionStore>, bus: EventBus, mut receiver: mpsc::Re
                 None
             };
         }
-        for (session_id, events) in group_by_session(batch.drain(..)) {
-            append_with_retry(store.as_ref(), &session_id, &events).await;
-            for event in events {
-                bus.publish(DomainEvent::Appended {
-                    session_id: session_id.clone(),
-                    event: Arc::new(event),
-                });
-            }
-        }
+        // Sessions are written side by side: a store with a connection pool commits them
+        // in parallel instead of paying one commit's latency per session in turn. Each
+        // session's events stay in order: one append per session per batch.
+        let (store, bus) = (store.as_ref(), &bus);
+        futures::stream::iter(group_by_session(batch.drain(..)))
+            .for_each_concurrent(CONCURRENT_APPENDS, |(session_id, events)| async move {
+                append_with_retry(store, &session_id, &events).await;
+                for event in events {
+                    bus.publish(DomainEvent::Appended {
+                        session_id: session_id.clone(),
+                        event: Arc::new(event),
+                    });
+                }
+            })
+            .await;
         for done in flushes.drain(..) {
             let _ = done.send(());
         }

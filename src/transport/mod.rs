@@ -36,6 +36,7 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     /// The largest Socket.IO payload and REST body accepted, in bytes.
     pub max_payload: usize,
+    /// The runtime-served MCP tools at `/mcp`, when the runtime serves any.
+    pub tools: Option<crate::tools::ToolsState>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             manager,
             auth,
             max_payload: Self::DEFAULT_MAX_PAYLOAD,
+            tools: None,
         }
     }
 }
@@ -129,6 +133,12 @@ pub async fn serve(
         let _ = stop.send(true);
         io.close().await;
     };
+    // Small frames (an ack right after an event) must not wait for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(signal)
         .await;
@@ -155,9 +165,11 @@ fn build(state: AppState) -> Parts {
     let (layer, io) = socketio::layer(ctx.clone(), state.max_payload);
     let bus = ctx.manager.bus().subscribe();
     let fan_out = tokio::spawn(socketio::fan_out(io.clone(), bus, metrics));
-    let router = Router::new()
-        .merge(rest::routes(&ctx))
-        .merge(ops::routes())
+    let mut router = Router::new().merge(rest::routes(&ctx)).merge(ops::routes());
+    if let Some(tools) = state.tools {
+        router = router.merge(crate::tools::router(tools));
+    }
+    let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_payload))

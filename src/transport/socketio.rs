@@ -30,11 +30,17 @@ use crate::runtime::DomainEvent;
 mod requests;
 
 /// The Socket.IO layer for the router, and the handle used to broadcast and to close.
+/// Packets buffered per Socket.IO connection.
+const SOCKET_BUFFER_PACKETS: usize = 4096;
+
 pub(crate) fn layer(ctx: Shared, max_payload: usize) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .with_state(ctx)
         // Polling payloads and websocket messages get the same limit.
         .max_payload(u64::try_from(max_payload).unwrap_or(u64::MAX))
+        // Packets queued per connection before an emit to it fails. The default (128)
+        // drops live events for a client that reads a fast stream a little late.
+        .max_buffer_size(SOCKET_BUFFER_PACKETS)
         .ws_max_message_size(max_payload)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
@@ -219,7 +225,8 @@ async fn broadcast_event(io: &SocketIo, session_id: &str, event: &agent_runtime_
         .emit("session:event", &*envelope)
         .await
     {
-        tracing::debug!(%session_id, seq = event.seq, %error, "broadcast incomplete");
+        // The client misses a live event; it can fetch it with `session:join { afterSeq }`.
+        tracing::warn!(%session_id, seq = event.seq, %error, "a client's buffer is full: broadcast incomplete");
     }
 }
 

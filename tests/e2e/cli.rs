@@ -13,7 +13,11 @@ fn run(args: &[&str], dir: &Path) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn write_config(dir: &Path, agent: &str, profiles: &Path) -> std::path::PathBuf {
@@ -47,21 +51,46 @@ fn check_passes_a_good_config_and_reports_every_problem_of_a_bad_one() {
     let config = write_config(dir.path(), &agent.display().to_string(), &good_profiles);
     let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
     assert!(output.status.success(), "{}", text(&output));
-    assert!(text(&output).contains("profile assistant: renders"), "{}", text(&output));
+    assert!(
+        text(&output).contains("profile assistant: renders"),
+        "{}",
+        text(&output)
+    );
 
     let bad_profiles = dir.path().join("bad-profiles");
     std::fs::create_dir_all(bad_profiles.join("broken")).unwrap();
-    std::fs::write(bad_profiles.join("broken/profile.toml"), "description = \"x\"\nmodel = 3\n").unwrap();
+    std::fs::write(
+        bad_profiles.join("broken/profile.toml"),
+        "description = \"x\"\nmodel = 3\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(bad_profiles.join("undefined")).unwrap();
-    std::fs::write(bad_profiles.join("undefined/profile.toml"), "description = \"x\"\n").unwrap();
-    std::fs::write(bad_profiles.join("undefined/CLAUDE.md"), "{{ NOT_A_VARIABLE }}\n").unwrap();
+    std::fs::write(
+        bad_profiles.join("undefined/profile.toml"),
+        "description = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bad_profiles.join("undefined/CLAUDE.md"),
+        "{{ NOT_A_VARIABLE }}\n",
+    )
+    .unwrap();
     let config = write_config(dir.path(), "no-such-agent-program", &bad_profiles);
     let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
     let report = text(&output);
     assert!(!output.status.success(), "{report}");
-    assert!(report.contains("no-such-agent-program"), "names the missing agent: {report}");
-    assert!(report.contains("profile broken:") && report.contains("model"), "{report}");
-    assert!(report.contains("profile undefined:") && report.contains("NOT_A_VARIABLE"), "{report}");
+    assert!(
+        report.contains("no-such-agent-program"),
+        "names the missing agent: {report}"
+    );
+    assert!(
+        report.contains("profile broken:") && report.contains("model"),
+        "{report}"
+    );
+    assert!(
+        report.contains("profile undefined:") && report.contains("NOT_A_VARIABLE"),
+        "{report}"
+    );
     assert!(report.contains("3 problem(s)"), "{report}");
 }
 
@@ -73,7 +102,10 @@ fn a_config_error_names_the_file_and_the_key() {
     let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
     assert!(!output.status.success());
     let report = text(&output);
-    assert!(report.contains("runtime.toml") && report.contains("server.lisen"), "{report}");
+    assert!(
+        report.contains("runtime.toml") && report.contains("server.lisen"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -81,9 +113,20 @@ fn serving_without_the_agent_program_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
     let config = write_config(dir.path(), "no-such-agent-program", &profiles);
-    let output = run(&["--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"], dir.path());
+    let output = run(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
     assert!(!output.status.success());
     let message = text(&output);
     assert!(message.contains("no-such-agent-program"), "{message}");
-    assert!(message.contains("npm install -g @anthropic-ai/claude-code"), "{message}");
+    assert!(
+        message.contains("npm install -g @anthropic-ai/claude-code"),
+        "{message}"
+    );
 }

@@ -133,9 +133,15 @@ async fn the_blob_store_going_away_is_reported_and_files_land_when_it_returns() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once_while_shutdown_waits_for_storage() {
-    let Some(endpoint) = s3_endpoint() else { return };
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
     let bucket = format!("signal-{}", std::process::id());
-    let created = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
     assert!(created.status().is_success());
     let proxy = Proxy::start(address_of(&endpoint)).await;
     let mut setup = Setup::scripted();
@@ -146,7 +152,9 @@ async fn a_second_signal_exits_at_once_while_shutdown_waits_for_storage() {
     );
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let (status, _) = http.post("/v1/sessions", json!({ "agentType": "tester" })).await;
+    let (status, _) = http
+        .post("/v1/sessions", json!({ "agentType": "tester" }))
+        .await;
     assert_eq!(status, 201);
     // The final sync now waits for storage to come back; a second signal must not.
     proxy.cut();

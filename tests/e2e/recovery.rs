@@ -33,11 +33,16 @@ async fn crash_mid_turn_and_recover(round: usize) {
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let (status, created) = http.post("/v1/sessions", json!({ "agentType": "tester" })).await;
+    let (status, created) = http
+        .post("/v1/sessions", json!({ "agentType": "tester" }))
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["session"]["id"].as_str().unwrap().to_owned();
     let (status, _) = http
-        .post(&format!("/v1/sessions/{id}/messages"), json!({ "content": "write kept.txt survives the crash", "wait": true }))
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "write kept.txt survives the crash", "wait": true }),
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -48,7 +53,10 @@ async fn crash_mid_turn_and_recover(round: usize) {
         .await
         .unwrap();
     let (status, _) = http
-        .post(&format!("/v1/sessions/{id}/messages"), json!({ "content": "stamp 400 5" }))
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "stamp 400 5" }),
+        )
         .await;
     assert_eq!(status, 202);
     // Some events into the streaming turn, then the runtime dies without warning.
@@ -57,35 +65,59 @@ async fn crash_mid_turn_and_recover(round: usize) {
 
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let (_, page) = http.get(&format!("/v1/sessions/{id}/events?after=0&limit=1000")).await;
+    let (_, page) = http
+        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+        .await;
     let log = page["events"].as_array().unwrap().clone();
     for event in &received {
         let seq = event["seq"].as_u64().unwrap();
-        let stored = log.iter().find(|e| e["seq"] == seq).unwrap_or_else(|| panic!("seq {seq} lost"));
-        assert_eq!(stored, event, "the log holds what the client saw, unchanged");
+        let stored = log
+            .iter()
+            .find(|e| e["seq"] == seq)
+            .unwrap_or_else(|| panic!("seq {seq} lost"));
+        assert_eq!(
+            stored, event,
+            "the log holds what the client saw, unchanged"
+        );
     }
     for (index, event) in log.iter().enumerate() {
         assert_eq!(event["seq"], index as u64 + 1, "no gap in the log");
     }
     let results = log.iter().filter(|e| e["data"]["type"] == "result").count();
     assert_eq!(results, 1, "the streaming turn was cut short by the kill");
-    assert_eq!(log.last().unwrap()["data"], json!({ "status": "stopped", "reason": "recovered" }));
+    assert_eq!(
+        log.last().unwrap()["data"],
+        json!({ "status": "stopped", "reason": "recovered" })
+    );
 
     let (_, session) = http.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(session["session"]["status"], "stopped", "{session}");
-    let sandboxes = std::fs::read_dir(setup.dir.path().join("data/sandboxes")).unwrap().count();
+    let sandboxes = std::fs::read_dir(setup.dir.path().join("data/sandboxes"))
+        .unwrap()
+        .count();
     assert_eq!(sandboxes, 0, "the orphaned sandbox was reaped");
     let (status, file) = http.get(&format!("/v1/sessions/{id}/files/kept.txt")).await;
-    assert_eq!((status, file), (200, Value::String("survives the crash".into())));
+    assert_eq!(
+        (status, file),
+        (200, Value::String("survives the crash".into()))
+    );
 
-    let (status, resumed) = http.post(&format!("/v1/sessions/{id}/resume"), json!({})).await;
+    let (status, resumed) = http
+        .post(&format!("/v1/sessions/{id}/resume"), json!({}))
+        .await;
     assert_eq!(status, 200, "{resumed}");
     let (status, reply) = http
-        .post(&format!("/v1/sessions/{id}/messages"), json!({ "content": "history", "wait": true }))
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "history", "wait": true }),
+        )
         .await;
     assert_eq!(status, 200, "{reply}");
     let history = reply["result"]["result"].as_str().unwrap();
-    assert!(history.contains("write kept.txt"), "the conversation continues: {history}");
+    assert!(
+        history.contains("write kept.txt"),
+        "the conversation continues: {history}"
+    );
     assert_eq!(runtime.terminate(), Some(0));
 }
 

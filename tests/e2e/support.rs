@@ -151,7 +151,10 @@ impl Runtime {
     pub fn terminate_twice(mut self, pause: Duration) -> Option<i32> {
         signal(&self.child, "TERM");
         std::thread::sleep(pause);
-        assert!(self.child.try_wait().unwrap().is_none(), "still shutting down");
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "still shutting down"
+        );
         signal(&self.child, "TERM");
         wait_exit(&mut self.child, Duration::from_secs(5))
     }

@@ -43,6 +43,7 @@ pub fn settings() -> RuntimeSettings {
         max_sessions: 100,
         instance_tag: "runtime-tests".into(),
         agent_ready_timeout: Duration::from_secs(20),
+        tools: None,
     }
 }
 

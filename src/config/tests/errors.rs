@@ -21,7 +21,7 @@ const CASES: &[Case] = &[
         "unknown section",
         "[serverr]\nlisten = \"127.0.0.1:1\"\n",
         &[],
-        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `vars`, `log`",
+        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `vars`, `log`, `convex`",
     ),
     (
         "unknown key in a backend section",
@@ -39,7 +39,7 @@ const CASES: &[Case] = &[
         "unknown kind",
         "[store]\nkind = \"mysql\"\n",
         &[],
-        "agent-runtime.toml: store.kind: unknown value \"mysql\"; expected one of `sqlite`, `postgres`, `memory`",
+        "agent-runtime.toml: store.kind: unknown value \"mysql\"; expected one of `sqlite`, `postgres`, `convex`, `memory`",
     ),
     (
         "unknown auth mode",

@@ -38,9 +38,13 @@ fn example_parses_and_holds_the_defaults() {
         storage.root,
         PathBuf::from("/srv/agent-runtime/data/storage")
     );
-    let ProfilesConfig::Directory(profiles) = &config.profiles;
+    let ProfilesConfig::Directory(profiles) = &config.profiles else {
+        panic!("directory profiles")
+    };
     assert_eq!(profiles.path, PathBuf::from("/srv/agent-runtime/profiles"));
-    let SandboxConfig::Local(sandbox) = &config.sandbox;
+    let SandboxConfig::Local(sandbox) = &config.sandbox else {
+        panic!("local sandbox")
+    };
     assert_eq!(
         sandbox.root,
         PathBuf::from("/srv/agent-runtime/data/sandboxes")
@@ -196,9 +200,13 @@ fn relative_paths_follow_the_config_file() {
             panic!("expected filesystem");
         };
         assert_eq!(storage.root, dir.join("files"));
-        let ProfilesConfig::Directory(profiles) = &config.profiles;
+        let ProfilesConfig::Directory(profiles) = &config.profiles else {
+            panic!("directory profiles")
+        };
         assert_eq!(profiles.path, PathBuf::from("/opt/profiles"));
-        let SandboxConfig::Local(sandbox) = &config.sandbox;
+        let SandboxConfig::Local(sandbox) = &config.sandbox else {
+            panic!("local sandbox")
+        };
         assert_eq!(sandbox.root, dir.join("data/sandboxes"));
         assert_eq!(config.agent.command, dir.join("bin/claude"));
     });

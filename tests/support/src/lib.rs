@@ -12,6 +12,8 @@
 //! Architecture Invariant: nothing here reaches the network beyond 127.0.0.1.
 
 pub mod fake_anthropic;
+pub mod fake_convex;
+pub mod fake_modal;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

@@ -22,12 +22,19 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy to `upstream`, up.
     pub async fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("the proxy binds");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the proxy binds");
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let (outage, _) = watch::channel(0u64);
         let task = tokio::spawn(accept(listener, upstream, up.clone(), outage.clone()));
-        Proxy { addr, up, outage, task }
+        Proxy {
+            addr,
+            up,
+            outage,
+            task,
+        }
     }
 
     /// Where clients connect.
@@ -53,16 +60,25 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: SocketAddr, up: Arc<AtomicBool>, outage: watch::Sender<u64>) {
+async fn accept(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    up: Arc<AtomicBool>,
+    outage: watch::Sender<u64>,
+) {
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
         if !up.load(Ordering::SeqCst) {
             drop(client);
             continue;
         }
         let mut cut = outage.subscribe();
         tokio::spawn(async move {
-            let Ok(server) = TcpStream::connect(upstream).await else { return };
+            let Ok(server) = TcpStream::connect(upstream).await else {
+                return;
+            };
             let (mut client, mut server) = (client, server);
             tokio::select! {
                 _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}

@@ -7,3 +7,4 @@ mod fake_api;
 mod real_claude;
 mod scripted_agent;
 mod scripted_resume;
+mod scripted_stamp;

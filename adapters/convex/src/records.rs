@@ -1,0 +1,196 @@
+//! Session records and events as the Convex functions send and receive them.
+//!
+//! Counters (seq, version, tokens) are float64 numbers below 2^53; timestamps are RFC 3339
+//! strings written with full precision; metadata and event data are JSON text, so they are
+//! stored verbatim and escape Convex's rules for field names and nesting.
+
+use agent_runtime_api::{
+    AdapterError, AdapterResult, Event, EventKind, SessionError, SessionRecord, SessionStatus,
+    Usage,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::codec::{counter, read_counter};
+
+/// A record as the functions' `sessionRecord` validator expects it.
+pub(crate) fn record_to_convex(record: &SessionRecord) -> AdapterResult<Value> {
+    Ok(json!({
+        "sessionId": record.id,
+        "owner": record.owner,
+        "agentType": record.agent_type,
+        "status": record.status.as_str(),
+        "metadata": record.metadata.to_string(),
+        "createdAt": time_text(&record.created_at),
+        "updatedAt": time_text(&record.updated_at),
+        "lastActivityAt": time_text(&record.last_activity_at),
+        "lastSeq": counter(record.last_seq, "last_seq")?,
+        "agentSessionId": record.agent_session_id,
+        "usage": {
+            "inputTokens": counter(record.usage.input_tokens, "input_tokens")?,
+            "outputTokens": counter(record.usage.output_tokens, "output_tokens")?,
+            "costUsd": record.usage.cost_usd,
+            "turns": counter(record.usage.turns, "turns")?,
+        },
+        "error": record.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+        "version": counter(record.version, "version")?,
+    }))
+}
+
+/// Reads a record the functions returned.
+pub(crate) fn record_from_convex(value: &Value) -> AdapterResult<SessionRecord> {
+    let status = text(value, "status")?;
+    let usage = value.get("usage").unwrap_or(&Value::Null);
+    let error = match value.get("error") {
+        None | Some(Value::Null) => None,
+        Some(error) => Some(SessionError {
+            code: text(error, "code")?.to_owned(),
+            message: text(error, "message")?.to_owned(),
+        }),
+    };
+    Ok(SessionRecord {
+        id: text(value, "sessionId")?.to_owned(),
+        owner: text(value, "owner")?.to_owned(),
+        agent_type: text(value, "agentType")?.to_owned(),
+        status: SessionStatus::parse(status)
+            .ok_or_else(|| invalid(format!("unknown session status {status:?}")))?,
+        metadata: serde_json::from_str(text(value, "metadata")?)
+            .map_err(|err| invalid(format!("session metadata is not JSON: {err}")))?,
+        created_at: time(value, "createdAt")?,
+        updated_at: time(value, "updatedAt")?,
+        last_activity_at: time(value, "lastActivityAt")?,
+        last_seq: number(value, "lastSeq")?,
+        agent_session_id: match value.get("agentSessionId") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(text(value, "agentSessionId")?.to_owned()),
+        },
+        usage: Usage {
+            input_tokens: number(usage, "inputTokens")?,
+            output_tokens: number(usage, "outputTokens")?,
+            cost_usd: usage
+                .get("costUsd")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| invalid("usage.costUsd is not a number".into()))?,
+            turns: number(usage, "turns")?,
+        },
+        error,
+        version: number(value, "version")?,
+    })
+}
+
+/// An event as the functions' `event` validator expects it.
+pub(crate) fn event_to_convex(event: &Event) -> AdapterResult<Value> {
+    Ok(json!({
+        "seq": counter(event.seq, "seq")?,
+        "at": time_text(&event.at),
+        "type": event.kind.as_str(),
+        "data": event.data.get(),
+    }))
+}
+
+/// Reads an event the functions returned.
+pub(crate) fn event_from_convex(value: &Value) -> AdapterResult<Event> {
+    let kind = text(value, "type")?;
+    Ok(Event {
+        seq: number(value, "seq")?,
+        at: time(value, "at")?,
+        kind: EventKind::parse(kind)
+            .ok_or_else(|| invalid(format!("unknown event type {kind:?}")))?,
+        data: RawValue::from_string(text(value, "data")?.to_owned())
+            .map_err(|err| invalid(format!("event data is not JSON: {err}")))?,
+    })
+}
+
+/// The field `name` of `value` as a string.
+pub(crate) fn text<'a>(value: &'a Value, name: &str) -> AdapterResult<&'a str> {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(format!("field {name} is missing or not a string")))
+}
+
+/// The field `name` of `value` as a u64 counter.
+pub(crate) fn number(value: &Value, name: &str) -> AdapterResult<u64> {
+    let field = value.get(name).unwrap_or(&Value::Null);
+    Ok(read_counter(field, name)?)
+}
+
+/// An answer that does not have the documented shape.
+pub(crate) fn invalid(message: String) -> AdapterError {
+    AdapterError::Other(format!("unexpected answer from convex: {message}"))
+}
+
+/// RFC 3339 with as many fraction digits as needed, so the time round-trips exactly.
+fn time_text(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn time(value: &Value, name: &str) -> AdapterResult<DateTime<Utc>> {
+    let raw = text(value, name)?;
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|err| invalid(format!("{name} {raw:?} is not an RFC 3339 time: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let at = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+        let record = SessionRecord {
+            id: "s1".into(),
+            owner: "o".into(),
+            agent_type: "assistant".into(),
+            status: SessionStatus::Running,
+            metadata: json!({"$weird key": [1, {"n": 18446744073709551615_u64}]}),
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            last_seq: 42,
+            agent_session_id: Some("a".into()),
+            usage: Usage {
+                input_tokens: 1,
+                output_tokens: 2,
+                cost_usd: 0.125,
+                turns: 3,
+            },
+            error: Some(SessionError {
+                code: "c".into(),
+                message: "m".into(),
+            }),
+            version: 9,
+        };
+        let sent = record_to_convex(&record).unwrap();
+        assert_eq!(sent["createdAt"], "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(record_from_convex(&sent).unwrap(), record);
+    }
+
+    #[test]
+    fn events_round_trip_verbatim() {
+        let event = Event {
+            seq: 3,
+            at: Utc.timestamp_millis_opt(1_700_000_000_003).unwrap(),
+            kind: EventKind::Agent,
+            data: RawValue::from_string(r#"{"b":1,  "a":"é"}"#.into()).unwrap(),
+        };
+        let sent = event_to_convex(&event).unwrap();
+        let back = event_from_convex(&sent).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(back.data.get(), r#"{"b":1,  "a":"é"}"#);
+    }
+
+    #[test]
+    fn refuses_counters_above_2_pow_53() {
+        let mut record = agent_runtime_api::contract::sample_record("s", "o");
+        record.last_seq = (1 << 53) + 1;
+        assert!(matches!(
+            record_to_convex(&record),
+            Err(AdapterError::InvalidInput(_))
+        ));
+    }
+}

@@ -1,0 +1,221 @@
+//! gRPC plumbing without generated stubs: channels, calls, retries and error mapping.
+
+use std::future::Future;
+use std::time::Duration;
+
+use agent_runtime_api::AdapterError;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status, Streaming};
+
+/// Largest message accepted or sent, as Modal's own clients configure it.
+const MAX_MESSAGE_BYTES: usize = 100 * 1024 * 1024;
+/// HTTP/2 flow-control window, as Modal's own clients configure it.
+const WINDOW_BYTES: u32 = 64 * 1024 * 1024;
+
+/// How often and how patiently a failed call is tried again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// The first pause; each later pause doubles, up to `max_delay`.
+    pub first_delay: Duration,
+    /// The longest pause.
+    pub max_delay: Duration,
+}
+
+/// Control-plane calls: 3 attempts, 100 ms doubling to 1 s (Modal's clients do the same).
+pub(crate) const CONTROL_RETRY: RetryPolicy = RetryPolicy {
+    retries: 2,
+    first_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(1),
+};
+
+/// Command-router calls: 10 retries from 10 ms, doubling (Modal's clients do the same).
+pub(crate) const ROUTER_RETRY: RetryPolicy = RetryPolicy {
+    retries: 10,
+    first_delay: Duration::from_millis(10),
+    max_delay: Duration::from_secs(3),
+};
+
+impl RetryPolicy {
+    /// The pause before retry number `retry` (0-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Whether a call that failed with `code` may succeed when tried again.
+pub(crate) fn is_transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Internal
+            | Code::Unknown
+    )
+}
+
+/// Runs `attempt` until it succeeds, fails with a non-transient status, or the policy's
+/// retries are used up.
+pub(crate) async fn with_retry<T, F, Fut>(
+    policy: RetryPolicy,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let mut retry = 0;
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(status) if is_transient(status.code()) && retry < policy.retries => {
+                let delay = policy.delay(retry);
+                tracing::debug!(rpc = what, code = ?status.code(), message = status.message(),
+                    ?delay, "transient gRPC failure; retrying");
+                tokio::time::sleep(delay).await;
+                retry += 1;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+/// A lazily connecting channel to `url`: TLS with public roots for `https://`, plain HTTP/2
+/// for `http://` (test servers). Needs a Tokio runtime.
+pub(crate) fn channel(url: &str) -> Result<Channel, AdapterError> {
+    endpoint(url).map(|endpoint| endpoint.connect_lazy())
+}
+
+/// Checks `url` and prepares its endpoint, without connecting.
+pub(crate) fn endpoint(url: &str) -> Result<Endpoint, AdapterError> {
+    let invalid = |why: String| AdapterError::InvalidInput(format!("Modal URL {url:?}: {why}"));
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|error| invalid(error.to_string()))?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .initial_stream_window_size(WINDOW_BYTES)
+        .initial_connection_window_size(WINDOW_BYTES);
+    if url.starts_with("https://") {
+        let tls = ClientTlsConfig::new().with_webpki_roots();
+        endpoint
+            .tls_config(tls)
+            .map_err(|error| invalid(error.to_string()))
+    } else if url.starts_with("http://") {
+        Ok(endpoint)
+    } else {
+        Err(invalid(
+            "must start with https:// (or http:// for a test server)".into(),
+        ))
+    }
+}
+
+async fn ready(channel: &Channel) -> Result<tonic::client::Grpc<Channel>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(format!("connecting: {error}")))?;
+    Ok(grpc)
+}
+
+/// One unary call.
+pub(crate) async fn unary<Q, R>(
+    channel: &Channel,
+    path: &'static str,
+    request: tonic::Request<Q>,
+) -> Result<R, Status>
+where
+    Q: prost::Message + Send + Sync + 'static,
+    R: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = ready(channel).await?;
+    let codec = tonic_prost::ProstCodec::<Q, R>::default();
+    let response = grpc
+        .unary(request, PathAndQuery::from_static(path), codec)
+        .await?;
+    Ok(response.into_inner())
+}
+
+/// Opens one server-streaming call.
+pub(crate) async fn server_streaming<Q, R>(
+    channel: &Channel,
+    path: &'static str,
+    request: tonic::Request<Q>,
+) -> Result<Streaming<R>, Status>
+where
+    Q: prost::Message + Send + Sync + 'static,
+    R: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = ready(channel).await?;
+    let codec = tonic_prost::ProstCodec::<Q, R>::default();
+    let response = grpc
+        .server_streaming(request, PathAndQuery::from_static(path), codec)
+        .await?;
+    Ok(response.into_inner())
+}
+
+/// Sets a metadata entry, refusing values that cannot be HTTP header values.
+pub(crate) fn set_header<T>(
+    request: &mut tonic::Request<T>,
+    name: &'static str,
+    value: &str,
+) -> Result<(), Status> {
+    let value = value
+        .parse()
+        .map_err(|_| Status::invalid_argument(format!("{name} is not a valid header value")))?;
+    request.metadata_mut().insert(name, value);
+    Ok(())
+}
+
+/// Translates a final gRPC failure into the adapter's error, naming what was being done.
+pub(crate) fn adapter_error(what: &str, status: &Status) -> AdapterError {
+    let message = format!("Modal {what}: {:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::NotFound => AdapterError::NotFound(message),
+        Code::AlreadyExists | Code::Aborted => AdapterError::Conflict(message),
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+            AdapterError::InvalidInput(message)
+        }
+        Code::Unauthenticated | Code::PermissionDenied => {
+            AdapterError::Other(format!("{message} (check the Modal token id and secret)"))
+        }
+        code if is_transient(code) || code == Code::ResourceExhausted => {
+            AdapterError::Unavailable(message)
+        }
+        _ => AdapterError::Other(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_cap() {
+        let delays: Vec<u128> = (0..6).map(|n| CONTROL_RETRY.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(ROUTER_RETRY.delay(40), ROUTER_RETRY.max_delay);
+    }
+
+    #[test]
+    fn maps_codes_to_adapter_errors() {
+        let not_found = adapter_error("open", &Status::not_found("gone"));
+        assert!(matches!(not_found, AdapterError::NotFound(m) if m.contains("gone")));
+        assert!(adapter_error("x", &Status::unavailable("")).is_transient());
+        assert!(!adapter_error("x", &Status::unauthenticated("")).is_transient());
+    }
+
+    #[test]
+    fn refuses_urls_without_a_known_scheme() {
+        assert!(endpoint("ftp://example.com").is_err());
+        assert!(endpoint("http://127.0.0.1:1").is_ok());
+    }
+}

@@ -1,0 +1,262 @@
+//! One Modal sandbox: files and processes through its command router, terminate through
+//! the control plane.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_runtime_api::{
+    AdapterError, AdapterResult, AgentProcess, CommandSpec, ExitStatus, FileStat, FileTree,
+    RelPath, Sandbox, SandboxDir, async_trait,
+};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+
+use crate::control::{Call, ControlPlane, UNARY_DEADLINE};
+use crate::files;
+use crate::grpc::adapter_error;
+use crate::life::Life;
+use crate::proto::{self, rpc};
+use crate::router::Router;
+
+/// How long a file transfer may take.
+const TRANSFER_DEADLINE: Duration = Duration::from_secs(600);
+/// How long `terminate` waits to see the sandbox end.
+const TERMINATE_PATIENCE: Duration = Duration::from_secs(15);
+
+/// What is known about a sandbox when a handle on it is made.
+pub(crate) struct Parts {
+    pub id: String,
+    pub task_id: String,
+    pub workspace: String,
+    pub agent_home: String,
+    pub sandbox_token: Option<String>,
+    pub access: Option<proto::CommandRouterAccess>,
+}
+
+/// A handle on one sandbox. Handles on the same sandbox may coexist.
+pub(crate) struct ModalSandbox {
+    id: String,
+    task_id: String,
+    workspace: String,
+    agent_home: String,
+    sandbox_token: Option<String>,
+    control: Arc<ControlPlane>,
+    router: Arc<Router>,
+    /// Watches the sandbox while this handle or any of its processes lives.
+    life: Life,
+}
+
+/// What a command printed and how it ended.
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    status: ExitStatus,
+}
+
+impl ModalSandbox {
+    /// A handle; starts watching the sandbox.
+    pub fn new(control: Arc<ControlPlane>, parts: Parts) -> AdapterResult<Self> {
+        let router = Router::new(
+            Arc::clone(&control),
+            parts.id.clone(),
+            parts.sandbox_token.clone(),
+            parts.access,
+        )?;
+        let life = Life::watch(
+            Arc::clone(&control),
+            parts.id.clone(),
+            parts.sandbox_token.clone(),
+        );
+        Ok(ModalSandbox {
+            id: parts.id,
+            task_id: parts.task_id,
+            workspace: parts.workspace,
+            agent_home: parts.agent_home,
+            sandbox_token: parts.sandbox_token,
+            control,
+            router: Arc::new(router),
+            life,
+        })
+    }
+
+    /// Creates both directories and places the initial files, in one command.
+    pub async fn place(&self, workspace: &FileTree, agent_home: &FileTree) -> AdapterResult<()> {
+        let trees = [
+            (self.workspace.as_str(), workspace),
+            (self.agent_home.as_str(), agent_home),
+        ];
+        self.unpack(&trees).await
+    }
+
+    fn dir(&self, dir: SandboxDir) -> &str {
+        match dir {
+            SandboxDir::Workspace => &self.workspace,
+            SandboxDir::AgentHome => &self.agent_home,
+        }
+    }
+
+    async fn unpack(&self, trees: &[(&str, &FileTree)]) -> AdapterResult<()> {
+        let archive = files::archive(trees)?;
+        let mut args = script(files::WRITE);
+        args.extend(trees.iter().map(|(dir, _)| (*dir).to_owned()));
+        let output = self.run(args, archive).await?;
+        check(&output, "writing files")
+    }
+
+    /// Runs a helper command to its end, feeding `input` to its stdin.
+    async fn run(&self, args: Vec<String>, input: Vec<u8>) -> AdapterResult<Output> {
+        let process = self.start(args, BTreeMap::new()).await?;
+        let collected = tokio::time::timeout(TRANSFER_DEADLINE, collect(process, input)).await;
+        collected.map_err(|_| {
+            AdapterError::Unavailable(format!(
+                "a file transfer in sandbox {} took longer than {TRANSFER_DEADLINE:?}",
+                self.id
+            ))
+        })?
+    }
+
+    async fn start(
+        &self,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    ) -> AdapterResult<AgentProcess> {
+        if let Some(end) = self.life.has_ended() {
+            return Err(AdapterError::NotFound(format!(
+                "sandbox {} has ended: {}",
+                self.id, end.message
+            )));
+        }
+        crate::exec::spawn(
+            &self.router,
+            &self.life,
+            &self.task_id,
+            args,
+            env,
+            &self.workspace,
+        )
+        .await
+    }
+}
+
+fn script(text: &str) -> Vec<String> {
+    vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        text.to_owned(),
+        "sh".to_owned(),
+    ]
+}
+
+async fn collect(mut process: AgentProcess, input: Vec<u8>) -> AdapterResult<Output> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let feed = async {
+        // A process that exits without reading all its input is judged by its status.
+        let _ = process.stdin.write_all(&input).await;
+        let _ = process.stdin.shutdown().await;
+    };
+    let (_, out, err) = tokio::join!(
+        feed,
+        process.stdout.read_to_end(&mut stdout),
+        process.stderr.read_to_end(&mut stderr)
+    );
+    out.and(err)
+        .map_err(|e| AdapterError::Other(format!("reading command output: {e}")))?;
+    let status = process.exit.await;
+    Ok(Output {
+        stdout,
+        stderr,
+        status,
+    })
+}
+
+fn check(output: &Output, what: &str) -> AdapterResult<()> {
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(AdapterError::Other(format!(
+        "{what} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    )))
+}
+
+#[async_trait]
+impl Sandbox for ModalSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn workspace_path(&self) -> &str {
+        &self.workspace
+    }
+
+    fn agent_home_path(&self) -> &str {
+        &self.agent_home
+    }
+
+    async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()> {
+        self.unpack(&[(self.dir(dir), files)]).await
+    }
+
+    async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>> {
+        let mut args = script(files::LIST);
+        args.push(self.dir(dir).to_owned());
+        let output = self.run(args, Vec::new()).await?;
+        check(&output, "listing files")?;
+        files::parse_listing(&output.stdout)
+    }
+
+    async fn read_file(&self, dir: SandboxDir, path: &RelPath) -> AdapterResult<Bytes> {
+        let mut args = script(files::READ);
+        args.push(format!("{}/{path}", self.dir(dir)));
+        let output = self.run(args, Vec::new()).await?;
+        if output.status.code == Some(files::MISSING) {
+            return Err(AdapterError::NotFound(format!(
+                "{path} in sandbox {}",
+                self.id
+            )));
+        }
+        check(&output, "reading a file")?;
+        Ok(Bytes::from(output.stdout))
+    }
+
+    async fn spawn(&self, command: &CommandSpec) -> AdapterResult<AgentProcess> {
+        if command.program.is_empty() {
+            return Err(AdapterError::InvalidInput(
+                "the command has no program".into(),
+            ));
+        }
+        let mut args = vec![command.program.clone()];
+        args.extend(command.args.iter().cloned());
+        self.start(args, command.env.clone()).await
+    }
+
+    async fn terminate(&self) -> AdapterResult<()> {
+        let request = proto::SandboxTerminateRequest {
+            sandbox_id: self.id.clone(),
+        };
+        let call = Call {
+            deadline: UNARY_DEADLINE,
+            sandbox_token: self.sandbox_token.as_deref(),
+        };
+        let answer = self
+            .control
+            .unary::<_, proto::SandboxTerminateResponse>(rpc::SANDBOX_TERMINATE_V2, request, call)
+            .await;
+        match answer {
+            Ok(_) => {}
+            Err(status) if status.code() == Code::NotFound => return Ok(()),
+            Err(status) => return Err(adapter_error("terminating a sandbox", &status)),
+        }
+        // Wait until Modal reports the end, so processes' exits resolve and listings agree.
+        if tokio::time::timeout(TERMINATE_PATIENCE, self.life.ended())
+            .await
+            .is_err()
+        {
+            tracing::warn!(sandbox = %self.id, "terminated sandbox not reported ended yet");
+        }
+        Ok(())
+    }
+}

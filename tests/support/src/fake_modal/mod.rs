@@ -1,0 +1,192 @@
+//! An in-process fake of Modal's gRPC API, for testing the Modal sandbox provider offline.
+//!
+//! It serves both services on one plain HTTP/2 port: the control plane
+//! (`modal.client.ModalClient`) and the command router
+//! (`modal.task_command_router.TaskCommandRouter`), whose URL it hands out with each
+//! sandbox. It speaks the messages of `agent_runtime_modal::proto`.
+//!
+//! What it really does:
+//! - every sandbox is a temporary directory; its working directory is the definition's
+//!   `workdir` (created if missing), else that temporary directory;
+//! - commands run as local processes, each in its own process group, with only the
+//!   sandbox's environment (its `secret_sources`) plus the command's own;
+//! - output is kept whole, so a read from any offset gets exactly the bytes after it;
+//! - stdin writes are idempotent by offset;
+//! - terminating (or [`FakeModal::end_sandbox`]) kills every process group of the sandbox;
+//! - auth tokens and router JWTs are JWT-shaped with an `exp`, and checked on every call,
+//!   along with the client headers and the token id and secret.
+//!
+//! Fault injection: [`FakeModal::fail_next`], [`FakeModal::drop_next_stream`],
+//! [`FakeModal::expire_tokens`], [`FakeModal::set_token_ttl`], [`FakeModal::stall_router`].
+//!
+//! The fake shares the host's filesystem: sandboxes are kept apart only by their working
+//! directories, so tests give each session its own paths (the provider's `{session_id}`
+//! placeholder does that).
+
+mod process;
+mod rpc_control;
+mod rpc_router;
+mod service;
+mod state;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use agent_runtime_modal::proto::SandboxCreateV2Request;
+use tokio::sync::oneshot;
+use tonic::codegen::tokio_stream::wrappers::TcpListenerStream;
+
+use service::{ControlService, RouterService};
+use state::State;
+
+/// A running fake Modal; stops (and kills what it started) when dropped.
+pub struct FakeModal {
+    state: Arc<State>,
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl FakeModal {
+    /// The token id the fake accepts.
+    pub const TOKEN_ID: &'static str = "ak-fake-modal";
+    /// The token secret the fake accepts.
+    pub const TOKEN_SECRET: &'static str = "as-fake-modal";
+
+    /// Starts the fake on a free port of 127.0.0.1.
+    ///
+    /// # Panics
+    /// If no local port can be bound.
+    pub async fn start() -> FakeModal {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port for the fake Modal server");
+        let address = listener
+            .local_addr()
+            .expect("local address of the fake Modal server");
+        let url = format!("http://{address}");
+        let state = Arc::new(State::new(url.clone()));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .add_service(ControlService(Arc::clone(&state)))
+            .add_service(RouterService(Arc::clone(&state)))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            });
+        tokio::spawn(async move {
+            if let Err(error) = server.await {
+                eprintln!("fake Modal server stopped: {error}");
+            }
+        });
+        FakeModal {
+            state,
+            url,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// The URL to configure as the provider's `server_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next `n` calls (of either service) fail with `UNAVAILABLE`.
+    pub fn fail_next(&self, n: u32) {
+        self.state.faults.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// The next stdout stream opened breaks with `UNAVAILABLE` after its first chunk (at
+    /// most 4 KiB). Calls add up: three calls break the next three streams.
+    pub fn drop_next_stream(&self) {
+        self.state
+            .faults
+            .drop_streams
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every auth token and router JWT issued so far stops being accepted
+    /// (`UNAUTHENTICATED`), as if they had expired.
+    pub fn expire_tokens(&self) {
+        self.state.expire_tokens();
+    }
+
+    /// The lifetime of tokens issued from now on (default one hour).
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.state.lock().token_ttl = ttl;
+    }
+
+    /// While stalled, router calls hang instead of answering.
+    pub fn stall_router(&self, stalled: bool) {
+        self.state.faults.router_stalled.send_replace(stalled);
+    }
+
+    /// Ends a sandbox from Modal's side with a `GenericStatus` (4 timeout, 7 idle timeout,
+    /// …): kills its processes and reports the status. `false` for an unknown id.
+    pub fn end_sandbox(&self, sandbox_id: &str, status: i32) -> bool {
+        let sandbox = self.state.lock().sandboxes.get(sandbox_id).cloned();
+        sandbox
+            .map(|sandbox| sandbox.end(status, "ended by the test"))
+            .is_some()
+    }
+
+    /// How many calls were failed by [`FakeModal::fail_next`].
+    pub fn failures_served(&self) -> u32 {
+        self.state.counters.failures_served.load(Ordering::SeqCst)
+    }
+
+    /// How many `AuthTokenGet` calls succeeded.
+    pub fn auth_tokens_issued(&self) -> u32 {
+        self.state
+            .counters
+            .auth_tokens_issued
+            .load(Ordering::SeqCst)
+    }
+
+    /// How many calls were refused for an expired or unknown token or JWT.
+    pub fn tokens_refused(&self) -> u32 {
+        self.state.counters.tokens_refused.load(Ordering::SeqCst)
+    }
+
+    /// How many stdout streams were broken by [`FakeModal::drop_next_stream`].
+    pub fn streams_dropped(&self) -> u32 {
+        self.state.counters.streams_dropped.load(Ordering::SeqCst)
+    }
+
+    /// How many images were built (each distinct image once).
+    pub fn image_builds(&self) -> u32 {
+        self.state.counters.image_builds.load(Ordering::SeqCst)
+    }
+
+    /// The ids of the sandboxes that have not ended.
+    pub fn live_sandboxes(&self) -> Vec<String> {
+        let state = self.state.lock();
+        let mut ids: Vec<String> = state
+            .sandboxes
+            .values()
+            .filter(|s| s.result().is_none())
+            .map(|s| s.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The last `SandboxCreateV2` request received.
+    pub fn last_create_request(&self) -> Option<SandboxCreateV2Request> {
+        self.state.lock().last_create.clone()
+    }
+}
+
+impl Drop for FakeModal {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let sandboxes: Vec<_> = self.state.lock().sandboxes.values().cloned().collect();
+        for sandbox in sandboxes {
+            sandbox.end(
+                agent_runtime_modal::proto::status::TERMINATED,
+                "fake server stopped",
+            );
+        }
+    }
+}
