@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::catalog;
-use crate::config::Config;
+use crate::config::{Config, SandboxConfig};
 use crate::runtime::{SessionManager, ToolHost};
 use crate::tools;
 use crate::transport::{self, AppState};
@@ -39,13 +39,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let mut settings = catalog::runtime_settings(&config);
-    catalog::find_agent_command(&settings).map_err(|problem| {
-        ServeError::AgentMissing(format!(
-            "{problem}.\nInstall Claude Code (npm install -g @anthropic-ai/claude-code) or set \
-             `command` under [agent] in {} to the program's path.",
-            config_path.display()
-        ))
-    })?;
+    if let SandboxConfig::Local(_) = &config.sandbox {
+        // Other sandboxes bring the agent in their image.
+        catalog::find_agent_command(&settings).map_err(|problem| {
+            ServeError::AgentMissing(format!(
+                "{problem}.\nInstall Claude Code (npm install -g @anthropic-ai/claude-code) or set \
+                 `command` under [agent] in {} to the program's path.",
+                config_path.display()
+            ))
+        })?;
+    }
     let adapters = catalog::build_adapters(&config)
         .await
         .map_err(ServeError::Adapters)?;

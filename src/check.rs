@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::catalog;
-use crate::config::Config;
+use crate::config::{Config, SandboxConfig};
 use crate::profiles::{Profile, RenderContext};
 
 /// The outcome of a check: what was fine and what was not.
@@ -21,14 +21,29 @@ pub struct Report {
 pub async fn check(config: &Config, config_path: &Path) -> Report {
     let mut report = Report::default();
     let settings = catalog::runtime_settings(config);
-    match catalog::find_agent_command(&settings) {
-        Ok(path) => report
-            .passed
-            .push(format!("agent command: {}", path.display())),
-        Err(problem) => report.problems.push(format!(
-            "{}: [agent] command: {problem}; install Claude Code or set the program's path",
-            config_path.display()
-        )),
+    match &config.sandbox {
+        SandboxConfig::Local(_) => match catalog::find_agent_command(&settings) {
+            Ok(path) => report
+                .passed
+                .push(format!("agent command: {}", path.display())),
+            Err(problem) => report.problems.push(format!(
+                "{}: [agent] command: {problem}; install Claude Code or set the program's path",
+                config_path.display()
+            )),
+        },
+        SandboxConfig::Modal(modal) => {
+            let problems = agent_runtime_modal::check_offline(modal);
+            if problems.is_empty() {
+                report
+                    .passed
+                    .push("sandbox (modal): settings and credentials present".into());
+            }
+            for problem in problems {
+                report
+                    .problems
+                    .push(format!("[sandbox] kind = \"modal\": {problem}"));
+            }
+        }
     }
     match catalog::build_store(config).await {
         Ok(store) => match store.ping().await {
@@ -43,9 +58,12 @@ pub async fn check(config: &Config, config_path: &Path) -> Report {
         Ok(_) => report.passed.push("storage: configured".into()),
         Err(error) => report.problems.push(error.to_string()),
     }
-    match catalog::build_sandbox(&config.sandbox) {
-        Ok(_) => report.passed.push("sandbox: ready".into()),
-        Err(error) => report.problems.push(error.to_string()),
+    // A remote sandbox provider was checked offline above; a local one is built here.
+    if let SandboxConfig::Local(_) = &config.sandbox {
+        match catalog::build_sandbox(&config.sandbox) {
+            Ok(_) => report.passed.push("sandbox: ready".into()),
+            Err(error) => report.problems.push(error.to_string()),
+        }
     }
     check_profiles(config, &mut report).await;
     report

@@ -96,6 +96,8 @@ pub(crate) struct ActorParts {
     pub(crate) io: AgentIo,
     pub(crate) snapshot: Snapshot,
     pub(crate) synced: Synced,
+    /// How long bringing the session up took.
+    pub(crate) timings: super::StartTimings,
 }
 
 pub(crate) struct Actor {

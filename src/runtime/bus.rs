@@ -16,11 +16,41 @@ pub enum DomainEvent {
         /// The persisted event.
         event: Arc<Event>,
     },
+    /// A session's agent became ready (created or resumed), with the time each phase
+    /// took, so a slow sandbox provider shows.
+    Started {
+        /// The session's id.
+        session_id: Arc<str>,
+        /// How long each phase took.
+        timings: StartTimings,
+    },
     /// A session and everything stored for it were deleted.
     Deleted {
         /// The session's id.
         session_id: Arc<str>,
     },
+}
+
+/// How long bringing a session to life took, by phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StartTimings {
+    /// Loading and rendering the profile, restoring stored files.
+    pub prepare: std::time::Duration,
+    /// Creating the sandbox (for remote providers: image and sandbox).
+    pub sandbox: std::time::Duration,
+    /// Starting the agent until it answered `initialize`.
+    pub agent: std::time::Duration,
+}
+
+impl StartTimings {
+    /// The phases by name, in order.
+    pub fn phases(&self) -> [(&'static str, std::time::Duration); 3] {
+        [
+            ("prepare", self.prepare),
+            ("sandbox", self.sandbox),
+            ("agent", self.agent),
+        ]
+    }
 }
 
 /// A broadcast channel of [`DomainEvent`]s.

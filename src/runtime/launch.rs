@@ -8,9 +8,9 @@ use agent_runtime_api::{
 };
 use serde_json::json;
 
-use super::Inner;
 use super::actor::{ActorParts, AgentIo, collect_stderr};
 use super::workspace;
+use super::{Inner, StartTimings};
 use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
 use crate::profiles::{
@@ -80,6 +80,7 @@ pub(crate) async fn launch(
     next_seq: u64,
 ) -> Result<ActorParts, RuntimeError> {
     let key = session_key(&record.id)?;
+    let mut clock = PhaseClock::start();
     let blobs = inner.adapters.blobs.as_ref();
     let mut workspace_files = rendered.workspace.clone();
     let mut transcript = None;
@@ -107,6 +108,7 @@ pub(crate) async fn launch(
         agent_home: FileTree::default(),
         env,
     };
+    let prepare = clock.lap();
     let sandbox: Arc<dyn Sandbox> = inner
         .adapters
         .sandboxes
@@ -119,8 +121,14 @@ pub(crate) async fn launch(
             )
         })?
         .into();
+    let sandbox_time = clock.lap();
     match start_agent(inner, &record, &rendered, sandbox.clone(), transcript).await {
         Ok((io, record)) => {
+            let timings = StartTimings {
+                prepare,
+                sandbox: sandbox_time,
+                agent: clock.lap(),
+            };
             let snapshot = workspace::snapshot(sandbox.as_ref())
                 .await
                 .unwrap_or_default();
@@ -135,6 +143,7 @@ pub(crate) async fn launch(
                 io,
                 snapshot,
                 synced,
+                timings,
             })
         }
         Err(error) => {
@@ -144,6 +153,21 @@ pub(crate) async fn launch(
             }
             Err(error)
         }
+    }
+}
+
+/// Measures consecutive phases.
+struct PhaseClock(std::time::Instant);
+
+impl PhaseClock {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    /// The time since the last lap (or the start).
+    fn lap(&mut self) -> std::time::Duration {
+        let now = std::time::Instant::now();
+        now - std::mem::replace(&mut self.0, now)
     }
 }
 

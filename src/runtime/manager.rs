@@ -264,6 +264,18 @@ impl SessionManager {
         let next_seq = record.last_seq + 1;
         match launch::launch(&self.inner, record.clone(), rendered, start, next_seq).await {
             Ok(parts) => {
+                let timings = parts.timings;
+                tracing::info!(
+                    session_id = %record.id,
+                    prepare_ms = timings.prepare.as_millis() as u64,
+                    sandbox_ms = timings.sandbox.as_millis() as u64,
+                    agent_ms = timings.agent.as_millis() as u64,
+                    "session started"
+                );
+                self.inner.bus.publish(super::DomainEvent::Started {
+                    session_id: record.id.as_str().into(),
+                    timings,
+                });
                 let (mut actor, handle, commands) = Actor::new(parts);
                 // Live before the `idle` event is out: a client that hears it and asks at
                 // once finds the session (its command waits in the channel until `run`).

@@ -22,7 +22,7 @@ use agent_runtime_api::{
 };
 use chrono::{DateTime, Utc};
 
-pub use bus::{DomainEvent, EventBus};
+pub use bus::{DomainEvent, EventBus, StartTimings};
 pub(crate) use manager::Inner;
 pub use manager::SessionManager;
 pub use recovery::Recovered;

@@ -33,6 +33,9 @@ pub struct Metrics {
     socket_connections: AtomicI64,
     /// HTTP responses by status code (Socket.IO traffic excluded).
     http_requests: Mutex<BTreeMap<u16, u64>>,
+    /// Per start phase (prepare, sandbox, agent): total microseconds.
+    start_micros: [AtomicU64; 3],
+    sessions_started: AtomicU64,
 }
 
 impl Metrics {
@@ -44,6 +47,13 @@ impl Metrics {
     }
 
     /// Counts one deleted session.
+    pub fn session_started(&self, timings: &crate::runtime::StartTimings) {
+        for (total, (_, took)) in self.start_micros.iter().zip(timings.phases()) {
+            total.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        }
+        self.sessions_started.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn session_deleted(&self) {
         self.sessions_deleted.fetch_add(1, Ordering::Relaxed);
     }
@@ -89,6 +99,25 @@ impl Metrics {
                 out,
                 "agent_runtime_events_appended_total{{type=\"{}\"}} {n}",
                 kind.as_str()
+            );
+        }
+        header(
+            &mut out,
+            "agent_runtime_session_start_seconds",
+            "summary",
+            "Time to bring sessions up (create and resume), by phase.",
+        );
+        let started = self.sessions_started.load(Ordering::Relaxed);
+        let phases = crate::runtime::StartTimings::default().phases();
+        for (total, (phase, _)) in self.start_micros.iter().zip(phases) {
+            let seconds = total.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "agent_runtime_session_start_seconds_sum{{phase=\"{phase}\"}} {seconds}"
+            );
+            let _ = writeln!(
+                out,
+                "agent_runtime_session_start_seconds_count{{phase=\"{phase}\"}} {started}"
             );
         }
         single(

@@ -198,6 +198,7 @@ pub(crate) async fn fan_out(
                 metrics.event_appended(event.kind);
                 broadcast_event(&io, &session_id, &event).await;
             }
+            Ok(DomainEvent::Started { timings, .. }) => metrics.session_started(&timings),
             Ok(DomainEvent::Deleted { session_id }) => {
                 metrics.session_deleted();
                 let room = room(&session_id);

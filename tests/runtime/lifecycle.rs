@@ -262,3 +262,27 @@ async fn waiting_for_a_queued_message_gets_its_own_turns_result() {
         serde_json::from_str(waiter.result().await.unwrap().get()).unwrap();
     assert_eq!(result["result"], "mine", "not the earlier turn's result");
 }
+
+#[tokio::test]
+async fn a_start_reports_the_time_of_each_phase() {
+    let h = Harness::start().await;
+    let mut bus = h.manager.bus().subscribe();
+    let session = h.create().await;
+    let timings = loop {
+        match bus.recv().await.unwrap() {
+            agent_runtime::runtime::DomainEvent::Started {
+                session_id,
+                timings,
+            } if *session_id == *session.id => {
+                break timings;
+            }
+            _ => {}
+        }
+    };
+    assert!(
+        timings.sandbox > std::time::Duration::ZERO && timings.agent > std::time::Duration::ZERO,
+        "{timings:?}"
+    );
+    let names: Vec<_> = timings.phases().iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["prepare", "sandbox", "agent"]);
+}
