@@ -15,11 +15,18 @@ fn visit(dir: &Path, hits: &mut Vec<String>) {
             }
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for (number, line) in text.lines().enumerate() {
             let lower = line.to_lowercase();
             if let Some(word) = APPLICATION_WORDS.iter().find(|w| lower.contains(*w)) {
-                hits.push(format!("{}:{}: {word}: {}", path.display(), number + 1, line.trim()));
+                hits.push(format!(
+                    "{}:{}: {word}: {}",
+                    path.display(),
+                    number + 1,
+                    line.trim()
+                ));
             }
         }
     }
@@ -32,7 +39,11 @@ fn no_application_words_in_generic_code() {
     for dir in ["src", "adapters"] {
         visit(&root.join(dir), &mut hits);
     }
-    assert!(hits.is_empty(), "application words in generic code:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "application words in generic code:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]

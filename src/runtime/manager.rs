@@ -82,7 +82,7 @@ impl Inner {
         self.writer.flush().await;
         record.updated_at = Utc::now();
         let mut delay = Duration::from_millis(50);
-        for attempt in 1..=5 {
+        for attempt in 1.. {
             match self.adapters.store.update(record).await {
                 Ok(version) => {
                     record.version = version;
@@ -95,14 +95,18 @@ impl Inner {
                     }
                 }
                 Err(AdapterError::NotFound(_)) => return, // deleted meanwhile
+                Err(AdapterError::InvalidInput(reason)) => {
+                    tracing::error!(session_id = %record.id, reason, "the store refused the session record");
+                    return;
+                }
+                // An outage: the session waits for the store, like its events do.
                 Err(error) => {
-                    tracing::warn!(session_id = %record.id, %error, attempt, "saving the session record failed")
+                    tracing::warn!(session_id = %record.id, %error, attempt, "saving the session record failed; retrying")
                 }
             }
             tokio::time::sleep(delay).await;
-            delay *= 2;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
-        tracing::error!(session_id = %record.id, "the session record could not be saved");
     }
 
     /// Appends an event outside an actor (before it exists, or after it ended).

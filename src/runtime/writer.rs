@@ -115,27 +115,37 @@ fn group_by_session(batch: impl Iterator<Item = (Arc<str>, Event)>) -> Vec<(Arc<
     groups
 }
 
+/// Appends until the store takes the events. Only a refusal that no retry can change (the
+/// session is gone, the events are invalid) ends the attempts; anything else, an outage
+/// included, is retried with backoff, holding the writer and so slowing the agents.
 async fn append_with_retry(store: &dyn SessionStore, session_id: &str, events: &[Event]) {
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0u32;
     loop {
         attempts += 1;
         match store.append_events(session_id, events).await {
-            Ok(()) => return,
+            Ok(()) => {
+                if attempts > 1 {
+                    tracing::info!(session_id, attempts, "events persisted after retries");
+                }
+                return;
+            }
             Err(AdapterError::NotFound(_)) => {
                 // The session was deleted while its last events were queued.
                 tracing::debug!(session_id, "dropping events of a deleted session");
                 return;
             }
-            Err(error) if error.is_transient() || attempts < 5 => {
-                tracing::warn!(session_id, %error, attempts, "persisting events failed; retrying");
-            }
-            Err(error) => {
+            Err(AdapterError::InvalidInput(reason)) => {
                 tracing::error!(
-                    session_id, %error, count = events.len(),
-                    "persisting events failed for good; they are lost to the log"
+                    session_id,
+                    reason,
+                    count = events.len(),
+                    "the store refused these events as invalid; they are not in the log"
                 );
                 return;
+            }
+            Err(error) => {
+                tracing::warn!(session_id, %error, attempts, "persisting events failed; retrying");
             }
         }
         tokio::time::sleep(delay).await;

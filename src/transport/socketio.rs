@@ -122,6 +122,25 @@ where
     F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
+    register(socket, event, None, handle);
+}
+
+/// Like [`on`], but the socket's requests of this event are handled one at a time, in the
+/// order they arrived. socketioxide runs each event's handler as a task of its own, so
+/// two messages sent back to back could otherwise reach their session in either order.
+pub(crate) fn on_in_order<F, Fut>(socket: &SocketRef, event: &'static str, handle: F)
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    register(socket, event, Some(Arc::new(InOrder::default())), handle);
+}
+
+fn register<F, Fut>(socket: &SocketRef, event: &'static str, order: Option<Arc<InOrder>>, handle: F)
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
     socket.on(
         event,
         move |socket: SocketRef,
@@ -130,7 +149,14 @@ where
               ack: AckSender,
               State(ctx): State<Shared>| {
             let handle = handle.clone();
+            // Taken here, synchronously: socketioxide calls this closure in the order the
+            // packets arrived, before it spawns the returned future.
+            let turn = order.as_ref().map(|order| order.ticket());
             async move {
+                let _turn = match turn {
+                    Some(turn) => Some(turn.wait().await),
+                    None => None,
+                };
                 let reply = match socket.extensions.get::<Principal>() {
                     // Unreachable: the handshake stores the principal before any event.
                     None => Err(crate::auth::unauthorized(false)),
@@ -151,6 +177,50 @@ where
             }
         },
     );
+}
+
+/// Hands out turns in the order requests arrived; a turn ends when its guard drops.
+#[derive(Debug, Default)]
+struct InOrder {
+    issued: std::sync::atomic::AtomicU64,
+    done: tokio::sync::watch::Sender<u64>,
+}
+
+impl InOrder {
+    fn ticket(self: &Arc<Self>) -> Ticket {
+        let number = self
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ticket {
+            order: self.clone(),
+            number,
+        }
+    }
+}
+
+/// A place in the line.
+struct Ticket {
+    order: Arc<InOrder>,
+    number: u64,
+}
+
+impl Ticket {
+    /// Waits until every earlier ticket's request was handled.
+    async fn wait(self) -> TurnGuard {
+        let mut done = self.order.done.subscribe();
+        // The sender lives in `self.order`, so the channel cannot close while we wait.
+        let _ = done.wait_for(|finished| *finished == self.number).await;
+        TurnGuard(self.order)
+    }
+}
+
+/// Lets the next request go when dropped, also if the handler panicked.
+struct TurnGuard(Arc<InOrder>);
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        self.0.done.send_modify(|finished| *finished += 1);
+    }
 }
 
 fn respond(socket: &SocketRef, event: &str, asked: bool, ack: AckSender, reply: Reply) {

@@ -172,7 +172,8 @@ export function runScript(body) {
     .then(() => body({ url, token }))
     .then((result) => {
       clearTimeout(timer);
-      process.stdout.write(`${JSON.stringify(result ?? null)}\n`);
-      process.exit(0);
+      // Exit only once the line is flushed: writes to a pipe are asynchronous, and
+      // exiting at once cuts a long line off at the pipe's buffer size.
+      process.stdout.write(`${JSON.stringify(result ?? null)}\n`, () => process.exit(0));
     }, fail);
 }

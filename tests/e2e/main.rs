@@ -4,6 +4,9 @@
 
 mod claude;
 mod cli;
+mod modal;
 mod outage;
 mod recovery;
+mod rest;
+mod socketio;
 mod support;

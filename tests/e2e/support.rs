@@ -20,6 +20,8 @@ pub struct Setup {
     pub store_toml: String,
     /// The `[storage]` section.
     pub storage_toml: String,
+    /// The `[sandbox]` section.
+    pub sandbox_toml: String,
 }
 
 impl Setup {
@@ -32,6 +34,7 @@ impl Setup {
             env: Vec::new(),
             store_toml: "kind = \"sqlite\"\nurl = \"sqlite://data/runtime.db\"".into(),
             storage_toml: "kind = \"filesystem\"\nroot = \"data/storage\"".into(),
+            sandbox_toml: "kind = \"local\"\nroot = \"data/sandboxes\"".into(),
         }
     }
 
@@ -53,8 +56,7 @@ listen = "127.0.0.1:0"
 kind = "directory"
 path = "{profiles}"
 [sandbox]
-kind = "local"
-root = "data/sandboxes"
+{sandbox}
 [log]
 level = "info,agent_runtime=debug"
 format = "json"
@@ -63,6 +65,7 @@ format = "json"
             profiles = profiles.display(),
             store = self.store_toml,
             storage = self.storage_toml,
+            sandbox = self.sandbox_toml,
             extra = self.extra_toml,
         );
         let config = if self.extra_toml.contains("[agent]") {

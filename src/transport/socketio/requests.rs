@@ -2,7 +2,7 @@
 
 use socketioxide::extract::SocketRef;
 
-use super::{Reply, Request, ok, on};
+use super::{Reply, Request, ok, on, on_in_order};
 use crate::runtime::MAX_EVENT_PAGE;
 use crate::transport::wire::{
     self, EmptyBody, EventsBody, FilesBody, MessageBody, ProfilesBody, SessionBody, SessionsBody,
@@ -12,7 +12,7 @@ use crate::transport::{payload, room};
 /// Registers every request event on a freshly connected socket.
 pub(super) fn register(socket: &SocketRef) {
     on(socket, "session:create", create);
-    on(socket, "session:message", message);
+    on_in_order(socket, "session:message", message);
     on(socket, "session:join", join);
     on(socket, "session:leave", leave);
     on(socket, "session:interrupt", interrupt);
