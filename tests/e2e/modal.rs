@@ -324,12 +324,11 @@ async fn broken_output_streams_lose_no_agent_output() {
         .collect();
     let expected: Vec<String> = (1..=200).map(|i| format!("chunk {i}")).collect();
     assert_eq!(texts, expected, "every chunk once, in order");
-    // Matched on the raw line: the entry's `message` key appears twice (the event's and
-    // the gRPC status's), and a JSON parser keeps only the last one.
     let resumed_mid_output = runtime.log().lines().any(|line| {
-        line.contains("output stream broke; resuming at the offset")
-            && serde_json::from_str::<Value>(line)
-                .is_ok_and(|entry| entry["fields"]["offset"].as_u64().unwrap_or(0) > 16 * 1024)
+        serde_json::from_str::<Value>(line).is_ok_and(|entry| {
+            entry["fields"]["message"] == "output stream broke; resuming at the offset"
+                && entry["fields"]["offset"].as_u64().unwrap_or(0) > 16 * 1024
+        })
     });
     assert!(
         resumed_mid_output,

@@ -121,7 +121,7 @@ impl ControlPlane {
         match attempt().await {
             Err(status) if status.code() == Code::Unauthenticated => {
                 tracing::debug!(
-                    message = status.message(),
+                    grpc_message = status.message(),
                     "auth token refused; fetching a new one"
                 );
                 *self.auth.lock().await = None;
@@ -166,7 +166,7 @@ impl ControlPlane {
             // A failed refresh is not fatal while the old token is still valid.
             Err(status) => match current.as_mut() {
                 Some(old) if !old.expires_within(REFRESH_RETRY * 2) => {
-                    tracing::warn!(code = ?status.code(), message = status.message(),
+                    tracing::warn!(code = ?status.code(), grpc_message = status.message(),
                         "refreshing the Modal auth token failed; using the current one");
                     old.refresh_at = Instant::now() + REFRESH_RETRY;
                     Ok(old.value.clone())

@@ -116,7 +116,7 @@ async fn read_output(exec: Arc<Exec>, fd: i32, mut sink: DuplexStream) {
                 }
                 Ok(None) => return, // The process closed it.
                 Err(status) if is_transient(status.code()) && failures < ROUTER_RETRY.retries => {
-                    tracing::debug!(exec = %exec.exec_id, fd, offset, message = status.message(),
+                    tracing::debug!(exec = %exec.exec_id, fd, offset, grpc_message = status.message(),
                         "output stream broke; resuming at the offset");
                     tokio::time::sleep(ROUTER_RETRY.delay(failures)).await;
                     failures += 1;
@@ -131,7 +131,7 @@ async fn read_output(exec: Arc<Exec>, fd: i32, mut sink: DuplexStream) {
 fn lost(exec: &Exec, fd: i32, offset: u64, status: &tonic::Status) {
     // After the sandbox ended this is expected; the reader sees the end of the stream.
     tracing::debug!(exec = %exec.exec_id, fd, offset, code = ?status.code(),
-        message = status.message(), "output stream ended by an error");
+        grpc_message = status.message(), "output stream ended by an error");
 }
 
 /// Sends what is written to the process's stdin, then EOF once the writer closes it.
@@ -156,7 +156,7 @@ async fn write_input(exec: Arc<Exec>, mut source: DuplexStream) {
             // The process is gone or no longer reads; dropping `source` makes the writer's
             // next write fail instead of blocking.
             tracing::debug!(exec = %exec.exec_id, code = ?status.code(),
-                message = status.message(), "stdin closed by an error");
+                grpc_message = status.message(), "stdin closed by an error");
             return;
         }
         if read == 0 {
@@ -183,7 +183,7 @@ async fn wait_exit(exec: Arc<Exec>, life: Life) -> ExitStatus {
             },
         },
         end = life.ended() => {
-            tracing::debug!(exec = %exec.exec_id, message = %end.message, "sandbox ended under a command");
+            tracing::debug!(exec = %exec.exec_id, end_message = %end.message, "sandbox ended under a command");
             killed
         }
     }
@@ -220,7 +220,7 @@ async fn wait_exec(exec: &Exec) -> Option<ExitStatus> {
             Err(status) if status.code() == Code::DeadlineExceeded => Duration::ZERO,
             Err(status) if !is_transient(status.code()) => {
                 tracing::debug!(exec = %exec.exec_id, code = ?status.code(),
-                    message = status.message(), "waiting for the command failed");
+                    grpc_message = status.message(), "waiting for the command failed");
                 return None;
             }
             Err(_) => {

@@ -75,7 +75,7 @@ where
             Ok(value) => return Ok(value),
             Err(status) if is_transient(status.code()) && retry < policy.retries => {
                 let delay = policy.delay(retry);
-                tracing::debug!(rpc = what, code = ?status.code(), message = status.message(),
+                tracing::debug!(rpc = what, code = ?status.code(), grpc_message = status.message(),
                     ?delay, "transient gRPC failure; retrying");
                 tokio::time::sleep(delay).await;
                 retry += 1;
