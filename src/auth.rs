@@ -3,10 +3,9 @@
 //! Transports extract a token (Socket.IO `auth.token`, or an `Authorization: Bearer`
 //! header) and ask the configured [`Authenticator`] for the [`Principal`] it stands for.
 
-use std::fmt;
 use std::sync::Arc;
 
-use subtle::ConstantTimeEq;
+use agent_runtime_api::Secret;
 
 use crate::error::{ErrorCode, RuntimeError};
 
@@ -57,9 +56,9 @@ impl Authenticator for NoAuth {
 /// The comparison runs in constant time for tokens of the secret's length, so response
 /// timing does not reveal how many leading bytes were right. An empty secret rejects
 /// every caller: a misconfiguration fails closed.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SharedSecret {
-    secret: Arc<[u8]>,
+    secret: Secret,
 }
 
 impl SharedSecret {
@@ -67,26 +66,15 @@ impl SharedSecret {
     pub const PRINCIPAL: &'static str = "shared-secret";
 
     /// An authenticator that accepts exactly this secret.
-    pub fn new(secret: String) -> Self {
-        Self {
-            secret: secret.into_bytes().into(),
-        }
-    }
-}
-
-impl fmt::Debug for SharedSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedSecret")
-            .field("secret", &"[redacted]")
-            .finish()
+    pub fn new(secret: Secret) -> Self {
+        Self { secret }
     }
 }
 
 impl Authenticator for SharedSecret {
     fn authenticate(&self, token: Option<&str>) -> Result<Principal, RuntimeError> {
         let presented = token.unwrap_or_default().as_bytes();
-        // `ct_eq` on slices of different lengths is false at once; only the length leaks.
-        let matches = !self.secret.is_empty() && bool::from(self.secret.ct_eq(presented));
+        let matches = !self.secret.is_empty() && self.secret.matches(presented);
         if matches {
             Ok(Principal::new(Self::PRINCIPAL))
         } else {
@@ -120,14 +108,14 @@ mod tests {
 
     #[test]
     fn shared_secret_accepts_the_secret() {
-        let auth = SharedSecret::new("s3cret-value".into());
+        let auth = SharedSecret::new(Secret::new("s3cret-value"));
         let principal = auth.authenticate(Some("s3cret-value")).unwrap();
         assert_eq!(&*principal.id, "shared-secret");
     }
 
     #[test]
     fn shared_secret_rejects_everything_else() {
-        let auth = SharedSecret::new("s3cret-value".into());
+        let auth = SharedSecret::new(Secret::new("s3cret-value"));
         let wrong = [
             None,
             Some(""),
@@ -145,14 +133,14 @@ mod tests {
 
     #[test]
     fn empty_secret_fails_closed() {
-        let auth = SharedSecret::new(String::new());
+        let auth = SharedSecret::new(Secret::default());
         assert!(auth.authenticate(Some("")).is_err());
         assert!(auth.authenticate(None).is_err());
     }
 
     #[test]
     fn debug_redacts_the_secret() {
-        let shown = format!("{:?}", SharedSecret::new("s3cret-value".into()));
+        let shown = format!("{:?}", SharedSecret::new(Secret::new("s3cret-value")));
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("redacted"), "{shown}");
     }

@@ -102,7 +102,7 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn SessionStore>, Catal
 
 /// The blob store named by `[storage]`.
 pub fn build_storage(config: &Config) -> Result<Arc<dyn BlobStore>, CatalogError> {
-    use agent_runtime_object_store::{BlobStoreConfig, S3Config, Secret};
+    use agent_runtime_object_store::{BlobStoreConfig, S3Config};
     let (kind, adapter_config) = match &config.storage {
         StorageConfig::Convex {} => {
             return agent_runtime_convex::build_blob_store(convex(config, "storage")?).map_err(
@@ -124,10 +124,7 @@ pub fn build_storage(config: &Config) -> Result<Arc<dyn BlobStore>, CatalogError
             adapter.endpoint = s3.endpoint.clone();
             adapter.region = s3.region.clone();
             adapter.access_key_id = s3.access_key_id.clone();
-            adapter.secret_access_key = s3
-                .secret_access_key
-                .as_ref()
-                .map(|s| Secret::new(s.expose()));
+            adapter.secret_access_key = s3.secret_access_key.clone();
             adapter.allow_http = s3.allow_http;
             adapter.path_style = s3.path_style;
             adapter.prefix = s3.prefix.clone();
@@ -227,9 +224,7 @@ pub fn build_sandbox(
 pub fn authenticator(config: &AuthConfig) -> Arc<dyn Authenticator> {
     match config {
         AuthConfig::None {} => Arc::new(NoAuth),
-        AuthConfig::SharedSecret(shared) => {
-            Arc::new(SharedSecret::new(shared.secret.expose().to_owned()))
-        }
+        AuthConfig::SharedSecret(shared) => Arc::new(SharedSecret::new(shared.secret.clone())),
     }
 }
 

@@ -18,6 +18,7 @@ mod event;
 mod path;
 mod profile_source;
 mod sandbox;
+mod secret;
 mod session;
 mod session_store;
 
@@ -35,6 +36,7 @@ pub use sandbox::{
     AgentProcess, CommandSpec, ExitStatus, FileStat, Sandbox, SandboxDir, SandboxInfo,
     SandboxProvider, SandboxSpec,
 };
+pub use secret::Secret;
 pub use session::{SessionError, SessionRecord, SessionStatus, Usage};
 pub use session_store::{SessionFilter, SessionPage, SessionStore};
 

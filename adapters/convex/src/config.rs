@@ -1,7 +1,6 @@
 //! The configuration of the Convex adapters: where the deployment is, the deploy key, the
 //! names of the Convex functions to call, and timeouts.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -141,31 +140,7 @@ impl Default for FunctionNames {
     }
 }
 
-/// A secret string: readable through [`Secret::expose`], hidden from `Debug`.
-///
-/// Deliberately not `Serialize` and not `Display`, so it cannot end up in logs or in a
-/// dumped configuration by accident.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret value, for handing to the client that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
+pub use agent_runtime_api::Secret;
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
@@ -252,6 +227,6 @@ mod tests {
         let config = ConvexConfig::new("https://a.convex.cloud", Secret::new("prod:a|hunter2"));
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("REDACTED"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 }

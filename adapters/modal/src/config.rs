@@ -1,7 +1,6 @@
 //! The configuration of the Modal sandbox provider, its offline checks and [`build`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,28 +141,7 @@ impl Default for ResourcesConfig {
     }
 }
 
-/// A credential: readable by the code that sends it, never printed.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The credential itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+pub use agent_runtime_api::Secret;
 
 /// The configuration with credentials resolved and checked.
 #[derive(Debug, Clone)]
@@ -194,7 +172,7 @@ pub(crate) fn resolve(config: &ModalConfig) -> Result<Settings, Vec<String>> {
     let mut problems = Vec::new();
     let token_id = config.token_id.clone().or_else(|| env("MODAL_TOKEN_ID"));
     let token_secret =
-        (config.token_secret.clone()).or_else(|| env("MODAL_TOKEN_SECRET").map(Secret));
+        (config.token_secret.clone()).or_else(|| env("MODAL_TOKEN_SECRET").map(Secret::new));
     if token_id.is_none() {
         problems.push("missing token_id: set it in the config or MODAL_TOKEN_ID".to_owned());
     }

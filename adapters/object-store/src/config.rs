@@ -1,6 +1,5 @@
 //! The configuration of a blob store: one closed, serde-tagged enum.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -85,31 +84,7 @@ fn default_true() -> bool {
     true
 }
 
-/// A secret string: readable through [`Secret::expose`], hidden from `Debug`.
-///
-/// Deliberately not `Serialize` and not `Display`, so it cannot end up in logs or in a
-/// dumped configuration by accident.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret value, for handing to the client that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
+pub use agent_runtime_api::Secret;
 
 #[cfg(test)]
 mod tests {
@@ -174,7 +149,7 @@ mod tests {
         s3.secret_access_key = Some(Secret::new("wJalrXUtnFEMI-very-secret"));
         let shown = format!("{:?}", BlobStoreConfig::S3(s3));
         assert!(!shown.contains("very-secret"), "{shown}");
-        assert!(shown.contains("REDACTED"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
         assert!(
             shown.contains("AKIDEXAMPLE"),
             "the key id is not a secret: {shown}"
