@@ -3,8 +3,10 @@
 
 mod command;
 mod lines;
+mod mcp;
 mod protocol;
 
 pub use command::{AgentLaunch, LaunchMode, build_command, transcript_dir};
 pub use lines::{Line, LineReader};
+pub use mcp::{McpFailure, McpWatch};
 pub use protocol::{AgentLine, TurnResult, classify, control_request, user_message};

@@ -111,6 +111,8 @@ pub(crate) struct Actor {
     /// Messages accepted but not yet sent to the agent, with their waiters.
     queue: VecDeque<(MessageContent, Option<oneshot::Sender<Box<RawValue>>>)>,
     turn_active: bool,
+    /// Follows the agent's MCP calls to report failing ones.
+    mcp: agent::McpWatch,
     /// Whether the runtime interrupted the running turn (its failure is then expected).
     interrupted: bool,
     /// Whoever waits for the running turn's `result`.
@@ -158,6 +160,7 @@ impl Actor {
             turn_active: false,
             turn_waiter: None,
             interrupted: false,
+            mcp: agent::McpWatch::new(crate::profiles::RUNTIME_MCP_SERVER),
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
@@ -379,6 +382,7 @@ impl Actor {
             }
             other => other,
         };
+        let mcp_failures = self.mcp.observe(&text);
         match RawValue::from_string(text) {
             Ok(raw) => {
                 if matches!(turn_end, AgentLine::Result(_))
@@ -391,6 +395,10 @@ impl Actor {
             Err(error) => {
                 tracing::error!(session_id = %self.id, %error, "classified line is not JSON")
             }
+        }
+        for failure in mcp_failures {
+            let message = format!("the tool {} failed: {}", failure.tool, failure.message);
+            self.emit_error("tool_failed", &message, false).await;
         }
         if let AgentLine::Result(result) = turn_end {
             self.on_turn_end(result).await;
