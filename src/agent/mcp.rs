@@ -61,10 +61,9 @@ impl McpWatch {
                     if block["type"] == "tool_use"
                         && name.starts_with("mcp__")
                         && !name.starts_with(&self.own_prefix)
+                        && let Some(id) = block["id"].as_str()
                     {
-                        if let Some(id) = block["id"].as_str() {
-                            self.pending.insert(id.to_owned(), name.to_owned());
-                        }
+                        self.pending.insert(id.to_owned(), name.to_owned());
                     }
                 }
                 Vec::new()

@@ -345,13 +345,15 @@ mod tests {
             kind: ToolKind::Convex {
                 function: function.into(),
                 function_type: ConvexFunctionType::Query,
-                args: Some(json!({ "marketKey": "{{ MARKET_KEY }}", "limit": "{{ args.limit }}" })),
+                args: Some(
+                    json!({ "regionCode": "{{ REGION_CODE }}", "limit": "{{ args.limit }}" }),
+                ),
             },
         };
         let session = ToolSession {
             session_id: "s-9".into(),
             tools: Vec::new(),
-            context: json!({ "MARKET_KEY": "eth" }),
+            context: json!({ "REGION_CODE": "eth" }),
         };
         let with_convex = executor(Some(Arc::new(EchoConvex)));
         let result = with_convex
@@ -360,7 +362,7 @@ mod tests {
         assert_eq!(result.is_error, Some(false));
         let text = result.content[0].as_text().unwrap().text.clone();
         let expected = json!({ "kind": "Query", "function": "events:list",
-                               "args": { "marketKey": "eth", "limit": 3 } });
+                               "args": { "regionCode": "eth", "limit": 3 } });
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected);
 
         let thrown = with_convex

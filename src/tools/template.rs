@@ -147,8 +147,8 @@ mod tests {
     fn context() -> minijinja::Value {
         let session = json!({
             "SESSION_ID": "s-1",
-            "MARKET_KEY": "btc-usd",
-            "metadata": { "marketKey": "btc-usd", "tags": ["a", "b"] },
+            "REGION_CODE": "btc-usd",
+            "metadata": { "regionCode": "btc-usd", "tags": ["a", "b"] },
         });
         let args = json!({ "limit": 10, "ratio": 0.5, "q": "a b&c", "on": true,
                            "filter": { "side": "buy" }, "none": null });
@@ -165,20 +165,20 @@ mod tests {
             (json!("{{ args.none }}"), json!(null)),
             (json!("{{ metadata.tags }}"), json!(["a", "b"])),
             (json!("{{ args.limit * 2 }}"), json!(20)),
-            (json!("{{ MARKET_KEY }}"), json!("btc-usd")),
+            (json!("{{ REGION_CODE }}"), json!("btc-usd")),
             (json!("n={{ args.limit }}"), json!("n=10")),
             (json!("{{ args.limit }}{{ args.limit }}"), json!("1010")),
             (
-                json!("{{ args.limit }} and {{ MARKET_KEY }}"),
+                json!("{{ args.limit }} and {{ REGION_CODE }}"),
                 json!("10 and btc-usd"),
             ),
             (json!("{{ '}}' }}"), json!("}}")),
             (json!("plain"), json!("plain")),
             (json!(7), json!(7)),
             (
-                json!({ "marketKey": "{{ MARKET_KEY }}", "limit": "{{ args.limit }}",
+                json!({ "regionCode": "{{ REGION_CODE }}", "limit": "{{ args.limit }}",
                         "nested": [{ "id": "{{ SESSION_ID }}" }, 1, null] }),
-                json!({ "marketKey": "btc-usd", "limit": 10,
+                json!({ "regionCode": "btc-usd", "limit": 10,
                         "nested": [{ "id": "s-1" }, 1, null] }),
             ),
         ];
@@ -193,7 +193,7 @@ mod tests {
     fn strings_render() {
         let cases = [
             (
-                "https://x.test/m/{{ MARKET_KEY }}?n={{ args.limit }}",
+                "https://x.test/m/{{ REGION_CODE }}?n={{ args.limit }}",
                 "https://x.test/m/btc-usd?n=10",
             ),
             ("q={{ args.q | urlencode }}", "q=a%20b%26c"),

@@ -89,9 +89,9 @@ fn trader(upstream: &str) -> ToolSession {
     let order = http_tool(
         "place_order",
         "POST",
-        "{{ UPSTREAM }}/markets/{{ MARKET_KEY }}/orders?limit={{ args.limit }}&q={{ args.note | urlencode }}",
+        "{{ UPSTREAM }}/markets/{{ REGION_CODE }}/orders?limit={{ args.limit }}&q={{ args.note | urlencode }}",
         Some(
-            json!({ "marketKey": "{{ MARKET_KEY }}", "limit": "{{ args.limit }}",
+            json!({ "regionCode": "{{ REGION_CODE }}", "limit": "{{ args.limit }}",
                      "note": "note: {{ args.note }}", "tags": ["{{ AGENT_TYPE }}"] }),
         ),
     );
@@ -99,7 +99,7 @@ fn trader(upstream: &str) -> ToolSession {
     ToolSession {
         session_id: "s-1".into(),
         tools: vec![order, broken],
-        context: json!({ "SESSION_ID": "s-1", "AGENT_TYPE": "trader", "MARKET_KEY": "btc-usd",
+        context: json!({ "SESSION_ID": "s-1", "AGENT_TYPE": "trader", "REGION_CODE": "btc-usd",
                          "UPSTREAM": upstream, "API_TOKEN": "upstream-secret" }),
     }
 }
@@ -260,7 +260,7 @@ async fn a_session_lists_and_calls_its_own_tools() {
     assert_eq!(ok["result"]["isError"], false, "{ok}");
     assert_eq!(text_of(&ok), "order accepted");
     let received = harness.received.lock().unwrap().clone();
-    let expected_body = json!({ "marketKey": "btc-usd", "limit": 5,
+    let expected_body = json!({ "regionCode": "btc-usd", "limit": 5,
                                 "note": "note: a b&c", "tags": ["trader"] });
     assert_eq!(
         received,
