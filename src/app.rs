@@ -73,6 +73,8 @@ pub async fn serve(
     );
     tools_state.allowed_hosts =
         tools::allowed_hosts_for(public_url).map_err(ServeError::PublicUrl)?;
+    tools_state.convex =
+        catalog::convex_caller(&config).map_err(|error| ServeError::Adapters(vec![error]))?;
     match manager.recover().await {
         Ok(recovered) if recovered != Default::default() => tracing::info!(
             sessions = recovered.sessions,

@@ -10,3 +10,4 @@ mod recovery;
 mod rest;
 mod socketio;
 mod support;
+mod ticketdrop;
