@@ -29,6 +29,8 @@ use crate::error::{ErrorCode, RuntimeError};
 const EXIT_GRACE: Duration = Duration::from_secs(10);
 /// How long a stopping session waits for storage to come back for its final sync.
 const FINAL_SYNC_PATIENCE: Duration = Duration::from_secs(60);
+/// The most messages waiting for one session's agent; more are refused.
+const MAX_QUEUED_MESSAGES: usize = 100;
 /// The most stderr kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4096;
 
@@ -48,6 +50,9 @@ pub(crate) enum Command {
     },
     Stop {
         reason: &'static str,
+        /// Stop only if nothing happened in the session for this long (the idle sweeper's
+        /// stop; a message may have arrived since it looked).
+        idle_for: Option<Duration>,
         reply: Reply<SessionRecord>,
     },
     Record {
@@ -109,10 +114,12 @@ pub(crate) struct Actor {
     sandbox: Arc<dyn Sandbox>,
     io: AgentIo,
     /// Messages accepted but not yet sent to the agent, with their waiters.
-    queue: VecDeque<(MessageContent, Option<oneshot::Sender<Box<RawValue>>>)>,
+    queue: VecDeque<Queued>,
     turn_active: bool,
     /// Follows the agent's MCP calls to report failing ones.
     mcp: agent::McpWatch,
+    /// Set once the session is ending: turns that end now start nothing new.
+    stopping: bool,
     /// Whether the runtime interrupted the running turn (its failure is then expected).
     interrupted: bool,
     /// Whoever waits for the running turn's `result`.
@@ -127,6 +134,14 @@ pub(crate) struct Actor {
     last_activity: Arc<AtomicI64>,
     busy: Arc<AtomicBool>,
     stdout_open: bool,
+}
+
+/// A message accepted but not yet sent to the agent.
+struct Queued {
+    message_id: String,
+    content: MessageContent,
+    /// Whoever waits for the `result` of the turn it starts.
+    done: Option<oneshot::Sender<Box<RawValue>>>,
 }
 
 /// Why the actor's loop ended.
@@ -160,6 +175,7 @@ impl Actor {
             turn_active: false,
             turn_waiter: None,
             interrupted: false,
+            stopping: false,
             mcp: agent::McpWatch::new(crate::profiles::RUNTIME_MCP_SERVER),
             snapshot: parts.snapshot,
             synced: parts.synced,
@@ -190,7 +206,12 @@ impl Actor {
         let ended = loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(Command::Stop { reason, reply }) => break Ended::Stopped(reason, reply),
+                    Some(Command::Stop { reason, idle_for, reply }) => {
+                        if idle_for.is_none_or(|idle_for| self.idle_for(idle_for)) {
+                            break Ended::Stopped(reason, reply);
+                        }
+                        let _ = reply.send(Ok(self.record.clone()));
+                    }
                     Some(command) => self.handle(command).await,
                     None => break Ended::Abandoned,
                 },
@@ -200,9 +221,14 @@ impl Actor {
                 done = wait_sync(&mut self.periodic_sync) => self.finish_periodic_sync(done).await,
             }
         };
-        // No new command is taken from here on: a caller that raced with the end gets a
-        // closed channel and falls back to the stored record.
+        // No new command is taken from here on. Callers whose commands were still queued
+        // see their reply dropped, like a closed channel, and fall back to the stored
+        // record or resume the session once this end is over.
         commands.close();
+        while let Ok(command) = commands.try_recv() {
+            drop(command);
+        }
+        self.stopping = true;
         match ended {
             Ended::Stopped(reason, reply) => {
                 let result = self.stop(reason).await;
@@ -213,10 +239,12 @@ impl Actor {
                 let _ = self.stop("shutdown").await;
             }
         }
-        // Answer whatever was still queued, so no caller waits forever.
-        while let Ok(command) = commands.try_recv() {
-            reject_after_end(command, &self.id);
-        }
+    }
+
+    /// Whether no turn runs and nothing happened for `duration`.
+    fn idle_for(&self, duration: Duration) -> bool {
+        let quiet_ms = Utc::now().timestamp_millis() - self.last_activity.load(Ordering::Relaxed);
+        !self.busy.load(Ordering::Relaxed) && quiet_ms >= duration.as_millis() as i64
     }
 
     async fn handle(&mut self, command: Command) {
@@ -227,15 +255,32 @@ impl Actor {
                 reply,
                 done,
             } => {
+                if self.queue.len() >= MAX_QUEUED_MESSAGES {
+                    let refused = RuntimeError::new(
+                        ErrorCode::CapacityExceeded,
+                        format!(
+                            "{MAX_QUEUED_MESSAGES} messages already wait for this session's agent; retry when it caught up"
+                        ),
+                    );
+                    let _ = reply.send(Err(refused));
+                    return;
+                }
                 let seq = self
                     .emit_json(
                         EventKind::Input,
                         &json!({ "messageId": message_id, "content": content.as_json() }),
                     )
                     .await;
-                let _ = reply.send(Ok(MessageAccepted { message_id, seq }));
+                let _ = reply.send(Ok(MessageAccepted {
+                    message_id: message_id.clone(),
+                    seq,
+                }));
                 self.touch();
-                self.queue.push_back((content, done));
+                self.queue.push_back(Queued {
+                    message_id,
+                    content,
+                    done,
+                });
                 if !self.turn_active {
                     self.dispatch_next().await;
                 }
@@ -301,7 +346,12 @@ impl Actor {
 
     /// Sends the next queued message to the agent.
     async fn dispatch_next(&mut self) {
-        let Some((content, waiter)) = self.queue.pop_front() else {
+        let Some(Queued {
+            content,
+            done: waiter,
+            ..
+        }) = self.queue.pop_front()
+        else {
             return;
         };
         self.turn_active = true;
@@ -412,6 +462,9 @@ impl Actor {
         usage.cost_usd += result.cost_usd;
         usage.turns += 1;
         self.turn_active = false;
+        if self.stopping {
+            return;
+        }
         // `subtype` can say success while `is_error` says the turn failed (an API error);
         // clients get an `error` event for it. An interrupt's failure is expected.
         if result.is_error && !self.interrupted {
@@ -514,11 +567,29 @@ impl Actor {
         self.final_sync().await;
         self.terminate_sandbox().await;
         self.turn_active = false;
-        self.queue.clear();
+        self.drop_queue(reason).await;
         self.busy.store(false, Ordering::Relaxed);
         self.set_status(SessionStatus::Stopped, Some(reason)).await;
         self.inner.forget(&self.id);
         Ok(self.record.clone())
+    }
+
+    /// Messages accepted but never sent to the agent are dropped when the session ends;
+    /// clients hear which.
+    async fn drop_queue(&mut self, reason: &str) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = self
+            .queue
+            .drain(..)
+            .map(|queued| queued.message_id)
+            .collect();
+        let message = format!(
+            "the session ended ({reason}) before these queued messages reached the agent: {}",
+            ids.join(", ")
+        );
+        self.emit_error("messages_dropped", &message, false).await;
     }
 
     /// Records the agent's remaining output until it exits.
@@ -557,7 +628,14 @@ impl Actor {
         };
         tracing::warn!(session_id = %self.id, %message, "agent crashed");
         self.emit_error("agent_crashed", &message, true).await;
+        // A periodic sync still under way could store older content after the final one.
+        if let Some(task) = self.periodic_sync.take()
+            && let Ok((synced, _)) = task.await
+        {
+            self.synced = synced;
+        }
         self.final_sync().await;
+        self.drop_queue("agent_crashed").await;
         self.terminate_sandbox().await;
         self.busy.store(false, Ordering::Relaxed);
         self.record.error = Some(SessionError {
@@ -642,17 +720,19 @@ impl Actor {
     /// Appends an event to the log (persisted, then published, by the writer).
     async fn emit(&mut self, kind: EventKind, data: Box<RawValue>) -> u64 {
         let seq = self.next_seq;
-        self.next_seq += 1;
-        self.record.last_seq = seq;
         let now = Utc::now();
-        self.record.last_activity_at = now;
         let event = Event {
             seq,
             at: now,
             kind,
             data,
         };
+        // The seq is used only once the writer took the event: if this future is dropped
+        // while the writer's queue is full, the next event gets the same seq, no gap.
         self.inner.writer.append(self.id.clone(), event).await;
+        self.next_seq += 1;
+        self.record.last_seq = seq;
+        self.record.last_activity_at = now;
         seq
     }
 }
@@ -663,24 +743,6 @@ async fn wait_sync(
     match task {
         Some(handle) => handle.await,
         None => std::future::pending().await,
-    }
-}
-
-fn reject_after_end(command: Command, id: &str) {
-    let gone = || {
-        RuntimeError::new(
-            ErrorCode::InvalidRequest,
-            format!("session {id} is no longer live; retry"),
-        )
-    };
-    match command {
-        Command::Message { reply, .. } => drop(reply.send(Err(gone()))),
-        Command::Interrupt { reply } | Command::Stop { reply, .. } | Command::Record { reply } => {
-            drop(reply.send(Err(gone())))
-        }
-        Command::Files { reply } => drop(reply.send(Err(gone()))),
-        Command::ReadFile { reply, .. } => drop(reply.send(Err(gone()))),
-        Command::ToolFailed { .. } => {}
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     /// One lock per session id, taken by create, resume, stop and delete so that they
     /// never interleave for one session. Messages to a live session do not take it.
     lifecycle: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Sessions being brought up; they count against `max_sessions` like live ones.
+    starting: std::sync::atomic::AtomicUsize,
 }
 
 impl Inner {
@@ -100,8 +102,14 @@ impl Inner {
                     return;
                 }
                 // An outage: the session waits for the store, like its events do.
-                Err(error) => {
+                Err(error)
+                    if error.is_transient() || attempt < super::writer::MAX_ATTEMPTS_ON_ERROR =>
+                {
                     tracing::warn!(session_id = %record.id, %error, attempt, "saving the session record failed; retrying")
+                }
+                Err(error) => {
+                    tracing::error!(session_id = %record.id, %error, "the session record could not be saved");
+                    return;
                 }
             }
             tokio::time::sleep(delay).await;
@@ -167,6 +175,7 @@ impl SessionManager {
             writer,
             live: Mutex::default(),
             lifecycle: Mutex::default(),
+            starting: Default::default(),
         });
         tokio::spawn(super::sweeper::run(Arc::downgrade(&inner)));
         Self { inner }
@@ -194,6 +203,15 @@ impl SessionManager {
         principal: &Principal,
         request: CreateSession,
     ) -> Result<SessionRecord, RuntimeError> {
+        let (this, principal) = (self.clone(), principal.clone());
+        detached(async move { this.create_now(&principal, request).await }).await
+    }
+
+    async fn create_now(
+        &self,
+        principal: &Principal,
+        request: CreateSession,
+    ) -> Result<SessionRecord, RuntimeError> {
         let id = match request.session_id {
             Some(id) => validate_id(&id, "sessionId")?,
             None => uuid::Uuid::now_v7().to_string(),
@@ -207,7 +225,7 @@ impl SessionManager {
             return Err(RuntimeError::invalid("agentType: must not be empty"));
         }
         let guard = self.inner.lock_session(&id).await;
-        self.check_capacity()?;
+        let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &request.agent_type).await?;
         profile
             .validate_metadata(&metadata)
@@ -318,17 +336,22 @@ impl SessionManager {
         }
     }
 
-    fn check_capacity(&self) -> Result<(), RuntimeError> {
-        let live = self.live_sessions();
-        if live >= self.inner.settings.max_sessions {
+    /// Counts a session being brought up against `max_sessions` until it is live (or
+    /// failed), so that concurrent creates cannot pass the limit together.
+    fn reserve_slot(&self) -> Result<StartingSlot, RuntimeError> {
+        let starting = self.inner.starting.fetch_add(1, Ordering::SeqCst) + 1;
+        let slot = StartingSlot(self.inner.clone());
+        let taken = self.live_sessions() + starting;
+        if taken > self.inner.settings.max_sessions {
             return Err(RuntimeError::new(
                 ErrorCode::CapacityExceeded,
                 format!(
-                    "{live} sessions are live, the most this runtime runs; stop one or retry later"
+                    "{} sessions are live or starting, the most this runtime runs; stop one or retry later",
+                    taken - 1
                 ),
             ));
         }
-        Ok(())
+        Ok(slot)
     }
 
     /// Sends a message; queued while a turn runs. A stopped session is resumed first.
@@ -339,8 +362,10 @@ impl SessionManager {
         content: MessageContent,
         message_id: Option<String>,
     ) -> Result<MessageAccepted, RuntimeError> {
-        self.deliver(principal, session_id, content, message_id, None)
-            .await
+        let (accepted, _) = self
+            .deliver(principal, session_id, content, message_id, false)
+            .await?;
+        Ok(accepted)
     }
 
     /// Sends a message like [`SessionManager::send_message`] and also returns a waiter
@@ -352,10 +377,10 @@ impl SessionManager {
         content: MessageContent,
         message_id: Option<String>,
     ) -> Result<(MessageAccepted, TurnWaiter), RuntimeError> {
-        let (done, waiter) = oneshot::channel();
-        let accepted = self
-            .deliver(principal, session_id, content, message_id, Some(done))
+        let (accepted, waiter) = self
+            .deliver(principal, session_id, content, message_id, true)
             .await?;
+        let waiter = waiter.expect("asked for a waiter");
         Ok((accepted, TurnWaiter(waiter)))
     }
 
@@ -365,8 +390,14 @@ impl SessionManager {
         session_id: &str,
         content: MessageContent,
         message_id: Option<String>,
-        mut done: Option<oneshot::Sender<Box<serde_json::value::RawValue>>>,
-    ) -> Result<MessageAccepted, RuntimeError> {
+        wait: bool,
+    ) -> Result<
+        (
+            MessageAccepted,
+            Option<oneshot::Receiver<Box<serde_json::value::RawValue>>>,
+        ),
+        RuntimeError,
+    > {
         let message_id = match message_id {
             Some(id) => validate_id(&id, "messageId")?,
             None => uuid::Uuid::now_v7().to_string(),
@@ -380,14 +411,21 @@ impl SessionManager {
                 }
             };
             let (reply, answer) = oneshot::channel();
+            // A waiter per attempt: one given to an actor that ended is gone with it.
+            let (done, waiter) = if wait {
+                let (done, waiter) = oneshot::channel();
+                (Some(done), Some(waiter))
+            } else {
+                (None, None)
+            };
             let command = Command::Message {
                 message_id: message_id.clone(),
                 content: content.clone(),
                 reply,
-                done: done.take(),
+                done,
             };
             match ask(&handle, command, answer).await {
-                Some(result) => return result,
+                Some(result) => return result.map(|accepted| (accepted, waiter)),
                 None => continue, // the session ended just now; resume it
             }
         }
@@ -422,19 +460,42 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
         self.get(principal, session_id).await?;
-        self.stop_session(session_id, "stopped").await
+        self.stop_session(session_id, "stopped", false).await
     }
 
     /// Stops a live session for any reason (client, idle, shutdown); returns the record.
+    /// With `only_if_idle`, a session that got a message or printed something since the
+    /// sweeper looked is left alone.
     pub(crate) async fn stop_session(
         &self,
         session_id: &str,
         reason: &'static str,
+        only_if_idle: bool,
     ) -> Result<SessionRecord, RuntimeError> {
-        let _guard = self.inner.lock_session(session_id).await;
+        let (this, id) = (self.clone(), session_id.to_owned());
+        detached(async move {
+            let _guard = this.inner.lock_session(&id).await;
+            this.stop_locked(&id, reason, only_if_idle).await
+        })
+        .await
+    }
+
+    /// [`SessionManager::stop_session`] with the session's lifecycle lock already held.
+    async fn stop_locked(
+        &self,
+        session_id: &str,
+        reason: &'static str,
+        only_if_idle: bool,
+    ) -> Result<SessionRecord, RuntimeError> {
         if let Some(handle) = self.inner.handle(session_id) {
             let (reply, answer) = oneshot::channel();
-            if let Some(result) = ask(&handle, Command::Stop { reason, reply }, answer).await {
+            let idle_for = only_if_idle.then_some(self.inner.settings.idle_timeout);
+            let command = Command::Stop {
+                reason,
+                idle_for,
+                reply,
+            };
+            if let Some(result) = ask(&handle, command, answer).await {
                 return result;
             }
         }
@@ -448,12 +509,21 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
+        let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
+        detached(async move { this.resume_now(&principal, &id).await }).await
+    }
+
+    async fn resume_now(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
         let _guard = self.inner.lock_session(session_id).await;
         if self.owned_handle(principal, session_id)?.is_some() {
             return self.get(principal, session_id).await;
         }
         let mut record = self.owned_record(principal, session_id).await?;
-        self.check_capacity()?;
+        let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
         let rendered = launch::render(&self.inner, &profile, &record)?;
         record.last_seq = super::recovery::last_seq(&self.inner, &record)
@@ -478,8 +548,15 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<(), RuntimeError> {
         self.get(principal, session_id).await?;
-        self.stop_session(session_id, "deleted").await?;
+        let (this, id) = (self.clone(), session_id.to_owned());
+        detached(async move { this.delete_now(&id).await }).await
+    }
+
+    /// Stops and deletes under one lifecycle lock, so no message can resume the session
+    /// in between.
+    async fn delete_now(&self, session_id: &str) -> Result<(), RuntimeError> {
         let _guard = self.inner.lock_session(session_id).await;
+        self.stop_locked(session_id, "deleted", false).await?;
         let key = launch::session_key(session_id)?;
         self.inner
             .adapters
@@ -699,7 +776,9 @@ impl SessionManager {
     /// written. Called on shutdown.
     pub async fn shutdown(&self) {
         let ids: Vec<String> = self.inner.live.lock().unwrap().keys().cloned().collect();
-        let stops = ids.iter().map(|id| self.stop_session(id, "shutdown"));
+        let stops = ids
+            .iter()
+            .map(|id| self.stop_session(id, "shutdown", false));
         for (id, result) in ids.iter().zip(futures::future::join_all(stops).await) {
             if let Err(error) = result {
                 tracing::error!(session_id = id, %error, "stopping a session at shutdown failed");
@@ -762,6 +841,25 @@ impl SessionManager {
             .map_err(|e| RuntimeError::storage("reading the session", e))?
             .ok_or_else(|| RuntimeError::session_not_found(session_id))
     }
+}
+
+/// A reserved place among `max_sessions` for a session being brought up.
+struct StartingSlot(Arc<Inner>);
+
+impl Drop for StartingSlot {
+    fn drop(&mut self) {
+        self.0.starting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs a lifecycle operation to its end even if the caller goes away: a client that
+/// disconnects mid-request must not leave a half-made sandbox or a half-stopped session.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, RuntimeError>> + Send + 'static,
+) -> Result<T, RuntimeError> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|error| Err(RuntimeError::internal("a session operation", error)))
 }
 
 /// Turns a tool failure into a command to the session's actor.

@@ -24,7 +24,7 @@ pub(crate) async fn run(inner: Weak<Inner>) {
             tracing::info!(session_id = id, "stopping an idle session");
             let manager = manager.clone();
             tokio::spawn(async move {
-                if let Err(error) = manager.stop_session(&id, "idle").await {
+                if let Err(error) = manager.stop_session(&id, "idle", true).await {
                     tracing::warn!(session_id = id, %error, "stopping an idle session failed");
                 }
             });

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use agent_runtime_api::{
-    AdapterResult, BlobKey, BlobStore, FileTree, RelPath, Sandbox, SandboxDir,
+    AdapterError, AdapterResult, BlobKey, BlobStore, FileTree, RelPath, Sandbox, SandboxDir,
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -93,11 +93,26 @@ pub(crate) async fn sync_workspace(
         if stored.is_some_and(|file| file.state == *state) {
             continue;
         }
-        let bytes = sandbox.read_file(SandboxDir::Workspace, path).await?;
+        let bytes = match sandbox.read_file(SandboxDir::Workspace, path).await {
+            Ok(bytes) => bytes,
+            // Not a regular file any more, or a symlink out of the sandbox: not synced.
+            Err(AdapterError::InvalidInput(reason) | AdapterError::NotFound(reason)) => {
+                tracing::warn!(%path, reason, "a workspace file is left out of the sync");
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let hash = content_hash(&bytes);
         if stored.is_none_or(|file| file.hash != hash) {
-            blobs.put(&BlobKey::file(session, path), bytes).await?;
-            moved += 1;
+            match blobs.put(&BlobKey::file(session, path), bytes).await {
+                Ok(()) => moved += 1,
+                // One file the store refuses must not hold back every other file.
+                Err(AdapterError::InvalidInput(reason)) => {
+                    tracing::warn!(%path, reason, "the blob store refused a workspace file");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
         }
         synced.insert(
             path.clone(),

@@ -15,6 +15,8 @@ use super::bus::{DomainEvent, EventBus};
 
 /// The most events persisted in one batch.
 const MAX_BATCH: usize = 2048;
+/// Attempts at a failure that is not an outage before the events are given up on.
+pub(crate) const MAX_ATTEMPTS_ON_ERROR: u32 = 20;
 /// Sessions whose events are written at the same time.
 const CONCURRENT_APPENDS: usize = 16;
 /// Queued events before actors wait: the bound that turns a slow store into
@@ -115,9 +117,11 @@ fn group_by_session(batch: impl Iterator<Item = (Arc<str>, Event)>) -> Vec<(Arc<
     groups
 }
 
-/// Appends until the store takes the events. Only a refusal that no retry can change (the
-/// session is gone, the events are invalid) ends the attempts; anything else, an outage
-/// included, is retried with backoff, holding the writer and so slowing the agents.
+/// Appends until the store takes the events. An outage (`Unavailable`) is waited out with
+/// backoff, however long, holding the writer and so slowing the agents. Other failures
+/// get [`MAX_ATTEMPTS_ON_ERROR`] attempts, so that one session's unwritable batch cannot
+/// stall every session's log; a refusal no retry can change (the session is gone, the
+/// events are invalid) ends the attempts at once. Events given up on are logged loudly.
 async fn append_with_retry(store: &dyn SessionStore, session_id: &str, events: &[Event]) {
     let mut delay = Duration::from_millis(50);
     let mut attempts = 0u32;
@@ -144,8 +148,15 @@ async fn append_with_retry(store: &dyn SessionStore, session_id: &str, events: &
                 );
                 return;
             }
-            Err(error) => {
+            Err(error) if error.is_transient() || attempts < MAX_ATTEMPTS_ON_ERROR => {
                 tracing::warn!(session_id, %error, attempts, "persisting events failed; retrying");
+            }
+            Err(error) => {
+                tracing::error!(
+                    session_id, %error, attempts, count = events.len(),
+                    "persisting events failed again and again; they are not in the log"
+                );
+                return;
             }
         }
         tokio::time::sleep(delay).await;

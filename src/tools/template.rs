@@ -126,6 +126,15 @@ fn urlencode(value: &minijinja::Value) -> Result<String, minijinja::Error> {
         ));
     }
     let text = value.to_string();
+    // URL parsers treat `.` and `..` (encoded or not) as path steps: a value like that
+    // would move the request to another path of the upstream, credentials included.
+    if text == "." || text == ".." {
+        let kind = minijinja::ErrorKind::InvalidOperation;
+        return Err(minijinja::Error::new(
+            kind,
+            "urlencode refuses `.` and `..`",
+        ));
+    }
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
@@ -220,6 +229,20 @@ mod tests {
         assert!(text.unwrap_err().contains("undefined"));
         let filtered = renderer.render_str("url", "q={{ args.nope | urlencode }}", &ctx);
         assert!(filtered.unwrap_err().contains("undefined"));
+    }
+
+    #[test]
+    fn urlencode_refuses_path_steps() {
+        let renderer = Renderer::new();
+        for step in [".", ".."] {
+            let ctx = call_context(&json!({}), &json!({ "id": step }));
+            let rendered =
+                renderer.render_str("url", "https://x/o/{{ args.id | urlencode }}", &ctx);
+            assert!(rendered.unwrap_err().contains("refuses"), "{step}");
+        }
+        let ctx = call_context(&json!({}), &json!({ "id": "a.b" }));
+        let rendered = renderer.render_str("url", "https://x/o/{{ args.id | urlencode }}", &ctx);
+        assert_eq!(rendered.unwrap(), "https://x/o/a.b");
     }
 
     #[test]

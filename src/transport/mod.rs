@@ -4,13 +4,14 @@
 //! - `socketio`: the Socket.IO namespace `/` (handshake auth, request events, acks) and
 //!   the task that fans bus events out to session rooms; `socketio/requests.rs` has one
 //!   handler per request event.
-//! - `rest`: the `/v1` REST routes and their bearer-token middleware.
+//! - `rest`: the `/v1` REST routes and their bearer-token middleware (`wait: true` on a
+//!   message waits for that turn's `result` through the manager's turn waiter).
 //! - `sse`: the event log as JSON pages, as Server-Sent Events, and as NDJSON transcript.
-//! - `wait`: `wait: true` on REST messages (waiting for the turn's `result`).
 //! - `ops`: `/healthz`, `/readyz`, `/metrics` (no authentication: probes and scrapers).
 //! - `metrics`: the counters behind `/metrics`, in the Prometheus text format.
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
 //! - [`error`]: the error → HTTP status table and the error bodies.
+//! - `/mcp`, the runtime-served tools, comes from `crate::tools` when the app state has it.
 //!
 //! **Architecture Invariant:** transports reach sessions only through
 //! [`SessionManager`] and the [`crate::runtime::EventBus`]; no adapter is visible here.

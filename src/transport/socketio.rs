@@ -29,10 +29,10 @@ use crate::runtime::DomainEvent;
 
 mod requests;
 
-/// The Socket.IO layer for the router, and the handle used to broadcast and to close.
 /// Packets buffered per Socket.IO connection.
 const SOCKET_BUFFER_PACKETS: usize = 4096;
 
+/// The Socket.IO layer for the router, and the handle used to broadcast and to close.
 pub(crate) fn layer(ctx: Shared, max_payload: usize) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .with_state(ctx)

@@ -278,3 +278,21 @@ async fn a_sandbox_that_cannot_be_made_gives_sandbox_failed_and_a_failed_record(
         json!({ "status": "failed", "reason": "sandbox_failed" })
     );
 }
+
+#[tokio::test]
+async fn concurrent_creates_cannot_pass_the_session_limit_together() {
+    let mut settings = settings();
+    settings.max_sessions = 2;
+    let h = Harness::with_settings(settings).await;
+    let request = || CreateSession {
+        agent_type: "tester".into(),
+        ..Default::default()
+    };
+    let results =
+        futures::future::join_all((0..5).map(|_| h.manager.create(&h.alice, request()))).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 2, "{results:?}");
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.code.as_str(), "capacity_exceeded");
+    }
+}

@@ -29,7 +29,8 @@ impl RelPath {
     /// # Behavior
     /// - `a/b.txt` is accepted as it is.
     /// - empty, absolute (`/x`), `..` or `.` components, `a//b`, a trailing `/`,
-    ///   backslashes, NUL bytes and paths over 1024 bytes are refused.
+    ///   backslashes, NUL bytes and other control characters, and paths over 1024 bytes
+    ///   are refused.
     pub fn new(path: &str) -> Result<Self, PathError> {
         let refuse = |reason| {
             Err(PathError {
@@ -45,6 +46,9 @@ impl RelPath {
         }
         if path.contains('\0') {
             return refuse("contains a NUL byte");
+        }
+        if path.chars().any(char::is_control) {
+            return refuse("contains a control character");
         }
         if path.contains('\\') {
             return refuse("contains a backslash");
@@ -125,6 +129,9 @@ mod tests {
             "a/",
             "a\\b",
             "a\0b",
+            "tab\there",
+            "new\nline",
+            "del\u{7f}",
             long.as_str(),
         ] {
             assert!(RelPath::new(bad).is_err(), "{bad:?} was accepted");

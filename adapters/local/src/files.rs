@@ -73,9 +73,11 @@ pub(crate) fn read(root: &Path, path: &RelPath) -> AdapterResult<Bytes> {
         )));
     }
     // O_NOFOLLOW: the resolved path has no symlinks; refuse one that appeared since.
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below then
+    // refuses it. (Reads of a regular file ignore the flag.)
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&real)
         .map_err(|error| io_error(&full, error))?;
     if !file.metadata().map_err(|e| io_error(&full, e))?.is_file() {

@@ -312,3 +312,23 @@ async fn terminate_lets_processes_end_cleanly_before_killing_them() {
         assert_eq!(status.code, Some(3), "{isolation}: {status}");
     }
 }
+
+#[tokio::test]
+async fn reading_a_fifo_is_refused_without_waiting_for_a_writer() {
+    let root = tempfile::tempdir().unwrap();
+    let provider = plain(&root);
+    let sandbox = provider.create(&spec("fifo", "fifo")).await.unwrap();
+    let (_, status) = run(sandbox.as_ref(), &shell("mkfifo pipe")).await;
+    assert!(status.success());
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        sandbox.read_file(SandboxDir::Workspace, &RelPath::new("pipe").unwrap()),
+    )
+    .await
+    .expect("no wait for a writer");
+    assert!(
+        matches!(read, Err(AdapterError::InvalidInput(_))),
+        "{read:?}"
+    );
+    sandbox.terminate().await.unwrap();
+}
