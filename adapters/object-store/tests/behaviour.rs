@@ -104,7 +104,6 @@ async fn unusual_names_round_trip() {
         "+p;s",
         "quote\"d",
         "'single'",
-        "tab\tname",
     ];
     let session = RelPath::new("s").unwrap();
     for (backend, store) in stores(&dir, "unusual_names_round_trip") {
@@ -112,14 +111,6 @@ async fn unusual_names_round_trip() {
         for name in names {
             let k = BlobKey::file(&session, &RelPath::new(name).unwrap());
             let result = store.put(&k, Bytes::from(name.to_owned())).await;
-            if name.contains('\t') {
-                // Control characters are refused by every object store, with a clear error.
-                assert!(
-                    matches!(result, Err(AdapterError::InvalidInput(_))),
-                    "{backend}"
-                );
-                continue;
-            }
             result.unwrap_or_else(|e| panic!("{backend}: put {name:?}: {e}"));
             let back = store.get(&k).await.unwrap();
             assert_eq!(
