@@ -1,0 +1,149 @@
+//! What the agent prints: each line becomes an event; the ones the runtime acts on (the
+//! conversation id, the end of a turn, MCP failures) also move the session along.
+
+use super::*;
+
+impl Actor {
+    pub(super) async fn on_output(&mut self, line: std::io::Result<Option<Line>>) {
+        match line {
+            Ok(Some(Line::Text(text))) => self.on_line(text).await,
+            Ok(Some(Line::TooLong(len))) => {
+                let message = format!(
+                    "the agent printed a line of {len} bytes, over the limit; it was dropped"
+                );
+                self.emit_error("agent_failed", &message, false).await;
+            }
+            Ok(Some(Line::NotUtf8)) => {
+                self.emit_error(
+                    "agent_failed",
+                    "the agent printed a line that is not UTF-8; it was dropped",
+                    false,
+                )
+                .await;
+            }
+            Ok(None) => self.stdout_open = false,
+            Err(error) => {
+                tracing::warn!(session_id = %self.id, %error, "reading the agent's output failed");
+                self.stdout_open = false;
+            }
+        }
+    }
+
+    pub(super) async fn on_line(&mut self, text: String) {
+        self.touch();
+        let kind = match agent::classify(&text) {
+            Ok(kind) => kind,
+            Err(_) => {
+                let shown: String = text.chars().take(200).collect();
+                let message =
+                    format!("the agent printed a line that is not a JSON object: {shown}");
+                self.emit_error("agent_failed", &message, false).await;
+                return;
+            }
+        };
+        let turn_end = match kind {
+            AgentLine::ControlResponse { request_id, error } => {
+                if let Some(error) = error {
+                    tracing::warn!(session_id = %self.id, request_id, error, "control request failed");
+                }
+                return;
+            }
+            AgentLine::Init { session_id } => {
+                if self.record.agent_session_id.as_deref() != Some(session_id.as_str()) {
+                    self.record.agent_session_id = Some(session_id);
+                }
+                AgentLine::Other
+            }
+            other => other,
+        };
+        let mcp_failures = self.mcp.observe(&text);
+        match RawValue::from_string(text) {
+            Ok(raw) => {
+                if matches!(turn_end, AgentLine::Result(_))
+                    && let Some(waiter) = self.turn_waiter.take()
+                {
+                    let _ = waiter.send(raw.clone());
+                }
+                self.emit(EventKind::Agent, raw).await;
+            }
+            Err(error) => {
+                tracing::error!(session_id = %self.id, %error, "classified line is not JSON")
+            }
+        }
+        for failure in mcp_failures {
+            let message = format!("the tool {} failed: {}", failure.tool, failure.message);
+            self.emit_error("tool_failed", &message, false).await;
+        }
+        if let AgentLine::Result(result) = turn_end {
+            self.on_turn_end(result).await;
+        }
+    }
+
+    pub(super) async fn on_turn_end(&mut self, result: agent::TurnResult) {
+        let usage = &mut self.record.usage;
+        usage.input_tokens += result.input_tokens;
+        usage.output_tokens += result.output_tokens;
+        usage.cost_usd += result.cost_usd;
+        usage.turns += 1;
+        self.turn_active = false;
+        if self.stopping {
+            return;
+        }
+        // `subtype` can say success while `is_error` says the turn failed (an API error);
+        // clients get an `error` event for it. An interrupt's failure is expected.
+        if result.is_error && !self.interrupted {
+            let detail = result.text.as_deref().unwrap_or(&result.subtype);
+            let shown: String = detail.chars().take(500).collect();
+            self.emit_error("turn_failed", &format!("the turn failed: {shown}"), false)
+                .await;
+        }
+        self.emit_file_changes().await;
+        if self.queue.is_empty() {
+            self.busy.store(false, Ordering::Relaxed);
+            self.set_status(SessionStatus::Idle, None).await;
+        } else {
+            self.dispatch_next().await;
+        }
+    }
+
+    /// Diffs the workspace against the last turn and emits one `file` event per change.
+    pub(super) async fn emit_file_changes(&mut self) {
+        match workspace::snapshot(self.sandbox.as_ref()).await {
+            Ok(current) => {
+                for change in workspace::diff(&self.snapshot, &current) {
+                    self.emit_json(EventKind::File, &change).await;
+                }
+                self.snapshot = current;
+            }
+            Err(error) => {
+                tracing::warn!(session_id = %self.id, %error, "listing workspace files failed")
+            }
+        }
+    }
+}
+
+/// Collects the tail of the agent's stderr for error messages, and logs it at debug.
+pub(crate) fn collect_stderr(
+    session_id: Arc<str>,
+    stderr: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+) -> Arc<std::sync::Mutex<String>> {
+    let tail = Arc::new(std::sync::Mutex::new(String::new()));
+    let writer = tail.clone();
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(stderr, 64 * 1024);
+        while let Ok(Some(Line::Text(line))) = lines.next_line().await {
+            tracing::debug!(%session_id, line, "agent stderr");
+            let Ok(mut tail) = writer.lock() else { return };
+            tail.push_str(&line);
+            tail.push('\n');
+            if tail.len() > STDERR_TAIL_BYTES {
+                let cut = tail.len() - STDERR_TAIL_BYTES;
+                let cut = (cut..tail.len())
+                    .find(|&i| tail.is_char_boundary(i))
+                    .unwrap_or(0);
+                tail.drain(..cut);
+            }
+        }
+    });
+    tail
+}

@@ -1,0 +1,100 @@
+//! Moving the workspace and the transcript to the blob store while the session lives
+//! (periodic, off the streaming path) and as it ends (final, waiting for storage).
+
+use super::*;
+
+impl Actor {
+    pub(super) fn start_periodic_sync(&mut self) {
+        let sandbox = self.sandbox.clone();
+        let blobs = self.inner.adapters.blobs.clone();
+        let key = self.key.clone();
+        let agent_session_id = self.record.agent_session_id.clone();
+        let mut synced = self.synced.clone();
+        self.periodic_sync = Some(tokio::spawn(async move {
+            let mut result =
+                workspace::sync_workspace(sandbox.as_ref(), blobs.as_ref(), &key, &mut synced)
+                    .await
+                    .map(drop);
+            if let (Ok(()), Some(agent_id)) = (&result, agent_session_id) {
+                result =
+                    workspace::sync_transcript(sandbox.as_ref(), blobs.as_ref(), &key, &agent_id)
+                        .await
+                        .map(drop);
+            }
+            (synced, result)
+        }));
+    }
+
+    pub(super) async fn finish_periodic_sync(
+        &mut self,
+        done: Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError>,
+    ) {
+        self.periodic_sync = None;
+        match done {
+            Ok((synced, result)) => {
+                self.synced = synced;
+                let failed_before = std::mem::replace(&mut self.sync_failing, result.is_err());
+                // One event per outage, not one per attempt.
+                if let Err(error) = result
+                    && !failed_before
+                {
+                    self.emit_error(
+                        "sync_failed",
+                        &format!("syncing files failed: {error}; will retry"),
+                        false,
+                    )
+                    .await;
+                }
+            }
+            Err(error) => tracing::error!(session_id = %self.id, %error, "sync task failed"),
+        }
+    }
+
+    /// Stores the workspace and the transcript before the sandbox goes. Storage that is
+    /// down is waited for, with backoff, up to [`FINAL_SYNC_PATIENCE`]; the first failure
+    /// and a final give-up are reported as `error` events.
+    pub(super) async fn final_sync(&mut self) {
+        let deadline = tokio::time::Instant::now() + FINAL_SYNC_PATIENCE;
+        let mut delay = Duration::from_millis(200);
+        let mut reported = false;
+        loop {
+            let Err(error) = self.sync_once().await else {
+                return;
+            };
+            tracing::warn!(session_id = %self.id, %error, "final sync failed");
+            if tokio::time::Instant::now() + delay > deadline {
+                let message = format!(
+                    "storing the session's files failed for {FINAL_SYNC_PATIENCE:?}; changes since the last sync are lost: {error}"
+                );
+                self.emit_error("sync_failed", &message, false).await;
+                return;
+            }
+            if !reported {
+                let message = format!("storing the session's files failed; retrying: {error}");
+                self.emit_error("sync_failed", &message, false).await;
+                reported = true;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    pub(super) async fn sync_once(&mut self) -> Result<(), AdapterError> {
+        let blobs = self.inner.adapters.blobs.as_ref();
+        workspace::sync_workspace(self.sandbox.as_ref(), blobs, &self.key, &mut self.synced)
+            .await?;
+        if let Some(agent_id) = &self.record.agent_session_id {
+            workspace::sync_transcript(self.sandbox.as_ref(), blobs, &self.key, agent_id).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) async fn wait_sync(
+    task: &mut Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
+) -> Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError> {
+    match task {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}

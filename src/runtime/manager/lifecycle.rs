@@ -1,0 +1,131 @@
+//! Stop, resume and delete: each runs under the session's lifecycle lock and to its end,
+//! even if the caller goes away.
+
+use super::*;
+
+impl SessionManager {
+    /// Final sync, then the sandbox goes away; the session can be resumed.
+    pub async fn stop(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        self.get(principal, session_id).await?;
+        self.stop_session(session_id, "stopped", false).await
+    }
+
+    /// Stops a live session for any reason (client, idle, shutdown); returns the record.
+    /// With `only_if_idle`, a session that got a message or printed something since the
+    /// sweeper looked is left alone.
+    pub(crate) async fn stop_session(
+        &self,
+        session_id: &str,
+        reason: &'static str,
+        only_if_idle: bool,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let (this, id) = (self.clone(), session_id.to_owned());
+        detached(async move {
+            let _guard = this.inner.lock_session(&id).await;
+            this.stop_locked(&id, reason, only_if_idle).await
+        })
+        .await
+    }
+
+    /// [`SessionManager::stop_session`] with the session's lifecycle lock already held.
+    async fn stop_locked(
+        &self,
+        session_id: &str,
+        reason: &'static str,
+        only_if_idle: bool,
+    ) -> Result<SessionRecord, RuntimeError> {
+        if let Some(handle) = self.inner.handle(session_id) {
+            let (reply, answer) = oneshot::channel();
+            let idle_for = only_if_idle.then_some(self.inner.settings.idle_timeout);
+            let command = Command::Stop {
+                reason,
+                idle_for,
+                reply,
+            };
+            if let Some(result) = ask(&handle, command, answer).await {
+                return result;
+            }
+        }
+        self.stored_record(session_id).await
+    }
+
+    /// Starts a stopped or failed session again on a new sandbox, with its files and
+    /// conversation restored. Resuming a live session returns it as it is.
+    pub async fn resume(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
+        detached(async move { this.resume_now(&principal, &id).await }).await
+    }
+
+    async fn resume_now(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let _guard = self.inner.lock_session(session_id).await;
+        if self.owned_handle(principal, session_id)?.is_some() {
+            return self.get(principal, session_id).await;
+        }
+        let mut record = self.owned_record(principal, session_id).await?;
+        let _slot = self.reserve_slot()?;
+        let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
+        let rendered = launch::render(&self.inner, &profile, &record)?;
+        record.last_seq = crate::runtime::recovery::last_seq(&self.inner, &record)
+            .await
+            .map_err(|e| RuntimeError::storage("reading the event log", e))?;
+        record.status = SessionStatus::Starting;
+        record.error = None;
+        self.inner
+            .append_event(
+                &mut record,
+                EventKind::Status,
+                json!({ "status": "starting", "reason": "resume" }),
+            )
+            .await;
+        self.bring_up(record, rendered, Start::Resume).await
+    }
+
+    /// Stops the session if live and removes its record, log, files and transcripts.
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<(), RuntimeError> {
+        self.get(principal, session_id).await?;
+        let (this, id) = (self.clone(), session_id.to_owned());
+        detached(async move { this.delete_now(&id).await }).await
+    }
+
+    /// Stops and deletes under one lifecycle lock, so no message can resume the session
+    /// in between.
+    async fn delete_now(&self, session_id: &str) -> Result<(), RuntimeError> {
+        let _guard = self.inner.lock_session(session_id).await;
+        self.stop_locked(session_id, "deleted", false).await?;
+        let key = launch::session_key(session_id)?;
+        self.inner
+            .adapters
+            .blobs
+            .delete_prefix(&BlobKey::session(&key))
+            .await
+            .map_err(|e| RuntimeError::storage("deleting the session's files", e))?;
+        self.inner
+            .adapters
+            .store
+            .delete(session_id)
+            .await
+            .map_err(|e| RuntimeError::storage("deleting the session", e))?;
+        self.inner
+            .bus
+            .publish(crate::runtime::DomainEvent::Deleted {
+                session_id: session_id.into(),
+            });
+        Ok(())
+    }
+}

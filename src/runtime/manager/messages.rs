@@ -1,0 +1,105 @@
+//! Messages and interrupts: the requests that reach a live session's actor, resuming the
+//! session first when it is stopped.
+
+use super::*;
+
+impl SessionManager {
+    /// Sends a message; queued while a turn runs. A stopped session is resumed first.
+    pub async fn send_message(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        content: MessageContent,
+        message_id: Option<String>,
+    ) -> Result<MessageAccepted, RuntimeError> {
+        let (accepted, _) = self
+            .deliver(principal, session_id, content, message_id, false)
+            .await?;
+        Ok(accepted)
+    }
+
+    /// Sends a message like [`SessionManager::send_message`] and also returns a waiter
+    /// for the `result` of the turn that this message starts (not an earlier one).
+    pub async fn send_message_and_wait(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        content: MessageContent,
+        message_id: Option<String>,
+    ) -> Result<(MessageAccepted, TurnWaiter), RuntimeError> {
+        let (accepted, waiter) = self
+            .deliver(principal, session_id, content, message_id, true)
+            .await?;
+        let waiter = waiter.expect("asked for a waiter");
+        Ok((accepted, TurnWaiter(waiter)))
+    }
+
+    async fn deliver(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        content: MessageContent,
+        message_id: Option<String>,
+        wait: bool,
+    ) -> Result<
+        (
+            MessageAccepted,
+            Option<oneshot::Receiver<Box<serde_json::value::RawValue>>>,
+        ),
+        RuntimeError,
+    > {
+        let message_id = match message_id {
+            Some(id) => validate_id(&id, "messageId")?,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        for _ in 0..3 {
+            let handle = match self.owned_handle(principal, session_id)? {
+                Some(handle) => handle,
+                None => {
+                    self.resume(principal, session_id).await?;
+                    continue;
+                }
+            };
+            let (reply, answer) = oneshot::channel();
+            // A waiter per attempt: one given to an actor that ended is gone with it.
+            let (done, waiter) = if wait {
+                let (done, waiter) = oneshot::channel();
+                (Some(done), Some(waiter))
+            } else {
+                (None, None)
+            };
+            let command = Command::Message {
+                message_id: message_id.clone(),
+                content: content.clone(),
+                reply,
+                done,
+            };
+            match ask(&handle, command, answer).await {
+                Some(result) => return result.map(|accepted| (accepted, waiter)),
+                None => continue, // the session ended just now; resume it
+            }
+        }
+        Err(RuntimeError::new(
+            ErrorCode::AgentFailed,
+            "the session kept ending while the message was sent",
+        ))
+    }
+
+    /// Interrupts the running turn; the agent stays alive.
+    pub async fn interrupt(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        match self.owned_handle(principal, session_id)? {
+            Some(handle) => {
+                let (reply, answer) = oneshot::channel();
+                match ask(&handle, Command::Interrupt { reply }, answer).await {
+                    Some(result) => result,
+                    None => self.get(principal, session_id).await,
+                }
+            }
+            None => self.get(principal, session_id).await,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! What the manager answers without changing a session: records, logs, files,
+//! profiles, readiness.
+
+use super::*;
+
+impl SessionManager {
+    /// The session's record.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await
+    }
+
+    /// The principal's sessions.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        request: ListSessions,
+    ) -> Result<SessionList, RuntimeError> {
+        let limit = request.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(RuntimeError::invalid("limit: must be between 1 and 500"));
+        }
+        let filter = SessionFilter {
+            owner: Some(principal.id.to_string()),
+            agent_type: request.agent_type,
+            statuses: request.status.into_iter().collect(),
+        };
+        let page = self
+            .inner
+            .adapters
+            .store
+            .list(&filter, limit, request.cursor.as_deref())
+            .await
+            .map_err(|e| RuntimeError::storage("listing sessions", e))?;
+        Ok(SessionList {
+            sessions: page.sessions,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Events with seq greater than `after`, oldest first, at most `limit`
+    /// (capped at [`MAX_EVENT_PAGE`]).
+    pub async fn events(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<EventPage, RuntimeError> {
+        self.owned_record(principal, session_id).await?;
+        let limit = limit.clamp(1, MAX_EVENT_PAGE);
+        let mut events = self
+            .inner
+            .adapters
+            .store
+            .events_after(session_id, after, limit + 1)
+            .await
+            .map_err(|e| RuntimeError::storage("reading the event log", e))?;
+        let has_more = events.len() > limit;
+        events.truncate(limit);
+        Ok(EventPage { events, has_more })
+    }
+
+    /// The session's workspace files: live from the sandbox, else as last synced.
+    pub async fn files(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<Vec<FileInfo>, RuntimeError> {
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Files { reply }, answer).await {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await?;
+        let key = launch::session_key(session_id)?;
+        let prefix = BlobKey::files_prefix(&key);
+        let stored = self
+            .inner
+            .adapters
+            .blobs
+            .list(&prefix)
+            .await
+            .map_err(|e| RuntimeError::storage("listing files", e))?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|meta| {
+                let path = meta.key.strip_prefix(&prefix)?.to_owned();
+                Some(FileInfo {
+                    path,
+                    size: meta.size,
+                    modified_at: meta.modified_at,
+                })
+            })
+            .collect())
+    }
+
+    /// One workspace file's bytes.
+    pub async fn file(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        path: &str,
+    ) -> Result<Bytes, RuntimeError> {
+        let path = RelPath::new(path).map_err(|e| RuntimeError::invalid(format!("path: {e}")))?;
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(
+                &handle,
+                Command::ReadFile {
+                    path: path.clone(),
+                    reply,
+                },
+                answer,
+            )
+            .await
+            {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await?;
+        let key = launch::session_key(session_id)?;
+        self.inner
+            .adapters
+            .blobs
+            .get(&BlobKey::file(&key, &path))
+            .await
+            .map_err(|e| RuntimeError::storage("reading the file", e))?
+            .ok_or_else(|| RuntimeError::new(ErrorCode::NotFound, format!("no file {path}")))
+    }
+
+    /// Every profile a client can create a session for. A profile that does not load is
+    /// left out and logged.
+    pub async fn profiles(&self) -> Result<Vec<ProfileInfo>, RuntimeError> {
+        let names = self
+            .inner
+            .adapters
+            .profiles
+            .list()
+            .await
+            .map_err(|e| RuntimeError::storage("listing profiles", e))?;
+        let mut profiles = Vec::with_capacity(names.len());
+        for name in names {
+            match launch::load_profile(&self.inner, &name).await {
+                Ok(profile) => {
+                    let summary = profile.summary();
+                    profiles.push(ProfileInfo {
+                        name: summary.name,
+                        description: summary.description,
+                        metadata_schema: summary.metadata_schema,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(profile = name, %error, "profile left out of the list")
+                }
+            }
+        }
+        Ok(profiles)
+    }
+
+    /// Checks every adapter; returns the names and errors of those that failed.
+    pub async fn readiness(&self) -> Result<(), Vec<(String, String)>> {
+        let adapters = &self.inner.adapters;
+        let (store, blobs, profiles) = tokio::join!(
+            adapters.store.ping(),
+            adapters.blobs.ping(),
+            adapters.profiles.list()
+        );
+        let failed: Vec<(String, String)> = [
+            ("store", store.err()),
+            ("storage", blobs.err()),
+            ("profiles", profiles.err()),
+        ]
+        .into_iter()
+        .filter_map(|(name, error)| error.map(|e| (name.to_owned(), e.to_string())))
+        .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed)
+        }
+    }
+}
