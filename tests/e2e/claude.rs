@@ -35,25 +35,6 @@ CLAUDE_CODE_MAX_RETRIES = "1"
     Some(setup)
 }
 
-async fn create(http: &Http) -> String {
-    let (status, body) = http
-        .post("/v1/sessions", json!({ "agentType": "claude" }))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["session"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn turn(http: &Http, id: &str, text: &str) -> Value {
-    let (status, body) = http
-        .post(
-            &format!("/v1/sessions/{id}/messages"),
-            json!({ "content": text, "wait": true }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["result"].clone()
-}
-
 /// Every user text the fake API saw in its last request, outside system reminders.
 fn last_request_texts(fake: &FakeAnthropic) -> Vec<String> {
     let requests = fake.requests();
@@ -83,20 +64,20 @@ async fn claude_code_turns_files_interrupt_stop_and_resume() {
     };
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let id = create(&http).await;
+    let id = http.create_session("claude").await;
 
     // A turn with text.
-    let result = turn(&http, &id, "hello from the test").await;
+    let result = http.turn(&id, "hello from the test").await;
     assert_eq!(result["is_error"], false, "{result}");
     assert_eq!(result["result"], "echo: hello from the test");
 
     // A turn where the agent writes a file: a `file` event follows.
-    let result = turn(
-        &http,
-        &id,
-        r#"TOOL:Bash {"command":"printf 'made by claude' > made.txt"}"#,
-    )
-    .await;
+    let result = http
+        .turn(
+            &id,
+            r#"TOOL:Bash {"command":"printf 'made by claude' > made.txt"}"#,
+        )
+        .await;
     assert_eq!(result["is_error"], false, "{result}");
     let (_, page) = http
         .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
@@ -165,7 +146,7 @@ async fn claude_code_turns_files_interrupt_stop_and_resume() {
         .await;
     assert_eq!(status, 200, "{resumed}");
     assert_eq!(resumed["session"]["status"], "idle");
-    let result = turn(&http, &id, "after the resume").await;
+    let result = http.turn(&id, "after the resume").await;
     assert_eq!(result["result"], "echo: after the resume");
     let texts = last_request_texts(&fake);
     assert!(

@@ -42,27 +42,6 @@ fn modal_root(setup: &Setup) -> PathBuf {
     setup.dir.path().join("modal")
 }
 
-async fn create(http: &Http) -> String {
-    let (status, body) = http
-        .post("/v1/sessions", json!({ "agentType": "tester" }))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["session"]["status"], "idle", "{body}");
-    body["session"]["id"].as_str().unwrap().to_owned()
-}
-
-/// Sends `text` and waits for its turn's `result`.
-async fn turn(http: &Http, id: &str, text: &str) -> Value {
-    let (status, body) = http
-        .post(
-            &format!("/v1/sessions/{id}/messages"),
-            json!({ "content": text, "wait": true }),
-        )
-        .await;
-    assert_eq!(status, 200, "{text}: {body}");
-    body["result"].clone()
-}
-
 async fn post_empty(http: &Http, path: &str) -> Value {
     let (status, body) = http.post(path, json!({})).await;
     assert_eq!(status, 200, "{path}: {body}");
@@ -124,15 +103,15 @@ async fn a_whole_session_runs_stops_resumes_and_is_deleted_on_modal() {
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
 
-    let id = create(&http).await;
+    let id = http.create_session("tester").await;
     assert_tagged_for(&fake, &id);
     let first_sandbox = fake.live_sandboxes();
     assert_eq!(first_sandbox.len(), 1, "one sandbox per session");
     assert_eq!(fake.image_builds(), 1);
 
-    let reply = turn(&http, &id, "reply hello from modal").await;
+    let reply = http.turn(&id, "reply hello from modal").await;
     assert_eq!(reply["result"], "hello from modal", "{reply}");
-    let reply = turn(&http, &id, "write notes.md hi").await;
+    let reply = http.turn(&id, "write notes.md hi").await;
     assert_eq!(reply["result"], "wrote notes.md", "{reply}");
     let workspace = modal_root(&setup).join(&id).join("workspace");
     assert_eq!(
@@ -170,7 +149,7 @@ async fn a_whole_session_runs_stops_resumes_and_is_deleted_on_modal() {
         "hi",
         "the workspace was restored into the new sandbox"
     );
-    let history = turn(&http, &id, "history").await;
+    let history = http.turn(&id, "history").await;
     let history = history["result"].as_str().unwrap();
     assert!(
         history.contains("reply hello from modal") && history.contains("write notes.md hi"),
@@ -198,8 +177,8 @@ async fn an_agent_crash_fails_the_session_and_it_resumes_on_a_new_sandbox() {
     let setup = modal_setup(&fake);
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let id = create(&http).await;
-    turn(&http, &id, "reply before the crash").await;
+    let id = http.create_session("tester").await;
+    http.turn(&id, "reply before the crash").await;
 
     let (status, body) = http
         .post(
@@ -234,7 +213,7 @@ async fn an_agent_crash_fails_the_session_and_it_resumes_on_a_new_sandbox() {
     let resumed = post_empty(&http, &format!("/v1/sessions/{id}/resume")).await;
     assert_eq!(resumed["session"]["status"], "idle", "{resumed}");
     assert_eq!(fake.live_sandboxes().len(), 1);
-    let history = turn(&http, &id, "history").await;
+    let history = http.turn(&id, "history").await;
     assert!(
         history["result"]
             .as_str()
@@ -281,8 +260,8 @@ async fn a_sandbox_modal_cannot_create_fails_the_create_with_sandbox_failed() {
     assert_eq!(sessions[0]["error"]["code"], "sandbox_failed", "{list}");
 
     // Modal is back: the next session works.
-    let id = create(&http).await;
-    let reply = turn(&http, &id, "reply recovered").await;
+    let id = http.create_session("tester").await;
+    let reply = http.turn(&id, "reply recovered").await;
     assert_eq!(reply["result"], "recovered");
     assert_eq!(runtime.terminate(), Some(0));
 }
@@ -300,10 +279,10 @@ async fn broken_output_streams_lose_no_agent_output() {
     for _ in 0..BREAKS {
         fake.drop_next_stream();
     }
-    let id = create(&http).await;
+    let id = http.create_session("tester").await;
     let left = BREAKS - fake.streams_dropped();
     assert!(left > 5, "breaks left for the turn: {left}");
-    let reply = turn(&http, &id, "emit 200").await;
+    let reply = http.turn(&id, "emit 200").await;
     assert_eq!(reply["result"], "chunk 200", "{reply}");
     assert!(
         fake.streams_dropped() > BREAKS - left,
@@ -344,12 +323,12 @@ async fn expired_modal_tokens_are_renewed_mid_session() {
     let setup = modal_setup(&fake);
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let id = create(&http).await;
-    turn(&http, &id, "reply before expiry").await;
+    let id = http.create_session("tester").await;
+    http.turn(&id, "reply before expiry").await;
 
     let issued = fake.auth_tokens_issued();
     fake.expire_tokens();
-    let reply = turn(&http, &id, "reply after expiry").await;
+    let reply = http.turn(&id, "reply after expiry").await;
     assert_eq!(reply["result"], "after expiry", "{reply}");
     assert!(fake.tokens_refused() > 0, "the old tokens were refused");
     // Files are listed (a router command) after each turn, and the sandbox can be stopped
@@ -371,7 +350,7 @@ async fn start_phases_are_logged_and_measured() {
     let setup = modal_setup(&fake);
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let id = create(&http).await;
+    let id = http.create_session("tester").await;
 
     let (status, metrics) = http.get("/metrics").await;
     assert_eq!(status, 200);

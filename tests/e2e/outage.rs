@@ -80,11 +80,7 @@ async fn the_blob_store_going_away_is_reported_and_files_land_when_it_returns() 
     setup.extra_toml = "[sessions]\nsync_interval = \"1s\"\n".into();
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let (status, created) = http
-        .post("/v1/sessions", json!({ "agentType": "tester" }))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["session"]["id"].as_str().unwrap().to_owned();
+    let id = http.create_session("tester").await;
 
     proxy.cut();
     let (status, reply) = http
@@ -205,11 +201,7 @@ async fn the_session_store_going_away_holds_events_and_applies_them_when_it_retu
     );
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let (status, created) = http
-        .post("/v1/sessions", json!({ "agentType": "tester" }))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["session"]["id"].as_str().unwrap().to_owned();
+    let id = http.create_session("tester").await;
 
     proxy.cut();
     let (status, sent) = http

@@ -33,11 +33,7 @@ async fn crash_mid_turn_and_recover(round: usize) {
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let (status, created) = http
-        .post("/v1/sessions", json!({ "agentType": "tester" }))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["session"]["id"].as_str().unwrap().to_owned();
+    let id = http.create_session("tester").await;
     let (status, _) = http
         .post(
             &format!("/v1/sessions/{id}/messages"),

@@ -9,27 +9,6 @@ use crate::support::{Http, Runtime, Setup};
 /// How long a test waits for one SSE frame.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn create(http: &Http) -> String {
-    let (status, body) = http
-        .post("/v1/sessions", json!({ "agentType": "tester" }))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["session"]["status"], "idle", "{body}");
-    body["session"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn turn(http: &Http, id: &str, text: &str) -> Value {
-    let (status, body) = http
-        .post(
-            &format!("/v1/sessions/{id}/messages"),
-            json!({ "content": text, "wait": true }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body["messageId"].is_string(), "{body}");
-    body["result"].clone()
-}
-
 /// One SSE stream, read frame by frame.
 struct SseStream {
     response: reqwest::Response,
@@ -128,8 +107,8 @@ async fn sessions_messages_and_control_over_rest() {
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let first = create(&http).await;
-    let second = create(&http).await;
+    let first = http.create_session("tester").await;
+    let second = http.create_session("tester").await;
 
     // Paging through the list one session at a time.
     let mut listed = Vec::new();
@@ -160,7 +139,7 @@ async fn sessions_messages_and_control_over_rest() {
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["seq"], 3, "{accepted}");
     assert!(accepted["messageId"].is_string());
-    let result = turn(&http, &first, "reply waited").await;
+    let result = http.turn(&first, "reply waited").await;
     assert_eq!(result["type"], "result");
     assert_eq!(result["result"], "waited", "the waited turn's own result");
 
@@ -179,7 +158,7 @@ async fn sessions_messages_and_control_over_rest() {
         (status, &resumed["session"]["status"]),
         (200, &json!("idle"))
     );
-    let history = turn(&http, &first, "history").await;
+    let history = http.turn(&first, "history").await;
     assert_eq!(history["result"], "reply no wait | reply waited");
     let mut stream = SseStream::open(&runtime, &first, None).await;
     let settled = through_turn(&mut stream, &history).await;
@@ -216,7 +195,7 @@ async fn sessions_messages_and_control_over_rest() {
     assert_eq!(lines, all);
 
     // Files: listed, and their bytes.
-    turn(&http, &first, "write docs/a.txt alpha").await;
+    http.turn(&first, "write docs/a.txt alpha").await;
     let (status, files) = http.get(&format!("/v1/sessions/{first}/files")).await;
     assert_eq!(status, 200);
     let entry = files["files"]
@@ -261,10 +240,10 @@ async fn sse_streams_live_and_resumes_after_last_event_id() {
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    let id = create(&http).await;
+    let id = http.create_session("tester").await;
 
     // From the start: the log so far, `id:` = seq.
-    let first = turn(&http, &id, "reply one").await;
+    let first = http.turn(&id, "reply one").await;
     let mut stream = SseStream::open(&runtime, &id, None).await;
     let replayed = through_turn(&mut stream, &first).await;
     let logged = replayed.len() as u64;
@@ -413,10 +392,10 @@ async fn errors_ops_routes_and_body_limits() {
     assert!(metrics.contains("agent_runtime_http_requests_total{status=\"404\"}"));
 
     // 900 KiB of content fits; a body over 1 MiB does not.
-    let id = create(&http).await;
+    let id = http.create_session("tester").await;
     let big = format!("reply {}", "z".repeat(900 * 1024));
     // `wait` makes sure the input is in the log before it is read back.
-    let result = turn(&http, &id, &big).await;
+    let result = http.turn(&id, &big).await;
     assert_eq!(result["result"].as_str().map(str::len), Some(900 * 1024));
     let (_, input) = http
         .get(&format!("/v1/sessions/{id}/events?after=2&limit=1"))
@@ -459,8 +438,8 @@ async fn shared_secret_guards_rest_but_not_probes() {
     assert_eq!(anonymous.get("/healthz").await.0, 200);
     assert_eq!(anonymous.get("/readyz").await.0, 200);
     let http = Http::new(&runtime).with_token("rest-secret");
-    let id = create(&http).await;
-    assert_eq!(turn(&http, &id, "reply ok").await["result"], "ok");
+    let id = http.create_session("tester").await;
+    assert_eq!(http.turn(&id, "reply ok").await["result"], "ok");
     assert_eq!(runtime.terminate(), Some(0));
 }
 

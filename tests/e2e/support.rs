@@ -266,6 +266,32 @@ impl Http {
         )
     }
 
+    /// Creates a session of `agent_type` and returns its id.
+    pub async fn create_session(&self, agent_type: &str) -> String {
+        let (status, created) = self
+            .post(
+                "/v1/sessions",
+                serde_json::json!({ "agentType": agent_type }),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["session"]["status"], "idle", "{created}");
+        created["session"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `text` to session `id`, waits for its turn and returns the `result` line.
+    pub async fn turn(&self, id: &str, text: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/v1/sessions/{id}/messages"),
+                serde_json::json!({ "content": text, "wait": true }),
+            )
+            .await;
+        assert_eq!(status, 200, "{text}: {body}");
+        assert!(body["messageId"].is_string(), "{body}");
+        body["result"].clone()
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.send(reqwest::Method::GET, path, None).await
     }

@@ -59,12 +59,17 @@ impl Actor {
         let mcp_failures = self.mcp.observe(&text);
         match RawValue::from_string(text) {
             Ok(raw) => {
-                if matches!(turn_end, AgentLine::Result(_))
-                    && let Some(waiter) = self.turn_waiter.take()
-                {
-                    let _ = waiter.send(raw.clone());
-                }
+                let waiter = match turn_end {
+                    AgentLine::Result(_) => self.turn_waiter.take(),
+                    _ => None,
+                };
+                let result = waiter.as_ref().map(|_| raw.clone());
                 self.emit(EventKind::Agent, raw).await;
+                if let (Some(waiter), Some(result)) = (waiter, result) {
+                    // Whoever waited may read the log next: the turn's events are in it.
+                    self.inner.writer.flush().await;
+                    let _ = waiter.send(result);
+                }
             }
             Err(error) => {
                 tracing::error!(session_id = %self.id, %error, "classified line is not JSON")
