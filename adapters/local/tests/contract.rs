@@ -215,7 +215,10 @@ async fn orphans_of_an_earlier_run_are_listed_opened_and_reaped() {
     let kept = RelPath::new("kept.txt").unwrap();
     let mut contents = None;
     for _ in 0..100 {
-        if let Ok(bytes) = reopened.read_file(SandboxDir::Workspace, &kept).await {
+        // The shell creates the file before it writes to it: wait for the whole line.
+        if let Ok(bytes) = reopened.read_file(SandboxDir::Workspace, &kept).await
+            && bytes.ends_with(b"\n")
+        {
             contents = Some(bytes);
             break;
         }
