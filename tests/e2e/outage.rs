@@ -219,7 +219,10 @@ async fn the_session_store_going_away_holds_events_and_applies_them_when_it_retu
         status == 503 && body["failed"][0]["adapter"] == "store"
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A request that needs the store gets a clear, retryable error, not a hang or a 500.
+    let (status, body) = http.get("/v1/sessions").await;
+    assert_eq!(status, 503, "{body}\n{}", runtime.log());
+    assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
 
     proxy.restore();
     wait_until("readiness", async || ready(&http).await.0 == 200).await;

@@ -59,6 +59,9 @@ fn is_transient(dialect: SqlDialect, error: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::WorkerCrashed => true,
+        // A connection cut during its handshake reads as garbage from the server (e.g.
+        // "unexpected response from SSLRequest: 0x00"): the network, not the request.
+        sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db
             .code()
             .is_some_and(|code| is_transient_code(dialect, &code)),
