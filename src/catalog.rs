@@ -102,7 +102,7 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn SessionStore>, Catal
 
 /// The blob store named by `[storage]`.
 pub fn build_storage(config: &Config) -> Result<Arc<dyn BlobStore>, CatalogError> {
-    use agent_runtime_object_store::{BlobStoreConfig, S3Config};
+    use agent_runtime_object_store::BlobStoreConfig;
     let (kind, adapter_config) = match &config.storage {
         StorageConfig::Convex {} => {
             return agent_runtime_convex::build_blob_store(convex(config, "storage")?).map_err(
@@ -119,17 +119,7 @@ pub fn build_storage(config: &Config) -> Result<Arc<dyn BlobStore>, CatalogError
                 root: fs.root.clone(),
             },
         ),
-        StorageConfig::S3(s3) => {
-            let mut adapter = S3Config::new(s3.bucket.clone());
-            adapter.endpoint = s3.endpoint.clone();
-            adapter.region = s3.region.clone();
-            adapter.access_key_id = s3.access_key_id.clone();
-            adapter.secret_access_key = s3.secret_access_key.clone();
-            adapter.allow_http = s3.allow_http;
-            adapter.path_style = s3.path_style;
-            adapter.prefix = s3.prefix.clone();
-            ("s3", BlobStoreConfig::S3(adapter))
-        }
+        StorageConfig::S3(s3) => ("s3", BlobStoreConfig::S3(s3.clone())),
         StorageConfig::Memory {} => ("memory", BlobStoreConfig::Memory),
     };
     agent_runtime_object_store::build(&adapter_config).map_err(|error| CatalogError {

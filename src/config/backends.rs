@@ -60,7 +60,7 @@ pub enum StorageConfig {
     /// A directory on the local file system.
     Filesystem(FilesystemStorageConfig),
     /// An S3-compatible bucket.
-    S3(S3StorageConfig),
+    S3(agent_runtime_object_store::S3Config),
     /// Convex file storage, on the deployment of the `[convex]` section.
     Convex {},
     /// In process memory; lost on restart.
@@ -73,36 +73,6 @@ pub enum StorageConfig {
 pub struct FilesystemStorageConfig {
     /// The root directory; relative to the config file's directory unless absolute.
     pub root: PathBuf,
-}
-
-/// `[storage] kind = "s3"`. Absent credentials and region come from the usual AWS
-/// environment variables.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3StorageConfig {
-    /// The bucket name.
-    pub bucket: String,
-    /// A custom endpoint (MinIO, moto, R2); AWS when absent.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// The region.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// The access key id.
-    #[serde(default)]
-    pub access_key_id: Option<String>,
-    /// The secret access key.
-    #[serde(default)]
-    pub secret_access_key: Option<Secret>,
-    /// Allows a plain `http://` endpoint (local test servers).
-    #[serde(default)]
-    pub allow_http: bool,
-    /// Path-style requests (`endpoint/bucket/key`) instead of virtual-hosted style.
-    #[serde(default)]
-    pub path_style: bool,
-    /// A key prefix under which everything is stored.
-    #[serde(default)]
-    pub prefix: Option<String>,
 }
 
 /// `[profiles]`: where agent profiles are read from.

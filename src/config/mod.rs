@@ -43,8 +43,8 @@ use serde::Deserialize;
 
 pub use backends::{
     DirectoryProfilesConfig, FilesystemStorageConfig, Isolation, LocalSandboxConfig,
-    PostgresStoreConfig, ProfilesConfig, S3StorageConfig, SandboxConfig, SqliteStoreConfig,
-    StorageConfig, StoreConfig,
+    PostgresStoreConfig, ProfilesConfig, SandboxConfig, SqliteStoreConfig, StorageConfig,
+    StoreConfig,
 };
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;

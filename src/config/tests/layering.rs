@@ -174,7 +174,7 @@ fn environment_can_choose_the_kind() {
         };
         assert_eq!(s3.bucket, "runs");
         assert!(s3.allow_http);
-        assert!(!s3.path_style);
+        assert!(s3.path_style, "path style is the default");
     });
 }
 
