@@ -66,89 +66,11 @@ impl PostgresSessionStore {
     }
 }
 
-#[async_trait]
-impl SessionStore for PostgresSessionStore {
-    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
-        let sql = format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)"
-        );
-        let result = bind_record(sqlx::query(AssertSqlSafe(sql)), record)?
-            .execute(&self.pool)
-            .await;
-        shared::created(DIALECT, &record.id, result)
-    }
+shared::session_store!(PostgresSessionStore);
 
-    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, &format!("get session {id}"), e))?;
-        row.as_ref().map(record_from_row).transpose()
-    }
-
-    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
-        let version = to_db_int(record.version, "version")?;
-        let updated = bind_record(sqlx::query(shared::UPDATE_SQL), record)?
-            .bind(version)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, &format!("update session {}", record.id), e))?;
-        if let Some(row) = updated {
-            let new: i64 = row.try_get(0).map_err(decode_error)?;
-            return from_db_int(new, "version");
-        }
-        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM sessions WHERE id = $1")
-            .bind(&record.id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, &format!("get session {}", record.id), e))?;
-        Err(shared::update_refused(record, stored))
-    }
-
-    async fn list(
-        &self,
-        filter: &SessionFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> AdapterResult<SessionPage> {
-        let q = list_query(filter, limit, cursor);
-        let mut query = sqlx::query(AssertSqlSafe(q.sql));
-        for text in q.texts {
-            query = query.bind(text);
-        }
-        let rows = query
-            .bind(q.fetch)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, "list sessions", e))?;
-        let records = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<AdapterResult<Vec<_>>>()?;
-        let (sessions, next_cursor) = page_from(records, limit, |r| r.id.as_str());
-        Ok(SessionPage {
-            sessions,
-            next_cursor,
-        })
-    }
-
-    async fn delete(&self, id: &str) -> AdapterResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, &format!("delete session {id}"), e))?;
-        Ok(())
-    }
-
-    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-        check_seqs_increase(events)?;
-        if events.is_empty() {
-            return self.require_session(id).await;
-        }
+impl PostgresSessionStore {
+    /// Stores a non-empty batch whose seqs increase.
+    async fn insert_batch(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
         let seqs = events
             .iter()
             .map(|e| to_db_int(e.seq, "seq"))
@@ -172,33 +94,6 @@ impl SessionStore for PostgresSessionStore {
         }
     }
 
-    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
-        let Ok(after) = i64::try_from(after) else {
-            return Ok(Vec::new());
-        };
-        let rows = sqlx::query(
-            "SELECT seq, at, kind, data FROM events \
-             WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(id)
-        .bind(after)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| from_sqlx(DIALECT, &format!("read events of {id}"), e))?;
-        rows.iter().map(event_from_row).collect()
-    }
-
-    async fn ping(&self) -> AdapterResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, "ping", e))?;
-        Ok(())
-    }
-}
-
-impl PostgresSessionStore {
     /// `NotFound` unless a record with this id exists.
     async fn require_session(&self, id: &str) -> AdapterResult<()> {
         let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
