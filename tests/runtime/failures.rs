@@ -138,26 +138,7 @@ async fn a_missing_agent_command_fails_the_session_with_agent_failed() {
     let mut settings = settings();
     settings.agent.command = "/nonexistent/claude".into();
     let h = Harness::with_settings(settings).await;
-    let err = h
-        .manager
-        .create(
-            &h.alice,
-            CreateSession {
-                agent_type: "tester".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code.as_str(), "agent_failed", "{err}");
-    let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
-    let record = &listed.sessions[0];
-    assert_eq!(
-        record.status,
-        SessionStatus::Failed,
-        "a failed record, not a half-created session"
-    );
-    assert_eq!(record.error.as_ref().unwrap().code, "agent_failed");
+    h.assert_create_fails("agent_failed").await;
 }
 
 #[tokio::test]
@@ -166,17 +147,7 @@ async fn capacity_is_enforced() {
     settings.max_sessions = 1;
     let h = Harness::with_settings(settings).await;
     h.create().await;
-    let err = h
-        .manager
-        .create(
-            &h.alice,
-            CreateSession {
-                agent_type: "tester".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let err = h.try_create().await.unwrap_err();
     assert_eq!(err.code.as_str(), "capacity_exceeded");
 }
 
@@ -254,22 +225,7 @@ async fn a_sandbox_that_cannot_be_made_gives_sandbox_failed_and_a_failed_record(
     // The provider's root turns into a file: no sandbox directory can be made below it.
     std::fs::remove_dir_all(h.sandbox_root()).unwrap();
     std::fs::write(h.sandbox_root(), b"not a directory").unwrap();
-    let err = h
-        .manager
-        .create(
-            &h.alice,
-            CreateSession {
-                agent_type: "tester".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code.as_str(), "sandbox_failed", "{err}");
-    let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
-    let record = &listed.sessions[0];
-    assert_eq!(record.status, SessionStatus::Failed);
-    assert_eq!(record.error.as_ref().unwrap().code, "sandbox_failed");
+    let record = h.assert_create_fails("sandbox_failed").await;
     let log = h.log(&record.id).await;
     assert_gap_free(&log);
     let last = data(log.last().unwrap());

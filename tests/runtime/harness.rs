@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime::auth::Principal;
+use agent_runtime::error::RuntimeError;
 use agent_runtime::runtime::{
     Adapters, AgentSettings, CreateSession, DomainEvent, MessageContent, RuntimeSettings,
     SessionManager,
@@ -91,16 +92,32 @@ impl Harness {
     }
 
     pub async fn create(&self) -> SessionRecord {
-        self.manager
-            .create(
-                &self.alice,
-                CreateSession {
-                    agent_type: "tester".into(),
-                    ..Default::default()
-                },
-            )
+        self.try_create().await.expect("create")
+    }
+
+    /// Creates a session of the test profile, as a client would with no options.
+    pub async fn try_create(&self) -> Result<SessionRecord, RuntimeError> {
+        let request = CreateSession {
+            agent_type: "tester".into(),
+            ..Default::default()
+        };
+        self.manager.create(&self.alice, request).await
+    }
+
+    /// Asserts that creating a session fails with `code` and leaves a `failed` record
+    /// whose error has that code (never a half-made session); returns the record.
+    pub async fn assert_create_fails(&self, code: &str) -> SessionRecord {
+        let err = self.try_create().await.unwrap_err();
+        assert_eq!(err.code.as_str(), code, "{err}");
+        let listed = self
+            .manager
+            .list(&self.alice, Default::default())
             .await
-            .expect("create")
+            .unwrap();
+        let record = listed.sessions.into_iter().next().expect("a failed record");
+        assert_eq!(record.status, agent_runtime_api::SessionStatus::Failed);
+        assert_eq!(record.error.as_ref().unwrap().code, code);
+        record
     }
 
     pub async fn say(&self, session_id: &str, text: &str) -> u64 {
