@@ -46,19 +46,11 @@ async fn ready(http: &Http) -> (u16, Value) {
     http.get("/readyz").await
 }
 
-async fn log(http: &Http, id: &str) -> Vec<Value> {
-    let (_, page) = http
-        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
-        .await;
-    page["events"].as_array().unwrap().clone()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_blob_store_going_away_is_reported_and_files_land_when_it_returns() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
-    let bucket = format!("outage-{}", std::process::id());
+/// A fresh bucket on the test S3 API, reached through a proxy the test can cut, and the
+/// `[storage]` section for it; `None` (with a message) when no S3 API is configured.
+async fn s3_behind_proxy(label: &str) -> Option<(Proxy, String)> {
+    let endpoint = s3_endpoint()?;
+    let bucket = format!("{label}-{}", std::process::id());
     let created = reqwest::Client::new()
         .put(format!("{endpoint}/{bucket}"))
         .send()
@@ -70,13 +62,28 @@ async fn the_blob_store_going_away_is_reported_and_files_land_when_it_returns() 
         created.status()
     );
     let proxy = Proxy::start(address_of(&endpoint)).await;
-
-    let mut setup = Setup::scripted();
-    setup.storage_toml = format!(
+    let storage = format!(
         "kind = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"http://{}\"\nregion = \"us-east-1\"\n\
          access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\npath_style = true",
         proxy.addr()
     );
+    Some((proxy, storage))
+}
+
+async fn log(http: &Http, id: &str) -> Vec<Value> {
+    let (_, page) = http
+        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+        .await;
+    page["events"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blob_store_going_away_is_reported_and_files_land_when_it_returns() {
+    let Some((proxy, storage_toml)) = s3_behind_proxy("outage").await else {
+        return;
+    };
+    let mut setup = Setup::scripted();
+    setup.storage_toml = storage_toml;
     setup.extra_toml = "[sessions]\nsync_interval = \"1s\"\n".into();
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
@@ -129,23 +136,11 @@ async fn the_blob_store_going_away_is_reported_and_files_land_when_it_returns() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once_while_shutdown_waits_for_storage() {
-    let Some(endpoint) = s3_endpoint() else {
+    let Some((proxy, storage_toml)) = s3_behind_proxy("signal").await else {
         return;
     };
-    let bucket = format!("signal-{}", std::process::id());
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success());
-    let proxy = Proxy::start(address_of(&endpoint)).await;
     let mut setup = Setup::scripted();
-    setup.storage_toml = format!(
-        "kind = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"http://{}\"\nregion = \"us-east-1\"\n\
-         access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\npath_style = true",
-        proxy.addr()
-    );
+    setup.storage_toml = storage_toml;
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
     let (status, _) = http
