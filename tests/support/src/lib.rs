@@ -14,6 +14,7 @@
 pub mod fake_anthropic;
 pub mod fake_convex;
 pub mod fake_modal;
+mod http_server;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

@@ -7,10 +7,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use super::codec;
 use super::{FakeCall, FunctionError, FunctionKind, State, lock};
@@ -18,22 +16,7 @@ use super::{FakeCall, FunctionError, FunctionKind, State, lock};
 type HttpResponse = Response<Full<Bytes>>;
 
 pub(super) async fn accept_loop(listener: TcpListener, state: Arc<State>) {
-    // Connections live in this set, so aborting the server task closes them too.
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let state = Arc::clone(&state);
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
-            // A client that gives up mid-answer (a timeout test) is not an error here.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    crate::http_server::serve(listener, state, handle).await
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
