@@ -70,6 +70,14 @@ async fn authenticate(
     match ctx.auth.authenticate(token.as_deref()) {
         Ok(principal) => {
             socket.extensions.insert(principal);
+            // Here, not in the connect handler: socketioxide awaits this middleware before
+            // it sends the CONNECT packet, but runs an async connect handler as a task of
+            // its own after it, so a client that emits at once could reach a socket whose
+            // request handlers are not registered yet.
+            ctx.metrics.socket_connected();
+            let metrics = ctx.metrics.clone();
+            socket.on_disconnect(async move || metrics.socket_disconnected());
+            requests::register(&socket);
             Ok(())
         }
         Err(error) => {
@@ -79,12 +87,9 @@ async fn authenticate(
     }
 }
 
-async fn on_connect(socket: SocketRef, State(ctx): State<Shared>) {
-    ctx.metrics.socket_connected();
-    let metrics = ctx.metrics.clone();
-    socket.on_disconnect(async move || metrics.socket_disconnected());
-    requests::register(&socket);
-}
+/// Everything a socket needs is set up by [`authenticate`], before the client hears it is
+/// connected.
+async fn on_connect() {}
 
 /// A request as a handler sees it.
 pub(crate) struct Request {
