@@ -2,8 +2,11 @@
 //!
 //! Directives (the prompt text starts with one):
 //! `reply <text>`, `emit <n>`, `stamp <n> <interval_ms>`, `write <path> <content...>`,
-//! `sleep <ms>`, `crash`, `fail <text>`, `malformed`, `history`, `env <NAME>`; anything else is echoed as
-//! `echo: <text>`.
+//! `sleep <ms>`, `crash`, `fail <text>`, `malformed`, `history`, `env <NAME>`,
+//! `sh <command>`; anything else is echoed as `echo: <text>`.
+//!
+//! `sh` runs the command with `sh -c` in the working directory, as an agent's shell tool
+//! would, and replies with `exit <code>` followed by its output (stdout, then stderr).
 //!
 //! `stamp` is for latency measurement: each of its `n` assistant lines carries
 //! `message.stamp_us`, the wall-clock time (microseconds since the Unix epoch) taken just
@@ -134,6 +137,10 @@ impl Agent {
                 let value = std::env::var(rest.trim()).unwrap_or_else(|_| "<unset>".to_owned());
                 self.say(ctx, &value)
             }
+            ("sh", _) if !rest.trim().is_empty() => {
+                let reply = shell(rest.trim());
+                self.say(ctx, &reply)
+            }
             _ => self.say(ctx, &format!("echo: {text}")),
         };
         if self.control.is_interrupted() {
@@ -258,6 +265,28 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// Runs `command` with `sh -c` and describes what happened: `exit <code>` and the output.
+fn shell(command: &str) -> String {
+    match std::process::Command::new("sh")
+        .args(["-c", command])
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(output) => {
+            let code = output
+                .status
+                .code()
+                .map_or_else(|| "signal".to_owned(), |code| code.to_string());
+            format!(
+                "exit {code}\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        }
+        Err(error) => format!("exit none\nsh could not start: {error}"),
+    }
 }
 
 fn write_file(path: &Path, content: &str) -> std::io::Result<()> {
