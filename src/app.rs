@@ -49,9 +49,24 @@ pub async fn serve(
             ))
         })?;
     }
-    let adapters = catalog::build_adapters(&config)
+    // Local sandboxes reach /mcp through a unix socket that serves nothing else.
+    let sandbox_socket = match &config.sandbox {
+        SandboxConfig::Local(local) => Some(local.root.join(SANDBOX_SOCKET)),
+        SandboxConfig::Modal(_) => None,
+    };
+    let link = sandbox_socket
+        .clone()
+        .map(|socket| -> std::io::Result<_> {
+            Ok(agent_runtime_local::RuntimeLink {
+                address: reachable(listener.local_addr()?),
+                socket,
+            })
+        })
+        .transpose()?;
+    let adapters = catalog::build_adapters(&config, link)
         .await
         .map_err(ServeError::Adapters)?;
+    let sandbox_listener = sandbox_socket.map(|path| bind_unix(&path)).transpose()?;
     let tool_sessions = Arc::new(tools::ToolSessions::new());
     let public_url = config
         .server
@@ -90,11 +105,24 @@ pub async fn serve(
         ..AppState::new(manager.clone(), catalog::authenticator(&config.auth))
     };
     tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
-    let served = transport::serve(listener, state, shutdown).await;
+    let served = transport::serve(listener, sandbox_listener, state, shutdown).await;
     tracing::info!(live = manager.live_sessions(), "stopping every session");
     manager.shutdown().await;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// The unix socket, in the local sandbox root, through which sandboxes reach `/mcp`.
+const SANDBOX_SOCKET: &str = ".runtime.sock";
+
+/// Listens on the unix socket `path`, replacing one an earlier run left behind.
+fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    tokio::net::UnixListener::bind(path)
 }
 
 /// The address a local sandbox uses to reach a listener: a wildcard bind is reached over

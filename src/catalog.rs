@@ -10,7 +10,7 @@ use agent_runtime_api::{AdapterError, BlobStore, SessionStore, memory};
 
 use crate::auth::{Authenticator, NoAuth, SharedSecret};
 use crate::config::{
-    AuthConfig, Config, Isolation, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
+    AuthConfig, Config, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
 use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
 use crate::runtime::{Adapters, AgentSettings, RuntimeSettings};
@@ -32,12 +32,15 @@ pub struct CatalogError {
 }
 
 /// Builds every adapter the config names, reporting each one that fails.
-pub async fn build_adapters(config: &Config) -> Result<Adapters, Vec<CatalogError>> {
+pub async fn build_adapters(
+    config: &Config,
+    link: Option<agent_runtime_local::RuntimeLink>,
+) -> Result<Adapters, Vec<CatalogError>> {
     let (store, blobs, profiles, sandboxes) = (
         build_store(config).await,
         build_storage(config),
         build_profiles(config),
-        build_sandbox(&config.sandbox),
+        build_sandbox(&config.sandbox, link),
     );
     match (store, blobs, profiles, sandboxes) {
         (Ok(store), Ok(blobs), Ok(profiles), Ok(sandboxes)) => Ok(Adapters {
@@ -182,9 +185,11 @@ impl ConvexCaller for ConvexTools {
     }
 }
 
-/// The sandbox provider named by `[sandbox]`.
+/// The sandbox provider named by `[sandbox]`. A local provider gets `link`, the way its
+/// sandboxes reach this runtime's `/mcp`, and this program as the sandboxes' init.
 pub fn build_sandbox(
     config: &SandboxConfig,
+    link: Option<agent_runtime_local::RuntimeLink>,
 ) -> Result<Arc<dyn agent_runtime_api::SandboxProvider>, CatalogError> {
     match config {
         SandboxConfig::Modal(modal) => {
@@ -195,19 +200,34 @@ pub fn build_sandbox(
             })
         }
         SandboxConfig::Local(local) => {
-            let mut adapter = agent_runtime_local::LocalSandboxConfig::new(local.root.clone());
-            adapter.isolation = match local.isolation {
-                Isolation::None => agent_runtime_local::Isolation::None,
-                Isolation::Bubblewrap => agent_runtime_local::Isolation::Bubblewrap,
-            };
-            adapter.terminate_grace = local.terminate_grace;
-            agent_runtime_local::build(adapter).map_err(|error| CatalogError {
-                section: "sandbox",
-                kind: "local",
-                error,
-            })
+            let provider = build_local_sandbox(local, link)?;
+            Ok(provider)
         }
     }
+}
+
+/// The local sandbox provider of `[sandbox] kind = "local"`, with this program (its
+/// `sandbox-init` subcommand) as the sandboxes' init.
+pub fn build_local_sandbox(
+    local: &agent_runtime_local::LocalSandboxConfig,
+    link: Option<agent_runtime_local::RuntimeLink>,
+) -> Result<Arc<agent_runtime_local::LocalSandboxProvider>, CatalogError> {
+    let mut local = local.clone();
+    local.runtime_link = link;
+    local.init_program =
+        std::env::current_exe()
+            .ok()
+            .map(|program| agent_runtime_local::InitProgram {
+                program,
+                args: vec!["sandbox-init".to_owned()],
+            });
+    agent_runtime_local::LocalSandboxProvider::new(local)
+        .map(Arc::new)
+        .map_err(|error| CatalogError {
+            section: "sandbox",
+            kind: "local",
+            error,
+        })
 }
 
 /// The authenticator named by `[auth]`.

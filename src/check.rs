@@ -15,6 +15,8 @@ pub struct Report {
     pub passed: Vec<String>,
     /// One line per problem.
     pub problems: Vec<String>,
+    /// One line per risk the config takes on purpose (it still works).
+    pub warnings: Vec<String>,
 }
 
 /// Checks everything `config` refers to.
@@ -59,9 +61,29 @@ pub async fn check(config: &Config, config_path: &Path) -> Report {
         Err(error) => report.problems.push(error.to_string()),
     }
     // A remote sandbox provider was checked offline above; a local one is built here.
-    if let SandboxConfig::Local(_) = &config.sandbox {
-        match catalog::build_sandbox(&config.sandbox) {
-            Ok(_) => report.passed.push("sandbox: ready".into()),
+    if let SandboxConfig::Local(local) = &config.sandbox {
+        match catalog::build_local_sandbox(local, None) {
+            Ok(provider) => {
+                let isolation = provider.isolation_summary();
+                report
+                    .passed
+                    .push(format!("sandbox: ready, isolation: {isolation}"));
+                if local.isolation == agent_runtime_local::Isolation::DangerouslyNone {
+                    report.warnings.push(
+                        "[sandbox] isolation = \"dangerously-none\": agents can read the \
+                         runtime's secrets, every session's files and your home directory, and \
+                         call every service on this host, the runtime's API included"
+                            .into(),
+                    );
+                } else if !provider.has_private_network() {
+                    report.warnings.push(
+                        "[sandbox] sandboxes share this host's network: agents can reach every \
+                         service on its loopback, the runtime's API included; install \
+                         slirp4netns (or set network = \"private\")"
+                            .into(),
+                    );
+                }
+            }
             Err(error) => report.problems.push(error.to_string()),
         }
     }

@@ -6,7 +6,15 @@ use agent_runtime::cli::{self, Command};
 use agent_runtime::config::{Config, LogConfig, LogFormat};
 use agent_runtime::{app, check};
 
+/// The internal subcommand a local sandbox runs first (see `agent_runtime_local`); not
+/// for people, so it is not in `--help`.
+const SANDBOX_INIT: &str = "sandbox-init";
+
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(SANDBOX_INIT) {
+        let code = agent_runtime_local::sandbox_init(std::env::args().skip(2));
+        return ExitCode::from(u8::try_from(code).unwrap_or(125));
+    }
     let command = cli::parse().into_command();
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     runtime.block_on(async {
@@ -53,6 +61,9 @@ async fn run_check(args: cli::ConfigArgs) -> ExitCode {
     let report = check::check(&config, &args.config).await;
     for line in &report.passed {
         println!("ok   {line}");
+    }
+    for line in &report.warnings {
+        println!("WARN {line}");
     }
     for line in &report.problems {
         println!("FAIL {line}");

@@ -99,30 +99,7 @@ pub struct DirectoryProfilesConfig {
 pub enum SandboxConfig {
     /// Modal sandboxes over Modal's gRPC API.
     Modal(Box<agent_runtime_modal::ModalConfig>),
-    /// Local processes, one working directory per session.
-    Local(LocalSandboxConfig),
-}
-
-/// `[sandbox] kind = "local"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalSandboxConfig {
-    /// The directory holding one subdirectory per sandbox; relative to the config file's
-    /// directory unless absolute.
-    pub root: PathBuf,
-    /// How agent processes are separated from the host.
-    pub isolation: Isolation,
-    /// How long a stopping agent gets between SIGTERM and SIGKILL.
-    #[serde(deserialize_with = "crate::config::units::duration")]
-    pub terminate_grace: Duration,
-}
-
-/// Process isolation of the local sandbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// Plain child processes.
-    None,
-    /// Each agent inside `bwrap` (bubblewrap) with its own namespaces.
-    Bubblewrap,
+    /// Local processes, one working directory per session; the adapter's own config
+    /// (`root` relative to the config file's directory unless absolute).
+    Local(agent_runtime_local::LocalSandboxConfig),
 }

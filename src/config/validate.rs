@@ -28,6 +28,9 @@ pub fn resolve_paths(config: &mut Config, base: &Path) {
     }
     if let crate::config::SandboxConfig::Local(local) = &mut config.sandbox {
         local.root = resolve(base, &local.root);
+        for path in &mut local.read_only_paths {
+            *path = resolve(base, path);
+        }
     }
     // A bare program name is looked up on PATH; only something with a separator is a path.
     if config.agent.command.components().count() > 1 {

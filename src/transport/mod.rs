@@ -117,17 +117,36 @@ pub fn router(state: AppState) -> Router {
 ///
 /// On shutdown it stops accepting, ends SSE streams and pending `wait: true` requests,
 /// disconnects every Socket.IO client, then waits for in-flight requests to finish.
+///
+/// `sandboxes`, when given, is a unix socket on which sandboxes reach the runtime: it
+/// serves only `/mcp`, so a sandbox that can connect to it still cannot use the API.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    sandboxes: Option<tokio::net::UnixListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let Parts {
         router,
+        sandbox_router,
         io,
         fan_out,
         shutdown: stop,
     } = build(state);
+    if let (Some(listener), Some(router)) = (sandboxes, sandbox_router) {
+        let mut stopped = stop.subscribe();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopped.wait_for(|down| *down).await;
+            };
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "serving sandboxes failed");
+            }
+        });
+    }
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down the transports");
@@ -149,6 +168,8 @@ pub async fn serve(
 
 struct Parts {
     router: Router,
+    /// Only `/mcp`, for sandboxes; `None` when the runtime serves no tools.
+    sandbox_router: Option<Router>,
     io: socketioxide::SocketIo,
     fan_out: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
@@ -167,9 +188,11 @@ fn build(state: AppState) -> Parts {
     let bus = ctx.manager.bus().subscribe();
     let fan_out = tokio::spawn(socketio::fan_out(io.clone(), bus, metrics));
     let mut router = Router::new().merge(rest::routes(&ctx)).merge(ops::routes());
-    if let Some(tools) = state.tools {
-        router = router.merge(crate::tools::router(tools));
+    let tools = state.tools.map(crate::tools::router::<()>);
+    if let Some(tools) = &tools {
+        router = router.merge(tools.clone().with_state(()));
     }
+    let sandbox_router = tools.map(|tools| tools.fallback(error::route_not_found));
     let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -180,6 +203,7 @@ fn build(state: AppState) -> Parts {
         .layer(layer);
     Parts {
         router,
+        sandbox_router,
         io,
         fan_out,
         shutdown,

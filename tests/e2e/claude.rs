@@ -19,6 +19,7 @@ fn claude_setup(fake: &FakeAnthropic) -> Option<Setup> {
         return None;
     };
     let mut setup = Setup::scripted();
+    setup.reach_host_service(&fake.base_url());
     setup.extra_toml = format!(
         r#"
 [agent]

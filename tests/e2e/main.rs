@@ -4,6 +4,7 @@
 
 mod claude;
 mod cli;
+mod escape;
 mod modal;
 mod outage;
 mod recovery;

@@ -38,6 +38,16 @@ impl Setup {
         }
     }
 
+    /// Lets the sandboxes reach the service at `url` (`http://127.0.0.1:PORT`) on the host's
+    /// loopback, as `[sandbox] host_services` does.
+    pub fn reach_host_service(&mut self, url: &str) {
+        let address = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        self.sandbox_toml += &format!("\nhost_services = [{address:?}]");
+    }
+
     fn config_path(&self) -> PathBuf {
         self.dir.path().join("runtime.toml")
     }
@@ -139,6 +149,11 @@ impl Runtime {
         }
     }
 
+    /// The runtime's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the runtime logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
@@ -210,6 +225,8 @@ pub fn node(script: &str, runtime: &Runtime, args: &Value) -> Value {
         .arg(clients.join(script))
         .env("RUNTIME_URL", &runtime.url)
         .env("SCRIPT_ARGS", args.to_string())
+        // A guard against hangs, not a performance bound: creates run sandboxes.
+        .env("SCRIPT_TIMEOUT_MS", "60000")
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

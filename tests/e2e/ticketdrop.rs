@@ -220,7 +220,14 @@ async fn claude_code_researches_a_market_on_convex_with_runtime_and_stdio_tools(
         claude = claude.display(),
         base = fake.base_url(),
     );
-    let setup = ticketdrop_setup(&convex, &profiles, &agent_toml);
+    let mut setup = ticketdrop_setup(&convex, &profiles, &agent_toml);
+    // The sandbox reaches the fake model API through a relay, and reads the MCP server's
+    // files, which are outside the system directories.
+    setup.reach_host_service(&fake.base_url());
+    setup.sandbox_toml += &format!(
+        "\nread_only_paths = [{:?}]",
+        repo().join("tests/mcp/node_modules").display().to_string()
+    );
     let runtime = Runtime::start(&setup);
 
     let fetch_args = json!({"from": "2026-12-07", "to": "2026-12-13"});

@@ -1,104 +1,284 @@
-//! The bubblewrap command line, and the check that bubblewrap works on this host.
+//! Bubblewrap: the check that it works on this host, and the command line that runs a
+//! program in a sandbox of its own.
+//!
+//! The sandbox sees a filesystem made only of binds: the system directories and a few
+//! files of `/etc` read-only, the program's own directory and the configured read-only
+//! paths, and the sandbox's workspace and home, writable, at their host paths. It has its
+//! own user, mount, pid, ipc, uts and cgroup namespaces, no capabilities and, with a private
+//! network, its own network namespace (see `network`).
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use agent_runtime_api::{AdapterError, AdapterResult};
 
+use crate::InitProgram;
+use crate::network::Slirp;
+
 /// How to fix a host without a working bubblewrap; appended to every such error.
 const HOW_TO_FIX: &str = "install bubblewrap (`apt-get install bubblewrap` on Debian and \
-    Ubuntu), or set isolation = \"none\" in the sandbox configuration";
+    Ubuntu); only if agents may read everything the runtime can, set isolation = \
+    \"dangerously-none\" in the sandbox configuration";
 
-/// A checked, working `bwrap`.
+/// System directories bound read-only (or recreated as the symlinks they are).
+const SYSTEM_PATHS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+
+/// The parts of `/etc` programs need to run, resolve names and check certificates. The rest
+/// of `/etc` (shadow, host keys, service configs) stays out.
+const ETC_PATHS: &[&str] = &[
+    "/etc/alternatives",
+    "/etc/bash.bashrc",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/debian_version",
+    "/etc/gai.conf",
+    "/etc/group",
+    "/etc/host.conf",
+    "/etc/hosts",
+    "/etc/inputrc",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/mime.types",
+    "/etc/nsswitch.conf",
+    "/etc/os-release",
+    "/etc/passwd",
+    "/etc/pki",
+    "/etc/profile",
+    "/etc/ssl",
+    "/etc/terminfo",
+    "/etc/timezone",
+];
+
+/// Where the sandbox's own runtime files appear inside it.
+const INSIDE_RUN: &str = "/run/agent-runtime";
+
+/// A loopback address inside the sandbox whose connections go to a unix socket outside.
+#[derive(Debug, Clone)]
+pub(crate) struct Relay {
+    /// The address inside the sandbox.
+    pub address: SocketAddr,
+    /// The unix socket on the host.
+    pub socket: PathBuf,
+}
+
+/// A checked, working `bwrap`, and what every sandbox gets bound.
 #[derive(Debug, Clone)]
 pub(crate) struct Bubblewrap {
     program: PathBuf,
+    /// Canonical host paths bound read-only at the same place.
+    read_only: Vec<PathBuf>,
+    /// With a private network: what gives it internet access.
+    slirp: Option<Slirp>,
+    /// The `resolv.conf` of a private network.
+    resolv_conf: Option<PathBuf>,
+    /// The program that relays loopback connections out; needed when `relays` is not empty.
+    init: Option<InitProgram>,
+    relays: Vec<Relay>,
+}
+
+/// What [`Bubblewrap::new`] is made from.
+pub(crate) struct BubblewrapParts {
+    pub read_only: Vec<PathBuf>,
+    pub slirp: Option<Slirp>,
+    pub resolv_conf: Option<PathBuf>,
+    pub init: Option<InitProgram>,
+    pub relays: Vec<Relay>,
+}
+
+/// Finds `bwrap` on the runtime's PATH and runs it once with the options sandboxes use.
+pub(crate) fn find() -> AdapterResult<PathBuf> {
+    let program = which("bwrap").ok_or_else(|| {
+        AdapterError::InvalidInput(format!(
+            "isolating sandboxes needs `bwrap`, which is not on PATH; {HOW_TO_FIX}"
+        ))
+    })?;
+    let mut system = Line::default();
+    for path in SYSTEM_PATHS.iter().map(Path::new) {
+        system.mirror(path);
+    }
+    let output = std::process::Command::new(&program)
+        .args(system.0)
+        .args(["--dev", "/dev", "--proc", "/proc"])
+        .args(["--unshare-all", "--unshare-user", "--cap-drop", "ALL"])
+        .args(["--die-with-parent", "--", "/usr/bin/env", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| {
+            AdapterError::InvalidInput(format!(
+                "running {} failed: {error}; {HOW_TO_FIX}",
+                program.display()
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(AdapterError::InvalidInput(format!(
+            "{} does not work on this host ({}: {}); on hosts that restrict unprivileged \
+             user namespaces (Ubuntu 23.10 and later) run `sysctl \
+             kernel.apparmor_restrict_unprivileged_userns=0`; otherwise {HOW_TO_FIX}",
+            program.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim(),
+        )));
+    }
+    Ok(program)
+}
+
+/// The first executable file called `name` on the runtime's PATH.
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 impl Bubblewrap {
-    /// Finds `bwrap` on the runtime's PATH and runs it once with the options sandboxes use.
-    pub fn check() -> AdapterResult<Self> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let program = std::env::split_paths(&path)
-            .map(|dir| dir.join("bwrap"))
-            .find(|candidate| candidate.is_file())
-            .ok_or_else(|| {
-                AdapterError::InvalidInput(format!(
-                    "isolation = \"bubblewrap\" needs `bwrap`, which is not on PATH; {HOW_TO_FIX}"
-                ))
-            })?;
-        let output = std::process::Command::new(&program)
-            .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
-            .args(["--unshare-all", "--share-net", "--die-with-parent", "true"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| {
-                AdapterError::InvalidInput(format!(
-                    "running {} failed: {error}; {HOW_TO_FIX}",
-                    program.display()
-                ))
-            })?;
-        if !output.status.success() {
-            return Err(AdapterError::InvalidInput(format!(
-                "{} does not work on this host ({}: {}); on hosts that restrict unprivileged \
-                 user namespaces (Ubuntu 23.10 and later) run `sysctl \
-                 kernel.apparmor_restrict_unprivileged_userns=0`; otherwise {HOW_TO_FIX}",
-                program.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim(),
-            )));
+    /// A sandbox maker around the checked `program`.
+    pub fn new(program: PathBuf, parts: BubblewrapParts) -> Self {
+        Bubblewrap {
+            program,
+            read_only: parts.read_only,
+            slirp: parts.slirp,
+            resolv_conf: parts.resolv_conf,
+            init: parts.init,
+            relays: parts.relays,
         }
-        Ok(Bubblewrap { program })
     }
 
-    /// The program to start instead of `program`.
+    /// The program to start instead of the sandboxed one.
     pub fn program(&self) -> &Path {
         &self.program
     }
 
-    /// The arguments that run `program args` in the sandbox below `root` whose writable
-    /// directories are `workspace` and `home`. Both keep their paths inside, so the paths
-    /// the runtime reports are the ones processes see.
+    /// With a private network, what attaches it (see `network`) while bubblewrap waits
+    /// on its block fd.
+    pub fn slirp(&self) -> Option<&Slirp> {
+        self.slirp.as_ref()
+    }
+
+    /// The arguments that run `program args` in the sandbox whose writable directories are
+    /// `workspace` and `home`. Both keep their paths inside, so the paths the runtime
+    /// reports are the ones processes see. With a private network, bubblewrap reports its
+    /// child on fd 3 and waits for a byte on fd 4 before it starts the program.
     pub fn args(
         &self,
-        root: &Path,
         workspace: &Path,
         home: &Path,
         program: &Path,
         args: &[String],
     ) -> Vec<OsString> {
-        let mut line: Vec<OsString> = Vec::new();
-        let mut push = |items: &[&std::ffi::OsStr]| line.extend(items.iter().map(OsString::from));
-        push(&["--ro-bind".as_ref(), "/".as_ref(), "/".as_ref()]);
-        push(&[
-            "--dev".as_ref(),
-            "/dev".as_ref(),
-            "--proc".as_ref(),
-            "/proc".as_ref(),
-        ]);
-        push(&["--tmpfs".as_ref(), "/tmp".as_ref()]);
-        // An empty tmpfs over the root hides every other sandbox; the binds after it make
-        // this sandbox's two directories reappear, writable, at their own paths.
-        push(&["--tmpfs".as_ref(), root.as_os_str()]);
-        push(&[
+        let mut line = Line::default();
+        for path in SYSTEM_PATHS.iter().chain(ETC_PATHS).map(Path::new) {
+            line.mirror(path);
+        }
+        if let Some(resolv_conf) = &self.resolv_conf {
+            line.push([
+                "--ro-bind".as_ref(),
+                resolv_conf.as_os_str(),
+                "/etc/resolv.conf".as_ref(),
+            ]);
+        } else {
+            line.mirror(Path::new("/etc/resolv.conf"));
+        }
+        // The program's own directory, unless the system paths hold it already.
+        let program = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+        if let Some(dir) = program.parent()
+            && !SYSTEM_PATHS.iter().any(|system| dir.starts_with(system))
+        {
+            line.push(["--ro-bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
+        }
+        for path in &self.read_only {
+            line.push(["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
+        }
+        line.push(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"].map(OsString::from));
+        line.push([
             "--bind".as_ref(),
             workspace.as_os_str(),
             workspace.as_os_str(),
         ]);
-        push(&["--bind".as_ref(), home.as_os_str(), home.as_os_str()]);
+        line.push(["--bind".as_ref(), home.as_os_str(), home.as_os_str()]);
         // No --new-session: it would move the command out of the process group that
         // terminate signals. --die-with-parent ends everything inside when bwrap itself
         // dies (killed, or with the runtime), which is why terminate spares bwrap the
         // SIGTERM it sends to the processes inside.
-        push(&["--unshare-all".as_ref(), "--share-net".as_ref()]);
-        push(&[
-            "--die-with-parent".as_ref(),
-            "--chdir".as_ref(),
-            workspace.as_os_str(),
-        ]);
-        push(&["--".as_ref(), program.as_os_str()]);
-        line.extend(args.iter().map(OsString::from));
-        line
+        line.push(
+            [
+                "--unshare-user",
+                "--unshare-ipc",
+                "--unshare-pid",
+                "--unshare-uts",
+            ]
+            .map(OsString::from),
+        );
+        line.push(
+            [
+                "--unshare-cgroup-try",
+                "--cap-drop",
+                "ALL",
+                "--die-with-parent",
+            ]
+            .map(OsString::from),
+        );
+        line.push(["--hostname", "sandbox"].map(OsString::from));
+        if self.slirp.is_some() {
+            line.push(["--unshare-net", "--info-fd", "3", "--block-fd", "4"].map(OsString::from));
+        }
+        line.push(["--chdir".as_ref(), workspace.as_os_str()]);
+        let relayed = self.slirp.is_some() && !self.relays.is_empty();
+        if let (Some(init), true) = (&self.init, relayed) {
+            let inside_init = format!("{INSIDE_RUN}/init");
+            line.push([
+                "--ro-bind".as_ref(),
+                init.program.as_os_str(),
+                inside_init.as_ref(),
+            ]);
+            let mut forwards = Vec::new();
+            for (index, relay) in self.relays.iter().enumerate() {
+                let inside = format!("{INSIDE_RUN}/relay-{index}.sock");
+                line.push([
+                    "--ro-bind".as_ref(),
+                    relay.socket.as_os_str(),
+                    inside.as_ref(),
+                ]);
+                forwards.push(format!("{}={inside}", relay.address));
+            }
+            line.push(["--", inside_init.as_str()].map(OsString::from));
+            line.push(init.args.iter().map(OsString::from));
+            for forward in forwards {
+                line.push(["--forward", forward.as_str()].map(OsString::from));
+            }
+        }
+        line.push(["--".as_ref(), program.as_os_str()]);
+        line.push(args.iter().map(OsString::from));
+        line.0
+    }
+}
+
+/// A command line being built.
+#[derive(Default)]
+struct Line(Vec<OsString>);
+
+impl Line {
+    fn push<I: Into<OsString>>(&mut self, items: impl IntoIterator<Item = I>) {
+        self.0.extend(items.into_iter().map(Into::into));
+    }
+
+    /// Makes `path` appear inside as it is on the host: a symlink is recreated (bwrap
+    /// follows the binds it makes), anything else bound read-only; missing paths are left out.
+    fn mirror(&mut self, path: &Path) {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = std::fs::read_link(path) {
+                self.push(["--symlink".as_ref(), target.as_os_str(), path.as_os_str()]);
+            }
+        } else {
+            self.push(["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
+        }
     }
 }

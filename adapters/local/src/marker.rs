@@ -7,7 +7,6 @@ use agent_runtime_api::{AdapterError, AdapterResult};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Isolation;
 use crate::process::ProcessGroup;
 
 /// The marker's file name inside a sandbox directory.
@@ -22,8 +21,9 @@ pub(crate) struct Marker {
     pub owner_tag: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// How its processes were isolated.
-    pub isolation: Isolation,
+    /// How its processes were isolated, in words.
+    #[serde(default)]
+    pub isolation: String,
     /// Every process group started in it that may still be running.
     #[serde(default)]
     pub process_groups: Vec<ProcessGroup>,

@@ -12,11 +12,17 @@ use agent_runtime_api::{
 };
 use chrono::Utc;
 
-use crate::bwrap::Bubblewrap;
+use crate::bwrap::{self, Bubblewrap, BubblewrapParts, Relay};
 use crate::files::io_error;
 use crate::marker::{self, Marker};
+use crate::network::{self, Slirp};
+use crate::relay;
 use crate::sandbox::{HOME_DIR, LocalSandbox, SandboxParts, WORKSPACE_DIR};
-use crate::{Isolation, LocalSandboxConfig};
+use crate::{Isolation, LocalSandboxConfig, Network};
+
+/// The directory below the root for what all sandboxes share: relay sockets, the private
+/// network's `resolv.conf`. Its dot keeps it apart from sandbox directories.
+const SHARED_DIR: &str = ".shared";
 
 /// The longest session id accepted: a sandbox id adds 9 bytes, and a file name may hold 255.
 const MAX_SESSION_ID_BYTES: usize = 200;
@@ -30,8 +36,14 @@ const MAX_SESSION_ID_BYTES: usize = 200;
 pub struct LocalSandboxProvider {
     /// Canonical, so the paths handed to processes and path checks are absolute and final.
     root: PathBuf,
-    isolation: Isolation,
+    /// How sandboxes are isolated, in words for logs and `sandbox.json`.
+    summary: String,
     bubblewrap: Option<Arc<Bubblewrap>>,
+    /// Host services to relay into sandboxes, and the sockets they are relayed through.
+    host_services: Vec<Relay>,
+    /// Whether the relays of `host_services` listen yet (they start with the first create,
+    /// which runs on the async runtime).
+    relays_started: std::sync::OnceLock<Result<(), String>>,
     terminate_grace: Duration,
 }
 
@@ -52,23 +64,64 @@ impl LocalSandboxProvider {
                 root.display()
             )));
         }
-        let bubblewrap = match config.isolation {
-            Isolation::None => None,
-            Isolation::Bubblewrap if root == Path::new("/") => {
+        let shared = root.join(SHARED_DIR);
+        let (bubblewrap, summary, host_services) = match config.isolation {
+            Isolation::DangerouslyNone => {
+                let summary = "none (agents can read everything the runtime can and reach \
+                               every service on this host)";
+                tracing::warn!(
+                    "local sandboxes are NOT isolated: isolation = \"dangerously-none\""
+                );
+                (None, summary.to_owned(), Vec::new())
+            }
+            Isolation::Auto | Isolation::Bubblewrap if root == Path::new("/") => {
                 return Err(AdapterError::InvalidInput(
                     "the sandbox root cannot be / with bubblewrap, which hides the root \
                      from sandboxed processes"
                         .into(),
                 ));
             }
-            Isolation::Bubblewrap => Some(Arc::new(Bubblewrap::check()?)),
+            Isolation::Auto | Isolation::Bubblewrap => {
+                let (bubblewrap, summary, host_services) = isolate(&config, &shared)?;
+                (Some(Arc::new(bubblewrap)), summary, host_services)
+            }
         };
+        if bubblewrap.is_some() {
+            tracing::info!(isolation = %summary, "local sandboxes are isolated");
+        }
         Ok(LocalSandboxProvider {
             root,
-            isolation: config.isolation,
+            summary,
             bubblewrap,
+            host_services,
+            relays_started: std::sync::OnceLock::new(),
             terminate_grace: config.terminate_grace,
         })
+    }
+
+    /// How sandboxes are isolated, in words.
+    pub fn isolation_summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// Whether sandboxes get a network of their own, without the host's loopback.
+    pub fn has_private_network(&self) -> bool {
+        self.bubblewrap
+            .as_ref()
+            .is_some_and(|bwrap| bwrap.slirp().is_some())
+    }
+
+    /// Starts the relays of the host services, once.
+    fn start_relays(&self) -> AdapterResult<()> {
+        let started = self.relays_started.get_or_init(|| {
+            self.host_services
+                .iter()
+                .try_for_each(|service| relay::serve(&service.socket, service.address))
+                .map_err(|error| error.to_string())
+        });
+        started
+            .clone()
+            .map_err(|error| AdapterError::Other(format!("relaying host services: {error}")))
     }
 
     /// The canonical directory that holds the sandboxes.
@@ -101,7 +154,7 @@ impl LocalSandboxProvider {
             session_id: spec.session_id.clone(),
             owner_tag: spec.owner_tag.clone(),
             created_at: Utc::now(),
-            isolation: self.isolation,
+            isolation: self.summary.clone(),
             process_groups: Vec::new(),
         };
         marker::write(dir, &record).await?;
@@ -118,6 +171,7 @@ impl LocalSandboxProvider {
 impl SandboxProvider for LocalSandboxProvider {
     async fn create(&self, spec: &SandboxSpec) -> AdapterResult<Box<dyn Sandbox>> {
         check_session_id(&spec.session_id)?;
+        self.start_relays()?;
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let id = format!("{}-{}", spec.session_id, &suffix[..8]);
         let sandbox = self.handle(id, spec.env.clone())?;
@@ -207,4 +261,95 @@ fn check_session_id(session_id: &str) -> AdapterResult<()> {
         return refuse("starts with a dot");
     }
     Ok(())
+}
+
+/// Checks bubblewrap (and slirp4netns for a private network) and prepares what every
+/// sandbox gets: read-only paths, `resolv.conf`, relays.
+fn isolate(
+    config: &LocalSandboxConfig,
+    shared: &Path,
+) -> AdapterResult<(Bubblewrap, String, Vec<Relay>)> {
+    let program = bwrap::find()?;
+    let slirp = match config.network {
+        Network::Host => None,
+        Network::Private => Some(Slirp::find().ok_or_else(|| {
+            AdapterError::InvalidInput(
+                "network = \"private\" needs `slirp4netns`, which is not on PATH; install it \
+                 (`apt-get install slirp4netns` on Debian and Ubuntu)"
+                    .into(),
+            )
+        })?),
+        Network::Auto => {
+            let found = Slirp::find();
+            if found.is_none() {
+                tracing::warn!(
+                    "slirp4netns is not installed: sandboxes share the host's network and can \
+                     reach every service on its loopback, the runtime's API included; install \
+                     slirp4netns for a private network"
+                );
+            }
+            found
+        }
+    };
+    let mut read_only = Vec::new();
+    for path in &config.read_only_paths {
+        let canonical = std::fs::canonicalize(path).map_err(|error| {
+            AdapterError::InvalidInput(format!("read_only_paths: {}: {error}", path.display()))
+        })?;
+        if !read_only.contains(&canonical) {
+            read_only.push(canonical);
+        }
+    }
+    let mut relays = Vec::new();
+    let mut host_services = Vec::new();
+    let mut resolv_conf = None;
+    if slirp.is_some() {
+        std::fs::create_dir_all(shared).map_err(|error| io_error(shared, error))?;
+        let path = shared.join("resolv.conf");
+        std::fs::write(&path, network::RESOLV_CONF).map_err(|error| io_error(&path, error))?;
+        resolv_conf = Some(path);
+        for service in &config.host_services {
+            if !service.ip().is_loopback() {
+                return Err(AdapterError::InvalidInput(format!(
+                    "host_services: {service} is not a loopback address; sandboxes reach other \
+                     addresses through their network"
+                )));
+            }
+            let relay = Relay {
+                address: *service,
+                socket: relay::socket_path(shared, *service),
+            };
+            relays.push(relay.clone());
+            host_services.push(relay);
+        }
+        if let Some(link) = &config.runtime_link {
+            relays.push(Relay {
+                address: link.address,
+                socket: link.socket.clone(),
+            });
+        }
+        if !relays.is_empty() && config.init_program.is_none() {
+            return Err(AdapterError::InvalidInput(
+                "relaying host services into sandboxes needs the sandbox init program".into(),
+            ));
+        }
+    }
+    let summary = match &slirp {
+        Some(slirp) => format!(
+            "bubblewrap, private network through {}",
+            slirp.program().display()
+        ),
+        None => "bubblewrap, host network (the host's loopback is reachable)".to_owned(),
+    };
+    let bubblewrap = Bubblewrap::new(
+        program,
+        BubblewrapParts {
+            read_only,
+            slirp,
+            resolv_conf,
+            init: config.init_program.clone(),
+            relays,
+        },
+    );
+    Ok((bubblewrap, summary, host_services))
 }

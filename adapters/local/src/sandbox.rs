@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use crate::bwrap::Bubblewrap;
 use crate::files;
 use crate::marker::{self, Marker};
+use crate::network::Handshake;
 use crate::process::{self, ProcessGroup};
 
 /// The name of the workspace directory inside a sandbox directory.
@@ -27,8 +28,6 @@ pub(crate) const HOME_DIR: &str = "home";
 /// A sandbox of the local provider.
 pub(crate) struct LocalSandbox {
     id: String,
-    /// The provider's root: hidden from bubblewrapped processes but for this sandbox.
-    root: PathBuf,
     /// `{root}/{id}`, canonical because `root` is.
     dir: PathBuf,
     workspace: String,
@@ -63,7 +62,6 @@ impl LocalSandbox {
             workspace: utf8(dir.join(WORKSPACE_DIR))?,
             home: utf8(dir.join(HOME_DIR))?,
             id: parts.id,
-            root: parts.root,
             dir,
             env: parts.env,
             bubblewrap: parts.bubblewrap,
@@ -101,7 +99,7 @@ impl LocalSandbox {
             Some(bwrap) => {
                 let mut command = tokio::process::Command::new(bwrap.program());
                 let (workspace, home) = (Path::new(&self.workspace), Path::new(&self.home));
-                command.args(bwrap.args(&self.root, workspace, home, program, &spec.args));
+                command.args(bwrap.args(workspace, home, program, &spec.args));
                 command
             }
         };
@@ -159,7 +157,16 @@ impl Sandbox for LocalSandbox {
         // Spawned here, on a runtime thread, never on a blocking-pool thread: bubblewrap's
         // --die-with-parent fires when the spawning *thread* exits, and idle blocking
         // threads do exit.
-        let mut child = self.command(&program, spec).spawn().map_err(|error| {
+        let mut command = self.command(&program, spec);
+        let handshake = match self.bubblewrap.as_ref().and_then(|bwrap| bwrap.slirp()) {
+            Some(slirp) => {
+                let handshake = Handshake::new()?;
+                handshake.pass_to(&mut command);
+                Some((handshake, slirp))
+            }
+            None => None,
+        };
+        let mut child = command.spawn().map_err(|error| {
             AdapterError::Other(format!("starting `{}` failed: {error}", spec.program))
         })?;
         let wrapped = self.bubblewrap.is_some();
@@ -176,6 +183,23 @@ impl Sandbox for LocalSandbox {
             process::kill_groups(&[group], Duration::ZERO).await;
             return Err(error);
         }
+        // The network comes before the program starts: bubblewrap waits for it.
+        let network = match handshake {
+            Some((handshake, slirp)) => match handshake.attach(slirp, group.pgid).await {
+                Ok(attached) => Some(attached),
+                Err(error) => {
+                    process::kill_groups(&[group], Duration::ZERO).await;
+                    let stderr = match child.wait_with_output().await {
+                        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                        Err(_) => String::new(),
+                    };
+                    return Err(AdapterError::Other(format!(
+                        "{error}; bubblewrap said: {stderr}"
+                    )));
+                }
+            },
+            None => None,
+        };
         let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
             return Err(AdapterError::Other(
@@ -186,6 +210,8 @@ impl Sandbox for LocalSandbox {
         // so terminate sees the group gone without waiting out its grace period.
         let (sender, receiver) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
+            // The network lives as long as the process.
+            let _network = network;
             let status = match child.wait().await {
                 Ok(status) => process::exit_status(status),
                 Err(error) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use agent_runtime_api::{
     AdapterError, CommandSpec, RelPath, SandboxDir, SandboxProvider, SandboxSpec, contract,
 };
-use agent_runtime_local::{Isolation, LocalSandboxConfig, build};
+use agent_runtime_local::{InitProgram, Isolation, LocalSandboxConfig, build};
 use tempfile::TempDir;
 
 fn provider(
@@ -16,12 +16,16 @@ fn provider(
 ) -> Result<Arc<dyn SandboxProvider>, AdapterError> {
     build(LocalSandboxConfig {
         isolation,
+        init_program: Some(InitProgram {
+            program: env!("CARGO_BIN_EXE_agent-runtime-sandbox-init").into(),
+            args: Vec::new(),
+        }),
         ..LocalSandboxConfig::new(root.path().join("sandboxes"))
     })
 }
 
 fn plain(root: &TempDir) -> Arc<dyn SandboxProvider> {
-    provider(root, Isolation::None).expect("build")
+    provider(root, Isolation::DangerouslyNone).expect("build")
 }
 
 /// A provider with bubblewrap, or `None` (with the reason printed) where it cannot work.

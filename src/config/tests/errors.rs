@@ -129,7 +129,7 @@ const CASES: &[Case] = &[
         "bad duration in a backend section",
         "[sandbox]\nterminate_grace = \"soon\"\n",
         &[],
-        "agent-runtime.toml: sandbox.terminate_grace: invalid duration \"soon\" (expected number at 0); expected a duration greater than zero like \"30s\", \"15m\" or \"1h30m\"",
+        "agent-runtime.toml: sandbox.terminate_grace: invalid duration \"soon\" (expected number at 0); write it like \"3s\" or \"500ms\"",
     ),
     (
         "bad size",
@@ -153,7 +153,7 @@ const CASES: &[Case] = &[
         "unknown isolation",
         "[sandbox]\nisolation = \"docker\"\n",
         &[],
-        "agent-runtime.toml: sandbox.isolation: unknown value \"docker\"; expected one of `none`, `bubblewrap`",
+        "agent-runtime.toml: sandbox.isolation: unknown value \"docker\"; expected one of `auto`, `bubblewrap`, `dangerously-none`",
     ),
     (
         "missing ${VAR}",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{FILE, in_jail, load_in};
 use crate::config::{
-    AuthConfig, CliOverrides, Config, EXAMPLE, Isolation, LogFormat, ProfilesConfig, SandboxConfig,
+    AuthConfig, CliOverrides, Config, EXAMPLE, LogFormat, ProfilesConfig, SandboxConfig,
     StorageConfig, StoreConfig,
 };
 
@@ -49,7 +49,8 @@ fn example_parses_and_holds_the_defaults() {
         sandbox.root,
         PathBuf::from("/srv/agent-runtime/data/sandboxes")
     );
-    assert_eq!(sandbox.isolation, Isolation::None);
+    assert_eq!(sandbox.isolation, agent_runtime_local::Isolation::Auto);
+    assert_eq!(sandbox.network, agent_runtime_local::Network::Auto);
     assert_eq!(sandbox.terminate_grace, Duration::from_secs(3));
     assert_eq!(config.agent.command, PathBuf::from("claude"));
     assert_eq!(
