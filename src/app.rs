@@ -11,6 +11,7 @@ use crate::catalog;
 use crate::config::{Config, SandboxConfig};
 use crate::runtime::{SessionManager, ToolHost};
 use crate::tools;
+use crate::transport::origin::{self, GuardConfig, RequestGuard};
 use crate::transport::{self, AppState};
 
 /// Why the runtime could not start or stopped with an error.
@@ -22,9 +23,9 @@ pub enum ServeError {
     /// The agent program is missing.
     #[error("{0}")]
     AgentMissing(String),
-    /// `server.public_url` is not a URL.
-    #[error("[server] public_url: {0}")]
-    PublicUrl(String),
+    /// `server.public_url` is not a URL, or an allowed origin or host is malformed.
+    #[error("[server] {0}")]
+    Server(String),
     /// The server failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -71,8 +72,33 @@ pub async fn serve(
         reqwest::Client::new(),
         manager.tool_failure_sink(),
     );
-    tools_state.allowed_hosts =
-        tools::allowed_hosts_for(public_url).map_err(ServeError::PublicUrl)?;
+    tools_state.allowed_hosts = tools::allowed_hosts_for(public_url)
+        .map_err(ServeError::Server)?
+        .into_iter()
+        .chain(config.server.allowed_hosts.iter().flatten().cloned())
+        .collect();
+    if config
+        .server
+        .allowed_hosts
+        .iter()
+        .flatten()
+        .any(|h| h == origin::ANY)
+    {
+        // rmcp reads an empty list as "any host".
+        tools_state.allowed_hosts.clear();
+    }
+    let guard = RequestGuard::new(&GuardConfig {
+        listen: Some(listener.local_addr()?),
+        public_url: public_url.map(str::to_owned),
+        allowed_origins: config.server.allowed_origins.clone(),
+        allowed_hosts: config.server.allowed_hosts.clone(),
+    })
+    .map_err(ServeError::Server)?;
+    if guard.allows_any_origin() {
+        tracing::warn!(
+            "server.allowed_origins contains \"*\": every web page its users open may call this runtime"
+        );
+    }
     tools_state.convex =
         catalog::convex_caller(&config).map_err(|error| ServeError::Adapters(vec![error]))?;
     match manager.recover().await {
@@ -87,6 +113,7 @@ pub async fn serve(
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
+        guard,
         ..AppState::new(manager.clone(), catalog::authenticator(&config.auth))
     };
     tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");

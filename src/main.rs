@@ -54,6 +54,9 @@ async fn run_check(args: cli::ConfigArgs) -> ExitCode {
     for line in &report.passed {
         println!("ok   {line}");
     }
+    for line in &report.warnings {
+        println!("WARN {line}");
+    }
     for line in &report.problems {
         println!("FAIL {line}");
     }

@@ -5,6 +5,7 @@
 mod claude;
 mod cli;
 mod modal;
+mod origin;
 mod outage;
 mod recovery;
 mod rest;
