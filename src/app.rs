@@ -69,7 +69,7 @@ pub async fn serve(
     let manager = SessionManager::new(adapters, settings);
     let mut tools_state = tools::ToolsState::new(
         tool_sessions,
-        reqwest::Client::new(),
+        tools::http_client(),
         manager.tool_failure_sink(),
     );
     tools_state.allowed_hosts = tools::allowed_hosts_for(public_url)
