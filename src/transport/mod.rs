@@ -12,6 +12,8 @@
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
 //! - [`error`]: the error → HTTP status table and the error bodies.
 //! - [`origin`]: the `Origin` and `Host` checks in front of every route, and CORS.
+//! - `proptests` (tests only): arbitrary payloads and HTTP requests, no panic, every
+//!   refusal a documented code.
 //! - `/mcp`, the runtime-served tools, comes from `crate::tools` when the app state has it.
 //!
 //! **Architecture Invariant:** transports reach sessions only through
@@ -25,6 +27,8 @@ mod metrics;
 mod ops;
 pub mod origin;
 pub mod payload;
+#[cfg(test)]
+mod proptests;
 mod rest;
 mod socketio;
 mod sse;
