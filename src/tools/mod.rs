@@ -100,7 +100,8 @@ pub trait ToolFailureSink: Send + Sync {
 pub struct ToolsState {
     /// The live tokens; the session manager issues and revokes through the same `Arc`.
     pub sessions: Arc<ToolSessions>,
-    /// The client for `http` tools; each call gets a 30 s timeout.
+    /// The client for `http` tools; each call gets a 30 s timeout. Build it with
+    /// [`http_client`], which keeps redirects within a call's origin.
     pub http: reqwest::Client,
     /// The Convex deployment for `convex` tools; without one they fail with a clear error.
     pub convex: Option<Arc<dyn ConvexCaller>>,
