@@ -46,7 +46,7 @@ const MAX_REDIRECTS: usize = 5;
 ///
 /// # Behavior
 /// - A redirect is followed only to the origin (scheme, host, port) the call started at,
-///   at most [`MAX_REDIRECTS`] times; any other redirect is handed back as it is (and the
+///   at most 5 times; any other redirect is handed back as it is (and the
 ///   call fails), so templated headers never reach another origin.
 pub fn http_client() -> reqwest::Client {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
