@@ -72,33 +72,8 @@ pub async fn serve(
         tools::http_client(),
         manager.tool_failure_sink(),
     );
-    tools_state.allowed_hosts = tools::allowed_hosts_for(public_url)
-        .map_err(ServeError::Server)?
-        .into_iter()
-        .chain(config.server.allowed_hosts.iter().flatten().cloned())
-        .collect();
-    if config
-        .server
-        .allowed_hosts
-        .iter()
-        .flatten()
-        .any(|h| h == origin::ANY)
-    {
-        // rmcp reads an empty list as "any host".
-        tools_state.allowed_hosts.clear();
-    }
-    let guard = RequestGuard::new(&GuardConfig {
-        listen: Some(listener.local_addr()?),
-        public_url: public_url.map(str::to_owned),
-        allowed_origins: config.server.allowed_origins.clone(),
-        allowed_hosts: config.server.allowed_hosts.clone(),
-    })
-    .map_err(ServeError::Server)?;
-    if guard.allows_any_origin() {
-        tracing::warn!(
-            "server.allowed_origins contains \"*\": every web page its users open may call this runtime"
-        );
-    }
+    tools_state.allowed_hosts = mcp_allowed_hosts(&config, public_url)?;
+    let guard = request_guard(&config, listener.local_addr()?, public_url)?;
     tools_state.convex =
         catalog::convex_caller(&config).map_err(|error| ServeError::Adapters(vec![error]))?;
     match manager.recover().await {
@@ -122,6 +97,39 @@ pub async fn serve(
     manager.shutdown().await;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// The `Host` values `/mcp` accepts (rmcp's own check): loopback names, `public_url`'s
+/// host and `server.allowed_hosts`; empty, which rmcp reads as any, when that holds `"*"`.
+fn mcp_allowed_hosts(config: &Config, public_url: Option<&str>) -> Result<Vec<String>, ServeError> {
+    let configured = config.server.allowed_hosts.iter().flatten();
+    if configured.clone().any(|host| host == origin::ANY) {
+        return Ok(Vec::new());
+    }
+    let mut hosts = tools::allowed_hosts_for(public_url).map_err(ServeError::Server)?;
+    hosts.extend(configured.cloned());
+    Ok(hosts)
+}
+
+/// The `Origin`/`Host` guard for the bound address; warns when every page is allowed.
+fn request_guard(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    public_url: Option<&str>,
+) -> Result<RequestGuard, ServeError> {
+    let guard = RequestGuard::new(&GuardConfig {
+        listen: Some(listen),
+        public_url: public_url.map(str::to_owned),
+        allowed_origins: config.server.allowed_origins.clone(),
+        allowed_hosts: config.server.allowed_hosts.clone(),
+    })
+    .map_err(ServeError::Server)?;
+    if guard.allows_any_origin() {
+        tracing::warn!(
+            "server.allowed_origins contains \"*\": every web page its users open may call this runtime"
+        );
+    }
+    Ok(guard)
 }
 
 /// The address a local sandbox uses to reach a listener: a wildcard bind is reached over
