@@ -11,6 +11,7 @@ use crate::catalog;
 use crate::config::{Config, SandboxConfig};
 use crate::runtime::{SessionManager, ToolHost};
 use crate::tools;
+use crate::transport::origin::{self, GuardConfig, RequestGuard};
 use crate::transport::{self, AppState};
 
 /// Why the runtime could not start or stopped with an error.
@@ -22,9 +23,9 @@ pub enum ServeError {
     /// The agent program is missing.
     #[error("{0}")]
     AgentMissing(String),
-    /// `server.public_url` is not a URL.
-    #[error("[server] public_url: {0}")]
-    PublicUrl(String),
+    /// `server.public_url` is not a URL, or an allowed origin or host is malformed.
+    #[error("[server] {0}")]
+    Server(String),
     /// The server failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -83,11 +84,11 @@ pub async fn serve(
     let manager = SessionManager::new(adapters, settings);
     let mut tools_state = tools::ToolsState::new(
         tool_sessions,
-        reqwest::Client::new(),
+        tools::http_client(),
         manager.tool_failure_sink(),
     );
-    tools_state.allowed_hosts =
-        tools::allowed_hosts_for(public_url).map_err(ServeError::PublicUrl)?;
+    tools_state.allowed_hosts = mcp_allowed_hosts(&config, public_url)?;
+    let guard = request_guard(&config, listener.local_addr()?, public_url)?;
     tools_state.convex =
         catalog::convex_caller(&config).map_err(|error| ServeError::Adapters(vec![error]))?;
     match manager.recover().await {
@@ -102,6 +103,7 @@ pub async fn serve(
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
+        guard,
         ..AppState::new(manager.clone(), catalog::authenticator(&config.auth))
     };
     tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
@@ -123,6 +125,39 @@ fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener
         Err(error) => return Err(error),
     }
     tokio::net::UnixListener::bind(path)
+}
+
+/// The `Host` values `/mcp` accepts (rmcp's own check): loopback names, `public_url`'s
+/// host and `server.allowed_hosts`; empty, which rmcp reads as any, when that holds `"*"`.
+fn mcp_allowed_hosts(config: &Config, public_url: Option<&str>) -> Result<Vec<String>, ServeError> {
+    let configured = config.server.allowed_hosts.iter().flatten();
+    if configured.clone().any(|host| host == origin::ANY) {
+        return Ok(Vec::new());
+    }
+    let mut hosts = tools::allowed_hosts_for(public_url).map_err(ServeError::Server)?;
+    hosts.extend(configured.cloned());
+    Ok(hosts)
+}
+
+/// The `Origin`/`Host` guard for the bound address; warns when every page is allowed.
+fn request_guard(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    public_url: Option<&str>,
+) -> Result<RequestGuard, ServeError> {
+    let guard = RequestGuard::new(&GuardConfig {
+        listen: Some(listen),
+        public_url: public_url.map(str::to_owned),
+        allowed_origins: config.server.allowed_origins.clone(),
+        allowed_hosts: config.server.allowed_hosts.clone(),
+    })
+    .map_err(ServeError::Server)?;
+    if guard.allows_any_origin() {
+        tracing::warn!(
+            "server.allowed_origins contains \"*\": every web page its users open may call this runtime"
+        );
+    }
+    Ok(guard)
 }
 
 /// The address a local sandbox uses to reach a listener: a wildcard bind is reached over

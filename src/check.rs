@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::catalog;
 use crate::config::{Config, SandboxConfig};
 use crate::profiles::{Profile, RenderContext};
+use crate::transport::origin::ANY;
 
 /// The outcome of a check: what was fine and what was not.
 #[derive(Debug, Default)]
@@ -15,13 +16,26 @@ pub struct Report {
     pub passed: Vec<String>,
     /// One line per problem.
     pub problems: Vec<String>,
-    /// One line per risk the config takes on purpose (it still works).
+    /// One line per setting that works but is risky.
     pub warnings: Vec<String>,
 }
 
 /// Checks everything `config` refers to.
 pub async fn check(config: &Config, config_path: &Path) -> Report {
     let mut report = Report::default();
+    if config
+        .server
+        .allowed_origins
+        .iter()
+        .flatten()
+        .any(|o| o == ANY)
+    {
+        report.warnings.push(
+            "[server] allowed_origins contains \"*\": every web page the runtime's users open \
+             may call it (and with auth.mode = \"none\", run agents)"
+                .into(),
+        );
+    }
     let settings = catalog::runtime_settings(config);
     match &config.sandbox {
         SandboxConfig::Local(_) => match catalog::find_agent_command(&settings) {

@@ -9,6 +9,10 @@ use agent_runtime_api::AdapterError;
 pub enum ErrorCode {
     /// No or wrong credentials.
     Unauthorized,
+    /// A web page whose origin is not in `server.allowed_origins` sent the request.
+    OriginForbidden,
+    /// The request's `Host` is not a name of this runtime (DNS rebinding).
+    HostForbidden,
     /// No such session (also for sessions of another principal), file or route.
     NotFound,
     /// The request is malformed or misses a field.
@@ -36,6 +40,8 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::OriginForbidden => "origin_forbidden",
+            ErrorCode::HostForbidden => "host_forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::ProfileNotFound => "profile_not_found",

@@ -26,6 +26,15 @@ pub struct ServerConfig {
     /// Allows `auth.mode = "none"` on an address other than loopback. Off by default so
     /// that a runtime without authentication is not exposed by accident.
     pub allow_unauthenticated_remote: bool,
+    /// Origins of web pages allowed to call the runtime (`scheme://host[:port]`, port
+    /// `*` for any, or `"*"` for every page). `None`: the runtime's own origin, plus
+    /// loopback pages on a loopback bind.
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// `Host` names served besides loopback names and `public_url`'s host (`name` or
+    /// `name:port`, or `"*"` for no check). `None`: checked on a loopback bind only.
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// `[auth]`: how clients prove who they are. Chosen with `mode = "..."`.

@@ -8,6 +8,7 @@ use crate::config::backends::{ProfilesConfig, StorageConfig, StoreConfig};
 use crate::config::interpolate::is_variable_name;
 use crate::config::sections::AuthConfig;
 use crate::config::units::ByteSize;
+use crate::transport::origin::{validate_host_entry, validate_origin_entry};
 
 /// The smallest accepted `server.max_payload`: below it ordinary events do not fit.
 pub const MIN_MAX_PAYLOAD: ByteSize = ByteSize(64 * ByteSize::KIB);
@@ -113,6 +114,25 @@ fn check_server(config: &Config, findings: &mut Vec<Finding>) {
             server.max_payload
         );
         findings.push((key("server.max_payload"), message));
+    }
+    let entries = [
+        (
+            "server.allowed_origins",
+            &server.allowed_origins,
+            validate_origin_entry as fn(&str) -> Result<(), String>,
+        ),
+        (
+            "server.allowed_hosts",
+            &server.allowed_hosts,
+            validate_host_entry,
+        ),
+    ];
+    for (name, list, validate) in entries {
+        for entry in list.iter().flatten() {
+            if let Err(message) = validate(entry) {
+                findings.push((key(name), message));
+            }
+        }
     }
     match &config.auth {
         AuthConfig::None {} => {

@@ -6,6 +6,8 @@ use agent_runtime_api::RelPath;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use super::schema::InputSchema;
+
 /// How Claude Code asks for permission before using a tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,8 +55,8 @@ pub struct ToolSpec {
     pub name: String,
     /// What the tool does, shown to the agent.
     pub description: String,
-    /// JSON Schema of the tool's arguments.
-    pub input_schema: Value,
+    /// JSON Schema of the tool's arguments, compiled.
+    pub input_schema: InputSchema,
     /// What a call does.
     pub kind: ToolKind,
 }
@@ -343,6 +345,7 @@ fn tool_spec(raw: RawTool) -> Result<ToolSpec, String> {
             let Some(url) = raw.url else {
                 return Err(format!("{key}: kind \"http\" needs `url`"));
             };
+            crate::tools::UrlTemplate::parse(&url).map_err(|e| format!("{key}: {e}"))?;
             ToolKind::Http {
                 method,
                 url,
@@ -369,12 +372,14 @@ fn tool_spec(raw: RawTool) -> Result<ToolSpec, String> {
             }
         }
     };
+    let input_schema = raw
+        .input_schema
+        .unwrap_or_else(|| serde_json::json!({ "type": "object" }));
+    let input_schema = InputSchema::compile(input_schema).map_err(|e| format!("{key}: {e}"))?;
     Ok(ToolSpec {
         name,
         description: raw.description,
-        input_schema: raw
-            .input_schema
-            .unwrap_or_else(|| serde_json::json!({ "type": "object" })),
+        input_schema,
         kind,
     })
 }

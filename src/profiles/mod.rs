@@ -27,7 +27,8 @@ use serde_json::Value;
 
 pub use directory::{DirectoryProfileSource, MAX_PROFILE_BYTES};
 pub use manifest::{
-    ConvexFunctionType, PermissionMode, PromptMode, RUNTIME_MCP_SERVER, ToolKind, ToolSpec,
+    ConvexFunctionType, InputSchema, PermissionMode, PromptMode, RUNTIME_MCP_SERVER, ToolKind,
+    ToolSpec,
 };
 
 use manifest::{Manifest, McpServerSpec, SchemaSource};

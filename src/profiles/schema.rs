@@ -46,6 +46,62 @@ impl MetadataSchema {
     }
 }
 
+/// A tool's input schema, compiled once when its profile loads, with `format` enforced
+/// (a string declared `"format": "uri"` must be a URI).
+#[derive(Clone)]
+pub struct InputSchema {
+    value: Value,
+    validator: std::sync::Arc<jsonschema::Validator>,
+}
+
+impl InputSchema {
+    /// Compiles `value`; the error says why it does not compile.
+    pub fn compile(value: Value) -> Result<InputSchema, String> {
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&value)
+            .map_err(|e| format!("the input schema does not compile: {e}"))?;
+        Ok(InputSchema {
+            value,
+            validator: std::sync::Arc::new(validator),
+        })
+    }
+
+    /// The schema as JSON.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// Every violation of the schema by `instance`, each as `at <JSON pointer>: <message>`.
+    pub fn violations(&self, instance: &Value) -> Vec<String> {
+        self.validator
+            .iter_errors(instance)
+            .map(|error| {
+                let pointer = error.instance_path().as_str();
+                let pointer = if pointer.is_empty() {
+                    "(root)"
+                } else {
+                    pointer
+                };
+                format!("at {pointer}: {error}")
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for InputSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InputSchema").field(&self.value).finish()
+    }
+}
+
+/// Two schemas are equal when their JSON is: the validator is a function of it.
+impl PartialEq for InputSchema {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
 fn type_allows_object(kind: &Value) -> bool {
     match kind {
         Value::String(name) => name == "object",

@@ -205,7 +205,7 @@ fn syntax_errors_show_at_load_with_file_and_line() {
             "profile.toml system_prompt.text:1",
         ),
         (
-            "description = \"d\"\n[[tools]]\nname = \"t\"\nkind = \"http\"\ndescription = \"\"\nurl = \"{% for %}\"\n",
+            "description = \"d\"\n[[tools]]\nname = \"t\"\nkind = \"http\"\ndescription = \"\"\nurl = \"https://x.example/{% for %}\"\n",
             &[],
             "profile.toml tools.t.url:1",
         ),
@@ -218,6 +218,49 @@ fn syntax_errors_show_at_load_with_file_and_line() {
             "{expected:?} not in {error}"
         );
     }
+}
+
+#[test]
+fn tools_are_checked_when_the_profile_loads() {
+    let tool = |fields: &str| {
+        format!(
+            "description = \"d\"\n[[tools]]\nname = \"t\"\nkind = \"http\"\ndescription = \"\"\n{fields}"
+        )
+    };
+    let cases = [
+        (tool("url = \"{{ BASE }}/orders\"\n"), "must be written out"),
+        (
+            tool("url = \"https://{{ HOST }}/orders\"\n"),
+            "must be written out",
+        ),
+        (
+            tool("url = \"https://api.example{{ x }}/\"\n"),
+            "must be written out",
+        ),
+        (
+            tool("url = \"https://user@api.example/{{ x }}\"\n"),
+            "must be written out",
+        ),
+        (
+            tool("url = \"ftp://api.example/{{ x }}\"\n"),
+            "must be written out",
+        ),
+        (
+            tool("url = \"https://api.example/\"\ninput_schema = { type = 12 }\n"),
+            "input schema does not compile",
+        ),
+    ];
+    for (manifest, expected) in cases {
+        let error = Profile::parse(bundle(&manifest, &[])).unwrap_err();
+        assert_eq!(error.code(), "profile_invalid");
+        let message = error.to_string();
+        assert!(
+            message.contains(expected) && message.contains("tools `t`"),
+            "{message}"
+        );
+    }
+    let fine = tool("url = \"https://api.example:8443/v1/{{ args.id }}?q={{ args.q }}\"\n");
+    assert!(Profile::parse(bundle(&fine, &[])).is_ok());
 }
 
 #[test]

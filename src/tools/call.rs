@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::template::{Renderer, call_context};
 use super::{ConvexCaller, ToolFailureSink, ToolSession};
-use crate::profiles::{ConvexFunctionType, ToolKind, ToolSpec};
+use crate::profiles::{ConvexFunctionType, InputSchema, ToolKind, ToolSpec};
 
 /// How long one call may take, HTTP or Convex.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,10 +93,7 @@ impl Executor {
     ) -> Result<String, String> {
         let method = reqwest::Method::from_bytes(call.method.as_bytes())
             .map_err(|_| format!("`{}` is not an HTTP method", call.method))?;
-        let url = self.renderer.render_str("url", call.url, context)?;
-        // The URL may carry credentials: errors name the problem, never the URL.
-        let url = reqwest::Url::parse(&url)
-            .map_err(|e| format!("url: the rendered URL is invalid: {e}"))?;
+        let url = self.renderer.render_url(call.url, context)?;
         let mut request = self.http.request(method, url).timeout(CALL_TIMEOUT);
         for (name, template) in call.headers {
             let (name, value) = self.render_header(name, template, context)?;
@@ -107,6 +104,13 @@ impl Executor {
         }
         let response = request.send().await.map_err(describe_reqwest)?;
         let status = response.status();
+        if status.is_redirection() {
+            // Only a redirect within the tool's origin is followed (see `http_client`).
+            return Err(format!(
+                "the upstream answered HTTP {status}, a redirect to another origin; \
+                 tools follow redirects only within their URL's origin"
+            ));
+        }
         let text = read_limited(response).await?;
         if !status.is_success() {
             return Err(format!(
@@ -176,22 +180,10 @@ struct HttpCall<'a> {
     body: Option<&'a Value>,
 }
 
-/// Checks a call's arguments against the tool's schema; the error lists every violation.
-pub(crate) fn validate_arguments(schema: &Value, args: &Value) -> Result<(), String> {
-    let validator = jsonschema::validator_for(schema)
-        .map_err(|e| format!("the tool's input schema does not compile: {e}"))?;
-    let violations: Vec<String> = validator
-        .iter_errors(args)
-        .map(|error| {
-            let pointer = error.instance_path().as_str();
-            let pointer = if pointer.is_empty() {
-                "(root)"
-            } else {
-                pointer
-            };
-            format!("at {pointer}: {error}")
-        })
-        .collect();
+/// Checks a call's arguments against the tool's schema, compiled when its profile
+/// loaded; the error lists every violation.
+pub(crate) fn validate_arguments(schema: &InputSchema, args: &Value) -> Result<(), String> {
+    let violations = schema.violations(args);
     if violations.is_empty() {
         return Ok(());
     }
@@ -267,7 +259,7 @@ mod tests {
 
     #[test]
     fn argument_violations_are_listed() {
-        let schema = json!({
+        let schema = InputSchema::compile(json!({
             "type": "object",
             "properties": {
                 "limit": { "type": "integer", "maximum": 50 },
@@ -275,7 +267,8 @@ mod tests {
             },
             "required": ["q"],
             "additionalProperties": false,
-        });
+        }))
+        .unwrap();
         assert_eq!(
             validate_arguments(&schema, &json!({ "q": "x", "limit": 5 })),
             Ok(())
@@ -296,9 +289,30 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_schema_is_reported() {
-        let err = validate_arguments(&json!({ "type": 12 }), &json!({})).unwrap_err();
+    fn a_broken_schema_is_refused_when_compiled() {
+        let err = InputSchema::compile(json!({ "type": 12 })).unwrap_err();
         assert!(err.contains("input schema does not compile"), "{err}");
+    }
+
+    #[test]
+    fn formats_are_enforced() {
+        let schema = InputSchema::compile(json!({
+            "type": "object",
+            "properties": {
+                "contact": { "type": "string", "format": "email" },
+                "day": { "type": "string", "format": "date" },
+                "link": { "type": "string", "format": "uri" },
+            },
+        }))
+        .unwrap();
+        let good = json!({ "contact": "a@example.com", "day": "2026-01-31",
+                           "link": "https://example.com/x" });
+        assert_eq!(validate_arguments(&schema, &good), Ok(()));
+        let bad = json!({ "contact": "nope", "day": "2026-02-31", "link": "not a uri" });
+        let err = validate_arguments(&schema, &bad).unwrap_err();
+        for field in ["/contact", "/day", "/link"] {
+            assert!(err.contains(&format!("at {field}: ")), "{field}: {err}");
+        }
     }
 
     #[test]
@@ -341,7 +355,7 @@ mod tests {
         let tool = |function: &str| ToolSpec {
             name: "events".into(),
             description: String::new(),
-            input_schema: json!({ "type": "object" }),
+            input_schema: InputSchema::compile(json!({ "type": "object" })).unwrap(),
             kind: ToolKind::Convex {
                 function: function.into(),
                 function_type: ConvexFunctionType::Query,

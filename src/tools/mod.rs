@@ -5,6 +5,8 @@
 //! - `server`: the token gate in front of `/mcp` and the rmcp `ServerHandler`.
 //! - `call`: one call: validate the arguments, render the templates, run HTTP or Convex.
 //! - `template`: rendering; a JSON leaf that is exactly `{{ expr }}` keeps expr's type.
+//! - `url`: where an `http` tool may send a request: its template's literal scheme, host,
+//!   port and path, every value percent-encoded as a component.
 //!
 //! **Invariant:** the tools a request sees come from that request's token, never from the
 //! MCP session it belongs to, so revoking a token cuts the agent off at its next request.
@@ -15,6 +17,7 @@ mod sessions;
 mod template;
 #[cfg(test)]
 mod tests;
+mod url;
 
 use std::sync::Arc;
 
@@ -26,6 +29,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::Value;
 
 pub use sessions::{IssueError, ToolSession, ToolSessions};
+pub(crate) use url::UrlTemplate;
 
 use crate::profiles::ConvexFunctionType;
 
@@ -34,6 +38,35 @@ pub const MCP_PATH: &str = "/mcp";
 
 /// The `Host` names accepted by default: loopback only (rmcp's DNS-rebinding guard).
 pub const DEFAULT_ALLOWED_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// The most redirects a tool call follows, all within its URL's origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// The HTTP client for `http` tools.
+///
+/// # Behavior
+/// - A redirect is followed only to the origin (scheme, host, port) the call started at,
+///   at most 5 times; any other redirect is handed back as it is (and the
+///   call fails), so templated headers never reach another origin.
+pub fn http_client() -> reqwest::Client {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    // Building fails only when the TLS backend cannot start; the plain client would
+    // fail the same way at its first request, with the error in the tool result.
+    reqwest::Client::builder()
+        .redirect(policy)
+        .build()
+        .unwrap_or_default()
+}
 
 /// How long an idle MCP session is kept. Revoking its token closes it sooner; this only
 /// bounds sessions whose agent vanished while its token stayed live.
@@ -67,7 +100,8 @@ pub trait ToolFailureSink: Send + Sync {
 pub struct ToolsState {
     /// The live tokens; the session manager issues and revokes through the same `Arc`.
     pub sessions: Arc<ToolSessions>,
-    /// The client for `http` tools; each call gets a 30 s timeout.
+    /// The client for `http` tools; each call gets a 30 s timeout. Build it with
+    /// [`http_client`], which keeps redirects within a call's origin.
     pub http: reqwest::Client,
     /// The Convex deployment for `convex` tools; without one they fail with a clear error.
     pub convex: Option<Arc<dyn ConvexCaller>>,

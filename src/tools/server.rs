@@ -119,7 +119,7 @@ fn session_of(context: &RequestContext<RoleServer>) -> Result<Arc<ToolSession>, 
 }
 
 fn mcp_tool(spec: &ToolSpec) -> Tool {
-    let schema: JsonObject = match &spec.input_schema {
+    let schema: JsonObject = match spec.input_schema.value() {
         Value::Object(schema) => schema.clone(),
         // MCP requires an object schema; `true` and the like accept any object.
         _ => JsonObject::from_iter([("type".to_owned(), Value::from("object"))]),

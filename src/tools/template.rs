@@ -3,9 +3,13 @@
 //! Strings render as minijinja templates with strict undefined. JSON templates render
 //! leaf by leaf; a leaf that is exactly one `{{ expr }}` becomes the JSON value of `expr`,
 //! so `limit = "{{ args.limit }}"` stays a number and `filter = "{{ args.filter }}"` an
-//! object.
+//! object. URLs render in an environment of their own, where every printed value is
+//! percent-encoded as a component (see `super::url`).
 
 use minijinja::syntax::SyntaxConfig;
+use reqwest::Url;
+
+use super::url::{UrlTemplate, encode_component};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
 
@@ -13,11 +17,21 @@ use serde_json::{Map, Value};
 #[derive(Debug)]
 pub(crate) struct Renderer {
     env: Environment<'static>,
+    /// The same, but printing every value percent-encoded: for URLs.
+    url_env: Environment<'static>,
 }
 
 impl Renderer {
-    /// The environment: strict undefined, no escaping, a `urlencode` filter.
+    /// The environments: strict undefined, no escaping, a `urlencode` filter; URLs get
+    /// each printed value encoded as a component.
     pub fn new() -> Renderer {
+        let env = Self::environment();
+        let mut url_env = Self::environment();
+        url_env.set_formatter(super::url::component_formatter);
+        Renderer { env, url_env }
+    }
+
+    fn environment() -> Environment<'static> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Tool templates build URLs, headers and JSON, never HTML.
@@ -28,7 +42,18 @@ impl Renderer {
             env.set_syntax(syntax);
         }
         env.add_filter("urlencode", urlencode);
-        Renderer { env }
+        env
+    }
+
+    /// Renders a URL template and checks that the URL stays where the template points:
+    /// its literal scheme, host, port and path.
+    pub fn render_url(&self, source: &str, context: &minijinja::Value) -> Result<Url, String> {
+        let template = UrlTemplate::parse(source)?;
+        let rendered = self
+            .url_env
+            .render_named_str("url", source, context.clone())
+            .map_err(|e| format!("url: {e}"))?;
+        template.check(&rendered)
     }
 
     /// Renders one string template; `key` names it in errors (`url`, `headers.X`).
@@ -115,8 +140,9 @@ fn sole_expression(source: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, for URL parts.
-fn urlencode(value: &minijinja::Value) -> Result<String, minijinja::Error> {
+/// Percent-encodes everything but RFC 3986's unreserved characters, for URL parts. The
+/// result is marked safe, so a URL template does not encode it twice.
+fn urlencode(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
     // Strict undefined does not reach filter arguments; a missing value must still fail.
     if value.is_undefined() {
         let kind = minijinja::ErrorKind::UndefinedError;
@@ -125,26 +151,8 @@ fn urlencode(value: &minijinja::Value) -> Result<String, minijinja::Error> {
             "urlencode of an undefined value",
         ));
     }
-    let text = value.to_string();
-    // URL parsers treat `.` and `..` (encoded or not) as path steps: a value like that
-    // would move the request to another path of the upstream, credentials included.
-    if text == "." || text == ".." {
-        let kind = minijinja::ErrorKind::InvalidOperation;
-        return Err(minijinja::Error::new(
-            kind,
-            "urlencode refuses `.` and `..`",
-        ));
-    }
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    Ok(out)
+    let encoded = encode_component(&value.to_string())?;
+    Ok(minijinja::Value::from_safe_string(encoded))
 }
 
 #[cfg(test)]
@@ -238,7 +246,7 @@ mod tests {
             let ctx = call_context(&json!({}), &json!({ "id": step }));
             let rendered =
                 renderer.render_str("url", "https://x/o/{{ args.id | urlencode }}", &ctx);
-            assert!(rendered.unwrap_err().contains("refuses"), "{step}");
+            assert!(rendered.unwrap_err().contains("may not be"), "{step}");
         }
         let ctx = call_context(&json!({}), &json!({ "id": "a.b" }));
         let rendered = renderer.render_str("url", "https://x/o/{{ args.id | urlencode }}", &ctx);

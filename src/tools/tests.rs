@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::profiles::{ToolKind, ToolSpec};
+use crate::profiles::{InputSchema, ToolKind, ToolSpec};
 
 const PROTOCOL: &str = "2025-06-18";
 
@@ -49,10 +50,15 @@ async fn upstream() -> (String, Received) {
     async fn fail() -> (StatusCode, &'static str) {
         (StatusCode::INTERNAL_SERVER_ERROR, "boom from upstream")
     }
+    async fn redirect(Query(query): Query<BTreeMap<String, String>>) -> Redirect {
+        Redirect::temporary(&query["to"])
+    }
     let received = Received::default();
     let app = Router::new()
         .route("/markets/{market}/orders", post(orders))
         .route("/fail", get(fail))
+        .route("/redirect", get(redirect))
+        .route("/home", get(|| async { "home" }))
         .with_state(received.clone());
     (serve(app).await, received)
 }
@@ -72,10 +78,11 @@ fn http_tool(name: &str, method: &str, url: &str, body: Option<Value>) -> ToolSp
     ToolSpec {
         name: name.into(),
         description: format!("{name} tool"),
-        input_schema: json!({
+        input_schema: InputSchema::compile(json!({
             "type": "object",
             "properties": { "limit": { "type": "integer" }, "note": { "type": "string" } },
-        }),
+        }))
+        .unwrap(),
         kind: ToolKind::Http {
             method: method.into(),
             url: url.into(),
@@ -89,18 +96,21 @@ fn trader(upstream: &str) -> ToolSession {
     let order = http_tool(
         "place_order",
         "POST",
-        "{{ UPSTREAM }}/markets/{{ REGION_CODE }}/orders?limit={{ args.limit }}&q={{ args.note | urlencode }}",
+        &format!(
+            "{upstream}/markets/{{{{ REGION_CODE }}}}/orders?limit={{{{ args.limit }}}}\
+             &q={{{{ args.note | urlencode }}}}"
+        ),
         Some(
             json!({ "regionCode": "{{ REGION_CODE }}", "limit": "{{ args.limit }}",
                      "note": "note: {{ args.note }}", "tags": ["{{ AGENT_TYPE }}"] }),
         ),
     );
-    let broken = http_tool("broken", "GET", "{{ UPSTREAM }}/fail", None);
+    let broken = http_tool("broken", "GET", &format!("{upstream}/fail"), None);
     ToolSession {
         session_id: "s-1".into(),
         tools: vec![order, broken],
         context: json!({ "SESSION_ID": "s-1", "AGENT_TYPE": "trader", "REGION_CODE": "btc-usd",
-                         "UPSTREAM": upstream, "API_TOKEN": "upstream-secret" }),
+                         "API_TOKEN": "upstream-secret" }),
     }
 }
 
@@ -194,7 +204,7 @@ impl Harness {
         let (upstream, received) = upstream().await;
         let sessions = Arc::new(ToolSessions::new());
         let failures = Arc::new(Recorded::default());
-        let state = ToolsState::new(sessions.clone(), reqwest::Client::new(), failures.clone());
+        let state = ToolsState::new(sessions.clone(), http_client(), failures.clone());
         let url = format!("{}{MCP_PATH}", serve(router(state)).await);
         Harness {
             url,
@@ -338,7 +348,12 @@ async fn tools_follow_the_token_and_die_with_it() {
     let trader_token = harness.sessions.issue(trader(&harness.upstream)).unwrap();
     let other = ToolSession {
         session_id: "s-2".into(),
-        tools: vec![http_tool("other_tool", "GET", "{{ UPSTREAM }}/fail", None)],
+        tools: vec![http_tool(
+            "other_tool",
+            "GET",
+            "http://127.0.0.1:9/fail",
+            None,
+        )],
         context: json!({}),
     };
     let other_token = harness.sessions.issue(other).unwrap();
@@ -386,6 +401,73 @@ async fn tools_follow_the_token_and_die_with_it() {
         other_client.post(&list).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn redirects_are_followed_only_within_the_origin() {
+    let harness = Harness::start().await;
+    // Another origin that would see the tool's credentials if the redirect were followed.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let thief = {
+        let seen = seen.clone();
+        let steal = get(move |headers: HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.lock().unwrap().push(auth.unwrap_or_default());
+            "stolen"
+        });
+        serve(Router::new().route("/steal", steal)).await
+    };
+    let to = |target: &str| super::url::encode_component(target).unwrap();
+    let redirect_to = |name: &str, target: &str| {
+        let url = format!("{}/redirect?to={}", harness.upstream, to(target));
+        http_tool(name, "GET", &url, None)
+    };
+    let session = ToolSession {
+        session_id: "s-3".into(),
+        tools: vec![
+            redirect_to("home", "/home"),
+            redirect_to("away", &format!("{thief}/steal")),
+        ],
+        context: json!({ "SESSION_ID": "s-3", "API_TOKEN": "upstream-secret" }),
+    };
+    let token = harness.sessions.issue(session).unwrap();
+    let mut client = harness.client(&token);
+    client.initialize().await;
+    let home = client.call(1, "home", json!({})).await;
+    assert_eq!(text_of(&home), "home", "{home}");
+    let away = client.call(2, "away", json!({})).await;
+    assert_eq!(away["result"]["isError"], true, "{away}");
+    assert!(
+        text_of(&away).contains("redirect to another origin"),
+        "{away}"
+    );
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn arguments_cannot_move_a_call_elsewhere() {
+    let harness = Harness::start().await;
+    let url = format!("{}/markets/{{{{ args.note }}}}/orders", harness.upstream);
+    let session = ToolSession {
+        session_id: "s-4".into(),
+        tools: vec![http_tool("post", "POST", &url, Some(json!({})))],
+        context: json!({ "SESSION_ID": "s-4", "API_TOKEN": "upstream-secret" }),
+    };
+    let token = harness.sessions.issue(session).unwrap();
+    let mut client = harness.client(&token);
+    client.initialize().await;
+    let encoded = client
+        .call(1, "post", json!({ "note": "x/../../fail?y=1#z" }))
+        .await;
+    assert_eq!(text_of(&encoded), "order accepted", "{encoded}");
+    let received = harness.received.lock().unwrap().clone();
+    // One path segment, decoded by the upstream: nothing moved.
+    assert_eq!(received[0].0, "/markets/x/../../fail?y=1#z/orders?");
+    let step = client.call(2, "post", json!({ "note": ".." })).await;
+    assert_eq!(step["result"]["isError"], true, "{step}");
+    assert_eq!(harness.received.lock().unwrap().len(), 1);
 }
 
 #[test]

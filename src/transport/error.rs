@@ -21,6 +21,7 @@ use crate::error::{ErrorCode, RuntimeError};
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::OriginForbidden | ErrorCode::HostForbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::ProfileNotFound | ErrorCode::ProfileInvalid | ErrorCode::MetadataInvalid => {
@@ -116,6 +117,8 @@ mod tests {
     fn every_code_has_its_status() {
         let table = [
             (ErrorCode::Unauthorized, 401),
+            (ErrorCode::OriginForbidden, 403),
+            (ErrorCode::HostForbidden, 403),
             (ErrorCode::NotFound, 404),
             (ErrorCode::InvalidRequest, 400),
             (ErrorCode::ProfileNotFound, 422),

@@ -11,6 +11,9 @@
 //! - `metrics`: the counters behind `/metrics`, in the Prometheus text format.
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
 //! - [`error`]: the error → HTTP status table and the error bodies.
+//! - [`origin`]: the `Origin` and `Host` checks in front of every route, and CORS.
+//! - `proptests` (tests only): arbitrary payloads and HTTP requests, no panic, every
+//!   refusal a documented code.
 //! - `/mcp`, the runtime-served tools, comes from `crate::tools` when the app state has it.
 //!
 //! **Architecture Invariant:** transports reach sessions only through
@@ -22,7 +25,10 @@
 pub mod error;
 mod metrics;
 mod ops;
+pub mod origin;
 pub mod payload;
+#[cfg(test)]
+mod proptests;
 mod rest;
 mod socketio;
 mod sse;
@@ -44,6 +50,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Authenticator;
 use crate::runtime::SessionManager;
 use metrics::Metrics;
+use origin::RequestGuard;
 
 /// What the transports need to serve clients.
 #[derive(Clone)]
@@ -56,19 +63,22 @@ pub struct AppState {
     pub max_payload: usize,
     /// The runtime-served MCP tools at `/mcp`, when the runtime serves any.
     pub tools: Option<crate::tools::ToolsState>,
+    /// Which web pages and `Host` names are served, on every route.
+    pub guard: RequestGuard,
 }
 
 impl AppState {
     /// The default for [`AppState::max_payload`]: 1 MiB, the protocol's minimum.
     pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 
-    /// State with the default payload limit.
+    /// State with the default payload limit and the guard of a loopback runtime.
     pub fn new(manager: SessionManager, auth: Arc<dyn Authenticator>) -> Self {
         Self {
             manager,
             auth,
             max_payload: Self::DEFAULT_MAX_PAYLOAD,
             tools: None,
+            guard: RequestGuard::loopback(),
         }
     }
 }
@@ -193,14 +203,22 @@ fn build(state: AppState) -> Parts {
         router = router.merge(tools.clone().with_state(()));
     }
     let sandbox_router = tools.map(|tools| tools.fallback(error::route_not_found));
+    let guard = Arc::new(state.guard);
     let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_payload))
         .layer(middleware::from_fn_with_state(ctx.clone(), count_response))
         .with_state(ctx)
-        // Outermost, so Socket.IO traffic never reaches the REST middleware.
-        .layer(layer);
+        // Outside the REST middleware, so Socket.IO traffic never reaches it.
+        .layer(layer)
+        // CORS headers go on Socket.IO polling answers too; preflights end here.
+        .layer(guard.cors())
+        // Outermost: a refused page or Host reaches nothing, preflights included.
+        .layer(middleware::from_fn_with_state(
+            guard.clone(),
+            origin::guard_requests,
+        ));
     Parts {
         router,
         sandbox_router,

@@ -95,6 +95,28 @@ fn check_passes_a_good_config_and_reports_every_problem_of_a_bad_one() {
 }
 
 #[test]
+fn check_warns_when_every_web_page_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let agent = agent_runtime_testkit::bin_path("scripted-agent");
+    let config = write_config(dir.path(), &agent.display().to_string(), &profiles);
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("[server]\nallowed_origins = [\"*\"]\n");
+    std::fs::write(&config, toml).unwrap();
+    let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
+    let report = text(&output);
+    assert!(
+        output.status.success(),
+        "a warning is not a problem: {report}"
+    );
+    let warning = report
+        .lines()
+        .find(|l| l.starts_with("WARN "))
+        .unwrap_or_default();
+    assert!(warning.contains("allowed_origins"), "{report}");
+}
+
+#[test]
 fn a_config_error_names_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("runtime.toml");

@@ -6,6 +6,7 @@ mod claude;
 mod cli;
 mod escape;
 mod modal;
+mod origin;
 mod outage;
 mod recovery;
 mod rest;

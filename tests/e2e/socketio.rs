@@ -181,6 +181,36 @@ fn every_request_error_has_its_code_and_shape() {
     );
 }
 
+#[test]
+fn arbitrary_payloads_get_an_ack_with_a_documented_code() {
+    let setup = Setup::scripted();
+    let runtime = Runtime::start(&setup);
+    let codes = [
+        "unauthorized",
+        "origin_forbidden",
+        "host_forbidden",
+        "not_found",
+        "invalid_request",
+        "profile_not_found",
+        "profile_invalid",
+        "metadata_invalid",
+        "capacity_exceeded",
+        "sandbox_failed",
+        "agent_failed",
+        "storage_unavailable",
+    ];
+    let args = json!({ "seed": 20261204, "perEvent": 40, "codes": codes });
+    let summary = node("arbitrary.mjs", &runtime, &args);
+    assert_eq!(summary["sent"], 12 * 40, "{summary}");
+    assert!(
+        summary["seen"]["invalid_request"].as_u64() > Some(0),
+        "{summary}"
+    );
+    assert!(runtime.log().contains("\"level\":\"INFO\""));
+    assert!(!runtime.log().contains("panicked"), "{}", runtime.log());
+    assert_eq!(runtime.terminate(), Some(0));
+}
+
 #[tokio::test]
 async fn shared_secret_handshake_and_sessions_of_another_principal() {
     // A session made by the unauthenticated principal...

@@ -15,7 +15,7 @@ const CASES: &[Case] = &[
         "unknown key",
         "[server]\nlisen = \"127.0.0.1:1\"\n",
         &[],
-        "agent-runtime.toml: server.lisen: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`",
+        "agent-runtime.toml: server.lisen: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`, `allowed_origins`, `allowed_hosts`",
     ),
     (
         "unknown section",
@@ -108,6 +108,18 @@ const CASES: &[Case] = &[
         "agent-runtime.toml: server.allow_unauthenticated_remote: expected a boolean, found string \"yes\"",
     ),
     (
+        "an allowed origin with a path",
+        "[server]\nallowed_origins = [\"https://app.example.com/ui\"]\n",
+        &[],
+        "agent-runtime.toml: server.allowed_origins: \"https://app.example.com/ui\" is not an origin: expected http://HOST[:PORT] or https://HOST[:PORT] (PORT may be *), or \"*\"",
+    ),
+    (
+        "an allowed host with a scheme",
+        "[server]\nallowed_hosts = [\"http://runtime.internal\"]\n",
+        &[],
+        "agent-runtime.toml: server.allowed_hosts: \"http://runtime.internal\" is not a host: expected NAME or NAME:PORT, or \"*\"",
+    ),
+    (
         "bad duration",
         "[sessions]\nidle_timeout = \"15 parsecs\"\n",
         &[],
@@ -189,7 +201,7 @@ const CASES: &[Case] = &[
         "unknown key from the environment",
         "",
         &[("AGENT_RUNTIME__SERVER__PORT", "4000")],
-        "environment variable AGENT_RUNTIME__SERVER__PORT: server.port: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`",
+        "environment variable AGENT_RUNTIME__SERVER__PORT: server.port: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`, `allowed_origins`, `allowed_hosts`",
     ),
     (
         "invalid TOML",
