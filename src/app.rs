@@ -25,6 +25,9 @@ pub enum ServeError {
     /// `server.public_url` is not a URL.
     #[error("[server] public_url: {0}")]
     PublicUrl(String),
+    /// The authenticator could not be built.
+    #[error("{0}")]
+    Auth(String),
     /// The server failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -65,6 +68,8 @@ pub async fn serve(
             None => format!("http://{}", reachable(listener.local_addr()?)),
         },
     });
+    let auth =
+        catalog::authenticator(&config.auth, adapters.store.clone()).map_err(ServeError::Auth)?;
     let manager = SessionManager::new(adapters, settings);
     let mut tools_state = tools::ToolsState::new(
         tool_sessions,
@@ -87,7 +92,7 @@ pub async fn serve(
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
-        ..AppState::new(manager.clone(), catalog::authenticator(&config.auth))
+        ..AppState::new(manager.clone(), auth)
     };
     tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
     let served = transport::serve(listener, state, shutdown).await;

@@ -67,7 +67,7 @@ async fn authenticate(
         .ok()
         .and_then(|auth| auth.get("token")?.as_str().map(str::to_owned));
     let token = from_auth.or_else(|| bearer_token(&socket.req_parts().headers).map(str::to_owned));
-    match ctx.auth.authenticate(token.as_deref()) {
+    match ctx.auth.authenticate(token.as_deref()).await {
         Ok(principal) => {
             socket.extensions.insert(principal);
             // Here, not in the connect handler: socketioxide awaits this middleware before

@@ -19,7 +19,7 @@ pub struct ApiKeyRecord {
 
 /// Per-principal limits. A `None` field keeps the configured default; `Some(0)` means
 /// unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuotaOverrides {
     /// The most live sessions at once.

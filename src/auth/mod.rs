@@ -2,24 +2,56 @@
 //!
 //! Transports extract a token (Socket.IO `auth.token`, or an `Authorization: Bearer`
 //! header) and ask the configured [`Authenticator`] for the [`Principal`] it stands for.
+//!
+//! # Layout
+//! - this module: [`Principal`], the [`Authenticator`] trait, `none` and `shared-secret`,
+//!   and [`Principals`], which routes a token to the API keys or the JWT verifier.
+//! - [`keys`]: API keys (generated, hashed, looked up in the session store, cached).
+//! - [`jwt`]: JWTs signed with a shared secret or with keys from a JWKS URL.
 
 use std::sync::Arc;
 
-use agent_runtime_api::Secret;
+use agent_runtime_api::{QuotaOverrides, Secret};
+use async_trait::async_trait;
 
 use crate::error::{ErrorCode, RuntimeError};
+
+pub mod jwt;
+pub mod keys;
 
 /// The identity a request acts as. Sessions belong to the principal that created them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     /// A stable id: the owner stored on session records.
     pub id: Arc<str>,
+    /// Whether this principal may list and act on every principal's sessions, and create
+    /// sessions on behalf of another principal.
+    pub admin: bool,
+    /// Limits that replace the configured defaults for this principal (set per API key).
+    pub quotas: QuotaOverrides,
 }
 
 impl Principal {
-    /// A principal with this id.
+    /// A principal with this id, no admin rights and the default limits.
     pub fn new(id: impl Into<Arc<str>>) -> Self {
-        Self { id: id.into() }
+        Self {
+            id: id.into(),
+            admin: false,
+            quotas: QuotaOverrides::default(),
+        }
+    }
+
+    /// An admin principal with this id.
+    pub fn admin(id: impl Into<Arc<str>>) -> Self {
+        Self {
+            admin: true,
+            ..Self::new(id)
+        }
+    }
+
+    /// Whether this principal may see and act on a session owned by `owner`.
+    pub fn may_access(&self, owner: &str) -> bool {
+        self.admin || *self.id == *owner
     }
 }
 
@@ -29,10 +61,13 @@ impl Principal {
 /// - `token` is `None` when the caller presented no token at all.
 /// - A rejected caller gets [`ErrorCode::Unauthorized`]; the message never repeats the
 ///   token or the expected secret.
-/// - Implementations are cheap and synchronous: they run on every handshake and request.
+/// - It runs on every handshake and request, so it answers from memory when it can; a
+///   lookup that has to leave the process (the session store, a JWKS URL) is cached and
+///   bounded in time.
+#[async_trait]
 pub trait Authenticator: Send + Sync {
     /// The principal this token stands for, or `unauthorized`.
-    fn authenticate(&self, token: Option<&str>) -> Result<Principal, RuntimeError>;
+    async fn authenticate(&self, token: Option<&str>) -> Result<Principal, RuntimeError>;
 }
 
 /// `auth.mode = "none"`: every caller, with any token or none, is the principal `local`.
@@ -44,8 +79,9 @@ impl NoAuth {
     pub const PRINCIPAL: &'static str = "local";
 }
 
+#[async_trait]
 impl Authenticator for NoAuth {
-    fn authenticate(&self, _token: Option<&str>) -> Result<Principal, RuntimeError> {
+    async fn authenticate(&self, _token: Option<&str>) -> Result<Principal, RuntimeError> {
         Ok(Principal::new(Self::PRINCIPAL))
     }
 }
@@ -71,14 +107,44 @@ impl SharedSecret {
     }
 }
 
+#[async_trait]
 impl Authenticator for SharedSecret {
-    fn authenticate(&self, token: Option<&str>) -> Result<Principal, RuntimeError> {
+    async fn authenticate(&self, token: Option<&str>) -> Result<Principal, RuntimeError> {
         let presented = token.unwrap_or_default().as_bytes();
         let matches = !self.secret.is_empty() && self.secret.matches(presented);
         if matches {
             Ok(Principal::new(Self::PRINCIPAL))
         } else {
             Err(unauthorized(token.is_some()))
+        }
+    }
+}
+
+/// `auth.mode = "principals"`: every client is someone. A token that starts with
+/// [`keys::KEY_PREFIX`] is an API key; anything else is verified as a JWT. Either kind is
+/// refused when its part is not configured.
+pub struct Principals {
+    /// API keys, when `auth.api_keys` is on.
+    pub keys: Option<keys::ApiKeys>,
+    /// The JWT verifier, when `[auth.jwt]` is set.
+    pub jwt: Option<jwt::JwtVerifier>,
+}
+
+#[async_trait]
+impl Authenticator for Principals {
+    async fn authenticate(&self, token: Option<&str>) -> Result<Principal, RuntimeError> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(unauthorized(false));
+        };
+        if token.starts_with(keys::KEY_PREFIX) {
+            return match &self.keys {
+                Some(keys) => keys.authenticate(token).await,
+                None => Err(unauthorized(true)),
+            };
+        }
+        match &self.jwt {
+            Some(jwt) => jwt.authenticate(token).await,
+            None => Err(unauthorized(true)),
         }
     }
 }
@@ -98,23 +164,23 @@ pub fn unauthorized(token_presented: bool) -> RuntimeError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn no_auth_accepts_anything_as_local() {
+    #[tokio::test]
+    async fn no_auth_accepts_anything_as_local() {
         for token in [None, Some(""), Some("whatever")] {
-            let principal = NoAuth.authenticate(token).unwrap();
+            let principal = NoAuth.authenticate(token).await.unwrap();
             assert_eq!(&*principal.id, "local");
         }
     }
 
-    #[test]
-    fn shared_secret_accepts_the_secret() {
+    #[tokio::test]
+    async fn shared_secret_accepts_the_secret() {
         let auth = SharedSecret::new(Secret::new("s3cret-value"));
-        let principal = auth.authenticate(Some("s3cret-value")).unwrap();
+        let principal = auth.authenticate(Some("s3cret-value")).await.unwrap();
         assert_eq!(&*principal.id, "shared-secret");
     }
 
-    #[test]
-    fn shared_secret_rejects_everything_else() {
+    #[tokio::test]
+    async fn shared_secret_rejects_everything_else() {
         let auth = SharedSecret::new(Secret::new("s3cret-value"));
         let wrong = [
             None,
@@ -125,17 +191,17 @@ mod tests {
             Some("S3CRET-VALUE"),
         ];
         for token in wrong {
-            let err = auth.authenticate(token).unwrap_err();
+            let err = auth.authenticate(token).await.unwrap_err();
             assert_eq!(err.code, ErrorCode::Unauthorized, "{token:?}");
             assert!(!err.message.contains("s3cret"), "{}", err.message);
         }
     }
 
-    #[test]
-    fn empty_secret_fails_closed() {
+    #[tokio::test]
+    async fn empty_secret_fails_closed() {
         let auth = SharedSecret::new(Secret::default());
-        assert!(auth.authenticate(Some("")).is_err());
-        assert!(auth.authenticate(None).is_err());
+        assert!(auth.authenticate(Some("")).await.is_err());
+        assert!(auth.authenticate(None).await.is_err());
     }
 
     #[test]
