@@ -6,6 +6,7 @@ mod claude;
 mod cli;
 mod modal;
 mod outage;
+mod principals;
 mod recovery;
 mod rest;
 mod socketio;
