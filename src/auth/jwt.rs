@@ -103,8 +103,8 @@ impl JwtVerifier {
         let claims = decode::<Claims>(token, &key, &validation)
             .map_err(|e| rejected(&e.to_string()))?
             .claims;
-        if claims.sub.is_empty() {
-            return Err(rejected("empty sub"));
+        if !super::valid_principal_id(&claims.sub) {
+            return Err(rejected("sub is empty, too long or has control characters"));
         }
         let admin = self
             .admin_claim
@@ -357,6 +357,8 @@ mod tests {
             ("no exp", without("exp")),
             ("no sub", without("sub")),
             ("empty sub", with("sub", json!(""))),
+            ("control characters in sub", with("sub", json!("a\nb"))),
+            ("overlong sub", with("sub", json!("x".repeat(300)))),
             ("garbage", "not.a.jwt".to_owned()),
         ];
         for (what, token) in cases {

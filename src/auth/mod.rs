@@ -55,6 +55,15 @@ impl Principal {
     }
 }
 
+/// The longest principal id accepted (a JWT `sub`, an admin's `owner`).
+pub const MAX_PRINCIPAL_LEN: usize = 256;
+
+/// Whether `id` can be a principal: 1 to [`MAX_PRINCIPAL_LEN`] bytes without control
+/// characters. Ids from identity providers (`auth0|123`, emails, URLs) all fit.
+pub fn valid_principal_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_PRINCIPAL_LEN && !id.chars().any(char::is_control)
+}
+
 /// Turns the token a caller presented into a principal.
 ///
 /// # Behavior

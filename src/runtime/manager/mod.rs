@@ -244,7 +244,13 @@ impl SessionManager {
                     "owner: only an admin may create a session for another principal",
                 ));
             }
-            Some(owner) => validate_id(&owner, "owner")?.into(),
+            Some(owner) if crate::auth::valid_principal_id(&owner) => owner.into(),
+            Some(_) => {
+                return Err(RuntimeError::invalid(format!(
+                    "owner: must be 1 to {} bytes without control characters",
+                    crate::auth::MAX_PRINCIPAL_LEN
+                )));
+            }
         };
         let limits = self.limits_for(principal, &owner);
         self.inner
