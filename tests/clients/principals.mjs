@@ -1,6 +1,7 @@
 // Two principals and an admin over Socket.IO. SCRIPT_ARGS:
-// `{ a, b, admin, bOwner, refused: { name: token } }` — tokens of principal A, principal
-// B (whose id is bOwner) and an admin; `refused` tokens must fail the handshake.
+// `{ a, b, admin, bOwner, refused: { name: token }, limited? }` — tokens of principal A,
+// principal B (whose id is bOwner) and an admin; `refused` tokens must fail the handshake;
+// `limited` (optional) may create one session a minute: its second create is refused.
 // A and B each create a session and try every request on the other's: each is
 // `not_found`. The admin lists and acts on both and creates one for B.
 
@@ -34,7 +35,7 @@ async function foreignAttempts(socket, sessionId) {
 }
 
 runScript(async ({ url }) => {
-  const { a, b, admin, bOwner, refused } = scriptArgs();
+  const { a, b, admin, bOwner, refused, limited } = scriptArgs();
   const refusals = {};
   for (const [name, token] of Object.entries(refused)) {
     refusals[name] = await connect(url, { token }).then(
@@ -69,5 +70,16 @@ runScript(async ({ url }) => {
   await requestOk(sb, "session:delete", { sessionId: forB });
 
   for (const socket of [sa, sb, sadmin]) socket.close();
-  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped };
+
+  let rateLimited = null;
+  if (limited !== undefined) {
+    const socket = await connect(url, { token: limited });
+    await requestOk(socket, "session:create", { agentType: "tester" });
+    const ack = await request(socket, "session:create", { agentType: "tester" });
+    assert.equal(ack.ok, false);
+    assert.deepEqual(Object.keys(ack.error).sort(), ["code", "message", "retryAfter"]);
+    rateLimited = ack.error;
+    socket.close();
+  }
+  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped, rateLimited };
 });

@@ -140,6 +140,7 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     let ops = create_key(&setup, &["ops", "--admin"]);
     let carol = create_key(&setup, &["carol", "--max-live", "1"]);
     let dave = create_key(&setup, &["dave", "--creates-per-minute", "1"]);
+    let erin = create_key(&setup, &["erin", "--creates-per-minute", "1"]);
 
     let again = keys(&setup, &["create", "alice"]);
     assert!(!again.status.success());
@@ -150,7 +151,7 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     let listed = keys(&setup, &["list"]);
     assert!(listed.status.success());
     let table = String::from_utf8(listed.stdout).unwrap();
-    for name in ["alice", "bob", "ops", "carol", "dave"] {
+    for name in ["alice", "bob", "ops", "carol", "dave", "erin"] {
         assert!(table.contains(&format!("\n{name}\t")), "{table}");
     }
     assert!(table.contains("ops\tyes\t"), "{table}");
@@ -172,9 +173,13 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
                 "empty": "",
                 "aJwtWithoutJwtConfig": "eyJhbGciOiJIUzI1NiJ9.e30.c2ln",
             },
+            "limited": erin,
         }),
     );
     assert_socket_summary(&summary);
+    assert_eq!(summary["rateLimited"]["code"], "rate_limited", "{summary}");
+    let wait = summary["rateLimited"]["retryAfter"].as_u64().unwrap();
+    assert!((1..=60).contains(&wait), "{summary}");
     cross_principal_over_rest(&runtime, &alice, &bob).await;
 
     // The admin sees every session over REST too.
@@ -232,7 +237,7 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     );
 
     let log = runtime.log();
-    for key in [&alice, &bob, &ops, &carol, &dave] {
+    for key in [&alice, &bob, &ops, &carol, &dave, &erin] {
         assert!(!log.contains(key.as_str()), "a key reached the log");
     }
     assert_eq!(runtime.terminate(), Some(0));
