@@ -117,6 +117,25 @@ impl JwtVerifier {
     }
 }
 
+impl JwtVerifier {
+    /// For `agent-runtime check`: fetches the JWKS now and counts its usable keys. `None`
+    /// with a secret instead of a JWKS URL.
+    pub async fn check_key_set(&self) -> Option<Result<usize, String>> {
+        let Keys::Jwks(jwks) = &self.keys else {
+            return None;
+        };
+        let fetched = tokio::time::timeout(FETCH_TIMEOUT, jwks.fetch()).await;
+        Some(match fetched {
+            Ok(Ok(set)) if set.by_kid.is_empty() && set.only.is_none() => {
+                Err("it holds no usable RS256, ES256 or EdDSA key".to_owned())
+            }
+            Ok(Ok(set)) => Ok(set.by_kid.len().max(usize::from(set.only.is_some()))),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
+        })
+    }
+}
+
 fn hmac_key(secret: &Secret) -> Result<DecodingKey, String> {
     DecodingKey::from_secret(secret.expose().as_bytes())
         .map_err(|e| format!("the secret cannot be used: {e}"))

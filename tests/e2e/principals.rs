@@ -355,6 +355,19 @@ async fn keys_from_a_jwks_url_are_used_and_rotated() {
         "[auth]\nmode = \"principals\"\napi_keys = false\n[auth.jwt]\nissuer = \"{ISSUER}\"\n\
          audience = \"{AUDIENCE}\"\njwks_url = \"{url}\"\n"
     );
+    setup.write_config();
+    // Not a blocking call: the JWKS server runs on this test's runtime.
+    let check = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-runtime"))
+        .args(["check", "--config"])
+        .arg(setup.config_path())
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains("auth: JWKS reachable, 1 usable key(s)"),
+        "{report}"
+    );
     let runtime = Runtime::start(&setup);
     let status = |token: String| {
         let runtime = &runtime;
