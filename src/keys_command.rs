@@ -7,10 +7,17 @@ use agent_runtime_api::{ApiKeyRecord, QuotaOverrides, SessionStore};
 use crate::auth::keys::{generate_key, hash_key, validate_key_name};
 use crate::catalog;
 use crate::cli::{KeyCreateArgs, KeysCommand};
-use crate::config::{AuthConfig, Config};
+use crate::config::{AuthConfig, Config, StoreConfig};
 
 /// Runs one `keys` subcommand; `Err` is the message to print before exiting non-zero.
 pub async fn run(config: &Config, command: KeysCommand) -> Result<(), String> {
+    if matches!(config.store, StoreConfig::Memory {}) {
+        return Err(
+            "store.kind = \"memory\" keeps nothing once this command exits; API keys need \
+             a store the server shares (sqlite, postgres, convex)"
+                .to_owned(),
+        );
+    }
     let store = catalog::build_store(config)
         .await
         .map_err(|e| e.to_string())?;

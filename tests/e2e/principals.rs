@@ -142,6 +142,13 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     let dave = create_key(&setup, &["dave", "--creates-per-minute", "1"]);
     let erin = create_key(&setup, &["erin", "--creates-per-minute", "1"]);
 
+    let mut in_memory = Setup::scripted();
+    in_memory.store_toml = "kind = \"memory\"".into();
+    let refused = keys(&in_memory, &["create", "alice"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("memory"));
+    assert!(refused.stdout.is_empty(), "no key is printed");
+
     let again = keys(&setup, &["create", "alice"]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
