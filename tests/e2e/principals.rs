@@ -324,18 +324,70 @@ const KEY_2: (&str, &str) = (
     "-J5SB50wD_k_r1jfTj-IlcESxkz_NMJ1LlndqvhU3RA",
 );
 
+/// A P-256 key (PKCS#8, hex) and its public coordinates, for ES256.
+const EC_KEY: &[&str] = &[
+    "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b020101042020c10d52f1ba8215",
+    "b3f5198c7904d7650f49171ef2f04e2864337be35eb074f5a144034200043a988edef08ea648454c6b44118f",
+    "f8740fbace61f13e85894e88dd447e82e9d2309b42b1e0865c5986ba48c385f8ea1e9614244dbdf4659ea66b",
+    "10a6541227eb",
+];
+const EC_X: &str = "OpiO3vCOpkhFTGtEEY_4dA-6zmHxPoWJTojdRH6C6dI";
+const EC_Y: &str = "MJtCseCGXFmGukjDhfjqHpYUJE299GWepmsQplQSJ-s";
+
+/// A 2048-bit RSA key (PKCS#1, hex) and its public modulus, for RS256.
+const RSA_KEY: &[&str] = &[
+    "308204a302010002820101009d2173dc029520f0a7fb3af766a9c47dd8e896e12613d741004af586da9c532f",
+    "891065ed29dd79d559c32a1aace1ffdb70202c83b11cc58736932fa611353161b911e3f21e508b0d4d2c5ce4",
+    "623e2a326fc186fc1f10e0f888239b00854023b6d3110d7cf8d1570595214ce8c5a9be37f575acb7ff1424cf",
+    "99ba2a194ba76eeecfb8970da30a66ec49b060297c9bcb92a9d7ed275a2f8698636f9ccbd32ce68c093a6ab5",
+    "4e485afb8143f98c42e97a386f4f4d7487eb07902f089c88b4e27e00be5a0acfa4a4d34d85953d65ce0bbd8d",
+    "5b95da7453299448aa3ff9f2d3a7324aa2aca6ef6d8fdf275e31704ecfcbf395bc2d5d2acb12d193f30b730e",
+    "bb21ce870203010001028201000a7ad7b25dcdba73b29073ff5a2e8a7766472501013c2388274fd88e54f846",
+    "280e7934831bdeb4a881231e24c7510f728048f50f1779f6c6ace226346a4364f6c29429e2d518c41d6fff3c",
+    "76d3029867e2c242918034ecfc4680316f5873cdadfce7cf417d8ae0c5f38b5408d65e1adcba974d9cbbfb88",
+    "f4fba8c9f403f2b7d844d570d783571f31f3240bc6aca39007ff9a6d0724e72a57799957900817240621d748",
+    "800f65d71c07fad1151e41974271e7adf2dcf2fc25c88e3bc56307fe162e2f17fa64f30d4890edca23f5bbcb",
+    "5d6f1e6eb87e06ac14d0df178341503aa45b8e678c9f4bc4f7bd2a70ddb801526876eb5c671f910421f40b18",
+    "ecf826b23102818100d9517a106b7d266c788e759fc9c5d94e7cde273b8decee72a813386d0931e1a513524f",
+    "b8cd074c48be9267ee2c77ec19e35e5c53ff3aa676a4ebb42980ab703c9e92b128150d20f9e036e5c908ce1e",
+    "0f239e5f66fdcd9cdfce12edfb888c5e1099ac0578b05cddc58631fb92af4e18e6aad64b31ed2d24d7edf2a0",
+    "c00df9ae7902818100b91969a83972837f272b3bbab20f7ab24dfbab3d45114410a6a37be485093e9355680e",
+    "5fc88979e28bf10d7e07fe8e68fa0a9a6a37dfd0466b7b1fcc9ec94a6ea866c32a49dee6c46f681e7700689b",
+    "2548c893c5a946fe2cc5b0fa42183d53fcc2f821d7cb8681f7a7064e7b10cb05be64b13eec82c1e84cbb1072",
+    "b8810424ff028180723b4acf70c0f33e974c42f60028d8a6522ab032b4d2b3305fbae2b125e12b7c0b20fc38",
+    "e6c50c4b3ca956aa3283c2fe84aea8179b14a845bb410e8db64de78c65ca34071eb1ad00cbe3ef7b71fe6e7c",
+    "84bb8de86446fd4c03559df4d6fcf9c0fe1617362e765238aee67d17c8c06384748e7a2e3f3eb89c2c3e9a52",
+    "f9c5a1f9028181008c97dbe416367fe0edec6dc2e20ad5e4674d5885025819fe17c4a78f2ce997a92b3f0d63",
+    "fd9b4684284d613530774ece37d623f1b81cfd42efd2a695b2aa2c2a1f2966e65113c8eebdbc351fa8a4cbeb",
+    "26fc8b19a0f93688e56406c27b4ce1e564663ab68175da74345e9aefe9127c7b605a2cf452615cc423765bdc",
+    "feca1a1b028180030f6b28067aae8a5a0309106959caba566820f3691d827bc1f9b1eda320545d409e780ce7",
+    "f395cbaf7bf171238d9d68aa137ef18867da9431fe4c6a053f8500bebef4952f2a061e9ac6d160df1ac83d3e",
+    "82ac2acdaf0403c5e3673df218503e0274e425687ef048a91098774fa94a0c948e5ebea812fb3ffd201fd773",
+    "3c27a5",
+];
+const RSA_N: &str = "nSFz3AKVIPCn-zr3ZqnEfdjoluEmE9dBAEr1htqcUy-JEGXtKd151VnDKhqs4f_bcCAsg7EcxYc2ky-mETUxYbkR4_IeUIsNTSxc5GI-KjJvwYb8HxDg-IgjmwCFQCO20xENfPjRVwWVIUzoxam-N_V1rLf_FCTPmboqGUunbu7PuJcNowpm7EmwYCl8m8uSqdftJ1ovhphjb5zL0yzmjAk6arVOSFr7gUP5jELpejhvT010h-sHkC8InIi04n4AvloKz6Sk002FlT1lzgu9jVuV2nRTKZRIqj_58tOnMkqirKbvbY_fJ14xcE7Py_OVvC1dKssS0ZPzC3MOuyHOhw";
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A token for `sub` signed with `key` under `kid`.
+fn signed(sub: &str, kid: &str, algorithm: Algorithm, key: &EncodingKey) -> String {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    encode(&header, &claims(sub), key).unwrap()
+}
+
 fn jwk(kid: &str, key: (&str, &str)) -> Value {
     json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": key.1 })
 }
 
 fn eddsa(sub: &str, kid: &str, key: (&str, &str)) -> String {
-    let der: Vec<u8> = (0..key.0.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&key.0[i..i + 2], 16).unwrap())
-        .collect();
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(kid.to_owned());
-    encode(&header, &claims(sub), &EncodingKey::from_ed_der(&der)).unwrap()
+    let key = EncodingKey::from_ed_der(&unhex(key.0));
+    signed(sub, kid, Algorithm::EdDSA, &key)
 }
 
 /// Serves the JWKS in `keys` at `/jwks.json`; returns its URL.
@@ -399,5 +451,28 @@ async fn keys_from_a_jwks_url_are_used_and_rotated() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(status(eddsa("user-a", "k2", KEY_2)).await, 200);
     assert_eq!(status(eddsa("user-a", "k1", KEY_1)).await, 401);
+
+    // RS256 and ES256 keys, as most identity providers publish them.
+    *jwks.lock().unwrap() = json!({ "keys": [
+        jwk("k2", KEY_2),
+        { "kty": "EC", "crv": "P-256", "kid": "ec", "x": EC_X, "y": EC_Y },
+        { "kty": "RSA", "alg": "RS256", "kid": "rsa", "n": RSA_N, "e": "AQAB" },
+    ]});
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ec = EncodingKey::from_ec_der(&unhex(&EC_KEY.concat()));
+    let rsa = EncodingKey::from_rsa_der(&unhex(&RSA_KEY.concat()));
+    assert_eq!(
+        status(signed("user-a", "ec", Algorithm::ES256, &ec)).await,
+        200
+    );
+    assert_eq!(
+        status(signed("user-a", "rsa", Algorithm::RS256, &rsa)).await,
+        200
+    );
+    // A key is used only with its own algorithm.
+    assert_eq!(
+        status(signed("user-a", "rsa", Algorithm::ES256, &ec)).await,
+        401
+    );
     assert_eq!(runtime.terminate(), Some(0));
 }
