@@ -215,7 +215,24 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     let wait = body["error"]["retryAfter"].as_u64().expect("retryAfter");
     assert!((1..=60).contains(&wait), "{body}");
 
-    // Revoked from another process: refused within key_cache (1 s here).
+    // Revoked from another process while a socket is open: its next requests are
+    // refused within key_cache (1 s here), and it is disconnected.
+    let frank = create_key(&setup, &["frank"]);
+    let summary = node(
+        "revoked.mjs",
+        &runtime,
+        &json!({
+            "token": frank,
+            "command": [
+                env!("CARGO_BIN_EXE_agent-runtime"), "keys", "--config",
+                setup.config_path(), "revoke", "frank",
+            ],
+        }),
+    );
+    assert_eq!(summary["refused"], "unauthorized", "{summary}");
+    assert_eq!(summary["closed"], true, "{summary}");
+
+    // ...and over REST.
     let alice_http = Http::new(&runtime).with_token(&alice);
     assert_eq!(alice_http.get("/v1/sessions").await.0, 200);
     assert!(keys(&setup, &["revoke", "alice"]).status.success());
@@ -244,7 +261,7 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     );
 
     let log = runtime.log();
-    for key in [&alice, &bob, &ops, &carol, &dave, &erin] {
+    for key in [&alice, &bob, &ops, &carol, &dave, &erin, &frank] {
         assert!(!log.contains(key.as_str()), "a key reached the log");
     }
     assert_eq!(runtime.terminate(), Some(0));
