@@ -22,7 +22,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::error::{error_ack, error_object};
 use super::metrics::Metrics;
-use super::{Shared, bearer_token, room, wire};
+use super::{REVALIDATE_EVERY, Shared, bearer_token, room, wire};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
 use crate::runtime::DomainEvent;
@@ -56,10 +56,6 @@ impl std::fmt::Display for Unauthorized {
         f.write_str("unauthorized")
     }
 }
-
-/// How often a connected socket's token is checked again, so that a revoked API key or an
-/// expired JWT does not keep a socket that only listens connected.
-const REVALIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The token a socket connected with, kept to authenticate its requests again: a key
 /// revoked or a JWT expired after the handshake stops working on open sockets too.

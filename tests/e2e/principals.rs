@@ -232,6 +232,30 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     assert_eq!(summary["refused"], "unauthorized", "{summary}");
     assert_eq!(summary["closed"], true, "{summary}");
 
+    // An open SSE stream ends at its next check (every 10 s) once its key is revoked.
+    let gina = create_key(&setup, &["gina"]);
+    let gina_session = Http::new(&runtime)
+        .with_token(&gina)
+        .create_session("tester")
+        .await;
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/v1/sessions/{gina_session}/events", runtime.url))
+        .header("accept", "text/event-stream")
+        .bearer_auth(&gina)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(keys(&setup, &["revoke", "gina"]).status.success());
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while stream.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the SSE stream of a revoked key is still open"
+    );
+
     // ...and over REST.
     let alice_http = Http::new(&runtime).with_token(&alice);
     assert_eq!(alice_http.get("/v1/sessions").await.0, 200);
@@ -261,7 +285,7 @@ async fn api_keys_are_principals_made_listed_and_revoked_by_the_cli() {
     );
 
     let log = runtime.log();
-    for key in [&alice, &bob, &ops, &carol, &dave, &erin, &frank] {
+    for key in [&alice, &bob, &ops, &carol, &dave, &erin, &frank, &gina] {
         assert!(!log.contains(key.as_str()), "a key reached the log");
     }
     assert_eq!(runtime.terminate(), Some(0));
