@@ -26,6 +26,9 @@ pub enum ServeError {
     /// `server.public_url` is not a URL, or an allowed origin or host is malformed.
     #[error("[server] {0}")]
     Server(String),
+    /// The authenticator could not be built.
+    #[error("{0}")]
+    Auth(String),
     /// The server failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -81,6 +84,8 @@ pub async fn serve(
             None => format!("http://{}", reachable(listener.local_addr()?)),
         },
     });
+    let auth =
+        catalog::authenticator(&config.auth, adapters.store.clone()).map_err(ServeError::Auth)?;
     let manager = SessionManager::new(adapters, settings);
     let mut tools_state = tools::ToolsState::new(
         tool_sessions,
@@ -104,7 +109,7 @@ pub async fn serve(
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
         guard,
-        ..AppState::new(manager.clone(), catalog::authenticator(&config.auth))
+        ..AppState::new(manager.clone(), auth)
     };
     tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
     let served = transport::serve(listener, sandbox_listener, state, shutdown).await;

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use agent_runtime_api::{AdapterError, BlobStore, SessionStore, memory};
 
-use crate::auth::{Authenticator, NoAuth, SharedSecret};
+use crate::auth::jwt::JwtVerifier;
+use crate::auth::keys::ApiKeys;
+use crate::auth::{Authenticator, NoAuth, Principals, SharedSecret};
 use crate::config::{
     AuthConfig, Config, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
 use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
-use crate::runtime::{Adapters, AgentSettings, RuntimeSettings};
+use crate::runtime::{Adapters, AgentSettings, QuotaLimits, RuntimeSettings};
 use crate::tools::ConvexCaller;
 
 /// Tags the sandboxes of this runtime, so that after a crash it finds its own orphans.
@@ -230,12 +232,29 @@ pub fn build_local_sandbox(
         })
 }
 
-/// The authenticator named by `[auth]`.
-pub fn authenticator(config: &AuthConfig) -> Arc<dyn Authenticator> {
-    match config {
+/// The authenticator named by `[auth]`; API keys are looked up in `store`. Fails only on
+/// a JWT setting that cannot be used (a message naming it).
+pub fn authenticator(
+    config: &AuthConfig,
+    store: Arc<dyn SessionStore>,
+) -> Result<Arc<dyn Authenticator>, String> {
+    Ok(match config {
         AuthConfig::None {} => Arc::new(NoAuth),
         AuthConfig::SharedSecret(shared) => Arc::new(SharedSecret::new(shared.secret.clone())),
-    }
+        AuthConfig::Principals(principals) => {
+            let keys = principals
+                .api_keys
+                .then(|| ApiKeys::new(store, principals.key_cache));
+            let jwt = match &principals.jwt {
+                Some(jwt) => Some(
+                    JwtVerifier::new(jwt, reqwest::Client::new())
+                        .map_err(|e| format!("[auth.jwt] {e}"))?,
+                ),
+                None => None,
+            };
+            Arc::new(Principals { keys, jwt })
+        }
+    })
 }
 
 /// The session manager's settings from the config. Passed-through variables that are not
@@ -271,6 +290,12 @@ fn runtime_settings_with_env(
         idle_timeout: config.sessions.idle_timeout,
         sync_interval: config.sessions.sync_interval,
         max_sessions: config.sessions.max_sessions,
+        quotas: QuotaLimits {
+            max_live_sessions: config.quotas.max_live_sessions,
+            max_stored_sessions: config.quotas.max_stored_sessions,
+            creates_per_minute: config.quotas.creates_per_minute,
+            messages_per_minute: config.quotas.messages_per_minute,
+        },
         instance_tag: INSTANCE_TAG.to_owned(),
         agent_ready_timeout: Duration::from_secs(60),
         // Set by the server, which knows the address sandboxes reach it at.

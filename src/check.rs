@@ -102,7 +102,34 @@ pub async fn check(config: &Config, config_path: &Path) -> Report {
         }
     }
     check_profiles(config, &mut report).await;
+    check_jwks(config, &mut report).await;
     report
+}
+
+/// With `[auth.jwt] jwks_url`, the key set must be reachable and hold a usable key.
+async fn check_jwks(config: &Config, report: &mut Report) {
+    let crate::config::AuthConfig::Principals(principals) = &config.auth else {
+        return;
+    };
+    let Some(jwt) = &principals.jwt else {
+        return;
+    };
+    let verifier = match crate::auth::jwt::JwtVerifier::new(jwt, reqwest::Client::new()) {
+        Ok(verifier) => verifier,
+        Err(problem) => {
+            report.problems.push(format!("[auth.jwt]: {problem}"));
+            return;
+        }
+    };
+    match verifier.check_key_set().await {
+        None => report.passed.push("auth: JWTs with an HS256 secret".into()),
+        Some(Ok(keys)) => report
+            .passed
+            .push(format!("auth: JWKS reachable, {keys} usable key(s)")),
+        Some(Err(problem)) => report
+            .problems
+            .push(format!("[auth.jwt] jwks_url: {problem}")),
+    }
 }
 
 async fn check_profiles(config: &Config, report: &mut Report) {

@@ -19,6 +19,9 @@ EXAMPLES:
   Check a config (every problem with its file and key) without serving
     agent-runtime check --config agent-runtime.toml
 
+  Make an API key for a client (auth.mode = \"principals\"); it is printed once
+    agent-runtime keys create billing-service --max-live 5 --creates-per-minute 10
+
   Override any key through the environment: AGENT_RUNTIME__<SECTION>__<KEY>
     AGENT_RUNTIME__SERVER__LISTEN=127.0.0.1:8080 AGENT_RUNTIME__SESSIONS__IDLE_TIMEOUT=1h agent-runtime
 ";
@@ -51,6 +54,56 @@ pub enum Command {
     /// Load the config, build what can be built offline, render every profile, and report
     /// each problem with its file and key; exits non-zero if there is any.
     Check(CheckArgs),
+    /// Create, list and revoke API keys in the configured session store.
+    Keys(KeysArgs),
+}
+
+/// Options of `keys`.
+#[derive(Clone, Debug, Args)]
+pub struct KeysArgs {
+    /// The config whose `[store]` holds the keys.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// What to do with keys.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// The `keys` subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored. The key's principal is
+    /// NAME.
+    Create(KeyCreateArgs),
+    /// List the keys: name, admin, limits, creation time (never a key).
+    List,
+    /// Revoke the key named NAME; servers stop accepting it within `auth.key_cache`.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+/// Options of `keys create`.
+#[derive(Clone, Debug, Args)]
+pub struct KeyCreateArgs {
+    /// The key's name: 1 to 64 of A-Z a-z 0-9 . _ - @, starting with a letter or digit.
+    pub name: String,
+    /// The key may list and act on every principal's sessions.
+    #[arg(long)]
+    pub admin: bool,
+    /// The most live sessions (0: unlimited); default: `quotas.max_live_sessions`.
+    #[arg(long, value_name = "N")]
+    pub max_live: Option<u32>,
+    /// The most stored sessions (0: unlimited); default: `quotas.max_stored_sessions`.
+    #[arg(long, value_name = "N")]
+    pub max_stored: Option<u32>,
+    /// Session creates per minute (0: unlimited); default: `quotas.creates_per_minute`.
+    #[arg(long, value_name = "N")]
+    pub creates_per_minute: Option<u32>,
+    /// Messages per minute (0: unlimited); default: `quotas.messages_per_minute`.
+    #[arg(long, value_name = "N")]
+    pub messages_per_minute: Option<u32>,
 }
 
 /// Where the config comes from and the flags that override it.
@@ -153,6 +206,34 @@ mod tests {
             panic!("expected check");
         };
         assert_eq!(check.config.config, PathBuf::from("b.toml"));
+    }
+
+    #[test]
+    fn keys_subcommands_parse() {
+        let Command::Keys(keys) = command(&[
+            "keys",
+            "-c",
+            "k.toml",
+            "create",
+            "svc-1",
+            "--admin",
+            "--max-live",
+            "5",
+        ]) else {
+            panic!("expected keys");
+        };
+        assert_eq!(keys.config.config, PathBuf::from("k.toml"));
+        let KeysCommand::Create(create) = keys.command else {
+            panic!("expected create");
+        };
+        assert_eq!(create.name, "svc-1");
+        assert!(create.admin);
+        assert_eq!(create.max_live, Some(5));
+        assert_eq!(create.creates_per_minute, None);
+        let Command::Keys(keys) = command(&["keys", "revoke", "svc-1"]) else {
+            panic!("expected keys");
+        };
+        assert!(matches!(keys.command, KeysCommand::Revoke { name } if name == "svc-1"));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     MetadataInvalid,
     /// Too many live sessions.
     CapacityExceeded,
+    /// The principal is at one of its session limits (live or stored sessions).
+    QuotaExceeded,
+    /// The principal sends creates or messages faster than its per-minute limit.
+    RateLimited,
     /// The sandbox could not be created or used.
     SandboxFailed,
     /// The agent could not be started or stopped working.
@@ -48,6 +52,8 @@ impl ErrorCode {
             ErrorCode::ProfileInvalid => "profile_invalid",
             ErrorCode::MetadataInvalid => "metadata_invalid",
             ErrorCode::CapacityExceeded => "capacity_exceeded",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::SandboxFailed => "sandbox_failed",
             ErrorCode::AgentFailed => "agent_failed",
             ErrorCode::StorageUnavailable => "storage_unavailable",
@@ -70,6 +76,9 @@ pub struct RuntimeError {
     pub code: ErrorCode,
     /// What happened, for a person.
     pub message: String,
+    /// For `quota_exceeded` and `rate_limited`: whole seconds to wait before trying again,
+    /// when waiting helps.
+    pub retry_after: Option<u64>,
 }
 
 impl RuntimeError {
@@ -78,7 +87,14 @@ impl RuntimeError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// This error with the seconds a client should wait before trying again.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// `invalid_request` naming what is wrong.

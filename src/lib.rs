@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`runtime`]: the session manager (an actor per session) and the EventBus.
 //! - [`error`]: stable error codes shared by every transport.
-//! - [`auth`]: principals and authenticators.
+//! - [`auth`]: principals and authenticators; [`keys_command`]: `agent-runtime keys`.
 //! - [`transport`]: Socket.IO, REST and SSE on one axum router ([`transport::serve`]).
 
 pub mod agent;
@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod keys_command;
 pub mod profiles;
 pub mod runtime;
 pub mod tools;

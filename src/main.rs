@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         match command {
             Command::Serve(args) => serve(args.config).await,
             Command::Check(args) => run_check(args.config).await,
+            Command::Keys(args) => run_keys(args).await,
         }
     })
 }
@@ -78,6 +79,23 @@ async fn run_check(args: cli::ConfigArgs) -> ExitCode {
             args.config.display()
         );
         ExitCode::FAILURE
+    }
+}
+
+async fn run_keys(args: cli::KeysArgs) -> ExitCode {
+    let config = match Config::load(&args.config.config, &args.config.overrides()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    match agent_runtime::keys_command::run(&config, args.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

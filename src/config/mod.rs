@@ -48,7 +48,8 @@ pub use backends::{
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;
 pub use sections::{
-    AgentConfig, AuthConfig, LogConfig, LogFormat, ServerConfig, SessionsConfig, SharedSecretConfig,
+    AgentConfig, AuthConfig, JwtConfig, LogConfig, LogFormat, PrincipalsConfig, QuotasConfig,
+    ServerConfig, SessionsConfig, SharedSecretConfig,
 };
 pub use units::ByteSize;
 
@@ -75,6 +76,8 @@ pub struct Config {
     pub agent: AgentConfig,
     /// `[sessions]`.
     pub sessions: SessionsConfig,
+    /// `[quotas]`: limits per principal.
+    pub quotas: QuotasConfig,
     /// `[vars]`: free-form values for profile templates.
     #[serde(deserialize_with = "units::string_map")]
     pub vars: BTreeMap<String, String>,

@@ -49,6 +49,8 @@ pub enum AuthConfig {
     None {},
     /// Every client presents the same secret (bearer token / Socket.IO auth token).
     SharedSecret(SharedSecretConfig),
+    /// Every client is its own principal: an API key, a JWT, or either.
+    Principals(PrincipalsConfig),
 }
 
 impl AuthConfig {
@@ -57,6 +59,7 @@ impl AuthConfig {
         match self {
             AuthConfig::None {} => "none",
             AuthConfig::SharedSecret(_) => "shared-secret",
+            AuthConfig::Principals(_) => "principals",
         }
     }
 }
@@ -67,6 +70,87 @@ impl AuthConfig {
 pub struct SharedSecretConfig {
     /// The secret clients present; usually `"${SOME_ENV_VAR}"`.
     pub secret: Secret,
+}
+
+/// `[auth] mode = "principals"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalsConfig {
+    /// Accept API keys made with `agent-runtime keys create`.
+    #[serde(default = "yes")]
+    pub api_keys: bool,
+    /// How long a looked-up API key is trusted before it is looked up again: the longest
+    /// a key revoked from another process keeps working.
+    #[serde(
+        default = "default_key_cache",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub key_cache: Duration,
+    /// `[auth.jwt]`: accept JWTs; absent means no JWT is accepted.
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_key_cache() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `[auth.jwt]`: JWTs from an application's backend. Exactly one of `secret` (HS256) and
+/// `jwks_url` (RS256, ES256, EdDSA) is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The required `iss` claim.
+    pub issuer: String,
+    /// The required `aud` claim (one of the token's audiences).
+    pub audience: String,
+    /// The HS256 secret.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// The URL of the issuer's key set (JWKS).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// A claim that, when `true`, makes the token's principal an admin.
+    #[serde(default)]
+    pub admin_claim: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(
+        default = "default_leeway",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub leeway: Duration,
+    /// How long a fetched key set is used before it is fetched again.
+    #[serde(
+        default = "default_jwks_refresh",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub jwks_refresh: Duration,
+}
+
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// `[quotas]`: limits per principal; 0 means unlimited. An API key may replace each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasConfig {
+    /// The most live sessions of one principal.
+    pub max_live_sessions: u32,
+    /// The most stored sessions (live or not) of one principal.
+    pub max_stored_sessions: u32,
+    /// Session creates per minute per principal.
+    pub creates_per_minute: u32,
+    /// Messages per minute per principal.
+    pub messages_per_minute: u32,
 }
 
 /// `[agent]`: the agent program started in every sandbox.

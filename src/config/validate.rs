@@ -152,6 +152,43 @@ fn check_server(config: &Config, findings: &mut Vec<Finding>) {
                 findings.push((key("auth.secret"), "must not be empty".to_owned()));
             }
         }
+        AuthConfig::Principals(principals) => check_principals(principals, findings),
+    }
+}
+
+fn check_principals(principals: &crate::config::PrincipalsConfig, findings: &mut Vec<Finding>) {
+    let Some(jwt) = &principals.jwt else {
+        if !principals.api_keys {
+            let message = "accepts no client: set api_keys = true or add [auth.jwt]".to_owned();
+            findings.push((key("auth.api_keys"), message));
+        }
+        return;
+    };
+    for (name, value) in [("issuer", &jwt.issuer), ("audience", &jwt.audience)] {
+        if value.is_empty() {
+            findings.push((
+                key(&format!("auth.jwt.{name}")),
+                "must not be empty".to_owned(),
+            ));
+        }
+    }
+    match (&jwt.secret, &jwt.jwks_url) {
+        (Some(secret), None) => {
+            if secret.expose().len() < 32 {
+                let message = "must have at least 32 characters".to_owned();
+                findings.push((key("auth.jwt.secret"), message));
+            }
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                let message = format!("expected an http:// or https:// URL, found {url:?}");
+                findings.push((key("auth.jwt.jwks_url"), message));
+            }
+        }
+        _ => {
+            let message = "set exactly one of `secret` (HS256) and `jwks_url`".to_owned();
+            findings.push((key("auth.jwt"), message));
+        }
     }
 }
 

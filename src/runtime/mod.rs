@@ -8,6 +8,7 @@ mod actor;
 mod bus;
 mod launch;
 mod manager;
+mod quotas;
 mod recovery;
 mod sweeper;
 mod workspace;
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 pub use bus::{DomainEvent, EventBus, StartTimings};
 pub(crate) use manager::Inner;
 pub use manager::SessionManager;
+pub use quotas::QuotaLimits;
 pub use recovery::Recovered;
 
 use crate::error::RuntimeError;
@@ -87,6 +89,8 @@ pub struct RuntimeSettings {
     pub sync_interval: Duration,
     /// The most live sessions at once.
     pub max_sessions: usize,
+    /// The default limits of every principal; an API key may replace them.
+    pub quotas: QuotaLimits,
     /// Tags this runtime's sandboxes, so a restarted runtime finds its orphans.
     pub instance_tag: String,
     /// How long to wait for the agent to answer `initialize`.
@@ -106,6 +110,9 @@ pub struct CreateSession {
     pub session_id: Option<String>,
     /// A first message, sent once the agent is ready.
     pub message: Option<MessageContent>,
+    /// The principal the session is created for; only an admin may name another than
+    /// itself. `None`: the caller.
+    pub owner: Option<String>,
 }
 
 /// A user message: a string or an array of Anthropic content blocks, already validated.

@@ -27,16 +27,23 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::ProfileNotFound | ErrorCode::ProfileInvalid | ErrorCode::MetadataInvalid => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        ErrorCode::CapacityExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::CapacityExceeded | ErrorCode::QuotaExceeded | ErrorCode::RateLimited => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         ErrorCode::SandboxFailed | ErrorCode::AgentFailed => StatusCode::BAD_GATEWAY,
         ErrorCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-/// `{ code, message }`: the error object shared by REST bodies, acks and `error` events.
+/// `{ code, message, retryAfter? }`: the error object shared by REST bodies, acks and
+/// `error` events. `retryAfter` (whole seconds) is there only when waiting helps.
 pub fn error_object(error: &RuntimeError) -> Value {
-    json!({ "code": error.code.as_str(), "message": error.message })
+    let mut object = json!({ "code": error.code.as_str(), "message": error.message });
+    if let Some(seconds) = error.retry_after {
+        object["retryAfter"] = json!(seconds);
+    }
+    object
 }
 
 /// The failed Socket.IO ack: `{ ok: false, error: { code, message } }`.
@@ -57,7 +64,13 @@ impl From<RuntimeError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": error_object(&self.0) });
-        (status_for(self.0.code), Json(body)).into_response()
+        let mut response = (status_for(self.0.code), Json(body)).into_response();
+        if let Some(seconds) = self.0.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -125,6 +138,8 @@ mod tests {
             (ErrorCode::ProfileInvalid, 422),
             (ErrorCode::MetadataInvalid, 422),
             (ErrorCode::CapacityExceeded, 429),
+            (ErrorCode::QuotaExceeded, 429),
+            (ErrorCode::RateLimited, 429),
             (ErrorCode::SandboxFailed, 502),
             (ErrorCode::AgentFailed, 502),
             (ErrorCode::StorageUnavailable, 503),
@@ -155,5 +170,17 @@ mod tests {
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"error":{"code":"not_found","message":"no session abc"}}"#
         );
+    }
+
+    #[tokio::test]
+    async fn a_wait_goes_in_the_body_and_the_retry_after_header() {
+        let error = RuntimeError::new(ErrorCode::RateLimited, "slow down").with_retry_after(7);
+        assert_eq!(
+            error_ack(&error).to_string(),
+            r#"{"error":{"code":"rate_limited","message":"slow down","retryAfter":7},"ok":false}"#
+        );
+        let response = ApiError(error).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "7");
     }
 }

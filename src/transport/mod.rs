@@ -235,6 +235,10 @@ async fn count_response(State(ctx): State<Shared>, request: Request, next: Next)
     response
 }
 
+/// How often a long-lived connection (a socket, an SSE stream) checks its token again,
+/// so that a revoked API key or an expired JWT does not keep it open.
+pub(crate) const REVALIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;

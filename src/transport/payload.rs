@@ -106,7 +106,7 @@ fn name_field(mut error: RuntimeError, name: &str) -> RuntimeError {
     error
 }
 
-/// `{ agentType, metadata?, sessionId?, message? }`.
+/// `{ agentType, metadata?, sessionId?, message?, owner? }`.
 pub fn create(payload: &Value) -> Result<CreateSession, RuntimeError> {
     let fields = object(payload)?;
     let agent_type = required_str(fields, "agentType")?.to_owned();
@@ -120,11 +120,13 @@ pub fn create(payload: &Value) -> Result<CreateSession, RuntimeError> {
         None => None,
         Some(_) => Some(content(fields, "message")?),
     };
+    let owner = optional_str(fields, "owner")?.map(str::to_owned);
     Ok(CreateSession {
         agent_type,
         metadata,
         session_id,
         message,
+        owner,
     })
 }
 

@@ -17,7 +17,7 @@ use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
 /// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 13] = [
+const DOCUMENTED_CODES: [ErrorCode; 15] = [
     ErrorCode::Unauthorized,
     ErrorCode::OriginForbidden,
     ErrorCode::HostForbidden,
@@ -27,6 +27,8 @@ const DOCUMENTED_CODES: [ErrorCode; 13] = [
     ErrorCode::ProfileInvalid,
     ErrorCode::MetadataInvalid,
     ErrorCode::CapacityExceeded,
+    ErrorCode::QuotaExceeded,
+    ErrorCode::RateLimited,
     ErrorCode::SandboxFailed,
     ErrorCode::AgentFailed,
     ErrorCode::StorageUnavailable,
@@ -150,9 +152,10 @@ static SERVED: LazyLock<Served> = LazyLock::new(|| {
         let adapters = crate::catalog::build_adapters(&config, None)
             .await
             .unwrap_or_else(|_| panic!("memory adapters build"));
+        let store = adapters.store.clone();
         let settings = crate::catalog::runtime_settings(&config);
         let manager = crate::runtime::SessionManager::new(adapters, settings);
-        let auth = crate::catalog::authenticator(&config.auth);
+        let auth = crate::catalog::authenticator(&config.auth, store).expect("no JWT settings");
         super::router(super::AppState::new(manager, auth))
     });
     Served {

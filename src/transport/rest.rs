@@ -48,7 +48,10 @@ async fn require_principal(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = ctx.auth.authenticate(bearer_token(request.headers()))?;
+    let principal = ctx
+        .auth
+        .authenticate(bearer_token(request.headers()))
+        .await?;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }

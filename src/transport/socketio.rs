@@ -22,7 +22,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::error::{error_ack, error_object};
 use super::metrics::Metrics;
-use super::{Shared, bearer_token, room, wire};
+use super::{REVALIDATE_EVERY, Shared, bearer_token, room, wire};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
 use crate::runtime::DomainEvent;
@@ -57,6 +57,17 @@ impl std::fmt::Display for Unauthorized {
     }
 }
 
+/// The token a socket connected with, kept to authenticate its requests again: a key
+/// revoked or a JWT expired after the handshake stops working on open sockets too.
+#[derive(Clone)]
+struct Credential(Option<agent_runtime_api::Secret>);
+
+impl Credential {
+    fn token(&self) -> Option<&str> {
+        self.0.as_ref().map(|secret| secret.expose())
+    }
+}
+
 /// Connect middleware: a token from `auth.token`, else from `Authorization: Bearer`.
 async fn authenticate(
     socket: SocketRef,
@@ -67,9 +78,13 @@ async fn authenticate(
         .ok()
         .and_then(|auth| auth.get("token")?.as_str().map(str::to_owned));
     let token = from_auth.or_else(|| bearer_token(&socket.req_parts().headers).map(str::to_owned));
-    match ctx.auth.authenticate(token.as_deref()) {
+    match ctx.auth.authenticate(token.as_deref()).await {
         Ok(principal) => {
             socket.extensions.insert(principal);
+            socket
+                .extensions
+                .insert(Credential(token.map(agent_runtime_api::Secret::new)));
+            tokio::spawn(revalidate(socket.clone(), ctx.clone()));
             // Here, not in the connect handler: socketioxide awaits this middleware before
             // it sends the CONNECT packet, but runs an async connect handler as a task of
             // its own after it, so a client that emits at once could reach a socket whose
@@ -162,10 +177,13 @@ where
                     Some(turn) => Some(turn.wait().await),
                     None => None,
                 };
-                let reply = match socket.extensions.get::<Principal>() {
-                    // Unreachable: the handshake stores the principal before any event.
-                    None => Err(crate::auth::unauthorized(false)),
-                    Some(principal) => {
+                let reply = match current_principal(&socket, &ctx).await {
+                    Err(error) => {
+                        respond(&socket, event, asked, ack, Err(error));
+                        let _ = socket.disconnect();
+                        return;
+                    }
+                    Ok(principal) => {
                         // No payload at all decodes as an error; treat it as null so that
                         // `profile:list` works without one and the rest say "not an object".
                         let payload = payload.unwrap_or(Value::Null);
@@ -182,6 +200,45 @@ where
             }
         },
     );
+}
+
+/// The socket's principal, with its token checked again (from the authenticator's cache
+/// when it has one). The principal stays the one of the handshake.
+async fn current_principal(socket: &SocketRef, ctx: &Shared) -> Result<Principal, RuntimeError> {
+    // Unreachable without both: the handshake stores them before any event.
+    let (Some(principal), Some(credential)) = (
+        socket.extensions.get::<Principal>(),
+        socket.extensions.get::<Credential>(),
+    ) else {
+        return Err(crate::auth::unauthorized(false));
+    };
+    match ctx.auth.authenticate(credential.token()).await {
+        Ok(now) if now.id == principal.id => Ok(principal),
+        Ok(_) => Err(crate::auth::unauthorized(true)),
+        Err(error) if error.code == crate::error::ErrorCode::Unauthorized => Err(error),
+        // The key could not be looked up (the store is down): an outage must not cut off
+        // sockets that were let in; the handshake's answer stands until it is back.
+        Err(error) => {
+            tracing::debug!(sid = %socket.id, %error, "token not checked again");
+            Ok(principal)
+        }
+    }
+}
+
+/// Checks the socket's token every [`REVALIDATE_EVERY`] while it is connected; a token
+/// that stopped being valid disconnects it.
+async fn revalidate(socket: SocketRef, ctx: Shared) {
+    loop {
+        tokio::time::sleep(REVALIDATE_EVERY).await;
+        if !socket.connected() {
+            return;
+        }
+        if current_principal(&socket, &ctx).await.is_err() {
+            tracing::info!(sid = %socket.id, "token no longer valid; disconnecting the socket");
+            let _ = socket.disconnect();
+            return;
+        }
+    }
 }
 
 /// Hands out turns in the order requests arrived; a turn ends when its guard drops.

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
+use super::REVALIDATE_EVERY;
 use super::Shared;
 use super::error::ApiError;
 use super::rest::{PathParams, QueryParams};
@@ -47,7 +48,8 @@ pub(crate) async fn events(
             Some(seq) => seq,
             None => query.u64("after")?.unwrap_or(0),
         };
-        return stream(ctx, principal, id, after).await;
+        let token = super::bearer_token(&headers).map(agent_runtime_api::Secret::new);
+        return stream(ctx, principal, token, id, after).await;
     }
     let after = query.u64("after")?.unwrap_or(0);
     let limit = query.limit("limit")?.unwrap_or(MAX_EVENT_PAGE);
@@ -87,6 +89,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, RuntimeError> {
 async fn stream(
     ctx: Shared,
     principal: Principal,
+    token: Option<agent_runtime_api::Secret>,
     session_id: String,
     after: u64,
 ) -> Result<Response, ApiError> {
@@ -96,6 +99,7 @@ async fn stream(
     let feed = Feed {
         ctx,
         principal,
+        token,
         session_id,
         last: after,
         sender,
@@ -118,6 +122,8 @@ struct Stop;
 struct Feed {
     ctx: Shared,
     principal: Principal,
+    /// The token the stream was opened with, checked again every [`REVALIDATE_EVERY`].
+    token: Option<agent_runtime_api::Secret>,
     session_id: String,
     /// The seq of the last event sent (or skipped as unsendable).
     last: u64,
@@ -129,11 +135,19 @@ impl Feed {
         if self.replay().await.is_err() {
             return;
         }
+        let start = tokio::time::Instant::now() + REVALIDATE_EVERY;
+        let mut revalidate = tokio::time::interval_at(start, REVALIDATE_EVERY);
         loop {
             let received = tokio::select! {
                 received = bus.recv() => received,
                 () = self.ctx.shutting_down() => return,
                 () = self.sender.closed() => return,
+                _ = revalidate.tick() => {
+                    if self.token_revoked().await {
+                        return;
+                    }
+                    continue;
+                }
             };
             let step = match received {
                 Ok(DomainEvent::Appended { session_id, event })
@@ -154,6 +168,16 @@ impl Feed {
             if step.is_err() {
                 return;
             }
+        }
+    }
+
+    /// Whether the stream's token stopped standing for its principal (a revoked key, an
+    /// expired JWT). A store that cannot be reached does not end the stream.
+    async fn token_revoked(&self) -> bool {
+        let token = self.token.as_ref().map(|t| t.expose());
+        match self.ctx.auth.authenticate(token).await {
+            Ok(now) => now.id != self.principal.id,
+            Err(error) => error.code == crate::error::ErrorCode::Unauthorized,
         }
     }
 

@@ -8,6 +8,7 @@ mod escape;
 mod modal;
 mod origin;
 mod outage;
+mod principals;
 mod recovery;
 mod rest;
 mod socketio;

@@ -195,6 +195,8 @@ fn arbitrary_payloads_get_an_ack_with_a_documented_code() {
         "profile_invalid",
         "metadata_invalid",
         "capacity_exceeded",
+        "quota_exceeded",
+        "rate_limited",
         "sandbox_failed",
         "agent_failed",
         "storage_unavailable",

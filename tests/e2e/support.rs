@@ -48,11 +48,11 @@ impl Setup {
         self.sandbox_toml += &format!("\nhost_services = [{address:?}]");
     }
 
-    fn config_path(&self) -> PathBuf {
+    pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("runtime.toml")
     }
 
-    fn write_config(&self) {
+    pub fn write_config(&self) {
         let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/profiles");
         let config = format!(
             r#"

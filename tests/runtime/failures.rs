@@ -65,6 +65,7 @@ async fn bad_requests_get_their_codes_and_change_nothing() {
         metadata,
         session_id: id.map(String::from),
         message: None,
+        owner: None,
     };
     let cases = [
         (create("nope", json!({}), None), "profile_not_found"),

@@ -42,6 +42,7 @@ pub fn settings() -> RuntimeSettings {
         idle_timeout: Duration::from_secs(900),
         sync_interval: Duration::from_secs(30),
         max_sessions: 100,
+        quotas: Default::default(),
         instance_tag: "runtime-tests".into(),
         agent_ready_timeout: Duration::from_secs(20),
         tools: None,

@@ -4,3 +4,4 @@
 mod failures;
 mod harness;
 mod lifecycle;
+mod principals;

@@ -1,7 +1,8 @@
 //! The adapter API of agent-runtime.
 //!
 //! # Layout
-//! - [`SessionStore`]: session records and each session's event log.
+//! - [`SessionStore`]: session records, each session's event log, and API keys
+//!   ([`ApiKeyRecord`]).
 //! - [`BlobStore`]: workspace files and agent transcripts, under validated keys.
 //! - [`ProfileSource`]: where agent profiles come from.
 //! - [`SandboxProvider`] and [`Sandbox`]: where an agent process runs.
@@ -12,6 +13,7 @@
 //! exactly those lines. This crate depends on no adapter, no transport and no backend crate.
 #![deny(missing_docs)]
 
+mod api_key;
 mod blob_store;
 mod error;
 mod event;
@@ -27,6 +29,7 @@ pub mod memory;
 #[cfg(feature = "contract-tests")]
 pub mod contract;
 
+pub use api_key::{ApiKeyRecord, QuotaOverrides};
 pub use blob_store::{BlobKey, BlobMeta, BlobStore};
 pub use error::{AdapterError, AdapterResult};
 pub use event::{Event, EventKind, check_seqs_increase};

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{AdapterResult, Event, SessionRecord, SessionStatus};
+use crate::{AdapterResult, ApiKeyRecord, Event, SessionRecord, SessionStatus};
 
 /// Which sessions [`SessionStore::list`] returns. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub struct SessionPage {
     pub next_cursor: Option<String>,
 }
 
-/// Session records and each session's event log.
+/// Session records, each session's event log, and API keys.
 ///
 /// # Behavior
 /// - `create` stores a record with `version` 1; creating an id that exists fails with
@@ -55,6 +55,12 @@ pub struct SessionPage {
 /// - `events_after(id, seq, limit)` returns the events with seq greater than `seq`,
 ///   oldest first, at most `limit`; a missing session gives an empty list.
 /// - `ping` succeeds when the backend answers.
+/// - `create_key` stores a key; a name or hash that exists fails with `Conflict` and
+///   changes nothing.
+/// - `key_by_hash` returns the key stored with exactly this hash, or `Ok(None)`.
+/// - `list_keys` returns every key, ordered by name ascending.
+/// - `revoke_key` removes the key with this name and returns `true`; a missing name
+///   returns `false`. A revoked key is no longer found by `key_by_hash`.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new record.
@@ -78,4 +84,12 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>>;
     /// Checks that the backend answers.
     async fn ping(&self) -> AdapterResult<()>;
+    /// Stores a new API key.
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()>;
+    /// Returns the API key whose hash is `key_hash`.
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>>;
+    /// Returns every API key, ordered by name.
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>>;
+    /// Removes the API key with this name; returns whether it existed.
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool>;
 }

@@ -112,6 +112,14 @@ pub struct FunctionNames {
     pub profiles_remove: String,
     /// Query `{}` → null; shows that the deployment answers and accepts the key.
     pub ping: String,
+    /// Mutation `{key}` → null; stores an API key, `CONFLICT` if its name or hash exists.
+    pub api_keys_create: String,
+    /// Query `{keyHash}` → key or null.
+    pub api_keys_by_hash: String,
+    /// Query `{}` → every key, ordered by name.
+    pub api_keys_list: String,
+    /// Mutation `{name}` → whether a key was deleted.
+    pub api_keys_revoke: String,
 }
 
 impl Default for FunctionNames {
@@ -136,6 +144,10 @@ impl Default for FunctionNames {
             profiles_put: name("profiles", "put"),
             profiles_remove: name("profiles", "remove"),
             ping: name("health", "ping"),
+            api_keys_create: name("apiKeys", "create"),
+            api_keys_by_hash: name("apiKeys", "byHash"),
+            api_keys_list: name("apiKeys", "list"),
+            api_keys_revoke: name("apiKeys", "revoke"),
         }
     }
 }

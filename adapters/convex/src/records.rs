@@ -5,8 +5,8 @@
 //! stored verbatim and escape Convex's rules for field names and nesting.
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, Event, EventKind, SessionError, SessionRecord, SessionStatus,
-    Usage,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, EventKind, QuotaOverrides, SessionError,
+    SessionRecord, SessionStatus, Usage,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
@@ -99,6 +99,51 @@ pub(crate) fn event_from_convex(value: &Value) -> AdapterResult<Event> {
             .ok_or_else(|| invalid(format!("unknown event type {kind:?}")))?,
         data: RawValue::from_string(text(value, "data")?.to_owned())
             .map_err(|err| invalid(format!("event data is not JSON: {err}")))?,
+    })
+}
+
+/// An API key as the functions' `apiKey` validator expects it.
+pub(crate) fn key_to_convex(key: &ApiKeyRecord) -> Value {
+    let q = &key.quotas;
+    json!({
+        "name": key.name,
+        "keyHash": key.key_hash,
+        "admin": key.admin,
+        "quotas": {
+            "maxLiveSessions": q.max_live_sessions,
+            "maxStoredSessions": q.max_stored_sessions,
+            "createsPerMinute": q.creates_per_minute,
+            "messagesPerMinute": q.messages_per_minute,
+        },
+        "createdAt": time_text(&key.created_at),
+    })
+}
+
+/// Reads an API key the functions returned.
+pub(crate) fn key_from_convex(value: &Value) -> AdapterResult<ApiKeyRecord> {
+    let quotas = value.get("quotas").unwrap_or(&Value::Null);
+    let limit = |name: &str| -> AdapterResult<Option<u32>> {
+        match quotas.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => u32::try_from(number(quotas, name)?)
+                .map(Some)
+                .map_err(|_| invalid(format!("quotas.{name} is out of range"))),
+        }
+    };
+    Ok(ApiKeyRecord {
+        name: text(value, "name")?.to_owned(),
+        key_hash: text(value, "keyHash")?.to_owned(),
+        admin: value
+            .get("admin")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| invalid("field admin is missing or not a boolean".into()))?,
+        quotas: QuotaOverrides {
+            max_live_sessions: limit("maxLiveSessions")?,
+            max_stored_sessions: limit("maxStoredSessions")?,
+            creates_per_minute: limit("createsPerMinute")?,
+            messages_per_minute: limit("messagesPerMinute")?,
+        },
+        created_at: time(value, "createdAt")?,
     })
 }
 

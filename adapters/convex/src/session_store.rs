@@ -1,14 +1,15 @@
 //! [`SessionStore`] over Convex functions.
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, Event, SessionFilter, SessionPage, SessionRecord, SessionStore,
-    async_trait, check_seqs_increase,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
+    SessionStore, async_trait, check_seqs_increase,
 };
 use serde_json::{Value, json};
 
 use crate::codec::counter;
 use crate::records::{
-    event_from_convex, event_to_convex, invalid, record_from_convex, record_to_convex,
+    event_from_convex, event_to_convex, invalid, key_from_convex, key_to_convex,
+    record_from_convex, record_to_convex,
 };
 use crate::{ConvexClient, FunctionNames};
 
@@ -201,5 +202,48 @@ impl SessionStore for ConvexSessionStore {
     async fn ping(&self) -> AdapterResult<()> {
         self.client.query(&self.functions.ping, json!({})).await?;
         Ok(())
+    }
+
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        let args = json!({"key": key_to_convex(key)});
+        self.client
+            .mutation(&self.functions.api_keys_create, args)
+            .await?;
+        Ok(())
+    }
+
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        let args = json!({"keyHash": key_hash});
+        let found = self
+            .client
+            .query(&self.functions.api_keys_by_hash, args)
+            .await?;
+        match found {
+            Value::Null => Ok(None),
+            key => key_from_convex(&key).map(Some),
+        }
+    }
+
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        let keys = self
+            .client
+            .query(&self.functions.api_keys_list, json!({}))
+            .await?;
+        keys.as_array()
+            .ok_or_else(|| invalid(format!("API keys list answered {keys}")))?
+            .iter()
+            .map(key_from_convex)
+            .collect()
+    }
+
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        let args = json!({"name": name});
+        let removed = self
+            .client
+            .mutation(&self.functions.api_keys_revoke, args)
+            .await?;
+        removed
+            .as_bool()
+            .ok_or_else(|| invalid(format!("API key revoke answered {removed}")))
     }
 }

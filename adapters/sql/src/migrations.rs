@@ -15,17 +15,31 @@ use crate::config::SqlDialect;
 /// One embedded migration: version, description, SQL.
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE: &[Embedded] = &[(
-    1,
-    "sessions and events",
-    include_str!("../migrations/sqlite/0001_sessions_and_events.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "sessions and events",
+        include_str!("../migrations/sqlite/0001_sessions_and_events.sql"),
+    ),
+    (
+        2,
+        "api keys",
+        include_str!("../migrations/sqlite/0002_api_keys.sql"),
+    ),
+];
 
-const POSTGRES: &[Embedded] = &[(
-    1,
-    "sessions and events",
-    include_str!("../migrations/postgres/0001_sessions_and_events.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "sessions and events",
+        include_str!("../migrations/postgres/0001_sessions_and_events.sql"),
+    ),
+    (
+        2,
+        "api keys",
+        include_str!("../migrations/postgres/0002_api_keys.sql"),
+    ),
+];
 
 /// The migrator for `dialect`, holding every migration of this build.
 pub(crate) fn migrator(dialect: SqlDialect) -> Migrator {

@@ -1,8 +1,8 @@
 use std::str::FromStr;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, Event, SessionFilter, SessionPage, SessionRecord, SessionStore,
-    async_trait, check_seqs_increase,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
+    SessionStore, async_trait, check_seqs_increase,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
@@ -149,6 +149,27 @@ fn record_from_row(row: &PgRow) -> AdapterResult<SessionRecord> {
         usage,
         error,
         version: from_db_int(int("version")?, "version")?,
+    })
+}
+
+fn bind_key<'q>(query: PgQuery<'q>, key: &ApiKeyRecord) -> AdapterResult<PgQuery<'q>> {
+    Ok(query
+        .bind(key.name.as_str())
+        .bind(key.key_hash.as_str())
+        .bind(key.admin)
+        .bind(Json(key.quotas))
+        .bind(key.created_at))
+}
+
+fn key_from_row(row: &PgRow) -> AdapterResult<ApiKeyRecord> {
+    let text = |name: &str| row.try_get::<String, _>(name).map_err(decode_error);
+    let Json(quotas) = row.try_get("quotas").map_err(decode_error)?;
+    Ok(ApiKeyRecord {
+        name: text("name")?,
+        key_hash: text("key_hash")?,
+        admin: row.try_get("admin").map_err(decode_error)?,
+        quotas,
+        created_at: row.try_get("created_at").map_err(decode_error)?,
     })
 }
 

@@ -13,6 +13,24 @@ pub(crate) const UPDATE_SQL: &str = "UPDATE sessions SET owner = $2, agent_type 
      last_seq = $9, agent_session_id = $10, usage = $11, error = $12, version = version + 1 \
      WHERE id = $1 AND version = $13 RETURNING version";
 
+/// The columns of `api_keys`, in the order `bind_key` binds them.
+pub(crate) const KEY_COLUMNS: &str = "name, key_hash, admin, quotas, created_at";
+
+/// The outcome of inserting a new API key: an existing name or hash is a `Conflict`.
+pub(crate) fn key_created<T>(
+    dialect: SqlDialect,
+    name: &str,
+    result: Result<T, sqlx::Error>,
+) -> AdapterResult<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(AdapterError::Conflict(format!(
+            "an API key named {name} or with the same hash exists"
+        ))),
+        Err(e) => Err(from_sqlx(dialect, &format!("create API key {name}"), e)),
+    }
+}
+
 /// The outcome of inserting a new record: an existing id is a `Conflict`.
 pub(crate) fn created<T>(
     dialect: SqlDialect,
@@ -167,6 +185,48 @@ macro_rules! session_store {
                     .await
                     .map_err(|e| from_sqlx(DIALECT, "ping", e))?;
                 Ok(())
+            }
+
+            async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+                let sql = format!(
+                    "INSERT INTO api_keys ({}) VALUES ($1, $2, $3, $4, $5)",
+                    shared::KEY_COLUMNS
+                );
+                let result = bind_key(sqlx::query(AssertSqlSafe(sql)), key)?
+                    .execute(&self.pool)
+                    .await;
+                shared::key_created(DIALECT, &key.name, result)
+            }
+
+            async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+                let sql = format!(
+                    "SELECT {} FROM api_keys WHERE key_hash = $1",
+                    shared::KEY_COLUMNS
+                );
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(key_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx(DIALECT, "find API key", e))?;
+                row.as_ref().map(key_from_row).transpose()
+            }
+
+            async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+                let sql = format!("SELECT {} FROM api_keys ORDER BY name", shared::KEY_COLUMNS);
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx(DIALECT, "list API keys", e))?;
+                rows.iter().map(key_from_row).collect()
+            }
+
+            async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+                let done = sqlx::query("DELETE FROM api_keys WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| from_sqlx(DIALECT, &format!("revoke API key {name}"), e))?;
+                Ok(done.rows_affected() > 0)
             }
         }
     };

@@ -3,8 +3,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, Event, SessionFilter, SessionPage, SessionRecord, SessionStore,
-    async_trait, check_seqs_increase,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
+    SessionStore, async_trait, check_seqs_increase,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
@@ -171,6 +171,26 @@ fn record_from_row(row: &SqliteRow) -> AdapterResult<SessionRecord> {
         usage: from_json_text(&text("usage")?, "usage")?,
         error: error.map(|e| from_json_text(&e, "error")).transpose()?,
         version: from_db_int(int("version")?, "version")?,
+    })
+}
+
+fn bind_key<'q>(query: SqliteQuery<'q>, key: &ApiKeyRecord) -> AdapterResult<SqliteQuery<'q>> {
+    Ok(query
+        .bind(key.name.clone())
+        .bind(key.key_hash.clone())
+        .bind(key.admin)
+        .bind(json_text(&key.quotas, "quotas")?)
+        .bind(timestamp_to_text(&key.created_at)))
+}
+
+fn key_from_row(row: &SqliteRow) -> AdapterResult<ApiKeyRecord> {
+    let text = |name: &str| row.try_get::<String, _>(name).map_err(decode_error);
+    Ok(ApiKeyRecord {
+        name: text("name")?,
+        key_hash: text("key_hash")?,
+        admin: row.try_get("admin").map_err(decode_error)?,
+        quotas: from_json_text(&text("quotas")?, "quotas")?,
+        created_at: timestamp_from_text(&text("created_at")?, "created_at")?,
     })
 }
 

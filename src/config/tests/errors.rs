@@ -21,7 +21,7 @@ const CASES: &[Case] = &[
         "unknown section",
         "[serverr]\nlisten = \"127.0.0.1:1\"\n",
         &[],
-        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `vars`, `log`, `convex`",
+        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `quotas`, `vars`, `log`, `convex`",
     ),
     (
         "unknown key in a backend section",
@@ -45,7 +45,7 @@ const CASES: &[Case] = &[
         "unknown auth mode",
         "[auth]\nmode = \"password\"\n",
         &[],
-        "agent-runtime.toml: auth.mode: unknown value \"password\"; expected one of `none`, `shared-secret`",
+        "agent-runtime.toml: auth.mode: unknown value \"password\"; expected one of `none`, `shared-secret`, `principals`",
     ),
     (
         "kind is not a string",
@@ -172,6 +172,24 @@ const CASES: &[Case] = &[
         "[auth]\nmode = \"shared-secret\"\nsecret = \"${CFG_TEST_UNSET_KEY}\"\n",
         &[],
         "agent-runtime.toml: auth.secret: environment variable CFG_TEST_UNSET_KEY is not set (referenced as ${CFG_TEST_UNSET_KEY})",
+    ),
+    (
+        "principals accepting nobody",
+        "[auth]\nmode = \"principals\"\napi_keys = false\n",
+        &[],
+        "agent-runtime.toml: auth.api_keys: accepts no client: set api_keys = true or add [auth.jwt]",
+    ),
+    (
+        "jwt with both a secret and a jwks_url",
+        "[auth]\nmode = \"principals\"\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nsecret = \"0123456789abcdef0123456789abcdef\"\njwks_url = \"https://x/jwks\"\n",
+        &[],
+        "agent-runtime.toml: auth.jwt: set exactly one of `secret` (HS256) and `jwks_url`",
+    ),
+    (
+        "jwt with a short secret and no audience",
+        "[auth]\nmode = \"principals\"\n[auth.jwt]\nissuer = \"i\"\naudience = \"\"\nsecret = \"short\"\n",
+        &[],
+        "agent-runtime.toml: auth.jwt.audience: must not be empty\nagent-runtime.toml: auth.jwt.secret: must have at least 32 characters",
     ),
     (
         "unterminated ${",

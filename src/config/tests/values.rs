@@ -189,3 +189,26 @@ fn secrets_are_redacted() {
     assert!(debug.contains("ANTHROPIC_API_KEY"), "{debug}");
     assert!(matches!(config.store, StoreConfig::Postgres(_)));
 }
+
+#[test]
+fn principals_mode_and_quotas_read_with_their_defaults() {
+    let defaults = Config::from_toml_str("", Path::new("/")).unwrap();
+    assert_eq!(defaults.quotas, crate::config::QuotasConfig::default());
+    let config = Config::from_toml_str(
+        "[auth]\nmode = \"principals\"\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\n\
+         jwks_url = \"https://issuer.test/jwks.json\"\n[quotas]\nmax_live_sessions = 3\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let crate::config::AuthConfig::Principals(principals) = &config.auth else {
+        panic!("principals mode");
+    };
+    assert!(principals.api_keys);
+    assert_eq!(principals.key_cache, Duration::from_secs(10));
+    let jwt = principals.jwt.as_ref().unwrap();
+    assert_eq!(jwt.leeway, Duration::from_secs(30));
+    assert_eq!(jwt.jwks_refresh, Duration::from_secs(600));
+    assert!(jwt.secret.is_none() && jwt.admin_claim.is_none());
+    assert_eq!(config.quotas.max_live_sessions, 3);
+    assert_eq!(config.quotas.creates_per_minute, 0);
+}

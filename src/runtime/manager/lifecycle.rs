@@ -74,6 +74,9 @@ impl SessionManager {
             return self.get(principal, session_id).await;
         }
         let mut record = self.owned_record(principal, session_id).await?;
+        let owner: Arc<str> = record.owner.as_str().into();
+        let limits = self.limits_for(principal, &owner);
+        let _owner_slot = self.reserve_owner_slot(&owner, limits)?;
         let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
         let rendered = launch::render(&self.inner, &profile, &record)?;

@@ -52,6 +52,10 @@ impl SessionManager {
             Some(id) => validate_id(&id, "messageId")?,
             None => uuid::Uuid::now_v7().to_string(),
         };
+        let limits = self.inner.settings.quotas.with(&principal.quotas);
+        self.inner
+            .rates
+            .take(&principal.id, Action::Message, limits.messages_per_minute)?;
         for _ in 0..3 {
             let handle = match self.owned_handle(principal, session_id)? {
                 Some(handle) => handle,

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use super::actor::{Actor, Command, SessionHandle};
 use super::launch::{self, Start};
+use super::quotas::{self, Action, QuotaLimits, RateLimiter};
 use super::writer::EventWriter;
 use super::{
     Adapters, CreateSession, EventBus, EventPage, FileInfo, ListSessions, MAX_EVENT_PAGE,
@@ -45,6 +46,11 @@ pub(crate) struct Inner {
     lifecycle: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Sessions being brought up; they count against `max_sessions` like live ones.
     starting: std::sync::atomic::AtomicUsize,
+    /// Sessions being brought up per owner; they count against the owner's
+    /// `max_live_sessions` like live ones.
+    starting_by_owner: Mutex<HashMap<Arc<str>, usize>>,
+    /// Creates and messages per principal.
+    rates: RateLimiter,
 }
 
 impl Inner {
@@ -180,6 +186,8 @@ impl SessionManager {
             live: Mutex::default(),
             lifecycle: Mutex::default(),
             starting: Default::default(),
+            starting_by_owner: Mutex::default(),
+            rates: RateLimiter::default(),
         });
         tokio::spawn(super::sweeper::run(Arc::downgrade(&inner)));
         Self { inner }
@@ -228,7 +236,29 @@ impl SessionManager {
         if request.agent_type.is_empty() {
             return Err(RuntimeError::invalid("agentType: must not be empty"));
         }
+        let owner: Arc<str> = match request.owner {
+            None => principal.id.clone(),
+            Some(owner) if *owner == *principal.id => principal.id.clone(),
+            Some(_) if !principal.admin => {
+                return Err(RuntimeError::invalid(
+                    "owner: only an admin may create a session for another principal",
+                ));
+            }
+            Some(owner) if crate::auth::valid_principal_id(&owner) => owner.into(),
+            Some(_) => {
+                return Err(RuntimeError::invalid(format!(
+                    "owner: must be 1 to {} bytes without control characters",
+                    crate::auth::MAX_PRINCIPAL_LEN
+                )));
+            }
+        };
+        let limits = self.limits_for(principal, &owner);
+        self.inner
+            .rates
+            .take(&principal.id, Action::Create, limits.creates_per_minute)?;
+        self.check_stored_quota(&owner, limits).await?;
         let guard = self.inner.lock_session(&id).await;
+        let _owner_slot = self.reserve_owner_slot(&owner, limits)?;
         let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &request.agent_type).await?;
         profile
@@ -238,7 +268,7 @@ impl SessionManager {
         let now = Utc::now();
         let mut record = SessionRecord {
             id: id.clone(),
-            owner: principal.id.to_string(),
+            owner: owner.to_string(),
             agent_type: request.agent_type.clone(),
             status: SessionStatus::Starting,
             metadata,
@@ -358,6 +388,76 @@ impl SessionManager {
         Ok(slot)
     }
 
+    /// The limits that apply when `principal` acts for `owner`: its own when it acts for
+    /// itself, the defaults when an admin acts for someone else.
+    fn limits_for(&self, principal: &Principal, owner: &str) -> QuotaLimits {
+        let defaults = self.inner.settings.quotas;
+        if *principal.id == *owner {
+            defaults.with(&principal.quotas)
+        } else {
+            defaults
+        }
+    }
+
+    /// Counts a session being brought up against its owner's `max_live_sessions` until it
+    /// is live (or failed), like [`SessionManager::reserve_slot`] does for the runtime.
+    fn reserve_owner_slot(
+        &self,
+        owner: &Arc<str>,
+        limits: QuotaLimits,
+    ) -> Result<OwnerSlot, RuntimeError> {
+        let starting = {
+            let mut starting = self.inner.starting_by_owner.lock().unwrap();
+            let count = starting.entry(owner.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        let slot = OwnerSlot(self.inner.clone(), owner.clone());
+        let max = limits.max_live_sessions;
+        if max == 0 {
+            return Ok(slot);
+        }
+        let live = self
+            .inner
+            .live
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|handle| handle.owner == *owner)
+            .count();
+        if live + starting > max as usize {
+            return Err(quotas::exceeded("live sessions", max));
+        }
+        Ok(slot)
+    }
+
+    /// Refuses a new session when the owner already has `max_stored_sessions`.
+    async fn check_stored_quota(
+        &self,
+        owner: &str,
+        limits: QuotaLimits,
+    ) -> Result<(), RuntimeError> {
+        let max = limits.max_stored_sessions;
+        if max == 0 {
+            return Ok(());
+        }
+        let filter = SessionFilter {
+            owner: Some(owner.to_owned()),
+            ..Default::default()
+        };
+        let page = self
+            .inner
+            .adapters
+            .store
+            .list(&filter, max as usize, None)
+            .await
+            .map_err(|e| RuntimeError::storage("counting sessions", e))?;
+        if page.sessions.len() >= max as usize {
+            return Err(quotas::exceeded("stored sessions", max));
+        }
+        Ok(())
+    }
+
     /// Makes sessions that a previous, dead runtime left live resumable again: reaps
     /// their sandboxes (after syncing what can be synced) and marks them `stopped`.
     /// Call once at startup, before serving.
@@ -400,27 +500,29 @@ impl SessionManager {
         Self { inner }
     }
 
-    /// The live session's handle, if it is live; `not_found` if another principal owns it.
+    /// The live session's handle, if it is live; `not_found` if another principal owns it
+    /// (an admin may use every session).
     fn owned_handle(
         &self,
         principal: &Principal,
         session_id: &str,
     ) -> Result<Option<SessionHandle>, RuntimeError> {
         match self.inner.handle(session_id) {
-            Some(handle) if *handle.owner == *principal.id => Ok(Some(handle)),
+            Some(handle) if principal.may_access(&handle.owner) => Ok(Some(handle)),
             Some(_) => Err(RuntimeError::session_not_found(session_id)),
             None => Ok(None),
         }
     }
 
-    /// The stored record; `not_found` if missing or owned by another principal.
+    /// The stored record; `not_found` if missing or owned by another principal (an admin
+    /// may read every record).
     async fn owned_record(
         &self,
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
         let record = self.stored_record(session_id).await?;
-        if record.owner != *principal.id {
+        if !principal.may_access(&record.owner) {
             return Err(RuntimeError::session_not_found(session_id));
         }
         Ok(record)
@@ -440,6 +542,21 @@ impl SessionManager {
 
 /// A reserved place among `max_sessions` for a session being brought up.
 struct StartingSlot(Arc<Inner>);
+
+/// A session of this owner being brought up; see [`SessionManager::reserve_owner_slot`].
+struct OwnerSlot(Arc<Inner>, Arc<str>);
+
+impl Drop for OwnerSlot {
+    fn drop(&mut self) {
+        let mut starting = self.0.starting_by_owner.lock().unwrap();
+        if let Some(count) = starting.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                starting.remove(&self.1);
+            }
+        }
+    }
+}
 
 impl Drop for StartingSlot {
     fn drop(&mut self) {

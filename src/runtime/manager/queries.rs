@@ -19,7 +19,7 @@ impl SessionManager {
         self.owned_record(principal, session_id).await
     }
 
-    /// The principal's sessions.
+    /// The principal's sessions; every session for an admin.
     pub async fn list(
         &self,
         principal: &Principal,
@@ -29,8 +29,9 @@ impl SessionManager {
         if !(1..=500).contains(&limit) {
             return Err(RuntimeError::invalid("limit: must be between 1 and 500"));
         }
+        // An admin sees every principal's sessions.
         let filter = SessionFilter {
-            owner: Some(principal.id.to_string()),
+            owner: (!principal.admin).then(|| principal.id.to_string()),
             agent_type: request.agent_type,
             statuses: request.status.into_iter().collect(),
         };

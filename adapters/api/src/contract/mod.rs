@@ -10,7 +10,7 @@ mod session_store;
 
 pub use blob_store::blob_store;
 pub use sandbox::sandbox_provider;
-pub use session_store::{sample_event, sample_record, session_store};
+pub use session_store::{sample_event, sample_key, sample_record, session_store};
 
 /// A prefix unique to this process and call, for ids and keys the suites create.
 pub fn unique_prefix(label: &str) -> String {

@@ -4,8 +4,8 @@ use serde_json::value::RawValue;
 
 use super::unique_prefix;
 use crate::{
-    AdapterError, Event, EventKind, SessionFilter, SessionRecord, SessionStatus, SessionStore,
-    Usage,
+    AdapterError, ApiKeyRecord, Event, EventKind, QuotaOverrides, SessionFilter, SessionRecord,
+    SessionStatus, SessionStore, Usage,
 };
 
 /// A record as the runtime would create it.
@@ -49,7 +49,103 @@ pub async fn session_store(store: &dyn SessionStore) {
     list_filters_and_pages(store, &p).await;
     events_append_and_read(store, &p).await;
     delete_cascades(store, &p).await;
+    api_keys(store, &p).await;
     store.ping().await.expect("ping succeeds");
+}
+
+/// An API key record as `keys create` would store it.
+pub fn sample_key(name: &str, key_hash: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        name: name.to_owned(),
+        key_hash: key_hash.to_owned(),
+        admin: false,
+        quotas: QuotaOverrides::default(),
+        created_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+    }
+}
+
+async fn api_keys(store: &dyn SessionStore, p: &str) {
+    // Hashes are hex of the prefix, so runs sharing a database never collide.
+    let hash = |label: &str| {
+        let text: String = format!("{p}-{label}")
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        text
+    };
+    let alice = sample_key(&format!("{p}-alice"), &hash("alice"));
+    let mut bob = sample_key(&format!("{p}-bob"), &hash("bob"));
+    bob.admin = true;
+    bob.quotas = QuotaOverrides {
+        max_live_sessions: Some(5),
+        max_stored_sessions: Some(0),
+        creates_per_minute: None,
+        messages_per_minute: Some(120),
+    };
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap(),
+        None,
+        "key_by_hash of a missing hash is None"
+    );
+    store.create_key(&bob).await.expect("create_key");
+    store.create_key(&alice).await.expect("create_key");
+    assert_eq!(
+        store.key_by_hash(&bob.key_hash).await.unwrap().as_ref(),
+        Some(&bob),
+        "key_by_hash returns what create_key stored, quotas and admin included"
+    );
+
+    let same_name = sample_key(&alice.name, &hash("other"));
+    let err = store
+        .create_key(&same_name)
+        .await
+        .expect_err("a name that exists fails");
+    assert!(
+        matches!(err, AdapterError::Conflict(_)),
+        "conflict, got {err:?}"
+    );
+    let same_hash = sample_key(&format!("{p}-carol"), &alice.key_hash);
+    let err = store
+        .create_key(&same_hash)
+        .await
+        .expect_err("a hash that exists fails");
+    assert!(
+        matches!(err, AdapterError::Conflict(_)),
+        "conflict, got {err:?}"
+    );
+    assert_eq!(
+        store.key_by_hash(&hash("other")).await.unwrap(),
+        None,
+        "a refused create stores nothing"
+    );
+
+    let mine: Vec<ApiKeyRecord> = store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.name.starts_with(p))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![alice.clone(), bob.clone()],
+        "list_keys is ordered by name"
+    );
+
+    assert!(
+        store.revoke_key(&alice.name).await.unwrap(),
+        "revoke finds the key"
+    );
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap(),
+        None,
+        "a revoked key is not found"
+    );
+    assert!(
+        !store.revoke_key(&alice.name).await.unwrap(),
+        "revoking a missing name returns false"
+    );
+    store.revoke_key(&bob.name).await.unwrap();
 }
 
 async fn create_get_and_conflict(store: &dyn SessionStore, p: &str) {

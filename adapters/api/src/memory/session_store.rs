@@ -4,7 +4,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::{
-    AdapterError, AdapterResult, Event, SessionFilter, SessionPage, SessionRecord, SessionStore,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
+    SessionStore,
 };
 
 /// A [`SessionStore`] in memory.
@@ -12,6 +13,8 @@ use crate::{
 pub struct MemorySessionStore {
     // A std Mutex: no critical section awaits, and each is a few map operations.
     sessions: Mutex<BTreeMap<String, StoredSession>>,
+    /// API keys by name.
+    keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
 }
 
 #[derive(Debug)]
@@ -136,5 +139,30 @@ impl SessionStore for MemorySessionStore {
 
     async fn ping(&self) -> AdapterResult<()> {
         Ok(())
+    }
+
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        let mut keys = self.keys.lock().unwrap();
+        if keys.contains_key(&key.name) || keys.values().any(|k| k.key_hash == key.key_hash) {
+            return Err(AdapterError::Conflict(format!(
+                "an API key named {} or with the same hash exists",
+                key.name
+            )));
+        }
+        keys.insert(key.name.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        let keys = self.keys.lock().unwrap();
+        Ok(keys.values().find(|k| k.key_hash == key_hash).cloned())
+    }
+
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        Ok(self.keys.lock().unwrap().values().cloned().collect())
+    }
+
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        Ok(self.keys.lock().unwrap().remove(name).is_some())
     }
 }

@@ -57,6 +57,24 @@ export const eventFields = {
 };
 export const event = v.object(eventFields);
 
+/** Limits of one API key that replace the configured defaults; null keeps the default. */
+export const quotaOverrides = v.object({
+  maxLiveSessions: v.union(v.number(), v.null()),
+  maxStoredSessions: v.union(v.number(), v.null()),
+  createsPerMinute: v.union(v.number(), v.null()),
+  messagesPerMinute: v.union(v.number(), v.null()),
+});
+
+/** An API key: its name and the hex SHA-256 of the key, never the key itself. */
+export const apiKeyFields = {
+  name: v.string(),
+  keyHash: v.string(),
+  admin: v.boolean(),
+  quotas: quotaOverrides,
+  createdAt: v.string(),
+};
+export const apiKey = v.object(apiKeyFields);
+
 /** One file of a profile, its bytes in standard padded base64. */
 export const profileFile = v.object({
   path: v.string(),
@@ -86,4 +104,7 @@ export const agentRuntimeTables = {
     modifiedAt: v.number(),
   }).index("by_key", ["key"]),
   agentRuntimeProfiles: defineTable(profileFields).index("by_name", ["name"]),
+  agentRuntimeApiKeys: defineTable(apiKeyFields)
+    .index("by_name", ["name"])
+    .index("by_keyHash", ["keyHash"]),
 };

@@ -60,6 +60,10 @@ fn default_paths(names: &FunctionNames) -> Vec<&str> {
         &names.profiles_put,
         &names.profiles_remove,
         &names.ping,
+        &names.api_keys_create,
+        &names.api_keys_by_hash,
+        &names.api_keys_list,
+        &names.api_keys_revoke,
     ]
     .into_iter()
     .map(String::as_str)

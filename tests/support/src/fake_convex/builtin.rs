@@ -227,16 +227,22 @@ fn event(value: &Value) -> Result<Value, FunctionError> {
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Text,
     NullableText,
     Number,
+    Bool,
     Status,
     Usage,
     Error,
+    Quotas,
 }
 
-fn validate(value: &Value, fields: &[(&str, Kind)], what: &str) -> Result<(), FunctionError> {
+pub(super) fn validate(
+    value: &Value,
+    fields: &[(&str, Kind)],
+    what: &str,
+) -> Result<(), FunctionError> {
     let object = value
         .as_object()
         .ok_or_else(|| invalid_args(&format!("{what} must be an object")))?;
@@ -251,6 +257,21 @@ fn validate(value: &Value, fields: &[(&str, Kind)], what: &str) -> Result<(), Fu
             Kind::Text => v.is_string(),
             Kind::NullableText => v.is_string() || v.is_null(),
             Kind::Number => v.is_number(),
+            Kind::Bool => v.is_boolean(),
+            Kind::Quotas => {
+                let keys = [
+                    "maxLiveSessions",
+                    "maxStoredSessions",
+                    "createsPerMinute",
+                    "messagesPerMinute",
+                ];
+                v.as_object().is_some_and(|q| {
+                    q.len() == 4
+                        && keys
+                            .iter()
+                            .all(|k| q.get(*k).is_some_and(|n| n.is_number() || n.is_null()))
+                })
+            }
             Kind::Status => v.as_str().is_some_and(|s| STATUSES.contains(&s)),
             Kind::Usage => {
                 let keys = ["inputTokens", "outputTokens", "costUsd", "turns"];

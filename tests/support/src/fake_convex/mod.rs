@@ -21,6 +21,7 @@
 
 mod builtin;
 mod builtin_files;
+mod builtin_keys;
 mod codec;
 mod db;
 mod http;
@@ -155,6 +156,7 @@ impl FakeConvex {
         };
         builtin::register(&fake);
         builtin_files::register(&fake);
+        builtin_keys::register(&fake);
         Ok(fake)
     }
 

@@ -1,0 +1,85 @@
+// Two principals and an admin over Socket.IO. SCRIPT_ARGS:
+// `{ a, b, admin, bOwner, refused: { name: token }, limited? }` — tokens of principal A,
+// principal B (whose id is bOwner) and an admin; `refused` tokens must fail the handshake;
+// `limited` (optional) may create one session a minute: its second create is refused.
+// A and B each create a session and try every request on the other's: each is
+// `not_found`. The admin lists and acts on both and creates one for B.
+
+import assert from "node:assert/strict";
+import { connect, request, requestOk, runScript } from "./client.mjs";
+import { assertError, scriptArgs } from "./checks.mjs";
+
+/** Every request about one session, with its payload. */
+function attempts(sessionId) {
+  return [
+    ["session:get", { sessionId }],
+    ["session:join", { sessionId, afterSeq: 0 }],
+    ["session:message", { sessionId, content: "hello" }],
+    ["session:interrupt", { sessionId }],
+    ["session:stop", { sessionId }],
+    ["session:resume", { sessionId }],
+    ["session:files", { sessionId }],
+    ["session:delete", { sessionId }],
+  ];
+}
+
+async function foreignAttempts(socket, sessionId) {
+  const codes = {};
+  for (const [event, payload] of attempts(sessionId)) {
+    const ack = await request(socket, event, payload);
+    codes[event] = assertError(ack, "not_found").code;
+  }
+  const listed = await requestOk(socket, "session:list", {});
+  assert.ok(!listed.sessions.some((s) => s.id === sessionId), "another's session is not listed");
+  return codes;
+}
+
+runScript(async ({ url }) => {
+  const { a, b, admin, bOwner, refused, limited } = scriptArgs();
+  const refusals = {};
+  for (const [name, token] of Object.entries(refused)) {
+    refusals[name] = await connect(url, { token }).then(
+      (socket) => {
+        socket.close();
+        return "connected";
+      },
+      (error) => error.message,
+    );
+  }
+
+  const [sa, sb, sadmin] = [await connect(url, { token: a }), await connect(url, { token: b }), await connect(url, { token: admin })];
+  const idA = (await requestOk(sa, "session:create", { agentType: "tester" })).session.id;
+  const idB = (await requestOk(sb, "session:create", { agentType: "tester" })).session.id;
+
+  const aOnB = await foreignAttempts(sa, idB);
+  const bOnA = await foreignAttempts(sb, idA);
+  const notAdmin = assertError(
+    await request(sa, "session:create", { agentType: "tester", owner: bOwner }),
+    "invalid_request",
+  ).message;
+
+  const all = (await requestOk(sadmin, "session:list", {})).sessions.map((s) => s.id);
+  assert.ok(all.includes(idA) && all.includes(idB), `admin lists both: ${all}`);
+  await requestOk(sadmin, "session:get", { sessionId: idB });
+  const joined = await requestOk(sadmin, "session:join", { sessionId: idA, afterSeq: 0 });
+  assert.ok(joined.events.length > 0, "the admin reads another's log");
+  const stopped = (await requestOk(sadmin, "session:stop", { sessionId: idA })).session.status;
+  const forB = (await requestOk(sadmin, "session:create", { agentType: "tester", owner: bOwner })).session.id;
+  const bList = (await requestOk(sb, "session:list", {})).sessions.map((s) => s.id);
+  assert.ok(bList.includes(forB), "the session made for B is B's");
+  await requestOk(sb, "session:delete", { sessionId: forB });
+
+  for (const socket of [sa, sb, sadmin]) socket.close();
+
+  let rateLimited = null;
+  if (limited !== undefined) {
+    const socket = await connect(url, { token: limited });
+    await requestOk(socket, "session:create", { agentType: "tester" });
+    const ack = await request(socket, "session:create", { agentType: "tester" });
+    assert.equal(ack.ok, false);
+    assert.deepEqual(Object.keys(ack.error).sort(), ["code", "message", "retryAfter"]);
+    rateLimited = ack.error;
+    socket.close();
+  }
+  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped, rateLimited };
+});
