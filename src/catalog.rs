@@ -13,7 +13,7 @@ use crate::config::{
     AuthConfig, Config, Isolation, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
 use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
-use crate::runtime::{Adapters, AgentSettings, RuntimeSettings};
+use crate::runtime::{Adapters, AgentSettings, Limits, RuntimeSettings};
 use crate::tools::ConvexCaller;
 
 /// Tags the sandboxes of this runtime, so that after a crash it finds its own orphans.
@@ -251,6 +251,12 @@ fn runtime_settings_with_env(
         idle_timeout: config.sessions.idle_timeout,
         sync_interval: config.sessions.sync_interval,
         max_sessions: config.sessions.max_sessions,
+        limits: Limits {
+            file_bytes: config.limits.file_bytes.bytes(),
+            workspace_bytes: config.limits.workspace_bytes.bytes(),
+            line_bytes: config.limits.agent_line_bytes.as_usize(),
+            replay_page_bytes: config.limits.replay_page_bytes.as_usize(),
+        },
         instance_tag: INSTANCE_TAG.to_owned(),
         agent_ready_timeout: Duration::from_secs(60),
         // Set by the server, which knows the address sandboxes reach it at.

@@ -49,7 +49,8 @@ pub use backends::{
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;
 pub use sections::{
-    AgentConfig, AuthConfig, LogConfig, LogFormat, ServerConfig, SessionsConfig, SharedSecretConfig,
+    AgentConfig, AuthConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, SessionsConfig,
+    SharedSecretConfig,
 };
 pub use units::ByteSize;
 
@@ -76,6 +77,8 @@ pub struct Config {
     pub agent: AgentConfig,
     /// `[sessions]`.
     pub sessions: SessionsConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
     /// `[vars]`: free-form values for profile templates.
     #[serde(deserialize_with = "units::string_map")]
     pub vars: BTreeMap<String, String>,

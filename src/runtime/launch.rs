@@ -18,8 +18,6 @@ use crate::profiles::{
 };
 use crate::tools::ToolSession;
 
-/// The longest agent output line accepted (a tool result with a large file, say).
-pub(crate) const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
 /// Where the MCP config goes, in the agent's home.
 const MCP_CONFIG_FILE: &str = "mcp-config.json";
 
@@ -239,7 +237,7 @@ async fn start_agent(
     let stderr_tail = collect_stderr(record.id.as_str().into(), process.stderr);
     let mut io = AgentIo {
         stdin: Some(process.stdin),
-        stdout: LineReader::new(process.stdout, MAX_LINE_BYTES),
+        stdout: LineReader::new(process.stdout, inner.settings.limits.line_bytes),
         exit: process.exit,
         stderr_tail,
     };

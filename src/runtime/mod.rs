@@ -72,6 +72,32 @@ impl std::fmt::Debug for ToolHost {
     }
 }
 
+/// Caps on what a sandbox's output can make the runtime read, hold or store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest workspace file synced or downloaded; larger ones are skipped.
+    pub file_bytes: u64,
+    /// The most bytes of one session's workspace kept in storage.
+    pub workspace_bytes: u64,
+    /// The longest agent output line; a longer one becomes an `error` event.
+    pub line_bytes: usize,
+    /// The most event bytes in one page of replay; a page holds at least one event.
+    pub replay_page_bytes: usize,
+}
+
+impl Default for Limits {
+    /// The defaults of the reference config.
+    fn default() -> Self {
+        const MIB: u64 = 1024 * 1024;
+        Limits {
+            file_bytes: 10 * MIB,
+            workspace_bytes: 1024 * MIB,
+            line_bytes: 8 * MIB as usize,
+            replay_page_bytes: 8 * MIB as usize,
+        }
+    }
+}
+
 /// The runtime's settings, as the config file gives them.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
@@ -87,6 +113,8 @@ pub struct RuntimeSettings {
     pub sync_interval: Duration,
     /// The most live sessions at once.
     pub max_sessions: usize,
+    /// Caps on what an agent can make the runtime read, hold or store.
+    pub limits: Limits,
     /// Tags this runtime's sandboxes, so a restarted runtime finds its orphans.
     pub instance_tag: String,
     /// How long to wait for the agent to answer `initialize`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use agent_runtime::auth::Principal;
 use agent_runtime::error::RuntimeError;
 use agent_runtime::runtime::{
-    Adapters, AgentSettings, CreateSession, DomainEvent, MessageContent, RuntimeSettings,
+    Adapters, AgentSettings, CreateSession, DomainEvent, Limits, MessageContent, RuntimeSettings,
     SessionManager,
 };
 use agent_runtime_api::memory::{MemoryBlobStore, MemoryProfileSource, MemorySessionStore};
@@ -42,6 +42,7 @@ pub fn settings() -> RuntimeSettings {
         idle_timeout: Duration::from_secs(900),
         sync_interval: Duration::from_secs(30),
         max_sessions: 100,
+        limits: Limits::default(),
         instance_tag: "runtime-tests".into(),
         agent_ready_timeout: Duration::from_secs(20),
         tools: None,

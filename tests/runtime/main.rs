@@ -3,4 +3,5 @@
 
 mod failures;
 mod harness;
+mod hostile;
 mod lifecycle;
