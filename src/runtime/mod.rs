@@ -242,6 +242,22 @@ pub struct FileInfo {
     pub modified_at: DateTime<Utc>,
 }
 
+/// A workspace file being downloaded: read as it is sent, never held whole.
+pub struct FileDownload {
+    /// The file's size when it was opened; the body gives at most this many bytes.
+    pub size: u64,
+    /// The file's bytes.
+    pub body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+}
+
+impl std::fmt::Debug for FileDownload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDownload")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a client sees of a profile.
 #[derive(Debug, Clone)]
 pub struct ProfileInfo {

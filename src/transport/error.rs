@@ -17,15 +17,17 @@ use crate::error::{ErrorCode, RuntimeError};
 /// `invalid_request` is 400: the request could not be understood (bad JSON, a missing or
 /// mistyped field, a bad query parameter). `profile_not_found`, `profile_invalid` and
 /// `metadata_invalid` are 422: the request was understood, but the agent type it names or
-/// the metadata it carries cannot be used.
+/// the metadata it carries cannot be used. `file_too_large` is 422 too: the file exists,
+/// but this runtime does not serve files that large.
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::ProfileNotFound | ErrorCode::ProfileInvalid | ErrorCode::MetadataInvalid => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ErrorCode::ProfileNotFound
+        | ErrorCode::ProfileInvalid
+        | ErrorCode::MetadataInvalid
+        | ErrorCode::FileTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::CapacityExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::SandboxFailed | ErrorCode::AgentFailed => StatusCode::BAD_GATEWAY,
         ErrorCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +124,7 @@ mod tests {
             (ErrorCode::ProfileInvalid, 422),
             (ErrorCode::MetadataInvalid, 422),
             (ErrorCode::CapacityExceeded, 429),
+            (ErrorCode::FileTooLarge, 422),
             (ErrorCode::SandboxFailed, 502),
             (ErrorCode::AgentFailed, 502),
             (ErrorCode::StorageUnavailable, 503),

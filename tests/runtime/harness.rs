@@ -150,6 +150,21 @@ impl Harness {
         }
     }
 
+    /// A workspace file's bytes, downloaded as a client would.
+    pub async fn file(&self, session_id: &str, path: &str) -> Vec<u8> {
+        let mut file = self
+            .manager
+            .file(&self.alice, session_id, path)
+            .await
+            .expect("file");
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut file.body, &mut bytes)
+            .await
+            .unwrap();
+        assert_eq!(bytes.len() as u64, file.size, "the size said at open");
+        bytes
+    }
+
     /// The whole persisted log.
     pub async fn log(&self, session_id: &str) -> Vec<Event> {
         self.manager

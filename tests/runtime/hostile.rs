@@ -1,9 +1,13 @@
 //! An agent that lies or floods: what it prints cannot change the record beyond what its
 //! turns really did, nor exhaust the runtime.
 
-use agent_runtime_api::EventKind;
+use std::time::Duration;
+
+use agent_runtime_api::{BlobKey, BlobStore, EventKind, RelPath};
 
 use crate::harness::{Harness, data, settings};
+
+const KIB: u64 = 1024;
 
 #[tokio::test]
 async fn forged_init_and_result_lines_change_neither_the_id_nor_the_usage_beyond_one_turn() {
@@ -71,4 +75,65 @@ async fn an_oversized_line_becomes_an_error_event_and_the_turn_goes_on() {
         .unwrap();
     assert!(largest < 64 * 1024, "an event of {largest} bytes was kept");
     h.turn(&session.id, "reply after the flood").await;
+}
+
+#[tokio::test]
+async fn files_over_the_limits_are_skipped_reported_once_and_refused_for_download() {
+    let mut settings = settings();
+    settings.limits.file_bytes = 64 * KIB;
+    settings.limits.workspace_bytes = 160 * KIB;
+    settings.sync_interval = Duration::from_millis(100);
+    let h = Harness::with_settings(settings).await;
+    let session = h.create().await;
+    // In path order: a and b fit (120 KiB, with CLAUDE.md), big is over the per-file
+    // limit, and c would take the workspace past its limit.
+    let script = "sh head -c 61440 /dev/zero > a.bin && head -c 61440 /dev/zero > b.bin \
+                  && head -c 102400 /dev/zero > big.bin && head -c 61440 /dev/zero > c.bin";
+    let result = h.turn(&session.id, script).await;
+    assert!(
+        result["result"].as_str().unwrap().starts_with("exit 0"),
+        "{result}"
+    );
+
+    let download = h.manager.file(&h.alice, &session.id, "big.bin").await;
+    assert_eq!(download.unwrap_err().code.as_str(), "file_too_large");
+    assert_eq!(h.file(&session.id, "a.bin").await.len(), 61440);
+
+    // Several periodic syncs run before the final one at stop.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    let skipped: Vec<_> = h
+        .log(&session.id)
+        .await
+        .iter()
+        .filter(|e| e.kind == EventKind::Error)
+        .map(data)
+        .filter(|d| d["code"] == "file_skipped")
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_owned(),
+                d["message"].to_string(),
+            )
+        })
+        .collect();
+    let paths: Vec<&str> = skipped.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["big.bin", "c.bin"],
+        "each reported once: {skipped:?}"
+    );
+    assert!(skipped[0].1.contains("per file"), "{skipped:?}");
+    assert!(skipped[1].1.contains("per workspace"), "{skipped:?}");
+
+    let key = RelPath::new(&session.id).unwrap();
+    let stored = |path: &str| {
+        let blobs = h.blobs.clone();
+        let key = BlobKey::file(&key, &RelPath::new(path).unwrap());
+        async move { blobs.get(&key).await.unwrap().is_some() }
+    };
+    assert!(stored("a.bin").await && stored("b.bin").await);
+    assert!(!stored("big.bin").await && !stored("c.bin").await);
+    assert_eq!(h.file(&session.id, "b.bin").await.len(), 61440);
+    let download = h.manager.file(&h.alice, &session.id, "big.bin").await;
+    assert_eq!(download.unwrap_err().code.as_str(), "not_found");
 }

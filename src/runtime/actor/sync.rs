@@ -1,6 +1,7 @@
 //! Moving the workspace and the transcript to the blob store while the session lives
 //! (periodic, off the streaming path) and as it ends (final, waiting for storage).
 
+use super::workspace::Skipped;
 use super::*;
 
 impl Actor {
@@ -10,29 +11,58 @@ impl Actor {
         let key = self.key.clone();
         let agent_session_id = self.record.agent_session_id.clone();
         let mut synced = self.synced.clone();
+        let limits = self.inner.settings.limits;
         self.periodic_sync = Some(tokio::spawn(async move {
-            let mut result =
-                workspace::sync_workspace(sandbox.as_ref(), blobs.as_ref(), &key, &mut synced)
-                    .await
-                    .map(drop);
-            if let (Ok(()), Some(agent_id)) = (&result, agent_session_id) {
-                result =
-                    workspace::sync_transcript(sandbox.as_ref(), blobs.as_ref(), &key, &agent_id)
-                        .await
-                        .map(drop);
+            let mut result = workspace::sync_workspace(
+                sandbox.as_ref(),
+                blobs.as_ref(),
+                &key,
+                &mut synced,
+                &limits,
+            )
+            .await;
+            if let (Ok(_), Some(agent_id)) = (&result, agent_session_id) {
+                let transcript = workspace::sync_transcript(
+                    sandbox.as_ref(),
+                    blobs.as_ref(),
+                    &key,
+                    &agent_id,
+                    limits.workspace_bytes,
+                );
+                if let Err(error) = transcript.await {
+                    result = Err(error);
+                }
             }
             (synced, result)
         }));
     }
 
+    /// Reports each file a sync left out, once per path and size.
+    async fn report_skipped(&mut self, skipped: Vec<Skipped>) {
+        let limits = self.inner.settings.limits;
+        for file in &skipped {
+            if !self.skipped.contains(file) {
+                self.emit_json(EventKind::Error, &file.event(&limits)).await;
+            }
+        }
+        self.skipped = skipped;
+    }
+
     pub(super) async fn finish_periodic_sync(
         &mut self,
-        done: Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError>,
+        done: Result<SyncDone, tokio::task::JoinError>,
     ) {
         self.periodic_sync = None;
         match done {
             Ok((synced, result)) => {
                 self.synced = synced;
+                let result = match result {
+                    Ok(skipped) => {
+                        self.report_skipped(skipped).await;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                };
                 let failed_before = std::mem::replace(&mut self.sync_failing, result.is_err());
                 // One event per outage, not one per attempt.
                 if let Err(error) = result
@@ -80,19 +110,32 @@ impl Actor {
     }
 
     pub(super) async fn sync_once(&mut self) -> Result<(), AdapterError> {
-        let blobs = self.inner.adapters.blobs.as_ref();
-        workspace::sync_workspace(self.sandbox.as_ref(), blobs, &self.key, &mut self.synced)
-            .await?;
+        let inner = self.inner.clone();
+        let (blobs, limits) = (inner.adapters.blobs.as_ref(), &inner.settings.limits);
+        let skipped = workspace::sync_workspace(
+            self.sandbox.as_ref(),
+            blobs,
+            &self.key,
+            &mut self.synced,
+            limits,
+        )
+        .await?;
+        self.report_skipped(skipped).await;
         if let Some(agent_id) = &self.record.agent_session_id {
-            workspace::sync_transcript(self.sandbox.as_ref(), blobs, &self.key, agent_id).await?;
+            let sandbox = self.sandbox.as_ref();
+            workspace::sync_transcript(sandbox, blobs, &self.key, agent_id, limits.workspace_bytes)
+                .await?;
         }
         Ok(())
     }
 }
 
+/// What a periodic sync gives back: the store's state, and the files it left out.
+pub(super) type SyncDone = (Synced, Result<Vec<Skipped>, AdapterError>);
+
 pub(super) async fn wait_sync(
-    task: &mut Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
-) -> Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError> {
+    task: &mut Option<JoinHandle<SyncDone>>,
+) -> Result<SyncDone, tokio::task::JoinError> {
     match task {
         Some(handle) => handle.await,
         None => std::future::pending().await,

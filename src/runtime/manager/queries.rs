@@ -105,13 +105,14 @@ impl SessionManager {
             .collect())
     }
 
-    /// One workspace file's bytes.
+    /// One workspace file, of at most `limits.file_bytes`: streamed from a live sandbox,
+    /// else as last synced.
     pub async fn file(
         &self,
         principal: &Principal,
         session_id: &str,
         path: &str,
-    ) -> Result<Bytes, RuntimeError> {
+    ) -> Result<FileDownload, RuntimeError> {
         let path = RelPath::new(path).map_err(|e| RuntimeError::invalid(format!("path: {e}")))?;
         if let Some(handle) = self.owned_handle(principal, session_id)? {
             let (reply, answer) = oneshot::channel();
@@ -130,13 +131,23 @@ impl SessionManager {
         }
         self.owned_record(principal, session_id).await?;
         let key = launch::session_key(session_id)?;
-        self.inner
+        let bytes = self
+            .inner
             .adapters
             .blobs
             .get(&BlobKey::file(&key, &path))
             .await
             .map_err(|e| RuntimeError::storage("reading the file", e))?
-            .ok_or_else(|| RuntimeError::new(ErrorCode::NotFound, format!("no file {path}")))
+            .ok_or_else(|| RuntimeError::new(ErrorCode::NotFound, format!("no file {path}")))?;
+        // Stored before the limit was lowered, say: the same rule as a live file.
+        let limit = self.inner.settings.limits.file_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(RuntimeError::file_too_large(&path, limit));
+        }
+        Ok(FileDownload {
+            size: bytes.len() as u64,
+            body: Box::pin(std::io::Cursor::new(bytes)),
+        })
     }
 
     /// Every profile a client can create a session for. A profile that does not load is
