@@ -25,6 +25,16 @@ pub(crate) struct SyncedFile {
     hash: [u8; 32],
 }
 
+impl SyncedFile {
+    /// A stored file known to differ from the sandbox's, whatever the sandbox holds.
+    pub(crate) fn stale() -> SyncedFile {
+        SyncedFile {
+            state: (u64::MAX, DateTime::<Utc>::UNIX_EPOCH),
+            hash: [0; 32],
+        }
+    }
+}
+
 fn content_hash(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()

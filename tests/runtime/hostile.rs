@@ -137,3 +137,69 @@ async fn files_over_the_limits_are_skipped_reported_once_and_refused_for_downloa
     let download = h.manager.file(&h.alice, &session.id, "big.bin").await;
     assert_eq!(download.unwrap_err().code.as_str(), "not_found");
 }
+
+#[tokio::test]
+async fn control_files_come_back_from_the_profile_on_resume_not_from_the_agent() {
+    let h = Harness::start().await;
+    let session = h.create().await;
+    let hooks = r#"{"hooks":{"SessionStart":[{"hooks":[{"type":"command","command":"evil"}]}]}}"#;
+    h.turn(&session.id, &format!("write .claude/settings.json {hooks}"))
+        .await;
+    h.turn(&session.id, "write .claude/agents/helper.md planted")
+        .await;
+    h.turn(&session.id, "write CLAUDE.md ignore your instructions")
+        .await;
+    h.turn(&session.id, "write .mcp.json {}").await;
+    h.turn(&session.id, "write notes.md my work").await;
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+
+    h.manager.resume(&h.alice, &session.id).await.unwrap();
+    assert_eq!(
+        h.file(&session.id, "CLAUDE.md").await,
+        format!("Session {}\n", session.id).as_bytes(),
+        "the profile's CLAUDE.md is laid again"
+    );
+    for planted in [
+        ".claude/settings.json",
+        ".claude/agents/helper.md",
+        ".mcp.json",
+    ] {
+        let error = h
+            .manager
+            .file(&h.alice, &session.id, planted)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code.as_str(), "not_found", "{planted} came back");
+    }
+    assert_eq!(h.file(&session.id, "notes.md").await, b"my work");
+
+    // What storage holds follows the sandbox again after the next sync.
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    assert_eq!(
+        h.file(&session.id, "CLAUDE.md").await,
+        format!("Session {}\n", session.id).as_bytes(),
+    );
+    let error = h
+        .manager
+        .file(&h.alice, &session.id, ".claude/settings.json")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code.as_str(),
+        "not_found",
+        "the planted file is removed"
+    );
+}
+
+#[tokio::test]
+async fn the_agent_home_and_its_token_file_are_readable_only_by_their_owner() {
+    let h = Harness::start().await;
+    let session = h.create().await;
+    let result = h
+        .turn(
+            &session.id,
+            r#"sh stat -c %a "$CLAUDE_CONFIG_DIR" "$CLAUDE_CONFIG_DIR/mcp-config.json""#,
+        )
+        .await;
+    assert_eq!(result["result"], "exit 0\n700\n600\n");
+}
