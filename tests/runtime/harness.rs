@@ -165,13 +165,21 @@ impl Harness {
         bytes
     }
 
-    /// The whole persisted log.
+    /// The whole persisted log, page after page.
     pub async fn log(&self, session_id: &str) -> Vec<Event> {
-        self.manager
-            .events(&self.alice, session_id, 0, 1000)
-            .await
-            .unwrap()
-            .events
+        let mut log: Vec<Event> = Vec::new();
+        loop {
+            let after = log.last().map_or(0, |e| e.seq);
+            let page = self
+                .manager
+                .events(&self.alice, session_id, after, 1000)
+                .await
+                .unwrap();
+            log.extend(page.events);
+            if !page.has_more {
+                return log;
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use agent_runtime_api::{BlobKey, BlobStore, EventKind, RelPath};
 
-use crate::harness::{Harness, data, settings};
+use crate::harness::{Harness, assert_gap_free, data, settings};
 
 const KIB: u64 = 1024;
 
@@ -202,4 +202,42 @@ async fn the_agent_home_and_its_token_file_are_readable_only_by_their_owner() {
         )
         .await;
     assert_eq!(result["result"], "exit 0\n700\n600\n");
+}
+
+#[tokio::test]
+async fn replay_pages_are_bounded_by_bytes_and_together_hold_everything() {
+    let mut settings = settings();
+    settings.limits.replay_page_bytes = 64 * 1024;
+    let h = Harness::with_settings(settings).await;
+    let session = h.create().await;
+    for _ in 0..3 {
+        h.turn(&session.id, "bigline 50000").await;
+    }
+    h.turn(&session.id, "bigline 100000").await;
+    let mut pages = 0;
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |e: &agent_runtime_api::Event| e.seq);
+        let page = h
+            .manager
+            .events(&h.alice, &session.id, after, 1000)
+            .await
+            .unwrap();
+        let bytes: usize = page.events.iter().map(|e| e.data.get().len()).sum();
+        assert!(
+            bytes <= 64 * 1024 || page.events.len() == 1,
+            "a page of {} events and {bytes} bytes",
+            page.events.len()
+        );
+        assert!(!page.events.is_empty());
+        pages += 1;
+        all.extend(page.events);
+        if !page.has_more {
+            break;
+        }
+    }
+    assert!(pages >= 4, "{pages} pages");
+    assert_gap_free(&all);
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(all.last().unwrap().seq, record.last_seq);
 }

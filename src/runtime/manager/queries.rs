@@ -47,8 +47,9 @@ impl SessionManager {
         })
     }
 
-    /// Events with seq greater than `after`, oldest first, at most `limit`
-    /// (capped at [`MAX_EVENT_PAGE`]).
+    /// Events with seq greater than `after`, oldest first, at most `limit` (capped at
+    /// [`MAX_EVENT_PAGE`]) and at most `limits.replay_page_bytes` of event data, but always
+    /// at least one event when there is one: `has_more` says a next page continues.
     pub async fn events(
         &self,
         principal: &Principal,
@@ -65,8 +66,9 @@ impl SessionManager {
             .events_after(session_id, after, limit + 1)
             .await
             .map_err(|e| RuntimeError::storage("reading the event log", e))?;
-        let has_more = events.len() > limit;
-        events.truncate(limit);
+        let fitting = fitting_events(&events, limit, self.inner.settings.limits.replay_page_bytes);
+        let has_more = events.len() > fitting;
+        events.truncate(fitting);
         Ok(EventPage { events, has_more })
     }
 
@@ -200,5 +202,46 @@ impl SessionManager {
         } else {
             Err(failed)
         }
+    }
+}
+
+/// How many of `events`, from the first, make a page: at most `limit`, and no more than
+/// `max_bytes` of data unless the first event alone is larger.
+fn fitting_events(events: &[agent_runtime_api::Event], limit: usize, max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for (index, event) in events.iter().take(limit).enumerate() {
+        total = total.saturating_add(event.data.get().len());
+        if index > 0 && total > max_bytes {
+            return index;
+        }
+    }
+    events.len().min(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use agent_runtime_api::{Event, EventKind};
+    use serde_json::value::RawValue;
+
+    use super::fitting_events;
+
+    fn event(seq: u64, bytes: usize) -> Event {
+        let data = RawValue::from_string(format!("\"{}\"", "x".repeat(bytes - 2))).unwrap();
+        Event {
+            seq,
+            at: chrono::Utc::now(),
+            kind: EventKind::Agent,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_page_stops_at_its_byte_budget_but_holds_at_least_one_event() {
+        let events: Vec<Event> = (1..=4).map(|seq| event(seq, 10)).collect();
+        assert_eq!(fitting_events(&events, 10, 25), 2);
+        assert_eq!(fitting_events(&events, 10, 40), 4);
+        assert_eq!(fitting_events(&events, 3, 1000), 3);
+        assert_eq!(fitting_events(&[event(1, 100), event(2, 10)], 10, 50), 1);
+        assert_eq!(fitting_events(&[], 10, 50), 0);
     }
 }
