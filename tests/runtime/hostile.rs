@@ -241,3 +241,71 @@ async fn replay_pages_are_bounded_by_bytes_and_together_hold_everything() {
     let record = h.manager.get(&h.alice, &session.id).await.unwrap();
     assert_eq!(all.last().unwrap().seq, record.last_seq);
 }
+
+/// Path text a hostile client or agent might send.
+fn hostile_path() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let component = prop_oneof![
+        Just("..".to_owned()),
+        Just(".".to_owned()),
+        Just(String::new()),
+        Just("in".to_owned()),
+        Just("file".to_owned()),
+        Just("out".to_owned()),
+        Just("up".to_owned()),
+        Just("CLAUDE.md".to_owned()),
+        Just("%2e%2e".to_owned()),
+        "[a-z./\\\\\\x00-\\x1f~%]{0,6}",
+        "\\PC{0,300}",
+    ];
+    prop::collection::vec(component, 0..6).prop_map(|parts| parts.join("/"))
+}
+
+#[test]
+fn any_download_path_gets_a_file_of_the_workspace_or_a_stable_code() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (h, id) = runtime.block_on(async {
+        let h = Harness::start().await;
+        let session = h.create().await;
+        let links = "sh mkdir in && echo inside > in/file && ln -s /etc/passwd out \\
+                     && ln -s .. up && ln -s /etc in/etc && mkfifo in/fifo";
+        let result = h.turn(&session.id, links).await;
+        assert!(
+            result["result"].as_str().unwrap().starts_with("exit 0"),
+            "{result}"
+        );
+        (h, session.id)
+    });
+    let config = proptest::test_runner::Config {
+        cases: 300,
+        ..Default::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let outcome = runner.run(&hostile_path(), |path| {
+        runtime.block_on(async {
+            match h.manager.file(&h.alice, &id, &path).await {
+                Ok(mut file) => {
+                    let mut bytes = Vec::new();
+                    tokio::io::AsyncReadExt::read_to_end(&mut file.body, &mut bytes)
+                        .await
+                        .unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    assert!(
+                        text == "inside\n" || text.starts_with("Session "),
+                        "{path:?} gave {text:?}"
+                    );
+                }
+                Err(error) => assert!(
+                    matches!(error.code.as_str(), "invalid_request" | "not_found"),
+                    "{path:?}: {error}"
+                ),
+            }
+        });
+        Ok(())
+    });
+    outcome.unwrap();
+}

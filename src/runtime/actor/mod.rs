@@ -344,6 +344,11 @@ impl Actor {
                             RuntimeError::new(ErrorCode::NotFound, format!("no file {path}"))
                         }
                         AdapterError::TooLarge(_) => RuntimeError::file_too_large(&path, limit),
+                        // A directory, a FIFO, a symlink out of the sandbox: nothing to give.
+                        AdapterError::InvalidInput(_) => RuntimeError::new(
+                            ErrorCode::NotFound,
+                            format!("{path} is not a regular file of the workspace"),
+                        ),
                         other => RuntimeError::new(
                             ErrorCode::SandboxFailed,
                             format!("reading {path} failed: {other}"),
