@@ -317,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn limits_default_to_the_reference_config_and_follow_the_file() {
+        let defaults = Config::from_toml_str("", Path::new("/srv")).unwrap();
+        assert_eq!(runtime_settings(&defaults).limits, Limits::default());
+        let config = Config::from_toml_str(
+            "[limits]\nfile_bytes = \"1MiB\"\nworkspace_bytes = \"2MiB\"\nagent_line_bytes = \"512KiB\"\nreplay_page_bytes = 65536\n",
+            Path::new("/srv"),
+        )
+        .unwrap();
+        let limits = runtime_settings(&config).limits;
+        assert_eq!(
+            (limits.file_bytes, limits.workspace_bytes),
+            (1 << 20, 2 << 20)
+        );
+        assert_eq!(
+            (limits.line_bytes, limits.replay_page_bytes),
+            (512 << 10, 65536)
+        );
+    }
+
+    #[test]
     fn finds_the_agent_command_on_the_sandbox_path() {
         let dir = tempfile::tempdir().unwrap();
         let program = dir.path().join("fake-agent");
