@@ -217,8 +217,8 @@ fn ensure_parent<'p>(
         Ok(parent) => return Ok((parent, name)),
         Err(error) if error.kind() != ErrorKind::NotFound => {
             return Err(match classify(&error) {
-                Escape::Outside | Escape::NotADirectory => refused(dirs),
-                Escape::No => io_error(&root.join(dirs), error),
+                Refusal::Outside | Refusal::NotADirectory => refused(dirs),
+                Refusal::Other => io_error(&root.join(dirs), error),
             });
         }
         Err(_) => {}
@@ -228,7 +228,7 @@ fn ensure_parent<'p>(
     for component in dirs.split('/') {
         let parent = if made.is_empty() { "." } else { made.as_str() };
         let parent_fd = open_dir(parent).map_err(|e| match classify(&e) {
-            Escape::No => io_error(&root.join(parent), e),
+            Refusal::Other => io_error(&root.join(parent), e),
             _ => refused(parent),
         })?;
         match rustix::fs::mkdirat(&parent_fd, component, Mode::from_raw_mode(0o755)) {
@@ -241,7 +241,7 @@ fn ensure_parent<'p>(
         made.push_str(component);
     }
     let parent = open_dir(dirs).map_err(|e| match classify(&e) {
-        Escape::No => io_error(&root.join(dirs), e),
+        Refusal::Other => io_error(&root.join(dirs), e),
         _ => refused(dirs),
     })?;
     Ok((parent, name))
@@ -317,25 +317,25 @@ fn beneath(
 }
 
 /// Why a path resolved beneath a directory could not be opened.
-enum Escape {
+enum Refusal {
     /// It leads outside (`EXDEV`) or through a refused link (`ELOOP`).
     Outside,
     /// Something on the way is not a directory.
     NotADirectory,
     /// Any other failure.
-    No,
+    Other,
 }
 
-fn classify(error: &std::io::Error) -> Escape {
+fn classify(error: &std::io::Error) -> Refusal {
     match error.raw_os_error() {
-        Some(libc::EXDEV | libc::ELOOP) => Escape::Outside,
-        Some(libc::ENOTDIR) => Escape::NotADirectory,
-        _ => Escape::No,
+        Some(libc::EXDEV | libc::ELOOP) => Refusal::Outside,
+        Some(libc::ENOTDIR) => Refusal::NotADirectory,
+        _ => Refusal::Other,
     }
 }
 
 fn is_gone_or_link(error: &std::io::Error) -> bool {
-    error.kind() == ErrorKind::NotFound || !matches!(classify(error), Escape::No)
+    error.kind() == ErrorKind::NotFound || !matches!(classify(error), Refusal::Other)
 }
 
 /// Maps an I/O error on `path` to the adapter's terms.
