@@ -78,6 +78,42 @@ async fn an_oversized_line_becomes_an_error_event_and_the_turn_goes_on() {
 }
 
 #[tokio::test]
+async fn endless_output_is_drained_and_an_interrupt_still_ends_the_turn() {
+    let mut settings = settings();
+    settings.limits.line_bytes = 64 * 1024;
+    let h = Harness::with_settings(settings).await;
+    let session = h.create().await;
+    let mut watch = h.watch();
+    let seq = h.say(&session.id, "flood").await;
+    watch
+        .until(&session.id, |e| {
+            e.seq > seq && e.kind == EventKind::Agent && data(e)["type"] == "system"
+        })
+        .await;
+    // Several MiB go by, far past the line limit, before the interrupt (and the reads
+    // cancelled by other events in between keep counting).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    h.manager.interrupt(&h.alice, &session.id).await.unwrap();
+    let error = watch
+        .until(&session.id, |e| e.seq > seq && e.kind == EventKind::Error)
+        .await;
+    let error = data(&error);
+    assert_eq!(error["code"], "line_too_long");
+    let size: usize = error["message"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .nth(6)
+        .and_then(|size| size.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {error}"));
+    assert!(size > 1024 * 1024, "only {size} bytes went by");
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(result["subtype"], "error_during_execution");
+    let result = h.turn(&session.id, "reply still here").await;
+    assert_eq!(result["result"], "still here");
+}
+
+#[tokio::test]
 async fn files_over_the_limits_are_skipped_reported_once_and_refused_for_download() {
     let mut settings = settings();
     settings.limits.file_bytes = 64 * KIB;

@@ -3,7 +3,8 @@
 //! Directives (the prompt text starts with one):
 //! `reply <text>`, `emit <n>`, `stamp <n> <interval_ms>`, `write <path> <content...>`,
 //! `sleep <ms>`, `crash`, `fail <text>`, `malformed`, `history`, `env <NAME>`,
-//! `sh <command>`, `forge`, `bigline <bytes>`; anything else is echoed as `echo: <text>`.
+//! `sh <command>`, `forge`, `bigline <bytes>`, `flood`; anything else is echoed as
+//! `echo: <text>`.
 //!
 //! `sh` runs the command with `sh -c` in the working directory, as an agent's shell tool
 //! would, and replies with `exit <code>` followed by its output (stdout, then stderr).
@@ -13,7 +14,8 @@
 //! of its own conversation with absurd tokens and a negative cost (which ends the turn
 //! early), and then the turn's ordinary `result`, which comes outside any turn.
 //!
-//! `bigline` prints one assistant line of about `bytes` bytes.
+//! `bigline` prints one assistant line of about `bytes` bytes. `flood` prints one line that
+//! does not end until the turn is interrupted.
 //!
 //! `stamp` is for latency measurement: each of its `n` assistant lines carries
 //! `message.stamp_us`, the wall-clock time (microseconds since the Unix epoch) taken just
@@ -145,6 +147,7 @@ impl Agent {
                 self.say(ctx, &value)
             }
             ("forge", _) => self.forge(ctx),
+            ("flood", _) => flood(&self.control),
             ("bigline", Ok(bytes)) => {
                 let text = "x".repeat(usize::try_from(bytes).unwrap_or(usize::MAX));
                 emit(&assistant(
@@ -288,6 +291,25 @@ impl Agent {
             calls: 2,
         }
     }
+}
+
+/// Writes one line, 64 KiB at a time, until the turn is interrupted; then ends it.
+fn flood(control: &Control) -> Outcome {
+    use std::io::Write;
+    let chunk = vec![b'x'; 64 * 1024];
+    let write = |bytes: &[u8]| {
+        // Locked per chunk: the control thread answers requests on stdout meanwhile.
+        let mut out = std::io::stdout().lock();
+        if out.write_all(bytes).and_then(|()| out.flush()).is_err() {
+            std::process::exit(1);
+        }
+    };
+    write(b"{\"type\":\"flood\",\"text\":\"");
+    while !control.is_interrupted() {
+        write(&chunk);
+    }
+    write(b"\"}\n");
+    Outcome::Interrupted
 }
 
 /// Two whitespace-separated unsigned numbers, and nothing else.
