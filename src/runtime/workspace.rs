@@ -88,7 +88,7 @@ pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<serde_json::Value
 }
 
 /// Why a workspace file is not in storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum SkipReason {
     /// The file is over `limits.file_bytes`.
     FileTooLarge,
@@ -97,7 +97,7 @@ pub(crate) enum SkipReason {
 }
 
 /// A workspace file a sync left out, with its size then.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Skipped {
     pub(crate) path: RelPath,
     pub(crate) size: u64,

@@ -345,3 +345,40 @@ fn any_download_path_gets_a_file_of_the_workspace_or_a_stable_code() {
     });
     outcome.unwrap();
 }
+
+#[tokio::test]
+async fn many_files_past_the_workspace_limit_give_a_bounded_number_of_events() {
+    let mut settings = settings();
+    settings.limits.workspace_bytes = 64 * KIB;
+    let h = Harness::with_settings(settings).await;
+    let session = h.create().await;
+    // With CLAUDE.md and a.bin, five of the small files fit; 145 do not.
+    let script = "sh head -c 60000 /dev/zero > a.bin && mkdir z \\
+                  && for i in $(seq 1 150); do head -c 1000 /dev/zero > z/$i; done";
+    let result = h.turn(&session.id, script).await;
+    assert!(
+        result["result"].as_str().unwrap().starts_with("exit 0"),
+        "{result}"
+    );
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    let skipped: Vec<_> = h
+        .log(&session.id)
+        .await
+        .iter()
+        .filter(|e| e.kind == EventKind::Error)
+        .map(data)
+        .filter(|d| d["code"] == "file_skipped")
+        .collect();
+    assert_eq!(skipped.len(), 101);
+    assert!(skipped[..100].iter().all(|d| d["path"].is_string()));
+    let last = &skipped[100];
+    assert!(last.get("path").is_none(), "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("45 more files"),
+        "{last}"
+    );
+    assert_eq!(h.file(&session.id, "a.bin").await.len(), 60000);
+}

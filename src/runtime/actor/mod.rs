@@ -136,7 +136,7 @@ pub(crate) struct Actor {
     synced: Synced,
     periodic_sync: Option<JoinHandle<sync::SyncDone>>,
     /// The files the last sync left out, as reported.
-    skipped: Vec<workspace::Skipped>,
+    skipped: std::collections::BTreeSet<workspace::Skipped>,
     /// Whether the last periodic sync failed.
     sync_failing: bool,
     last_activity: Arc<AtomicI64>,
@@ -188,7 +188,7 @@ impl Actor {
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
-            skipped: Vec::new(),
+            skipped: Default::default(),
             sync_failing: false,
             last_activity,
             busy,

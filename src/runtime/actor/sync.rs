@@ -4,6 +4,10 @@
 use super::workspace::Skipped;
 use super::*;
 
+/// The most `file_skipped` events one sync gives, so that a workspace of many files past
+/// the limits does not flood the log.
+const MAX_SKIPPED_REPORTS: usize = 100;
+
 impl Actor {
     pub(super) fn start_periodic_sync(&mut self) {
         let sandbox = self.sandbox.clone();
@@ -37,15 +41,29 @@ impl Actor {
         }));
     }
 
-    /// Reports each file a sync left out, once per path and size.
+    /// Reports each file a sync left out, once per path and size, and at most
+    /// [`MAX_SKIPPED_REPORTS`] of them per sync: beyond that, one event counts the rest.
     async fn report_skipped(&mut self, skipped: Vec<Skipped>) {
         let limits = self.inner.settings.limits;
-        for file in &skipped {
-            if !self.skipped.contains(file) {
-                self.emit_json(EventKind::Error, &file.event(&limits)).await;
-            }
+        let new: Vec<&Skipped> = skipped
+            .iter()
+            .filter(|file| !self.skipped.contains(*file))
+            .collect();
+        let events: Vec<serde_json::Value> = new
+            .iter()
+            .take(MAX_SKIPPED_REPORTS)
+            .map(|file| file.event(&limits))
+            .collect();
+        let more = new.len().saturating_sub(MAX_SKIPPED_REPORTS);
+        for event in events {
+            self.emit_json(EventKind::Error, &event).await;
         }
-        self.skipped = skipped;
+        if more > 0 {
+            let message = format!("{more} more files do not fit the limits; they are not stored");
+            let data = json!({ "code": "file_skipped", "message": message, "fatal": false });
+            self.emit_json(EventKind::Error, &data).await;
+        }
+        self.skipped = skipped.into_iter().collect();
     }
 
     pub(super) async fn finish_periodic_sync(
