@@ -15,7 +15,7 @@ use crate::config::{
     AuthConfig, Config, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
 use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
-use crate::runtime::{Adapters, AgentSettings, QuotaLimits, RuntimeSettings};
+use crate::runtime::{Adapters, AgentSettings, Limits, QuotaLimits, RuntimeSettings};
 use crate::tools::ConvexCaller;
 
 /// Tags the sandboxes of this runtime, so that after a crash it finds its own orphans.
@@ -296,6 +296,12 @@ fn runtime_settings_with_env(
             creates_per_minute: config.quotas.creates_per_minute,
             messages_per_minute: config.quotas.messages_per_minute,
         },
+        limits: Limits {
+            file_bytes: config.limits.file_bytes.bytes(),
+            workspace_bytes: config.limits.workspace_bytes.bytes(),
+            line_bytes: config.limits.agent_line_bytes.as_usize(),
+            replay_page_bytes: config.limits.replay_page_bytes.as_usize(),
+        },
         instance_tag: INSTANCE_TAG.to_owned(),
         agent_ready_timeout: Duration::from_secs(60),
         // Set by the server, which knows the address sandboxes reach it at.
@@ -353,6 +359,26 @@ mod tests {
             BTreeMap::from([("PATH".to_owned(), "/bin".to_owned())])
         );
         assert_eq!(settings.agent.env["ANTHROPIC_BASE_URL"], "http://x");
+    }
+
+    #[test]
+    fn limits_default_to_the_reference_config_and_follow_the_file() {
+        let defaults = Config::from_toml_str("", Path::new("/srv")).unwrap();
+        assert_eq!(runtime_settings(&defaults).limits, Limits::default());
+        let config = Config::from_toml_str(
+            "[limits]\nfile_bytes = \"1MiB\"\nworkspace_bytes = \"2MiB\"\nagent_line_bytes = \"512KiB\"\nreplay_page_bytes = 65536\n",
+            Path::new("/srv"),
+        )
+        .unwrap();
+        let limits = runtime_settings(&config).limits;
+        assert_eq!(
+            (limits.file_bytes, limits.workspace_bytes),
+            (1 << 20, 2 << 20)
+        );
+        assert_eq!(
+            (limits.line_bytes, limits.replay_page_bytes),
+            (512 << 10, 65536)
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The principal sends creates or messages faster than its per-minute limit.
     RateLimited,
+    /// A file is over the size a download may have (`limits.file_bytes`).
+    FileTooLarge,
     /// The sandbox could not be created or used.
     SandboxFailed,
     /// The agent could not be started or stopped working.
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::CapacityExceeded => "capacity_exceeded",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::FileTooLarge => "file_too_large",
             ErrorCode::SandboxFailed => "sandbox_failed",
             ErrorCode::AgentFailed => "agent_failed",
             ErrorCode::StorageUnavailable => "storage_unavailable",
@@ -100,6 +103,14 @@ impl RuntimeError {
     /// `invalid_request` naming what is wrong.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// `file_too_large` for a download over `limit` bytes.
+    pub fn file_too_large(path: &agent_runtime_api::RelPath, limit: u64) -> Self {
+        Self::new(
+            ErrorCode::FileTooLarge,
+            format!("{path} is over the limit of {limit} bytes per file"),
+        )
     }
 
     /// `not_found` for a session id.

@@ -21,6 +21,9 @@ pub struct LineReader {
     reader: BufReader<Pin<Box<dyn AsyncRead + Send>>>,
     max_len: usize,
     buffer: Vec<u8>,
+    /// Bytes of the current line dropped so far, because it is over `max_len`. Kept here,
+    /// not in the future, so a cancelled read resumes the count.
+    dropped: usize,
 }
 
 impl LineReader {
@@ -30,30 +33,30 @@ impl LineReader {
             reader: BufReader::with_capacity(64 * 1024, stream),
             max_len,
             buffer: Vec::new(),
+            dropped: 0,
         }
     }
 
     /// The next line, or `None` at the end of the stream.
     ///
-    /// Cancel safe: bytes already consumed stay in the reader's own buffer, so a `select!`
-    /// that drops this future loses nothing.
+    /// Cancel safe: bytes already consumed stay in the reader's own buffer, and the state
+    /// of a partly read line in `self`, so a `select!` that drops this future loses nothing.
     pub async fn next_line(&mut self) -> std::io::Result<Option<Line>> {
-        let mut dropped = 0usize;
         loop {
             let available = self.reader.fill_buf().await?;
             if available.is_empty() {
                 // End of stream: a last line without a newline still counts.
-                if self.buffer.is_empty() && dropped == 0 {
+                if self.buffer.is_empty() && self.dropped == 0 {
                     return Ok(None);
                 }
-                return Ok(Some(self.finish(dropped)));
+                return Ok(Some(self.finish()));
             }
             let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
                 Some(at) => (&available[..at], true),
                 None => (available, false),
             };
-            if dropped > 0 || self.buffer.len() + chunk.len() > self.max_len {
-                dropped += self.buffer.len() + chunk.len();
+            if self.dropped > 0 || self.buffer.len() + chunk.len() > self.max_len {
+                self.dropped = self.dropped.saturating_add(self.buffer.len() + chunk.len());
                 self.buffer.clear();
             } else {
                 self.buffer.extend_from_slice(chunk);
@@ -61,12 +64,13 @@ impl LineReader {
             let consumed = chunk.len() + usize::from(found_newline);
             self.reader.consume(consumed);
             if found_newline {
-                return Ok(Some(self.finish(dropped)));
+                return Ok(Some(self.finish()));
             }
         }
     }
 
-    fn finish(&mut self, dropped: usize) -> Line {
+    fn finish(&mut self) -> Line {
+        let dropped = std::mem::take(&mut self.dropped);
         if dropped > 0 {
             return Line::TooLong(dropped);
         }
@@ -113,5 +117,23 @@ mod tests {
             [Line::NotUtf8, Line::Text("ok".into())]
         );
         assert!(read_all(b"", 10).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_keeps_the_count_of_an_oversized_line() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let mut lines = LineReader::new(Box::pin(reader), 10);
+        use tokio::io::AsyncWriteExt;
+        writer.write_all(&[b'x'; 40]).await.unwrap();
+        // The line has no end yet: the read waits, and is given up.
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), lines.next_line()).await;
+        assert!(waited.is_err());
+        writer.write_all(b"yyyy\nok\n").await.unwrap();
+        assert_eq!(lines.next_line().await.unwrap(), Some(Line::TooLong(44)));
+        assert_eq!(
+            lines.next_line().await.unwrap(),
+            Some(Line::Text("ok".into()))
+        );
     }
 }

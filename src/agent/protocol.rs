@@ -67,6 +67,8 @@ pub struct TurnResult {
     pub cost_usd: f64,
     /// The result text (the final answer, or the error).
     pub text: Option<String>,
+    /// The conversation the line claims to end a turn of.
+    pub session_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,12 +127,15 @@ pub fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
             AgentLine::Result(TurnResult {
                 is_error: peek.is_error,
                 subtype: subtype.unwrap_or_default().to_owned(),
-                input_tokens: usage.input_tokens
-                    + usage.cache_creation_input_tokens
-                    + usage.cache_read_input_tokens,
+                // Saturating: the numbers are the agent's word, and may be absurd.
+                input_tokens: usage
+                    .input_tokens
+                    .saturating_add(usage.cache_creation_input_tokens)
+                    .saturating_add(usage.cache_read_input_tokens),
                 output_tokens: usage.output_tokens,
                 cost_usd: peek.total_cost_usd,
                 text: peek.result,
+                session_id: peek.session_id,
             })
         }
         ("control_response", _) => match peek.response {
@@ -189,8 +194,20 @@ mod tests {
                 output_tokens: 10,
                 cost_usd: 0.5,
                 text: None,
+                session_id: None,
             })
         );
+        let absurd = format!(
+            r#"{{"type":"result","session_id":"s","usage":{{"input_tokens":{max},"cache_read_input_tokens":{max}}}}}"#,
+            max = u64::MAX
+        );
+        match classify(&absurd).unwrap() {
+            AgentLine::Result(result) => {
+                assert_eq!(result.input_tokens, u64::MAX);
+                assert_eq!(result.session_id.as_deref(), Some("s"));
+            }
+            other => panic!("not a result: {other:?}"),
+        }
 
         let ok = r#"{"type":"control_response","response":{"subtype":"success","request_id":"i1","response":{}}}"#;
         assert_eq!(

@@ -48,8 +48,8 @@ pub use backends::{
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;
 pub use sections::{
-    AgentConfig, AuthConfig, JwtConfig, LogConfig, LogFormat, PrincipalsConfig, QuotasConfig,
-    ServerConfig, SessionsConfig, SharedSecretConfig,
+    AgentConfig, AuthConfig, JwtConfig, LimitsConfig, LogConfig, LogFormat, PrincipalsConfig,
+    QuotasConfig, ServerConfig, SessionsConfig, SharedSecretConfig,
 };
 pub use units::ByteSize;
 
@@ -78,6 +78,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// `[quotas]`: limits per principal.
     pub quotas: QuotasConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
     /// `[vars]`: free-form values for profile templates.
     #[serde(deserialize_with = "units::string_map")]
     pub vars: BTreeMap<String, String>,

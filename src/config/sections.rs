@@ -1,4 +1,5 @@
-//! The plain sections of the config: `[server]`, `[auth]`, `[agent]`, `[sessions]`, `[log]`.
+//! The plain sections of the config: `[server]`, `[auth]`, `[agent]`, `[sessions]`,
+//! `[limits]`, `[log]`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -184,6 +185,25 @@ pub struct SessionsConfig {
     pub sync_interval: Duration,
     /// The most live sessions at once; one more is refused with `capacity_exceeded`.
     pub max_sessions: usize,
+}
+
+/// `[limits]`: caps on what an agent can make the runtime read, hold or store. Everything
+/// a sandbox produces is untrusted; these bound the cost of the worst of it.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest workspace file synced to storage or downloaded; larger files are
+    /// skipped and reported.
+    pub file_bytes: ByteSize,
+    /// The most bytes of one session's workspace kept in storage; a sync that would pass
+    /// it stores what fits and reports the rest.
+    pub workspace_bytes: ByteSize,
+    /// The longest line of agent output; a longer one is dropped and reported as an
+    /// `error` event.
+    pub agent_line_bytes: ByteSize,
+    /// The most event bytes in one page of replayed events; a page always holds at least
+    /// one event.
+    pub replay_page_bytes: ByteSize,
 }
 
 /// `[log]`: log level and format.

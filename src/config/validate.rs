@@ -13,6 +13,9 @@ use crate::transport::origin::{validate_host_entry, validate_origin_entry};
 /// The smallest accepted `server.max_payload`: below it ordinary events do not fit.
 pub const MIN_MAX_PAYLOAD: ByteSize = ByteSize(64 * ByteSize::KIB);
 
+/// The smallest accepted `[limits]` size: below it ordinary agent lines and files fail.
+pub const MIN_LIMIT: ByteSize = ByteSize(64 * ByteSize::KIB);
+
 /// A failed check: the key as written in the config and what is wrong.
 pub type Finding = (Vec<String>, String);
 
@@ -81,6 +84,7 @@ pub fn check(config: &Config) -> Vec<Finding> {
     check_storage(&config.storage, &mut findings);
     check_agent(config, &mut findings);
     check_convex(config, &mut findings);
+    check_limits(config, &mut findings);
     if config.sessions.max_sessions == 0 {
         findings.push((
             key("sessions.max_sessions"),
@@ -94,6 +98,24 @@ pub fn check(config: &Config) -> Vec<Finding> {
         ));
     }
     findings
+}
+
+fn check_limits(config: &Config, findings: &mut Vec<Finding>) {
+    let limits = &config.limits;
+    let sizes = [
+        ("limits.file_bytes", limits.file_bytes),
+        ("limits.workspace_bytes", limits.workspace_bytes),
+        ("limits.agent_line_bytes", limits.agent_line_bytes),
+        ("limits.replay_page_bytes", limits.replay_page_bytes),
+    ];
+    for (name, size) in sizes {
+        if size < MIN_LIMIT {
+            findings.push((
+                key(name),
+                format!("must be at least {MIN_LIMIT}, found {size}"),
+            ));
+        }
+    }
 }
 
 fn key(dotted: &str) -> Vec<String> {

@@ -18,8 +18,6 @@ use crate::profiles::{
 };
 use crate::tools::ToolSession;
 
-/// The longest agent output line accepted (a tool result with a large file, say).
-pub(crate) const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
 /// Where the MCP config goes, in the agent's home.
 const MCP_CONFIG_FILE: &str = "mcp-config.json";
 
@@ -85,11 +83,19 @@ pub(crate) async fn launch(
     let mut workspace_files = rendered.workspace.clone();
     let mut transcript = None;
     let mut stored = FileTree::default();
+    let mut stale_control: Vec<RelPath> = Vec::new();
     if let Start::Resume = start {
-        // Stored files win over the profile's: the agent may have edited them.
+        // Stored files win over the profile's: the agent may have edited them. Not the
+        // control files, which are the profile's alone: an agent must not leave itself
+        // hooks or permissions for its next life.
         stored = workspace::restore_workspace(blobs, &key)
             .await
             .map_err(|e| RuntimeError::storage("restoring the workspace", e))?;
+        let (control, kept) = std::mem::take(&mut stored.files)
+            .into_iter()
+            .partition(|file| is_control_file(&file.path));
+        stored.files = kept;
+        stale_control = control.into_iter().map(|file| file.path).collect();
         for file in &stored.files {
             workspace_files.insert(file.path.clone(), file.contents.clone());
         }
@@ -132,8 +138,12 @@ pub(crate) async fn launch(
             let snapshot = workspace::snapshot(sandbox.as_ref())
                 .await
                 .unwrap_or_default();
-            // What was just restored is what the store holds.
-            let synced = workspace::synced_from(&stored, &snapshot);
+            // What was just restored is what the store holds. The agent's control files
+            // it also holds are replaced or removed by the next sync.
+            let mut synced = workspace::synced_from(&stored, &snapshot);
+            for path in stale_control {
+                synced.insert(path, workspace::SyncedFile::stale());
+            }
             Ok(ActorParts {
                 inner: inner.clone(),
                 record,
@@ -154,6 +164,15 @@ pub(crate) async fn launch(
             Err(error)
         }
     }
+}
+
+/// Whether `path` is one of the files that steer Claude Code in the workspace: its
+/// settings (hooks, permissions), agents and commands under `.claude/`, its instructions
+/// in `CLAUDE.md`, and project MCP servers in `.mcp.json`. On resume they come from the
+/// profile only.
+pub(crate) fn is_control_file(path: &RelPath) -> bool {
+    let path = path.as_str();
+    path == "CLAUDE.md" || path == ".mcp.json" || path.starts_with(".claude/")
 }
 
 /// Measures consecutive phases.
@@ -239,7 +258,7 @@ async fn start_agent(
     let stderr_tail = collect_stderr(record.id.as_str().into(), process.stderr);
     let mut io = AgentIo {
         stdin: Some(process.stdin),
-        stdout: LineReader::new(process.stdout, MAX_LINE_BYTES),
+        stdout: LineReader::new(process.stdout, inner.settings.limits.line_bytes),
         exit: process.exit,
         stderr_tail,
     };

@@ -74,6 +74,32 @@ impl std::fmt::Debug for ToolHost {
     }
 }
 
+/// Caps on what a sandbox's output can make the runtime read, hold or store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest workspace file synced or downloaded; larger ones are skipped.
+    pub file_bytes: u64,
+    /// The most bytes of one session's workspace kept in storage.
+    pub workspace_bytes: u64,
+    /// The longest agent output line; a longer one becomes an `error` event.
+    pub line_bytes: usize,
+    /// The most event bytes in one page of replay; a page holds at least one event.
+    pub replay_page_bytes: usize,
+}
+
+impl Default for Limits {
+    /// The defaults of the reference config.
+    fn default() -> Self {
+        const MIB: u64 = 1024 * 1024;
+        Limits {
+            file_bytes: 10 * MIB,
+            workspace_bytes: 1024 * MIB,
+            line_bytes: 8 * MIB as usize,
+            replay_page_bytes: 8 * MIB as usize,
+        }
+    }
+}
+
 /// The runtime's settings, as the config file gives them.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
@@ -91,6 +117,8 @@ pub struct RuntimeSettings {
     pub max_sessions: usize,
     /// The default limits of every principal; an API key may replace them.
     pub quotas: QuotaLimits,
+    /// Caps on what an agent can make the runtime read, hold or store.
+    pub limits: Limits,
     /// Tags this runtime's sandboxes, so a restarted runtime finds its orphans.
     pub instance_tag: String,
     /// How long to wait for the agent to answer `initialize`.
@@ -219,6 +247,22 @@ pub struct FileInfo {
     pub size: u64,
     /// Last modification time.
     pub modified_at: DateTime<Utc>,
+}
+
+/// A workspace file being downloaded: read as it is sent, never held whole.
+pub struct FileDownload {
+    /// The file's size when it was opened; the body gives at most this many bytes.
+    pub size: u64,
+    /// The file's bytes.
+    pub body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+}
+
+impl std::fmt::Debug for FileDownload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDownload")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a client sees of a profile.

@@ -46,14 +46,28 @@ pub(crate) async fn recover(inner: &Inner) -> Result<Recovered, agent_runtime_ap
             // what the store already holds is unknown after a crash.
             let blobs = inner.adapters.blobs.as_ref();
             let mut synced = Synced::new();
-            if let Err(error) =
-                workspace::sync_workspace(sandbox.as_ref(), blobs, &key, &mut synced).await
+            let limits = &inner.settings.limits;
+            match workspace::sync_workspace(sandbox.as_ref(), blobs, &key, &mut synced, limits)
+                .await
             {
-                tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's files failed");
+                Ok(skipped) => {
+                    for file in skipped {
+                        tracing::warn!(session_id = info.session_id, path = %file.path, size = file.size, reason = ?file.reason, "an orphan's file is not stored");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's files failed")
+                }
             }
             if let Some(agent_id) = &record.agent_session_id
-                && let Err(error) =
-                    workspace::sync_transcript(sandbox.as_ref(), blobs, &key, agent_id).await
+                && let Err(error) = workspace::sync_transcript(
+                    sandbox.as_ref(),
+                    blobs,
+                    &key,
+                    agent_id,
+                    limits.workspace_bytes,
+                )
+                .await
             {
                 tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's transcript failed");
             }

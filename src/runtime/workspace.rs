@@ -9,6 +9,8 @@ use agent_runtime_api::{
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::Limits;
+
 /// What a directory held at one moment: size and modification time per file.
 pub(crate) type Snapshot = BTreeMap<RelPath, (u64, DateTime<Utc>)>;
 
@@ -21,6 +23,16 @@ pub(crate) type Synced = BTreeMap<RelPath, SyncedFile>;
 pub(crate) struct SyncedFile {
     state: (u64, DateTime<Utc>),
     hash: [u8; 32],
+}
+
+impl SyncedFile {
+    /// A stored file known to differ from the sandbox's, whatever the sandbox holds.
+    pub(crate) fn stale() -> SyncedFile {
+        SyncedFile {
+            state: (u64::MAX, DateTime::<Utc>::UNIX_EPOCH),
+            hash: [0; 32],
+        }
+    }
 }
 
 fn content_hash(bytes: &[u8]) -> [u8; 32] {
@@ -75,28 +87,90 @@ pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<serde_json::Value
     changes
 }
 
+/// Why a workspace file is not in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SkipReason {
+    /// The file is over `limits.file_bytes`.
+    FileTooLarge,
+    /// The files before it, in path order, already fill `limits.workspace_bytes`.
+    WorkspaceFull,
+}
+
+/// A workspace file a sync left out, with its size then.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Skipped {
+    pub(crate) path: RelPath,
+    pub(crate) size: u64,
+    pub(crate) reason: SkipReason,
+}
+
+impl Skipped {
+    /// The `error` event that reports it.
+    pub(crate) fn event(&self, limits: &Limits) -> serde_json::Value {
+        let message = match self.reason {
+            SkipReason::FileTooLarge => format!(
+                "{} ({} bytes) is over the limit of {} bytes per file; it is not stored",
+                self.path, self.size, limits.file_bytes
+            ),
+            SkipReason::WorkspaceFull => format!(
+                "{} ({} bytes) does not fit in the limit of {} bytes per workspace; it is not stored",
+                self.path, self.size, limits.workspace_bytes
+            ),
+        };
+        json!({ "code": "file_skipped", "message": message, "fatal": false, "path": self.path })
+    }
+}
+
 /// Copies workspace files that changed since `synced` to the blob store and removes the
 /// ones that disappeared. A file whose size or time changed is read and hashed, and
 /// uploaded only if its content differs from what is stored. `synced` is updated file by
 /// file, so a failure part-way loses no progress and the next attempt redoes only what
-/// is left. Returns the number of objects written or deleted.
+/// is left.
+///
+/// Files are taken in path order while they fit `limits`: one over `file_bytes`, or one
+/// that would take the workspace past `workspace_bytes`, is never read; it is left out
+/// (its stored copy, if any, removed) and returned, so storage holds only files that fit.
 pub(crate) async fn sync_workspace(
     sandbox: &dyn Sandbox,
     blobs: &dyn BlobStore,
     session: &RelPath,
     synced: &mut Synced,
-) -> AdapterResult<usize> {
-    let current = snapshot(sandbox).await?;
-    let mut moved = 0;
+    limits: &Limits,
+) -> AdapterResult<Vec<Skipped>> {
+    let mut current = snapshot(sandbox).await?;
+    let mut skipped = Vec::new();
+    let mut total: u64 = 0;
+    current.retain(|path, (size, _)| {
+        let reason = if *size > limits.file_bytes {
+            SkipReason::FileTooLarge
+        } else if total.saturating_add(*size) > limits.workspace_bytes {
+            SkipReason::WorkspaceFull
+        } else {
+            total += *size;
+            return true;
+        };
+        skipped.push(Skipped {
+            path: path.clone(),
+            size: *size,
+            reason,
+        });
+        false
+    });
     for (path, state) in &current {
         let stored = synced.get(path);
         if stored.is_some_and(|file| file.state == *state) {
             continue;
         }
-        let bytes = match sandbox.read_file(SandboxDir::Workspace, path).await {
+        let read = sandbox.read_file(SandboxDir::Workspace, path, limits.file_bytes);
+        let bytes = match read.await {
             Ok(bytes) => bytes,
-            // Not a regular file any more, or a symlink out of the sandbox: not synced.
-            Err(AdapterError::InvalidInput(reason) | AdapterError::NotFound(reason)) => {
+            // Not a regular file any more, a symlink out of the sandbox, or grown past the
+            // limit since the listing: not synced this time.
+            Err(
+                AdapterError::InvalidInput(reason)
+                | AdapterError::NotFound(reason)
+                | AdapterError::TooLarge(reason),
+            ) => {
                 tracing::warn!(%path, reason, "a workspace file is left out of the sync");
                 continue;
             }
@@ -105,7 +179,7 @@ pub(crate) async fn sync_workspace(
         let hash = content_hash(&bytes);
         if stored.is_none_or(|file| file.hash != hash) {
             match blobs.put(&BlobKey::file(session, path), bytes).await {
-                Ok(()) => moved += 1,
+                Ok(()) => {}
                 // One file the store refuses must not hold back every other file.
                 Err(AdapterError::InvalidInput(reason)) => {
                     tracing::warn!(%path, reason, "the blob store refused a workspace file");
@@ -130,9 +204,8 @@ pub(crate) async fn sync_workspace(
     for path in gone {
         blobs.delete(&BlobKey::file(session, &path)).await?;
         synced.remove(&path);
-        moved += 1;
     }
-    Ok(moved)
+    Ok(skipped)
 }
 
 /// The name under which a session's transcript is stored.
@@ -140,13 +213,15 @@ fn transcript_name(agent_session_id: &str) -> Option<RelPath> {
     RelPath::new(&format!("{agent_session_id}.jsonl")).ok()
 }
 
-/// Copies the agent's transcript from the sandbox to the blob store, if it wrote one.
-/// Call it after the agent process exited: Claude Code writes the file lazily.
+/// Copies the agent's transcript from the sandbox to the blob store, if it wrote one of
+/// at most `max_bytes`. Call it after the agent process exited: Claude Code writes the
+/// file lazily.
 pub(crate) async fn sync_transcript(
     sandbox: &dyn Sandbox,
     blobs: &dyn BlobStore,
     session: &RelPath,
     agent_session_id: &str,
+    max_bytes: u64,
 ) -> AdapterResult<bool> {
     let Some(name) = transcript_name(agent_session_id) else {
         return Ok(false);
@@ -158,9 +233,17 @@ pub(crate) async fn sync_transcript(
     }) else {
         return Ok(false);
     };
-    let bytes = sandbox
-        .read_file(SandboxDir::AgentHome, &found.path)
-        .await?;
+    let bytes = match sandbox
+        .read_file(SandboxDir::AgentHome, &found.path, max_bytes)
+        .await
+    {
+        Ok(bytes) => bytes,
+        Err(AdapterError::TooLarge(reason)) => {
+            tracing::warn!(reason, "the agent's transcript is too large to store");
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    };
     blobs
         .put(&BlobKey::transcript(session, &name), bytes)
         .await?;

@@ -17,16 +17,18 @@ use crate::error::{ErrorCode, RuntimeError};
 /// `invalid_request` is 400: the request could not be understood (bad JSON, a missing or
 /// mistyped field, a bad query parameter). `profile_not_found`, `profile_invalid` and
 /// `metadata_invalid` are 422: the request was understood, but the agent type it names or
-/// the metadata it carries cannot be used.
+/// the metadata it carries cannot be used. `file_too_large` is 422 too: the file exists,
+/// but this runtime does not serve files that large.
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::OriginForbidden | ErrorCode::HostForbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::ProfileNotFound | ErrorCode::ProfileInvalid | ErrorCode::MetadataInvalid => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ErrorCode::ProfileNotFound
+        | ErrorCode::ProfileInvalid
+        | ErrorCode::MetadataInvalid
+        | ErrorCode::FileTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::CapacityExceeded | ErrorCode::QuotaExceeded | ErrorCode::RateLimited => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -140,6 +142,7 @@ mod tests {
             (ErrorCode::CapacityExceeded, 429),
             (ErrorCode::QuotaExceeded, 429),
             (ErrorCode::RateLimited, 429),
+            (ErrorCode::FileTooLarge, 422),
             (ErrorCode::SandboxFailed, 502),
             (ErrorCode::AgentFailed, 502),
             (ErrorCode::StorageUnavailable, 503),

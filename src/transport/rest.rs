@@ -259,14 +259,15 @@ async fn files(
     Ok(Json(body).into_response())
 }
 
-/// One workspace file's bytes; the manager checks the path.
+/// One workspace file's bytes, streamed as they are read; the manager checks the path.
 async fn file(
     State(ctx): State<Shared>,
     Extension(principal): Extension<Principal>,
     PathParams((id, path)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let bytes = ctx.manager.file(&principal, &id, &path).await?;
-    Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let file = ctx.manager.file(&principal, &id, &path).await?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file.body));
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
 #[cfg(test)]

@@ -450,3 +450,59 @@ async fn assert_error(response: reqwest::Response, status: u16, code: &str) {
     assert!(body["error"]["message"].is_string(), "{body}");
     assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
 }
+
+#[tokio::test]
+async fn downloads_stream_and_a_file_over_the_limit_is_refused() {
+    let mut setup = Setup::scripted();
+    setup.extra_toml = "[limits]\nfile_bytes = \"1MiB\"\n".into();
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    let id = http.create_session("tester").await;
+    let script = "sh head -c 1048576 /dev/urandom > fits.bin && head -c 1048577 /dev/zero > over.bin \
+                  && sha256sum fits.bin";
+    let result = http.turn(&id, script).await;
+    let text = result["result"].as_str().unwrap();
+    let digest = text.lines().nth(1).unwrap().split(' ').next().unwrap();
+
+    let response = reqwest::get(format!("{}/v1/sessions/{id}/files/fits.bin", runtime.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("transfer-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("chunked"),
+        "the body is streamed, not sent as one buffer"
+    );
+    let bytes = response.bytes().await.unwrap();
+    use sha2::Digest;
+    let got = sha2::Sha256::digest(&bytes);
+    let got: String = got.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!((bytes.len(), got.as_str()), (1_048_576, digest));
+
+    let (status, body) = http.get(&format!("/v1/sessions/{id}/files/over.bin")).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "file_too_large");
+
+    // At stop the oversized file is skipped and reported; the other is stored.
+    let (status, _) = http
+        .post(&format!("/v1/sessions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, events) = http.get(&format!("/v1/sessions/{id}/events")).await;
+    let skipped: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "error" && e["data"]["code"] == "file_skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["data"]["path"], "over.bin");
+    let (status, _) = http.get(&format!("/v1/sessions/{id}/files/fits.bin")).await;
+    assert_eq!(status, 200);
+    let (status, _) = http.get(&format!("/v1/sessions/{id}/files/over.bin")).await;
+    assert_eq!(status, 404);
+    assert_eq!(runtime.terminate(), Some(0));
+}

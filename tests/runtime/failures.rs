@@ -176,7 +176,7 @@ async fn shutdown_stops_every_session_with_a_final_sync() {
             SessionStatus::Stopped
         );
     }
-    let stored = h.manager.file(&h.alice, &a.id, "a.txt").await.unwrap();
+    let stored = h.file(&a.id, "a.txt").await;
     assert_eq!(&stored[..], b"from a");
 }
 

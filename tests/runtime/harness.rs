@@ -5,7 +5,7 @@ use std::time::Duration;
 use agent_runtime::auth::Principal;
 use agent_runtime::error::RuntimeError;
 use agent_runtime::runtime::{
-    Adapters, AgentSettings, CreateSession, DomainEvent, MessageContent, RuntimeSettings,
+    Adapters, AgentSettings, CreateSession, DomainEvent, Limits, MessageContent, RuntimeSettings,
     SessionManager,
 };
 use agent_runtime_api::memory::{MemoryBlobStore, MemoryProfileSource, MemorySessionStore};
@@ -43,6 +43,7 @@ pub fn settings() -> RuntimeSettings {
         sync_interval: Duration::from_secs(30),
         max_sessions: 100,
         quotas: Default::default(),
+        limits: Limits::default(),
         instance_tag: "runtime-tests".into(),
         agent_ready_timeout: Duration::from_secs(20),
         tools: None,
@@ -150,13 +151,36 @@ impl Harness {
         }
     }
 
-    /// The whole persisted log.
-    pub async fn log(&self, session_id: &str) -> Vec<Event> {
-        self.manager
-            .events(&self.alice, session_id, 0, 1000)
+    /// A workspace file's bytes, downloaded as a client would.
+    pub async fn file(&self, session_id: &str, path: &str) -> Vec<u8> {
+        let mut file = self
+            .manager
+            .file(&self.alice, session_id, path)
             .await
-            .unwrap()
-            .events
+            .expect("file");
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut file.body, &mut bytes)
+            .await
+            .unwrap();
+        assert_eq!(bytes.len() as u64, file.size, "the size said at open");
+        bytes
+    }
+
+    /// The whole persisted log, page after page.
+    pub async fn log(&self, session_id: &str) -> Vec<Event> {
+        let mut log: Vec<Event> = Vec::new();
+        loop {
+            let after = log.last().map_or(0, |e| e.seq);
+            let page = self
+                .manager
+                .events(&self.alice, session_id, after, 1000)
+                .await
+                .unwrap();
+            log.extend(page.events);
+            if !page.has_more {
+                return log;
+            }
+        }
     }
 }
 

@@ -106,17 +106,9 @@ async fn a_written_file_becomes_a_file_event_and_survives_stop_and_resume() {
     );
 
     h.manager.stop(&h.alice, &session.id).await.unwrap();
-    let stored = h
-        .manager
-        .file(&h.alice, &session.id, "notes/plan.md")
-        .await
-        .unwrap();
+    let stored = h.file(&session.id, "notes/plan.md").await;
     assert_eq!(&stored[..], b"step one");
-    let claude_md = h
-        .manager
-        .file(&h.alice, &session.id, "CLAUDE.md")
-        .await
-        .unwrap();
+    let claude_md = h.file(&session.id, "CLAUDE.md").await;
     assert_eq!(
         &claude_md[..],
         format!("Session {}\n", session.id).as_bytes(),
@@ -124,11 +116,7 @@ async fn a_written_file_becomes_a_file_event_and_survives_stop_and_resume() {
     );
 
     h.manager.resume(&h.alice, &session.id).await.unwrap();
-    let live = h
-        .manager
-        .file(&h.alice, &session.id, "notes/plan.md")
-        .await
-        .unwrap();
+    let live = h.file(&session.id, "notes/plan.md").await;
     assert_eq!(&live[..], b"step one", "restored into the new sandbox");
 }
 

@@ -3,5 +3,6 @@
 
 mod failures;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod principals;

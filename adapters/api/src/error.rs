@@ -16,6 +16,9 @@ pub enum AdapterError {
     /// The caller passed something the adapter refuses (a bad path, an out-of-order seq).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The thing asked for is larger than the caller allows (a file over a size limit).
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// The backend cannot be reached or answered with a transient failure; retrying later
     /// may succeed.
     #[error("unavailable: {0}")]

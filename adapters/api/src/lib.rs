@@ -36,7 +36,7 @@ pub use event::{Event, EventKind, check_seqs_increase};
 pub use path::{PathError, RelPath};
 pub use profile_source::{FileEntry, FileTree, ProfileBundle, ProfileSource};
 pub use sandbox::{
-    AgentProcess, CommandSpec, ExitStatus, FileStat, Sandbox, SandboxDir, SandboxInfo,
+    AgentProcess, CommandSpec, ExitStatus, FileReader, FileStat, Sandbox, SandboxDir, SandboxInfo,
     SandboxProvider, SandboxSpec,
 };
 pub use secret::Secret;

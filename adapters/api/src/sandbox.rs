@@ -45,6 +45,22 @@ pub struct FileStat {
     pub modified_at: DateTime<Utc>,
 }
 
+/// A file opened by [`Sandbox::open_file`].
+pub struct FileReader {
+    /// The file's size when it was opened; the reader gives at most this many bytes.
+    pub size: u64,
+    /// The file's bytes.
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+}
+
+impl std::fmt::Debug for FileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileReader")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A process to start inside a sandbox.
 #[derive(Debug, Clone, Default)]
 pub struct CommandSpec {
@@ -112,10 +128,20 @@ pub struct SandboxInfo {
 /// A place where one session's agent runs.
 ///
 /// # Behavior
-/// - `write_files` creates parent directories and replaces existing files.
+/// - `write_files` creates parent directories and replaces existing files. Files written
+///   to [`SandboxDir::AgentHome`] are readable only by their owner (mode 0600, and 0700
+///   for the directory): it holds the token of the runtime's tools.
 /// - `list_files` lists regular files under the directory, recursively, ordered by path;
 ///   an empty directory gives an empty list.
-/// - `read_file` returns the bytes of a file; a missing file is `NotFound`.
+/// - `read_file` returns the bytes of a regular file; a missing file is `NotFound`, one of
+///   more than `max_bytes` is `TooLarge`, found without holding more than `max_bytes + 1`
+///   bytes of it.
+/// - `open_file` is `read_file` as a stream: the same errors, before it returns, and a
+///   reader of at most `max_bytes`. The provided method reads the file whole first;
+///   providers that can stream override it.
+/// - Whatever the sandbox's processes do (symlinks, renames while the runtime reads),
+///   `write_files`, `list_files`, `read_file` and `open_file` never touch a file outside the
+///   directory.
 /// - `spawn` starts a process with the workspace as its working directory and only the
 ///   spec's and the command's environment variables. Its stdout carries what it prints, in
 ///   order, and `exit` resolves with its status when it ends.
@@ -135,8 +161,26 @@ pub trait Sandbox: Send + Sync {
     async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()>;
     /// Lists files below `dir`.
     async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>>;
-    /// Reads one file below `dir`.
-    async fn read_file(&self, dir: SandboxDir, path: &RelPath) -> AdapterResult<Bytes>;
+    /// Reads one file below `dir` of at most `max_bytes`.
+    async fn read_file(
+        &self,
+        dir: SandboxDir,
+        path: &RelPath,
+        max_bytes: u64,
+    ) -> AdapterResult<Bytes>;
+    /// Opens one file below `dir` of at most `max_bytes` for reading as a stream.
+    async fn open_file(
+        &self,
+        dir: SandboxDir,
+        path: &RelPath,
+        max_bytes: u64,
+    ) -> AdapterResult<FileReader> {
+        let bytes = self.read_file(dir, path, max_bytes).await?;
+        Ok(FileReader {
+            size: bytes.len() as u64,
+            reader: Box::pin(std::io::Cursor::new(bytes)),
+        })
+    }
     /// Starts a process.
     async fn spawn(&self, command: &CommandSpec) -> AdapterResult<AgentProcess>;
     /// Kills everything in the sandbox and releases it.

@@ -1,42 +1,100 @@
 //! File access below one sandbox directory that never leaves it.
 //!
-//! Sandboxed processes may create symlinks to anywhere, and the runtime may run as root, so
-//! every path is checked after symlinks are resolved: reads and writes that would land
-//! outside the directory are refused. Listing does not follow symlinks at all. These are
+//! Sandboxed processes may create symlinks to anywhere and swap a file for a symlink at
+//! any moment, and the runtime may run as root. So no path is checked and then opened:
+//! every open is resolved by the kernel beneath a descriptor of the directory (`openat2`
+//! with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, Linux 5.6 or later). Symlinks that stay
+//! inside are followed; absolute ones and ones that climb out are refused. Listing follows
+//! no symlink at all, and writes go through a descriptor of the parent directory. These are
 //! blocking functions; callers run them with `spawn_blocking`.
 
-use std::fs::{self, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
 use agent_runtime_api::{AdapterError, AdapterResult, FileStat, FileTree, RelPath};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+
+/// Who may read the files a write makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Everyone may read them (0644, 0755 if executable); the workspace.
+    Shared,
+    /// Only their owner may (0600, 0700 if executable; the directory 0700): the agent's
+    /// home, which holds the token of the runtime's tools.
+    OwnerOnly,
+}
+
+impl Access {
+    /// The agent's home holds the token of the runtime's tools: only its owner reads it.
+    pub(crate) fn of(dir: agent_runtime_api::SandboxDir) -> Access {
+        match dir {
+            agent_runtime_api::SandboxDir::Workspace => Access::Shared,
+            agent_runtime_api::SandboxDir::AgentHome => Access::OwnerOnly,
+        }
+    }
+}
 
 /// Lists the regular files below `root`, recursively, ordered by path.
 pub(crate) fn list(root: &Path) -> AdapterResult<Vec<FileStat>> {
+    let root_fd = open_root(root, OFlags::PATH)?;
     let mut found = Vec::new();
-    let mut pending: Vec<(PathBuf, Option<RelPath>)> = vec![(root.to_path_buf(), None)];
-    while let Some((dir, prefix)) = pending.pop() {
-        let entries = fs::read_dir(&dir).map_err(|error| io_error(&dir, error))?;
+    let mut pending: Vec<Option<RelPath>> = vec![None];
+    while let Some(prefix) = pending.pop() {
+        let shown = || root.join(prefix.as_ref().map_or("", RelPath::as_str));
+        // No symlink anywhere on the way: a directory swapped for a link is not walked.
+        let dir = match &prefix {
+            Some(prefix) => beneath(
+                &root_fd,
+                prefix.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY,
+                ResolveFlags::NO_SYMLINKS,
+            ),
+            None => beneath(
+                &root_fd,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY,
+                ResolveFlags::empty(),
+            ),
+        };
+        let dir = match dir {
+            Ok(dir) => dir,
+            // Removed or replaced since its parent was read.
+            Err(error) if prefix.is_some() && is_gone_or_link(&error) => continue,
+            Err(error) => return Err(io_error(&shown(), error)),
+        };
+        let entries = rustix::fs::Dir::read_from(&dir).map_err(|e| io_error(&shown(), e.into()))?;
         for entry in entries {
-            let entry = entry.map_err(|error| io_error(&dir, error))?;
-            let Some(path) = child_path(prefix.as_ref(), &entry) else {
+            let entry = entry.map_err(|e| io_error(&shown(), e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let Some(path) = child_path(prefix.as_ref(), name) else {
                 continue;
             };
-            // file_type() does not follow symlinks, so a link is never walked or listed.
-            let file_type = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
-            if file_type.is_dir() {
-                pending.push((entry.path(), Some(path)));
-            } else if file_type.is_file() {
-                let meta = entry.metadata().map_err(|e| io_error(&entry.path(), e))?;
-                let modified = meta.modified().map_err(|e| io_error(&entry.path(), e))?;
-                found.push(FileStat {
+            // Not followed: a link is never walked or listed.
+            let stat = match rustix::fs::statat(&dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+            {
+                Ok(stat) => stat,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(error) => return Err(io_error(&shown(), error.into())),
+            };
+            match FileType::from_raw_mode(stat.st_mode as _) {
+                FileType::Directory => pending.push(Some(path)),
+                FileType::RegularFile => found.push(FileStat {
                     path,
-                    size: meta.len(),
-                    modified_at: DateTime::<Utc>::from(modified),
-                });
+                    size: u64::try_from(stat.st_size).unwrap_or(0),
+                    modified_at: DateTime::<Utc>::from_timestamp(
+                        stat.st_mtime as i64,
+                        u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+                    )
+                    .unwrap_or_default(),
+                }),
+                _ => {}
             }
         }
     }
@@ -44,10 +102,9 @@ pub(crate) fn list(root: &Path) -> AdapterResult<Vec<FileStat>> {
     Ok(found)
 }
 
-fn child_path(prefix: Option<&RelPath>, entry: &fs::DirEntry) -> Option<RelPath> {
-    let name = entry.file_name();
-    let Some(name) = name.to_str() else {
-        tracing::warn!(path = %entry.path().display(), "skipping a file name that is not UTF-8");
+fn child_path(prefix: Option<&RelPath>, name: &[u8]) -> Option<RelPath> {
+    let Ok(name) = std::str::from_utf8(name) else {
+        tracing::warn!(name = %String::from_utf8_lossy(name), "skipping a file name that is not UTF-8");
         return None;
     };
     let joined = match prefix {
@@ -63,105 +120,222 @@ fn child_path(prefix: Option<&RelPath>, entry: &fs::DirEntry) -> Option<RelPath>
     }
 }
 
-/// Reads the file at `path` below `root`.
-pub(crate) fn read(root: &Path, path: &RelPath) -> AdapterResult<Bytes> {
+/// Opens the regular file at `path` below `root` for reading, if it holds at most
+/// `max_bytes`; returns it with its size.
+pub(crate) fn open(root: &Path, path: &RelPath, max_bytes: u64) -> AdapterResult<(File, u64)> {
     let full = root.join(path.as_str());
-    let real = fs::canonicalize(&full).map_err(|error| io_error(&full, error))?;
-    if !real.starts_with(root) {
-        return Err(AdapterError::InvalidInput(format!(
-            "{path} is a symlink to outside the sandbox directory; not following it"
-        )));
-    }
-    // O_NOFOLLOW: the resolved path has no symlinks; refuse one that appeared since.
+    let root_fd = open_root(root, OFlags::PATH)?;
     // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below then
     // refuses it. (Reads of a regular file ignore the flag.)
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&real)
-        .map_err(|error| io_error(&full, error))?;
-    if !file.metadata().map_err(|e| io_error(&full, e))?.is_file() {
+    let fd = beneath(
+        &root_fd,
+        path.as_str(),
+        OFlags::RDONLY | OFlags::NONBLOCK,
+        ResolveFlags::empty(),
+    )
+    .map_err(|error| io_error(&full, error))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| io_error(&full, e.into()))?;
+    if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
         return Err(AdapterError::InvalidInput(format!(
             "{path} is not a regular file"
         )));
     }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|error| io_error(&full, error))?;
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if size > max_bytes {
+        return Err(too_large(path, size, max_bytes));
+    }
+    Ok((File::from(fd), size))
+}
+
+/// Reads the file at `path` below `root`, if it holds at most `max_bytes`. Never reads
+/// more than `max_bytes + 1` bytes, also of a file that grows meanwhile.
+pub(crate) fn read(root: &Path, path: &RelPath, max_bytes: u64) -> AdapterResult<Bytes> {
+    let (file, size) = open(root, path, max_bytes)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| io_error(&root.join(path.as_str()), error))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(path, bytes.len() as u64, max_bytes));
+    }
     Ok(Bytes::from(bytes))
+}
+
+fn too_large(path: &RelPath, size: u64, max_bytes: u64) -> AdapterError {
+    AdapterError::TooLarge(format!(
+        "{path} has {size} bytes or more, over the limit of {max_bytes}"
+    ))
 }
 
 /// Writes every file of `files` below `root`, creating parent directories and replacing
 /// existing files.
-pub(crate) fn write_tree(root: &Path, files: &FileTree) -> AdapterResult<()> {
+pub(crate) fn write_tree(root: &Path, files: &FileTree, access: Access) -> AdapterResult<()> {
+    let root_fd = open_root(root, OFlags::RDONLY)?;
+    if access == Access::OwnerOnly {
+        rustix::fs::fchmod(&root_fd, Mode::from_raw_mode(0o700))
+            .map_err(|e| io_error(root, e.into()))?;
+    }
     for entry in &files.files {
-        let (parent, name) = ensure_parent(root, &entry.path)?;
-        let mode = if entry.executable { 0o755 } else { 0o644 };
-        write_replacing(&parent, name, &entry.contents, mode)?;
+        let (parent, name) = ensure_parent(root, &root_fd, &entry.path)?;
+        let mode = match (access, entry.executable) {
+            (Access::Shared, false) => 0o644,
+            (Access::Shared, true) => 0o755,
+            (Access::OwnerOnly, false) => 0o600,
+            (Access::OwnerOnly, true) => 0o700,
+        };
+        write_replacing(root, &parent, &entry.path, name, &entry.contents, mode)?;
     }
     Ok(())
 }
 
-/// Makes the parent directories of `path` below `root`. Symlinked directories are followed
-/// only while they stay below `root`. Returns the real parent and the file name.
-fn ensure_parent<'p>(root: &Path, path: &'p RelPath) -> AdapterResult<(PathBuf, &'p str)> {
+/// Makes the parent directories of `path` below `root` and opens the parent. Symlinked
+/// directories are followed only while they stay below `root`. Returns the parent and the
+/// file name.
+fn ensure_parent<'p>(
+    root: &Path,
+    root_fd: &OwnedFd,
+    path: &'p RelPath,
+) -> AdapterResult<(OwnedFd, &'p str)> {
     let (dirs, name) = match path.as_str().rsplit_once('/') {
-        Some((dirs, name)) => (Some(dirs), name),
-        None => (None, path.as_str()),
+        Some((dirs, name)) => (dirs, name),
+        None => (".", path.as_str()),
     };
-    let mut current = root.to_path_buf();
-    for component in dirs.into_iter().flat_map(|dirs| dirs.split('/')) {
-        current.push(component);
-        match fs::symlink_metadata(&current) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let real = fs::canonicalize(&current).map_err(|e| io_error(&current, e))?;
-                if !real.starts_with(root) || !real.is_dir() {
-                    return Err(AdapterError::InvalidInput(format!(
-                        "cannot write {path}: {component} is a symlink to outside the sandbox \
-                         directory or to a file"
-                    )));
-                }
-                current = real;
-            }
-            Ok(_) => {
-                return Err(AdapterError::InvalidInput(format!(
-                    "cannot write {path}: {component} is a file, not a directory"
-                )));
-            }
-            Err(error) if error.kind() == ErrorKind::NotFound => match fs::create_dir(&current) {
-                Ok(()) => {}
-                // Made by someone else meanwhile: checked on the next write's walk.
-                Err(error) if error.kind() == ErrorKind::AlreadyExists && current.is_dir() => {}
-                Err(error) => return Err(io_error(&current, error)),
-            },
-            Err(error) => return Err(io_error(&current, error)),
+    let refused = |what: &str| {
+        AdapterError::InvalidInput(format!(
+            "cannot write {path}: {what} is a symlink to outside the sandbox directory, or a file"
+        ))
+    };
+    let open_dir = |dirs: &str| {
+        beneath(
+            root_fd,
+            dirs,
+            OFlags::PATH | OFlags::DIRECTORY,
+            ResolveFlags::empty(),
+        )
+    };
+    match open_dir(dirs) {
+        Ok(parent) => return Ok((parent, name)),
+        Err(error) if error.kind() != ErrorKind::NotFound => {
+            return Err(match classify(&error) {
+                Refusal::Outside | Refusal::NotADirectory => refused(dirs),
+                Refusal::Other => io_error(&root.join(dirs), error),
+            });
         }
+        Err(_) => {}
     }
-    Ok((current, name))
+    // Some directory is missing: make them one by one, each below the previous one.
+    let mut made = String::new();
+    for component in dirs.split('/') {
+        let parent = if made.is_empty() { "." } else { made.as_str() };
+        let parent_fd = open_dir(parent).map_err(|e| match classify(&e) {
+            Refusal::Other => io_error(&root.join(parent), e),
+            _ => refused(parent),
+        })?;
+        match rustix::fs::mkdirat(&parent_fd, component, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(error) => return Err(io_error(&root.join(parent).join(component), error.into())),
+        }
+        if !made.is_empty() {
+            made.push('/');
+        }
+        made.push_str(component);
+    }
+    let parent = open_dir(dirs).map_err(|e| match classify(&e) {
+        Refusal::Other => io_error(&root.join(dirs), e),
+        _ => refused(dirs),
+    })?;
+    Ok((parent, name))
 }
 
 /// Writes a temporary file next to the target and renames it over the target: a rename
 /// replaces a symlink rather than writing through it, and readers never see half a file.
-fn write_replacing(parent: &Path, name: &str, contents: &[u8], mode: u32) -> AdapterResult<()> {
+fn write_replacing(
+    root: &Path,
+    parent: &OwnedFd,
+    path: &RelPath,
+    name: &str,
+    contents: &[u8],
+    mode: u32,
+) -> AdapterResult<()> {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let temporary = parent.join(format!(".tmp-{}", &suffix[..16]));
-    let target = parent.join(name);
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temporary)?;
+    let temporary = format!(".tmp-{}", &suffix[..16]);
+    // A descriptor opened with O_PATH cannot be written through, but serves as the
+    // directory of *at calls.
+    let written = (|| -> std::io::Result<()> {
+        let fd = rustix::fs::openat(
+            parent,
+            temporary.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )?;
+        // The umask may have cleared bits of the mode; owner-only stays owner-only.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+        let mut file = File::from(fd);
         file.write_all(contents)?;
         file.sync_data()?;
-        fs::rename(&temporary, &target)
+        rustix::fs::renameat(parent, temporary.as_str(), parent, name)?;
+        Ok(())
     })();
     written.map_err(|error| {
-        let _ = fs::remove_file(&temporary);
-        io_error(&target, error)
+        let _ = rustix::fs::unlinkat(parent, temporary.as_str(), AtFlags::empty());
+        io_error(&root.join(path.as_str()), error)
     })
+}
+
+/// A descriptor of the sandbox directory itself; the directory must not be a symlink.
+fn open_root(root: &Path, flags: OFlags) -> AdapterResult<OwnedFd> {
+    rustix::fs::open(
+        root,
+        flags | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|error| io_error(root, error.into()))
+}
+
+/// Opens `path` relative to `dir`, resolved by the kernel so that nothing on the way,
+/// symlinks included, leads out of `dir`.
+fn beneath(
+    dir: &OwnedFd,
+    path: &str,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> std::io::Result<OwnedFd> {
+    // A device node must not become the runtime's terminal; O_PATH takes no such flag.
+    let flags = if flags.contains(OFlags::PATH) {
+        flags
+    } else {
+        flags | OFlags::NOCTTY
+    };
+    rustix::fs::openat2(
+        dir,
+        path,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(Into::into)
+}
+
+/// Why a path resolved beneath a directory could not be opened.
+enum Refusal {
+    /// It leads outside (`EXDEV`) or through a refused link (`ELOOP`).
+    Outside,
+    /// Something on the way is not a directory.
+    NotADirectory,
+    /// Any other failure.
+    Other,
+}
+
+fn classify(error: &std::io::Error) -> Refusal {
+    match error.raw_os_error() {
+        Some(libc::EXDEV | libc::ELOOP) => Refusal::Outside,
+        Some(libc::ENOTDIR) => Refusal::NotADirectory,
+        _ => Refusal::Other,
+    }
+}
+
+fn is_gone_or_link(error: &std::io::Error) -> bool {
+    error.kind() == ErrorKind::NotFound || !matches!(classify(error), Refusal::Other)
 }
 
 /// Maps an I/O error on `path` to the adapter's terms.
@@ -172,18 +346,27 @@ pub(crate) fn io_error(path: &Path, error: std::io::Error) -> AdapterError {
         ErrorKind::IsADirectory | ErrorKind::NotADirectory | ErrorKind::InvalidFilename => {
             AdapterError::InvalidInput(message)
         }
-        _ if error.raw_os_error() == Some(libc::ELOOP) => AdapterError::InvalidInput(message),
-        _ => AdapterError::Other(message),
+        _ => match error.raw_os_error() {
+            Some(libc::ELOOP) => AdapterError::InvalidInput(message),
+            Some(libc::EXDEV) => AdapterError::InvalidInput(format!(
+                "{}: leads outside the sandbox directory; not following it",
+                path.display()
+            )),
+            _ => AdapterError::Other(message),
+        },
     }
 }
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn rel(path: &str) -> RelPath {
         RelPath::new(path).unwrap()
     }
+
+    const MAX: u64 = 1 << 20;
 
     #[test]
     fn symlinks_out_of_the_directory_are_refused() {
@@ -195,13 +378,13 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), root.join("s")).unwrap();
 
         assert!(matches!(
-            read(&root, &rel("s")),
+            read(&root, &rel("s"), MAX),
             Err(AdapterError::InvalidInput(_))
         ));
-        assert!(read(&root, &rel("out/secret")).is_err());
+        assert!(read(&root, &rel("out/secret"), MAX).is_err());
         let mut tree = FileTree::default();
         tree.insert(rel("out/planted"), "x");
-        assert!(write_tree(&root, &tree).is_err());
+        assert!(write_tree(&root, &tree, Access::Shared).is_err());
         assert!(
             !outside.path().join("planted").exists(),
             "wrote through a symlink"
@@ -210,12 +393,12 @@ mod tests {
         // Replacing a symlinked file replaces the link, not its target.
         let mut tree = FileTree::default();
         tree.insert(rel("s"), "mine");
-        write_tree(&root, &tree).unwrap();
+        write_tree(&root, &tree, Access::Shared).unwrap();
         assert_eq!(
             fs::read_to_string(outside.path().join("secret")).unwrap(),
             "s"
         );
-        assert_eq!(read(&root, &rel("s")).unwrap(), &b"mine"[..]);
+        assert_eq!(read(&root, &rel("s"), MAX).unwrap(), &b"mine"[..]);
         assert_eq!(
             list(&root)
                 .unwrap()
@@ -232,12 +415,45 @@ mod tests {
         let root_dir = tempfile::tempdir().unwrap();
         let root = fs::canonicalize(root_dir.path()).unwrap();
         fs::create_dir(root.join("real")).unwrap();
-        std::os::unix::fs::symlink(root.join("real"), root.join("alias")).unwrap();
+        std::os::unix::fs::symlink("real", root.join("alias")).unwrap();
         let mut tree = FileTree::default();
         tree.insert(rel("alias/f.txt"), "f");
-        write_tree(&root, &tree).unwrap();
-        assert_eq!(read(&root, &rel("real/f.txt")).unwrap(), &b"f"[..]);
-        assert_eq!(read(&root, &rel("alias/f.txt")).unwrap(), &b"f"[..]);
+        write_tree(&root, &tree, Access::Shared).unwrap();
+        assert_eq!(read(&root, &rel("real/f.txt"), MAX).unwrap(), &b"f"[..]);
+        assert_eq!(read(&root, &rel("alias/f.txt"), MAX).unwrap(), &b"f"[..]);
+        // An absolute link is refused even when it points inside: the sandbox's processes
+        // may see the directory at another path.
+        std::os::unix::fs::symlink(root.join("real"), root.join("absolute")).unwrap();
+        assert!(matches!(
+            read(&root, &rel("absolute/f.txt"), MAX),
+            Err(AdapterError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_too_large_and_not_read() {
+        let root_dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(root_dir.path()).unwrap();
+        fs::write(root.join("big"), vec![b'x'; 1000]).unwrap();
+        assert!(matches!(
+            read(&root, &rel("big"), 999),
+            Err(AdapterError::TooLarge(_))
+        ));
+        assert_eq!(read(&root, &rel("big"), 1000).unwrap().len(), 1000);
+        assert_eq!(open(&root, &rel("big"), 1000).unwrap().1, 1000);
+    }
+
+    #[test]
+    fn the_agent_home_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root_dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(root_dir.path()).unwrap();
+        let mut tree = FileTree::default();
+        tree.insert(rel("dir/token.json"), "secret");
+        write_tree(&root, &tree, Access::OwnerOnly).unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("dir/token.json")), 0o600);
     }
 
     #[test]
@@ -246,15 +462,15 @@ mod tests {
         let root = fs::canonicalize(root_dir.path()).unwrap();
         let mut tree = FileTree::default();
         tree.insert(rel("f"), "f");
-        write_tree(&root, &tree).unwrap();
+        write_tree(&root, &tree, Access::Shared).unwrap();
         let mut tree = FileTree::default();
         tree.insert(rel("f/g"), "g");
         assert!(matches!(
-            write_tree(&root, &tree),
+            write_tree(&root, &tree, Access::Shared),
             Err(AdapterError::InvalidInput(_))
         ));
         assert!(matches!(
-            read(&root, &rel("missing")),
+            read(&root, &rel("missing"), MAX),
             Err(AdapterError::NotFound(_))
         ));
     }

@@ -7,7 +7,8 @@
 //! - `provider`: [`LocalSandboxProvider`]: create, list_owned, open.
 //! - `sandbox`: one sandbox; a directory on disk and the processes started in it.
 //! - `marker`: `sandbox.json`, which makes a sandbox findable after a restart.
-//! - `files`: file access that never leaves a sandbox's directories.
+//! - `files`: file access that never leaves a sandbox's directories (`openat2` beneath a
+//!   descriptor of the directory), with size limits and owner-only agent homes.
 //! - `process`: program lookup, process groups and their killing.
 //! - `bwrap`: the bubblewrap command line: binds, namespaces, the init and its relays.
 //! - `network`: a sandbox's private network (slirp4netns), attached before the program runs.

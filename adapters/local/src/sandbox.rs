@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, AgentProcess, CommandSpec, ExitStatus, FileStat, FileTree,
-    RelPath, Sandbox, SandboxDir, async_trait,
+    AdapterError, AdapterResult, AgentProcess, CommandSpec, ExitStatus, FileReader, FileStat,
+    FileTree, RelPath, Sandbox, SandboxDir, async_trait,
 };
 use bytes::Bytes;
 use tokio::sync::Mutex;
@@ -135,7 +135,8 @@ impl Sandbox for LocalSandbox {
 
     async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()> {
         let (root, files) = (self.path_of(dir), files.clone());
-        blocking(move || files::write_tree(&root, &files)).await
+        let access = files::Access::of(dir);
+        blocking(move || files::write_tree(&root, &files, access)).await
     }
 
     async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>> {
@@ -143,9 +144,30 @@ impl Sandbox for LocalSandbox {
         blocking(move || files::list(&root)).await
     }
 
-    async fn read_file(&self, dir: SandboxDir, path: &RelPath) -> AdapterResult<Bytes> {
+    async fn read_file(
+        &self,
+        dir: SandboxDir,
+        path: &RelPath,
+        max_bytes: u64,
+    ) -> AdapterResult<Bytes> {
         let (root, path) = (self.path_of(dir), path.clone());
-        blocking(move || files::read(&root, &path)).await
+        blocking(move || files::read(&root, &path, max_bytes)).await
+    }
+
+    async fn open_file(
+        &self,
+        dir: SandboxDir,
+        path: &RelPath,
+        max_bytes: u64,
+    ) -> AdapterResult<FileReader> {
+        let (root, path) = (self.path_of(dir), path.clone());
+        let (file, size) = blocking(move || files::open(&root, &path, max_bytes)).await?;
+        // The reader stops at the size seen at open, even if the file grows meanwhile.
+        let reader = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), size);
+        Ok(FileReader {
+            size,
+            reader: Box::pin(reader),
+        })
     }
 
     async fn spawn(&self, spec: &CommandSpec) -> AdapterResult<AgentProcess> {

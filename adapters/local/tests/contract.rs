@@ -166,7 +166,11 @@ async fn symlinks_out_of_the_sandbox_are_not_followed() {
 
     for path in ["leak.txt", "leakdir/secret.txt"] {
         let read = sandbox
-            .read_file(SandboxDir::Workspace, &RelPath::new(path).unwrap())
+            .read_file(
+                SandboxDir::Workspace,
+                &RelPath::new(path).unwrap(),
+                u64::MAX,
+            )
             .await;
         assert!(
             matches!(read, Err(AdapterError::InvalidInput(_))),
@@ -220,7 +224,9 @@ async fn orphans_of_an_earlier_run_are_listed_opened_and_reaped() {
     let mut contents = None;
     for _ in 0..100 {
         // The shell creates the file before it writes to it: wait for the whole line.
-        if let Ok(bytes) = reopened.read_file(SandboxDir::Workspace, &kept).await
+        if let Ok(bytes) = reopened
+            .read_file(SandboxDir::Workspace, &kept, u64::MAX)
+            .await
             && bytes.ends_with(b"\n")
         {
             contents = Some(bytes);
@@ -329,7 +335,11 @@ async fn reading_a_fifo_is_refused_without_waiting_for_a_writer() {
     assert!(status.success());
     let read = tokio::time::timeout(
         Duration::from_secs(5),
-        sandbox.read_file(SandboxDir::Workspace, &RelPath::new("pipe").unwrap()),
+        sandbox.read_file(
+            SandboxDir::Workspace,
+            &RelPath::new("pipe").unwrap(),
+            u64::MAX,
+        ),
     )
     .await
     .expect("no wait for a writer");

@@ -5,30 +5,44 @@
 use agent_runtime_api::{AdapterError, AdapterResult, FileStat, FileTree, RelPath};
 use chrono::{DateTime, Utc};
 
-/// `sh -c WRITE sh DIR...`: creates the directories, then unpacks stdin at `/`.
-pub(crate) const WRITE: &str =
-    r#"for d in "$@"; do mkdir -p -- "$d" || exit 1; done; exec tar -x -f - -C /"#;
+/// `sh -c WRITE sh MODE DIR...`: creates the directories, gives each the mode before it
+/// (`-` leaves it as it is), then unpacks stdin at `/`.
+pub(crate) const WRITE: &str = r#"while [ $# -gt 1 ]; do mkdir -p -- "$2" || exit 1; if [ "$1" != - ]; then chmod "$1" -- "$2" || exit 1; fi; shift 2; done; exec tar -x -f - -C /"#;
 /// `sh -c LIST sh DIR`: one `size mtime path\0` record per regular file; nothing when the
 /// directory is missing.
 pub(crate) const LIST: &str =
     r#"cd -- "$1" 2>/dev/null || exit 0; exec find . -type f -printf '%s %T@ %P\0'"#;
-/// `sh -c READ sh FILE`: the file's bytes, or exit code [`MISSING`].
+/// `sh -c READ sh FILE COUNT`: at most COUNT bytes of the file, or exit code [`MISSING`].
 pub(crate) const READ: &str =
-    r#"[ -f "$1" ] && exec cat -- "$1"; echo "no such file: $1" >&2; exit 44"#;
+    r#"[ -f "$1" ] && exec head -c "$2" -- "$1"; echo "no such file: $1" >&2; exit 44"#;
 /// The exit code of [`READ`] for a missing file.
 pub(crate) const MISSING: i32 = 44;
 
 const BLOCK: usize = 512;
 
-/// A tar archive of `trees`, each file stored at `{dir}/{path}` relative to `/` (`dir` is
-/// absolute and normalized, as the configuration checks).
-pub(crate) fn archive(trees: &[(&str, &FileTree)]) -> AdapterResult<Vec<u8>> {
+/// A tree of files to place, and whether only their owner may read them.
+pub(crate) struct Placed<'a> {
+    /// The directory, absolute and normalized, as the configuration checks.
+    pub(crate) dir: &'a str,
+    /// The files.
+    pub(crate) tree: &'a FileTree,
+    /// Files 0600 (0700 if executable) and the directory 0700, rather than 0644 / 0755.
+    pub(crate) owner_only: bool,
+}
+
+/// A tar archive of `trees`, each file stored at `{dir}/{path}` relative to `/`.
+pub(crate) fn archive(trees: &[Placed<'_>]) -> AdapterResult<Vec<u8>> {
     let mut out = Vec::new();
-    for (dir, tree) in trees {
-        let dir = dir.trim_start_matches('/');
-        for file in &tree.files {
+    for placed in trees {
+        let dir = placed.dir.trim_start_matches('/');
+        for file in &placed.tree.files {
             let path = format!("{dir}/{}", file.path);
-            let mode = if file.executable { 0o755 } else { 0o644 };
+            let mode = match (placed.owner_only, file.executable) {
+                (false, false) => 0o644,
+                (false, true) => 0o755,
+                (true, false) => 0o600,
+                (true, true) => 0o700,
+            };
             append(&mut out, &path, mode, &file.contents)?;
         }
     }
@@ -163,7 +177,12 @@ mod tests {
         tree.insert(RelPath::new("a.txt").unwrap(), b"hello".to_vec());
         let long = format!("{}/f.txt", "d".repeat(110));
         tree.insert(RelPath::new(&long).unwrap(), Vec::new());
-        let bytes = archive(&[("/ws", &tree)]).unwrap();
+        let placed = Placed {
+            dir: "/ws",
+            tree: &tree,
+            owner_only: false,
+        };
+        let bytes = archive(&[placed]).unwrap();
         assert_eq!(bytes.len() % BLOCK, 0);
         assert_eq!(&bytes[..9], b"ws/a.txt\0");
         let header = &bytes[..BLOCK];

@@ -84,10 +84,19 @@ impl ModalSandbox {
     /// Creates both directories and places the initial files, in one command.
     pub async fn place(&self, workspace: &FileTree, agent_home: &FileTree) -> AdapterResult<()> {
         let trees = [
-            (self.workspace.as_str(), workspace),
-            (self.agent_home.as_str(), agent_home),
+            self.placed(SandboxDir::Workspace, workspace),
+            self.placed(SandboxDir::AgentHome, agent_home),
         ];
         self.unpack(&trees).await
+    }
+
+    /// The agent's home holds the token of the runtime's tools: only its owner reads it.
+    fn placed<'a>(&'a self, dir: SandboxDir, tree: &'a FileTree) -> files::Placed<'a> {
+        files::Placed {
+            dir: self.dir(dir),
+            tree,
+            owner_only: dir == SandboxDir::AgentHome,
+        }
     }
 
     fn dir(&self, dir: SandboxDir) -> &str {
@@ -97,10 +106,13 @@ impl ModalSandbox {
         }
     }
 
-    async fn unpack(&self, trees: &[(&str, &FileTree)]) -> AdapterResult<()> {
+    async fn unpack(&self, trees: &[files::Placed<'_>]) -> AdapterResult<()> {
         let archive = files::archive(trees)?;
         let mut args = script(files::WRITE);
-        args.extend(trees.iter().map(|(dir, _)| (*dir).to_owned()));
+        for placed in trees {
+            args.push(if placed.owner_only { "700" } else { "-" }.to_owned());
+            args.push(placed.dir.to_owned());
+        }
         let output = self.run(args, archive).await?;
         check(&output, "writing files")
     }
@@ -197,7 +209,7 @@ impl Sandbox for ModalSandbox {
     }
 
     async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()> {
-        self.unpack(&[(self.dir(dir), files)]).await
+        self.unpack(&[self.placed(dir, files)]).await
     }
 
     async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>> {
@@ -208,9 +220,16 @@ impl Sandbox for ModalSandbox {
         files::parse_listing(&output.stdout)
     }
 
-    async fn read_file(&self, dir: SandboxDir, path: &RelPath) -> AdapterResult<Bytes> {
+    async fn read_file(
+        &self,
+        dir: SandboxDir,
+        path: &RelPath,
+        max_bytes: u64,
+    ) -> AdapterResult<Bytes> {
         let mut args = script(files::READ);
         args.push(format!("{}/{path}", self.dir(dir)));
+        // One byte more than allowed tells a file over the limit from one at it.
+        args.push(max_bytes.saturating_add(1).to_string());
         let output = self.run(args, Vec::new()).await?;
         if output.status.code == Some(files::MISSING) {
             return Err(AdapterError::NotFound(format!(
@@ -219,6 +238,12 @@ impl Sandbox for ModalSandbox {
             )));
         }
         check(&output, "reading a file")?;
+        if output.stdout.len() as u64 > max_bytes {
+            return Err(AdapterError::TooLarge(format!(
+                "{path} in sandbox {} has more than {max_bytes} bytes",
+                self.id
+            )));
+        }
         Ok(Bytes::from(output.stdout))
     }
 

@@ -21,7 +21,7 @@ const CASES: &[Case] = &[
         "unknown section",
         "[serverr]\nlisten = \"127.0.0.1:1\"\n",
         &[],
-        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `quotas`, `vars`, `log`, `convex`",
+        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `quotas`, `limits`, `vars`, `log`, `convex`",
     ),
     (
         "unknown key in a backend section",
@@ -154,6 +154,12 @@ const CASES: &[Case] = &[
         "[server]\nmax_payload = \"1KiB\"\n",
         &[],
         "agent-runtime.toml: server.max_payload: must be at least 64KiB, found 1KiB",
+    ),
+    (
+        "limit too small",
+        "[limits]\nagent_line_bytes = 100\n",
+        &[],
+        "agent-runtime.toml: limits.agent_line_bytes: must be at least 64KiB, found 100B",
     ),
     (
         "bad listen address",

@@ -12,7 +12,6 @@ use agent_runtime_api::{
     AdapterError, Event, EventKind, ExitStatus, RelPath, Sandbox, SandboxDir, SessionError,
     SessionRecord, SessionStatus,
 };
-use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -21,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::workspace::{self, Snapshot, Synced};
-use super::{FileInfo, Inner, MessageAccepted, MessageContent};
+use super::{FileDownload, FileInfo, Inner, MessageAccepted, MessageContent};
 use crate::agent::{self, AgentLine, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
 
@@ -70,7 +69,7 @@ pub(crate) enum Command {
     },
     ReadFile {
         path: RelPath,
-        reply: Reply<Bytes>,
+        reply: Reply<FileDownload>,
     },
     /// A runtime-served tool failed; the session's clients hear of it.
     ToolFailed {
@@ -135,7 +134,9 @@ pub(crate) struct Actor {
     snapshot: Snapshot,
     /// The workspace as the blob store holds it.
     synced: Synced,
-    periodic_sync: Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
+    periodic_sync: Option<JoinHandle<sync::SyncDone>>,
+    /// The files the last sync left out, as reported.
+    skipped: std::collections::BTreeSet<workspace::Skipped>,
     /// Whether the last periodic sync failed.
     sync_failing: bool,
     last_activity: Arc<AtomicI64>,
@@ -187,6 +188,7 @@ impl Actor {
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
+            skipped: Default::default(),
             sync_failing: false,
             last_activity,
             busy,
@@ -328,20 +330,31 @@ impl Actor {
                 let _ = reply.send(files);
             }
             Command::ReadFile { path, reply } => {
-                let bytes = self
+                let limit = self.inner.settings.limits.file_bytes;
+                let file = self
                     .sandbox
-                    .read_file(SandboxDir::Workspace, &path)
+                    .open_file(SandboxDir::Workspace, &path, limit)
                     .await
+                    .map(|file| FileDownload {
+                        size: file.size,
+                        body: file.reader,
+                    })
                     .map_err(|e| match e {
                         AdapterError::NotFound(_) => {
                             RuntimeError::new(ErrorCode::NotFound, format!("no file {path}"))
                         }
+                        AdapterError::TooLarge(_) => RuntimeError::file_too_large(&path, limit),
+                        // A directory, a FIFO, a symlink out of the sandbox: nothing to give.
+                        AdapterError::InvalidInput(_) => RuntimeError::new(
+                            ErrorCode::NotFound,
+                            format!("{path} is not a regular file of the workspace"),
+                        ),
                         other => RuntimeError::new(
                             ErrorCode::SandboxFailed,
                             format!("reading {path} failed: {other}"),
                         ),
                     });
-                let _ = reply.send(bytes);
+                let _ = reply.send(file);
             }
             Command::ToolFailed { tool, message } => {
                 let message = format!("the tool {tool} failed: {message}");

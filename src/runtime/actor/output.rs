@@ -8,10 +8,11 @@ impl Actor {
         match line {
             Ok(Some(Line::Text(text))) => self.on_line(text).await,
             Ok(Some(Line::TooLong(len))) => {
+                let limit = self.inner.settings.limits.line_bytes;
                 let message = format!(
-                    "the agent printed a line of {len} bytes, over the limit; it was dropped"
+                    "the agent printed a line of {len} bytes, over the limit of {limit}; it was dropped"
                 );
-                self.emit_error("agent_failed", &message, false).await;
+                self.emit_error("line_too_long", &message, false).await;
             }
             Ok(Some(Line::NotUtf8)) => {
                 self.emit_error(
@@ -48,10 +49,21 @@ impl Actor {
                 }
                 return;
             }
+            // The runtime chose the conversation id; a line cannot change it.
             AgentLine::Init { session_id } => {
                 if self.record.agent_session_id.as_deref() != Some(session_id.as_str()) {
-                    self.record.agent_session_id = Some(session_id);
+                    tracing::warn!(session_id = %self.id, "the agent claims another conversation id; ignored");
                 }
+                AgentLine::Other
+            }
+            // A turn ends once, with a result of its own conversation; any other result
+            // line is passed on as an event and counts for nothing.
+            AgentLine::Result(result)
+                if !self.turn_active
+                    || result.session_id.is_none()
+                    || result.session_id != self.record.agent_session_id =>
+            {
+                tracing::warn!(session_id = %self.id, "a result line outside a turn or of another conversation; ignored");
                 AgentLine::Other
             }
             other => other,
@@ -85,11 +97,7 @@ impl Actor {
     }
 
     pub(super) async fn on_turn_end(&mut self, result: agent::TurnResult) {
-        let usage = &mut self.record.usage;
-        usage.input_tokens += result.input_tokens;
-        usage.output_tokens += result.output_tokens;
-        usage.cost_usd += result.cost_usd;
-        usage.turns += 1;
+        add_usage(&mut self.record.usage, &result);
         self.turn_active = false;
         if self.stopping {
             return;
@@ -124,6 +132,24 @@ impl Actor {
                 tracing::warn!(session_id = %self.id, %error, "listing workspace files failed")
             }
         }
+    }
+}
+
+/// The most a usage counter holds: what every session store can keep (a signed 64-bit
+/// column).
+const MAX_COUNT: u64 = i64::MAX as u64;
+
+/// Adds one turn's reported usage to the session's. The numbers are the agent's word, so
+/// they are bounded: counts saturate at [`MAX_COUNT`], and a cost that is negative, not
+/// finite, or would make the total not finite is not added.
+fn add_usage(usage: &mut agent_runtime_api::Usage, result: &agent::TurnResult) {
+    let add = |total: u64, more: u64| total.saturating_add(more).min(MAX_COUNT);
+    usage.input_tokens = add(usage.input_tokens, result.input_tokens);
+    usage.output_tokens = add(usage.output_tokens, result.output_tokens);
+    usage.turns = add(usage.turns, 1);
+    let cost = usage.cost_usd + result.cost_usd;
+    if result.cost_usd >= 0.0 && cost.is_finite() {
+        usage.cost_usd = cost;
     }
 }
 

@@ -1,7 +1,12 @@
 //! Moving the workspace and the transcript to the blob store while the session lives
 //! (periodic, off the streaming path) and as it ends (final, waiting for storage).
 
+use super::workspace::Skipped;
 use super::*;
+
+/// The most `file_skipped` events one sync gives, so that a workspace of many files past
+/// the limits does not flood the log.
+const MAX_SKIPPED_REPORTS: usize = 100;
 
 impl Actor {
     pub(super) fn start_periodic_sync(&mut self) {
@@ -10,29 +15,72 @@ impl Actor {
         let key = self.key.clone();
         let agent_session_id = self.record.agent_session_id.clone();
         let mut synced = self.synced.clone();
+        let limits = self.inner.settings.limits;
         self.periodic_sync = Some(tokio::spawn(async move {
-            let mut result =
-                workspace::sync_workspace(sandbox.as_ref(), blobs.as_ref(), &key, &mut synced)
-                    .await
-                    .map(drop);
-            if let (Ok(()), Some(agent_id)) = (&result, agent_session_id) {
-                result =
-                    workspace::sync_transcript(sandbox.as_ref(), blobs.as_ref(), &key, &agent_id)
-                        .await
-                        .map(drop);
+            let mut result = workspace::sync_workspace(
+                sandbox.as_ref(),
+                blobs.as_ref(),
+                &key,
+                &mut synced,
+                &limits,
+            )
+            .await;
+            if let (Ok(_), Some(agent_id)) = (&result, agent_session_id) {
+                let transcript = workspace::sync_transcript(
+                    sandbox.as_ref(),
+                    blobs.as_ref(),
+                    &key,
+                    &agent_id,
+                    limits.workspace_bytes,
+                );
+                if let Err(error) = transcript.await {
+                    result = Err(error);
+                }
             }
             (synced, result)
         }));
     }
 
+    /// Reports each file a sync left out, once per path and size, and at most
+    /// [`MAX_SKIPPED_REPORTS`] of them per sync: beyond that, one event counts the rest.
+    async fn report_skipped(&mut self, skipped: Vec<Skipped>) {
+        let limits = self.inner.settings.limits;
+        let new: Vec<&Skipped> = skipped
+            .iter()
+            .filter(|file| !self.skipped.contains(*file))
+            .collect();
+        let events: Vec<serde_json::Value> = new
+            .iter()
+            .take(MAX_SKIPPED_REPORTS)
+            .map(|file| file.event(&limits))
+            .collect();
+        let more = new.len().saturating_sub(MAX_SKIPPED_REPORTS);
+        for event in events {
+            self.emit_json(EventKind::Error, &event).await;
+        }
+        if more > 0 {
+            let message = format!("{more} more files do not fit the limits; they are not stored");
+            let data = json!({ "code": "file_skipped", "message": message, "fatal": false });
+            self.emit_json(EventKind::Error, &data).await;
+        }
+        self.skipped = skipped.into_iter().collect();
+    }
+
     pub(super) async fn finish_periodic_sync(
         &mut self,
-        done: Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError>,
+        done: Result<SyncDone, tokio::task::JoinError>,
     ) {
         self.periodic_sync = None;
         match done {
             Ok((synced, result)) => {
                 self.synced = synced;
+                let result = match result {
+                    Ok(skipped) => {
+                        self.report_skipped(skipped).await;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                };
                 let failed_before = std::mem::replace(&mut self.sync_failing, result.is_err());
                 // One event per outage, not one per attempt.
                 if let Err(error) = result
@@ -80,19 +128,32 @@ impl Actor {
     }
 
     pub(super) async fn sync_once(&mut self) -> Result<(), AdapterError> {
-        let blobs = self.inner.adapters.blobs.as_ref();
-        workspace::sync_workspace(self.sandbox.as_ref(), blobs, &self.key, &mut self.synced)
-            .await?;
+        let inner = self.inner.clone();
+        let (blobs, limits) = (inner.adapters.blobs.as_ref(), &inner.settings.limits);
+        let skipped = workspace::sync_workspace(
+            self.sandbox.as_ref(),
+            blobs,
+            &self.key,
+            &mut self.synced,
+            limits,
+        )
+        .await?;
+        self.report_skipped(skipped).await;
         if let Some(agent_id) = &self.record.agent_session_id {
-            workspace::sync_transcript(self.sandbox.as_ref(), blobs, &self.key, agent_id).await?;
+            let sandbox = self.sandbox.as_ref();
+            workspace::sync_transcript(sandbox, blobs, &self.key, agent_id, limits.workspace_bytes)
+                .await?;
         }
         Ok(())
     }
 }
 
+/// What a periodic sync gives back: the store's state, and the files it left out.
+pub(super) type SyncDone = (Synced, Result<Vec<Skipped>, AdapterError>);
+
 pub(super) async fn wait_sync(
-    task: &mut Option<JoinHandle<(Synced, Result<(), AdapterError>)>>,
-) -> Result<(Synced, Result<(), AdapterError>), tokio::task::JoinError> {
+    task: &mut Option<JoinHandle<SyncDone>>,
+) -> Result<SyncDone, tokio::task::JoinError> {
     match task {
         Some(handle) => handle.await,
         None => std::future::pending().await,

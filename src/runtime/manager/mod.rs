@@ -10,7 +10,6 @@ use agent_runtime_api::{
     AdapterError, BlobKey, Event, EventKind, RelPath, SessionError, SessionFilter, SessionRecord,
     SessionStatus,
 };
-use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -20,8 +19,9 @@ use super::launch::{self, Start};
 use super::quotas::{self, Action, QuotaLimits, RateLimiter};
 use super::writer::EventWriter;
 use super::{
-    Adapters, CreateSession, EventBus, EventPage, FileInfo, ListSessions, MAX_EVENT_PAGE,
-    MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList, TurnWaiter,
+    Adapters, CreateSession, EventBus, EventPage, FileDownload, FileInfo, ListSessions,
+    MAX_EVENT_PAGE, MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList,
+    TurnWaiter,
 };
 use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};

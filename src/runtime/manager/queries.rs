@@ -48,8 +48,9 @@ impl SessionManager {
         })
     }
 
-    /// Events with seq greater than `after`, oldest first, at most `limit`
-    /// (capped at [`MAX_EVENT_PAGE`]).
+    /// Events with seq greater than `after`, oldest first, at most `limit` (capped at
+    /// [`MAX_EVENT_PAGE`]) and at most `limits.replay_page_bytes` of event data, but always
+    /// at least one event when there is one: `has_more` says a next page continues.
     pub async fn events(
         &self,
         principal: &Principal,
@@ -66,8 +67,9 @@ impl SessionManager {
             .events_after(session_id, after, limit + 1)
             .await
             .map_err(|e| RuntimeError::storage("reading the event log", e))?;
-        let has_more = events.len() > limit;
-        events.truncate(limit);
+        let fitting = fitting_events(&events, limit, self.inner.settings.limits.replay_page_bytes);
+        let has_more = events.len() > fitting;
+        events.truncate(fitting);
         Ok(EventPage { events, has_more })
     }
 
@@ -106,13 +108,14 @@ impl SessionManager {
             .collect())
     }
 
-    /// One workspace file's bytes.
+    /// One workspace file, of at most `limits.file_bytes`: streamed from a live sandbox,
+    /// else as last synced.
     pub async fn file(
         &self,
         principal: &Principal,
         session_id: &str,
         path: &str,
-    ) -> Result<Bytes, RuntimeError> {
+    ) -> Result<FileDownload, RuntimeError> {
         let path = RelPath::new(path).map_err(|e| RuntimeError::invalid(format!("path: {e}")))?;
         if let Some(handle) = self.owned_handle(principal, session_id)? {
             let (reply, answer) = oneshot::channel();
@@ -131,13 +134,23 @@ impl SessionManager {
         }
         self.owned_record(principal, session_id).await?;
         let key = launch::session_key(session_id)?;
-        self.inner
+        let bytes = self
+            .inner
             .adapters
             .blobs
             .get(&BlobKey::file(&key, &path))
             .await
             .map_err(|e| RuntimeError::storage("reading the file", e))?
-            .ok_or_else(|| RuntimeError::new(ErrorCode::NotFound, format!("no file {path}")))
+            .ok_or_else(|| RuntimeError::new(ErrorCode::NotFound, format!("no file {path}")))?;
+        // Stored before the limit was lowered, say: the same rule as a live file.
+        let limit = self.inner.settings.limits.file_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(RuntimeError::file_too_large(&path, limit));
+        }
+        Ok(FileDownload {
+            size: bytes.len() as u64,
+            body: Box::pin(std::io::Cursor::new(bytes)),
+        })
     }
 
     /// Every profile a client can create a session for. A profile that does not load is
@@ -190,5 +203,46 @@ impl SessionManager {
         } else {
             Err(failed)
         }
+    }
+}
+
+/// How many of `events`, from the first, make a page: at most `limit`, and no more than
+/// `max_bytes` of data unless the first event alone is larger.
+fn fitting_events(events: &[agent_runtime_api::Event], limit: usize, max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for (index, event) in events.iter().take(limit).enumerate() {
+        total = total.saturating_add(event.data.get().len());
+        if index > 0 && total > max_bytes {
+            return index;
+        }
+    }
+    events.len().min(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use agent_runtime_api::{Event, EventKind};
+    use serde_json::value::RawValue;
+
+    use super::fitting_events;
+
+    fn event(seq: u64, bytes: usize) -> Event {
+        let data = RawValue::from_string(format!("\"{}\"", "x".repeat(bytes - 2))).unwrap();
+        Event {
+            seq,
+            at: chrono::Utc::now(),
+            kind: EventKind::Agent,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_page_stops_at_its_byte_budget_but_holds_at_least_one_event() {
+        let events: Vec<Event> = (1..=4).map(|seq| event(seq, 10)).collect();
+        assert_eq!(fitting_events(&events, 10, 25), 2);
+        assert_eq!(fitting_events(&events, 10, 40), 4);
+        assert_eq!(fitting_events(&events, 3, 1000), 3);
+        assert_eq!(fitting_events(&[event(1, 100), event(2, 10)], 10, 50), 1);
+        assert_eq!(fitting_events(&[], 10, 50), 0);
     }
 }

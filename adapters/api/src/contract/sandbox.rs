@@ -71,8 +71,11 @@ async fn collect(mut process: AgentProcess, input: &[u8]) -> (String, String, Ex
     )
 }
 
+/// A limit no file of the suite reaches.
+const NO_LIMIT: u64 = 1 << 30;
+
 async fn read(sandbox: &dyn Sandbox, dir: SandboxDir, path: &str) -> AdapterResult<Bytes> {
-    sandbox.read_file(dir, &rel(path)).await
+    sandbox.read_file(dir, &rel(path), NO_LIMIT).await
 }
 
 async fn paths_and_sizes(sandbox: &dyn Sandbox, dir: SandboxDir) -> Vec<(String, u64)> {
@@ -174,6 +177,59 @@ async fn files(sandbox: &dyn Sandbox) {
     assert!(
         matches!(absent.await, Err(AdapterError::NotFound(_))),
         "the workspace and the agent home are separate directories"
+    );
+    size_limits(sandbox, &binary).await;
+    owner_only_home(sandbox).await;
+}
+
+/// `projects/x/t.jsonl` in the agent home holds `binary`.
+async fn size_limits(sandbox: &dyn Sandbox, binary: &[u8]) {
+    let path = rel("projects/x/t.jsonl");
+    let size = binary.len() as u64;
+    let home = SandboxDir::AgentHome;
+    let over = sandbox.read_file(home, &path, size - 1).await;
+    assert!(
+        matches!(over, Err(AdapterError::TooLarge(_))),
+        "read_file of a file over max_bytes is TooLarge: {over:?}"
+    );
+    let at = sandbox.read_file(home, &path, size).await;
+    assert_eq!(at.expect("a file of exactly max_bytes"), binary);
+
+    let mut opened = sandbox
+        .open_file(home, &path, size)
+        .await
+        .expect("open_file");
+    assert_eq!(opened.size, size, "open_file gives the size");
+    let mut streamed = Vec::new();
+    opened
+        .reader
+        .read_to_end(&mut streamed)
+        .await
+        .expect("read the stream");
+    assert_eq!(streamed, binary, "open_file streams the file's bytes");
+    let over = sandbox.open_file(home, &path, size - 1).await;
+    assert!(
+        matches!(over, Err(AdapterError::TooLarge(_))),
+        "open_file of a file over max_bytes is TooLarge: {:?}",
+        over.map(|f| f.size)
+    );
+    let missing = sandbox.open_file(home, &rel("missing"), size).await;
+    assert!(
+        matches!(missing, Err(AdapterError::NotFound(_))),
+        "open_file of a missing file is NotFound"
+    );
+}
+
+/// The agent home holds tokens: only its owner may read it or the files written to it.
+async fn owner_only_home(sandbox: &dyn Sandbox) {
+    let home = sandbox.agent_home_path();
+    let script = format!("stat -c %a '{home}' '{home}/projects/x/t.jsonl'");
+    let (out, err, status) = run(sandbox, &shell(&script, &[])).await;
+    assert!(status.success(), "stat succeeds: {err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["700", "600"],
+        "the agent home is 0700 and its files 0600"
     );
 }
 

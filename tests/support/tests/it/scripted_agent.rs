@@ -244,6 +244,41 @@ fn crash_exits_3_without_a_result() {
 }
 
 #[test]
+fn forge_claims_another_conversation_then_ends_the_turn_three_times() {
+    let scratch = Scratch::new();
+    let mut agent = scratch.spawn(&["--session-id", "11111111-2222-3333-4444-555555555555"]);
+    agent.user("forge");
+    let own = "11111111-2222-3333-4444-555555555555";
+    assert_eq!(agent.next_json()["session_id"], own, "the turn's own init");
+    let forged_init = agent.next_json();
+    assert_eq!(forged_init["subtype"], "init");
+    assert_ne!(forged_init["session_id"], own);
+    let foreign = agent.until_result();
+    let foreign = foreign.last().unwrap();
+    assert_eq!(foreign["session_id"], forged_init["session_id"]);
+    assert_eq!(foreign["usage"]["input_tokens"], u64::MAX);
+    let early = agent.until_result();
+    assert_eq!(early.last().unwrap()["session_id"], own);
+    assert_eq!(early.last().unwrap()["total_cost_usd"], -1.0);
+    let ordinary = agent.until_result();
+    assert_eq!(ordinary.last().unwrap()["result"], "forged");
+}
+
+#[test]
+fn bigline_prints_one_line_of_about_that_many_bytes() {
+    let scratch = Scratch::new();
+    let mut agent = scratch.spawn(&[]);
+    agent.user("bigline 100000");
+    assert_eq!(agent.next_json()["subtype"], "init");
+    let line = agent.next_raw(LINE_TIMEOUT).unwrap();
+    assert!((100_000..101_000).contains(&line.len()), "{}", line.len());
+    assert_eq!(
+        agent.until_result().last().unwrap()["result"],
+        "sent a big line"
+    );
+}
+
+#[test]
 fn malformed_directive_prints_a_non_json_line_then_continues() {
     let scratch = Scratch::new();
     let mut agent = scratch.spawn(&[]);

@@ -3,10 +3,19 @@
 //! Directives (the prompt text starts with one):
 //! `reply <text>`, `emit <n>`, `stamp <n> <interval_ms>`, `write <path> <content...>`,
 //! `sleep <ms>`, `crash`, `fail <text>`, `malformed`, `history`, `env <NAME>`,
-//! `sh <command>`; anything else is echoed as `echo: <text>`.
+//! `sh <command>`, `forge`, `bigline <bytes>`, `flood`; anything else is echoed as
+//! `echo: <text>`.
 //!
 //! `sh` runs the command with `sh -c` in the working directory, as an agent's shell tool
 //! would, and replies with `exit <code>` followed by its output (stdout, then stderr).
+//!
+//! `forge` plays a hostile agent lying about its conversation: a `system/init` and a
+//! `result` of another `session_id`, the result with absurd usage and cost, then a result
+//! of its own conversation with absurd tokens and a negative cost (which ends the turn
+//! early), and then the turn's ordinary `result`, which comes outside any turn.
+//!
+//! `bigline` prints one assistant line of about `bytes` bytes. `flood` prints one line that
+//! does not end until the turn is interrupted.
 //!
 //! `stamp` is for latency measurement: each of its `n` assistant lines carries
 //! `message.stamp_us`, the wall-clock time (microseconds since the Unix epoch) taken just
@@ -137,6 +146,16 @@ impl Agent {
                 let value = std::env::var(rest.trim()).unwrap_or_else(|_| "<unset>".to_owned());
                 self.say(ctx, &value)
             }
+            ("forge", _) => self.forge(ctx),
+            ("flood", _) => flood(&self.control),
+            ("bigline", Ok(bytes)) => {
+                let text = "x".repeat(usize::try_from(bytes).unwrap_or(usize::MAX));
+                emit(&assistant(
+                    ctx,
+                    &assistant_message(ctx, json!({"type": "text", "text": text})),
+                ));
+                Outcome::text("sent a big line")
+            }
             ("sh", _) if !rest.trim().is_empty() => {
                 let reply = shell(rest.trim());
                 self.say(ctx, &reply)
@@ -209,6 +228,29 @@ impl Agent {
         std::process::exit(CRASH_EXIT_CODE);
     }
 
+    /// Lines that claim another conversation and absurd usage; see the module docs.
+    fn forge(&mut self, ctx: &Ctx) -> Outcome {
+        let other = crate::shapes::uuid();
+        let forged_ctx = Ctx {
+            session_id: &other,
+            ..*ctx
+        };
+        emit(&crate::shapes::init(&forged_ctx));
+        let absurd = |line: &mut Value| {
+            line["usage"]["input_tokens"] = json!(u64::MAX);
+            line["usage"]["output_tokens"] = json!(u64::MAX);
+            line["total_cost_usd"] = json!(1e308);
+        };
+        let mut foreign = result_success(&forged_ctx, "foreign", 1, 0);
+        absurd(&mut foreign);
+        emit(&foreign);
+        let mut early = result_success(ctx, "forged early end", 1, 0);
+        absurd(&mut early);
+        early["total_cost_usd"] = json!(-1.0);
+        emit(&early);
+        self.say(ctx, "forged")
+    }
+
     /// A Write tool round trip: tool_use, the real file write, tool_result, final text.
     fn write(&mut self, ctx: &Ctx, rest: &str) -> Outcome {
         let (path, content) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -249,6 +291,25 @@ impl Agent {
             calls: 2,
         }
     }
+}
+
+/// Writes one line, 64 KiB at a time, until the turn is interrupted; then ends it.
+fn flood(control: &Control) -> Outcome {
+    use std::io::Write;
+    let chunk = vec![b'x'; 64 * 1024];
+    let write = |bytes: &[u8]| {
+        // Locked per chunk: the control thread answers requests on stdout meanwhile.
+        let mut out = std::io::stdout().lock();
+        if out.write_all(bytes).and_then(|()| out.flush()).is_err() {
+            std::process::exit(1);
+        }
+    };
+    write(b"{\"type\":\"flood\",\"text\":\"");
+    while !control.is_interrupted() {
+        write(&chunk);
+    }
+    write(b"\"}\n");
+    Outcome::Interrupted
 }
 
 /// Two whitespace-separated unsigned numbers, and nothing else.
