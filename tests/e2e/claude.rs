@@ -10,29 +10,8 @@ use crate::support::{Http, Runtime, Setup};
 /// The runtime set up to run the real Claude Code CLI, or `None` (with a message) when
 /// the CLI is not installed here. Under CI a missing CLI is a failure.
 fn claude_setup(fake: &FakeAnthropic) -> Option<Setup> {
-    let Some(claude) = agent_runtime_testkit::claude_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AGENT_RUNTIME_TEST_CLAUDE is not set; scripts/test installs the pinned Claude Code"
-        );
-        eprintln!("SKIPPED: set AGENT_RUNTIME_TEST_CLAUDE to the pinned Claude Code CLI");
-        return None;
-    };
     let mut setup = Setup::scripted();
-    setup.reach_host_service(&fake.base_url());
-    setup.extra_toml = format!(
-        r#"
-[agent]
-command = "{claude}"
-env_passthrough = ["PATH", "LANG"]
-[agent.env]
-ANTHROPIC_BASE_URL = "{base}"
-ANTHROPIC_API_KEY = "test-key"
-CLAUDE_CODE_MAX_RETRIES = "1"
-"#,
-        claude = claude.display(),
-        base = fake.base_url(),
-    );
+    setup.extra_toml = setup.claude_agent(&fake.base_url())?;
     Some(setup)
 }
 

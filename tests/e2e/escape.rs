@@ -220,26 +220,14 @@ async fn claude_code_with_bash_cannot_get_out() {
     let Some(mut setup) = guarded_setup() else {
         return;
     };
-    let Some(claude) = agent_runtime_testkit::claude_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AGENT_RUNTIME_TEST_CLAUDE is not set; scripts/test installs the pinned Claude Code"
-        );
-        eprintln!("SKIPPED: set AGENT_RUNTIME_TEST_CLAUDE to the pinned Claude Code CLI");
+    let fake = FakeAnthropic::start().await;
+    let Some(agent_toml) = setup.claude_agent(&fake.base_url()) else {
         return;
     };
-    let fake = FakeAnthropic::start().await;
-    setup.reach_host_service(&fake.base_url());
-    // One agent program per runtime: the victim's file is planted by the test itself.
-    setup.extra_toml += &format!(
-        "[agent]\ncommand = \"{claude}\"\nenv_passthrough = [\"PATH\", \"LANG\"]\n\
-         [agent.env]\nANTHROPIC_BASE_URL = \"{base}\"\nANTHROPIC_API_KEY = \"test-key\"\n\
-         CLAUDE_CODE_MAX_RETRIES = \"1\"\n",
-        claude = claude.display(),
-        base = fake.base_url(),
-    );
+    setup.extra_toml += &agent_toml;
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime).with_token(SECRET);
+    // One agent program per runtime: the victim's file is planted by the test itself.
     let victim_id = http.create_session("claude").await;
     let sandboxes = setup.dir.path().join("data/sandboxes");
     let victim_workspace = std::fs::read_dir(&sandboxes)

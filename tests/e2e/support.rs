@@ -38,6 +38,27 @@ impl Setup {
         }
     }
 
+    /// The `[agent]` section that runs the pinned Claude Code against the fake Messages API
+    /// at `fake_base_url` (reached through a host-service relay), or `None` (with a message)
+    /// when the CLI is not installed here. Under CI a missing CLI is a failure.
+    pub fn claude_agent(&mut self, fake_base_url: &str) -> Option<String> {
+        let Some(claude) = agent_runtime_testkit::claude_bin() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "AGENT_RUNTIME_TEST_CLAUDE is not set; scripts/test installs the pinned Claude Code"
+            );
+            eprintln!("SKIPPED: set AGENT_RUNTIME_TEST_CLAUDE to the pinned Claude Code CLI");
+            return None;
+        };
+        self.reach_host_service(fake_base_url);
+        Some(format!(
+            "[agent]\ncommand = \"{claude}\"\nenv_passthrough = [\"PATH\", \"LANG\"]\n\
+             [agent.env]\nANTHROPIC_BASE_URL = \"{fake_base_url}\"\n\
+             ANTHROPIC_API_KEY = \"test-key\"\nCLAUDE_CODE_MAX_RETRIES = \"1\"\n",
+            claude = claude.display(),
+        ))
+    }
+
     /// Lets the sandboxes reach the service at `url` (`http://127.0.0.1:PORT`) on the host's
     /// loopback, as `[sandbox] host_services` does.
     pub fn reach_host_service(&mut self, url: &str) {

@@ -198,12 +198,8 @@ fn run_client(script: &str, runtime: &Runtime, args: &Value, inspect: impl FnOnc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_researches_a_market_on_convex_with_runtime_and_stdio_tools() {
     let fake = FakeAnthropic::start().await;
-    let Some(claude) = agent_runtime_testkit::claude_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "AGENT_RUNTIME_TEST_CLAUDE is not set; scripts/test installs the pinned Claude Code"
-        );
-        eprintln!("SKIPPED: set AGENT_RUNTIME_TEST_CLAUDE to the pinned Claude Code CLI");
+    let mut relayed = Setup::scripted();
+    let Some(agent_toml) = relayed.claude_agent(&fake.base_url()) else {
         return;
     };
     let Some(everything) = everything_server() else {
@@ -213,17 +209,10 @@ async fn claude_code_researches_a_market_on_convex_with_runtime_and_stdio_tools(
     serve_list_for_market(&convex);
     let work = tempfile::tempdir().unwrap();
     let profiles = researcher_with_everything(work.path(), &everything);
-    let agent_toml = format!(
-        "[agent]\ncommand = \"{claude}\"\nenv_passthrough = [\"PATH\", \"LANG\"]\n\
-         [agent.env]\nANTHROPIC_BASE_URL = \"{base}\"\nANTHROPIC_API_KEY = \"test-key\"\n\
-         CLAUDE_CODE_MAX_RETRIES = \"1\"\n",
-        claude = claude.display(),
-        base = fake.base_url(),
-    );
     let mut setup = ticketdrop_setup(&convex, &profiles, &agent_toml);
     // The sandbox reaches the fake model API through a relay, and reads the MCP server's
     // files, which are outside the system directories.
-    setup.reach_host_service(&fake.base_url());
+    setup.sandbox_toml = relayed.sandbox_toml;
     setup.sandbox_toml += &format!(
         "\nread_only_paths = [{:?}]",
         repo().join("tests/mcp/node_modules").display().to_string()
