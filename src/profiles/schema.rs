@@ -31,18 +31,7 @@ impl MetadataSchema {
 
     /// Every violation of the schema by `instance`, each as `at <JSON pointer>: <message>`.
     pub fn violations(&self, instance: &Value) -> Vec<String> {
-        self.validator
-            .iter_errors(instance)
-            .map(|error| {
-                let pointer = error.instance_path().as_str();
-                let pointer = if pointer.is_empty() {
-                    "(root)"
-                } else {
-                    pointer
-                };
-                format!("at {pointer}: {error}")
-            })
-            .collect()
+        violations(&self.validator, instance)
     }
 }
 
@@ -74,19 +63,24 @@ impl InputSchema {
 
     /// Every violation of the schema by `instance`, each as `at <JSON pointer>: <message>`.
     pub fn violations(&self, instance: &Value) -> Vec<String> {
-        self.validator
-            .iter_errors(instance)
-            .map(|error| {
-                let pointer = error.instance_path().as_str();
-                let pointer = if pointer.is_empty() {
-                    "(root)"
-                } else {
-                    pointer
-                };
-                format!("at {pointer}: {error}")
-            })
-            .collect()
+        violations(&self.validator, instance)
     }
+}
+
+/// Every violation of `validator`'s schema by `instance`, as `at <JSON pointer>: <message>`.
+fn violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|error| {
+            let pointer = error.instance_path().as_str();
+            let pointer = if pointer.is_empty() {
+                "(root)"
+            } else {
+                pointer
+            };
+            format!("at {pointer}: {error}")
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for InputSchema {
