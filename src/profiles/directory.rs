@@ -404,6 +404,6 @@ mod tests {
         assert!(prompt.contains("about: tide tables."), "{prompt}");
 
         let error = render(&profile, json!({ "topic": 3 })).unwrap_err();
-        assert_eq!(error.code(), "metadata_invalid");
+        assert_eq!(error.code().as_str(), "metadata_invalid");
     }
 }

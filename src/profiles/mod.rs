@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 
 use agent_runtime_api::{FileTree, ProfileBundle};
 use serde::Serialize;
+
+use crate::error::{ErrorCode, RuntimeError};
 use serde_json::Value;
 
 pub use directory::{DirectoryProfileSource, MAX_PROFILE_BYTES};
@@ -64,12 +66,18 @@ pub enum ProfileError {
 
 impl ProfileError {
     /// The wire error code: `profile_not_found`, `profile_invalid` or `metadata_invalid`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ProfileError::NotFound { .. } => "profile_not_found",
-            ProfileError::Invalid { .. } => "profile_invalid",
-            ProfileError::MetadataInvalid { .. } => "metadata_invalid",
+            ProfileError::NotFound { .. } => ErrorCode::ProfileNotFound,
+            ProfileError::Invalid { .. } => ErrorCode::ProfileInvalid,
+            ProfileError::MetadataInvalid { .. } => ErrorCode::MetadataInvalid,
         }
+    }
+}
+
+impl From<ProfileError> for RuntimeError {
+    fn from(error: ProfileError) -> Self {
+        RuntimeError::new(error.code(), error.to_string())
     }
 }
 

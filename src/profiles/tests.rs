@@ -180,7 +180,7 @@ fn strict_undefined_names_the_variable_and_the_file() {
     let files: &[(&str, &[u8])] = &[("notes/CLAUDE.md", b"line one\n{{ missing_var }}\n")];
     let profile = Profile::parse(bundle(PLAIN, files)).unwrap();
     let error = render(&profile, json!({})).unwrap_err();
-    assert_eq!(error.code(), "profile_invalid");
+    assert_eq!(error.code().as_str(), "profile_invalid");
     let message = error.to_string();
     for part in ["demo", "missing_var", "notes/CLAUDE.md:2"] {
         assert!(message.contains(part), "{part:?} not in {message}");
@@ -212,7 +212,7 @@ fn syntax_errors_show_at_load_with_file_and_line() {
     ];
     for (manifest, files, expected) in cases {
         let error = Profile::parse(bundle(manifest, files)).unwrap_err();
-        assert_eq!(error.code(), "profile_invalid");
+        assert_eq!(error.code().as_str(), "profile_invalid");
         assert!(
             error.to_string().contains(expected),
             "{expected:?} not in {error}"
@@ -252,7 +252,7 @@ fn tools_are_checked_when_the_profile_loads() {
     ];
     for (manifest, expected) in cases {
         let error = Profile::parse(bundle(&manifest, &[])).unwrap_err();
-        assert_eq!(error.code(), "profile_invalid");
+        assert_eq!(error.code().as_str(), "profile_invalid");
         let message = error.to_string();
         assert!(
             message.contains(expected) && message.contains("tools `t`"),
@@ -303,7 +303,7 @@ fn manifest_errors_name_the_key_and_line() {
     ];
     for (manifest, expected) in cases {
         let error = Profile::parse(bundle(manifest, &[])).unwrap_err();
-        assert_eq!(error.code(), "profile_invalid", "{manifest}");
+        assert_eq!(error.code().as_str(), "profile_invalid", "{manifest}");
         assert!(
             error.to_string().contains(expected),
             "{expected:?} not in {error}"
@@ -324,7 +324,7 @@ fn metadata_that_clashes_with_variables_is_refused() {
     ];
     for (metadata, variable) in cases {
         let error = render(&profile, metadata.clone()).unwrap_err();
-        assert_eq!(error.code(), "metadata_invalid", "{metadata}");
+        assert_eq!(error.code().as_str(), "metadata_invalid", "{metadata}");
         assert!(
             error.to_string().contains(variable),
             "{variable} not in {error}"
@@ -348,7 +348,7 @@ metadata_schema = { type = "object", required = ["topic", "when"], properties = 
     let error = profile
         .validate_metadata(&json!({ "topic": 5, "count": 0, "extra": true }))
         .unwrap_err();
-    assert_eq!(error.code(), "metadata_invalid");
+    assert_eq!(error.code().as_str(), "metadata_invalid");
     let message = error.to_string();
     for part in ["at /topic", "at /count", "at (root)", "when", "extra"] {
         assert!(message.contains(part), "{part:?} not in {message}");
@@ -359,7 +359,7 @@ metadata_schema = { type = "object", required = ["topic", "when"], properties = 
         assert!(error.to_string().contains("must be an object"), "{error}");
     }
     let error = render(&profile, json!({})).unwrap_err();
-    assert_eq!(error.code(), "metadata_invalid");
+    assert_eq!(error.code().as_str(), "metadata_invalid");
 }
 
 #[test]

@@ -41,17 +41,7 @@ pub(crate) async fn load_profile(inner: &Inner, agent_type: &str) -> Result<Prof
             ),
             other => RuntimeError::storage("loading the profile", other),
         })?;
-    Profile::parse(bundle).map_err(profile_error)
-}
-
-/// Maps a profile error to its wire code.
-pub(crate) fn profile_error(error: crate::profiles::ProfileError) -> RuntimeError {
-    let code = match error.code() {
-        "profile_not_found" => ErrorCode::ProfileNotFound,
-        "metadata_invalid" => ErrorCode::MetadataInvalid,
-        _ => ErrorCode::ProfileInvalid,
-    };
-    RuntimeError::new(code, error.to_string())
+    Ok(Profile::parse(bundle)?)
 }
 
 /// Renders the profile for this session.
@@ -65,7 +55,7 @@ pub(crate) fn render(
         metadata: &record.metadata,
         vars: &inner.settings.vars,
     };
-    profile.render(&context).map_err(profile_error)
+    Ok(profile.render(&context)?)
 }
 
 /// Creates the sandbox, starts the agent and waits until it answers `initialize`.

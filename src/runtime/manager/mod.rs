@@ -261,9 +261,7 @@ impl SessionManager {
         let _owner_slot = self.reserve_owner_slot(&owner, limits)?;
         let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &request.agent_type).await?;
-        profile
-            .validate_metadata(&metadata)
-            .map_err(launch::profile_error)?;
+        profile.validate_metadata(&metadata)?;
 
         let now = Utc::now();
         let mut record = SessionRecord {
