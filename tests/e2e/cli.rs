@@ -117,6 +117,48 @@ fn check_warns_when_every_web_page_is_allowed() {
 }
 
 #[test]
+fn check_says_which_isolation_is_in_force_and_warns_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let agent = agent_runtime_testkit::bin_path("scripted-agent");
+    let config = write_config(dir.path(), &agent.display().to_string(), &profiles);
+    let isolating = ["bwrap", "slirp4netns"].iter().all(|program| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    });
+    if isolating {
+        let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
+        let report = text(&output);
+        assert!(output.status.success(), "{report}");
+        assert!(
+            report.contains("isolation: bubblewrap, private network"),
+            "{report}"
+        );
+        assert!(!report.contains("WARN "), "{report}");
+    }
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(
+        "[sandbox]
+isolation = \"dangerously-none\"\n",
+    );
+    std::fs::write(&config, toml).unwrap();
+    let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
+    let report = text(&output);
+    assert!(
+        output.status.success(),
+        "a warning is not a problem: {report}"
+    );
+    let warning = report
+        .lines()
+        .find(|l| l.starts_with("WARN "))
+        .unwrap_or_default();
+    assert!(
+        warning.contains("dangerously-none") && warning.contains("secrets"),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_config_error_names_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("runtime.toml");
