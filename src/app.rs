@@ -55,7 +55,12 @@ pub async fn serve(
     }
     // Local sandboxes reach /mcp through a unix socket that serves nothing else.
     let sandbox_socket = match &config.sandbox {
-        SandboxConfig::Local(local) => Some(local.root.join(SANDBOX_SOCKET)),
+        // Named after this process, so another runtime's socket is never taken over.
+        SandboxConfig::Local(local) => Some(
+            local
+                .root
+                .join(format!(".runtime-{}.sock", std::process::id())),
+        ),
         SandboxConfig::Modal(_) => None,
     };
     let link = sandbox_socket
@@ -70,7 +75,10 @@ pub async fn serve(
     let adapters = catalog::build_adapters(&config, link)
         .await
         .map_err(ServeError::Adapters)?;
-    let sandbox_listener = sandbox_socket.map(|path| bind_unix(&path)).transpose()?;
+    let sandbox_listener = sandbox_socket
+        .as_deref()
+        .map(agent_runtime_local::bind_socket)
+        .transpose()?;
     let tool_sessions = Arc::new(tools::ToolSessions::new());
     let public_url = config
         .server
@@ -115,21 +123,11 @@ pub async fn serve(
     let served = transport::serve(listener, sandbox_listener, state, shutdown).await;
     tracing::info!(live = manager.live_sessions(), "stopping every session");
     manager.shutdown().await;
+    if let Some(path) = &sandbox_socket {
+        let _ = std::fs::remove_file(path);
+    }
     tracing::info!("stopped");
     Ok(served?)
-}
-
-/// The unix socket, in the local sandbox root, through which sandboxes reach `/mcp`.
-const SANDBOX_SOCKET: &str = ".runtime.sock";
-
-/// Listens on the unix socket `path`, replacing one an earlier run left behind.
-fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(error),
-    }
-    tokio::net::UnixListener::bind(path)
 }
 
 /// The `Host` values `/mcp` accepts (rmcp's own check): loopback names, `public_url`'s

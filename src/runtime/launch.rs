@@ -156,13 +156,16 @@ pub(crate) async fn launch(
     }
 }
 
-/// Whether `path` is one of the files that steer Claude Code in the workspace: its
-/// settings (hooks, permissions), agents and commands under `.claude/`, its instructions
-/// in `CLAUDE.md`, and project MCP servers in `.mcp.json`. On resume they come from the
-/// profile only.
+/// Whether `path` is one of the files that steer Claude Code in the workspace: settings
+/// (hooks, permissions), agents and commands under a `.claude/` directory, instructions in
+/// a `CLAUDE.md` or `CLAUDE.local.md` (Claude Code reads those of subdirectories too), and
+/// project MCP servers in `.mcp.json`. On resume they come from the profile only.
 pub(crate) fn is_control_file(path: &RelPath) -> bool {
     let path = path.as_str();
-    path == "CLAUDE.md" || path == ".mcp.json" || path.starts_with(".claude/")
+    let name = path.rsplit('/').next().unwrap_or(path);
+    path == ".mcp.json"
+        || matches!(name, "CLAUDE.md" | "CLAUDE.local.md")
+        || path.split('/').any(|component| component == ".claude")
 }
 
 /// Measures consecutive phases.

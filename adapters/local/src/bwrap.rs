@@ -202,7 +202,8 @@ impl Bubblewrap {
         ]);
         line.push(["--bind".as_ref(), home.as_os_str(), home.as_os_str()]);
         // No --new-session: it would move the command out of the process group that
-        // terminate signals. --die-with-parent ends everything inside when bwrap itself
+        // terminate signals; bubblewrap itself starts in a session of its own, without a
+        // controlling terminal (see `LocalSandbox::command`). --die-with-parent ends everything inside when bwrap itself
         // dies (killed, or with the runtime), which is why terminate spares bwrap the
         // SIGTERM it sends to the processes inside.
         line.push(

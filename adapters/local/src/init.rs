@@ -121,6 +121,8 @@ async fn run(forwards: Vec<Forward>, command: Vec<String>) -> i32 {
 async fn relay(listener: TcpListener, socket: PathBuf) {
     loop {
         let Ok((inside, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let socket = socket.clone();

@@ -50,3 +50,4 @@ mod sandbox;
 pub use config::{InitProgram, Isolation, LocalSandboxConfig, Network, RuntimeLink, build};
 pub use init::sandbox_init;
 pub use provider::LocalSandboxProvider;
+pub use relay::bind_socket;

@@ -71,10 +71,10 @@ impl Handshake {
     }
 
     /// After the spawn: closes the runtime's copies of bubblewrap's ends, waits for the
-    /// namespace, attaches slirp4netns to it in the process group `pgid`, and releases
-    /// bubblewrap. The returned [`Attached`] must live as long as the program: dropping it
-    /// ends slirp4netns.
-    pub async fn attach(mut self, slirp: &Slirp, pgid: i32) -> AdapterResult<Attached> {
+    /// namespace, attaches slirp4netns to it, and releases bubblewrap. The returned
+    /// [`Attached`] must live as long as the program: dropping it (or the runtime's end)
+    /// ends slirp4netns, which is why it needs no process group of the sandbox's.
+    pub async fn attach(mut self, slirp: &Slirp) -> AdapterResult<Attached> {
         self.info.1 = None;
         self.block.0 = None;
         let (info, block) = (self.info.0, self.block.1);
@@ -99,7 +99,6 @@ impl Handshake {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(pgid)
             .kill_on_drop(false);
         pass_fds(
             &mut command,
@@ -131,8 +130,17 @@ impl Handshake {
             };
             return Err(AdapterError::Other(format!("{error}: {stderr}")));
         }
-        // Reap it whenever it ends.
+        // Its stderr is read to the end, so a chatty slirp4netns never blocks on a full
+        // pipe (and takes the sandbox's network with it); it is reaped when it ends.
+        let stderr = process.stderr.take();
         tokio::spawn(async move {
+            if let Some(stderr) = stderr {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::debug!(%line, "slirp4netns");
+                }
+            }
             let _ = process.wait().await;
         });
         let mut block = block;

@@ -23,12 +23,7 @@ pub(crate) async fn pipe(mut inside: UnixStream, mut outside: TcpStream) {
 /// Listens on `socket` and relays every connection to `service`, for as long as the
 /// runtime runs. A stale socket file from an earlier run is replaced.
 pub(crate) fn serve(socket: &Path, service: SocketAddr) -> AdapterResult<()> {
-    match std::fs::remove_file(socket) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(crate::files::io_error(socket, error)),
-    }
-    let listener = UnixListener::bind(socket).map_err(|error| {
+    let listener = bind_socket(socket).map_err(|error| {
         AdapterError::Other(format!(
             "listening on {} for {service}: {error}",
             socket.display()
@@ -55,6 +50,16 @@ pub(crate) fn serve(socket: &Path, service: SocketAddr) -> AdapterResult<()> {
         }
     });
     Ok(())
+}
+
+/// Listens on the unix socket `path`, replacing a socket file an earlier run left there.
+pub fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    UnixListener::bind(path)
 }
 
 /// The socket file of the relay to `service` inside `dir`.

@@ -111,10 +111,21 @@ impl LocalSandbox {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Its own group, so one signal reaches the process and all it starts.
-            .process_group(0)
             // Dropping the handle must not kill the agent; terminate does, by group.
             .kill_on_drop(false);
+        // Its own session, so it has no controlling terminal: a process that could open
+        // the runtime's terminal could type into the operator's shell (TIOCSTI). A session
+        // leader also leads its own group, so one signal reaches the process and all it
+        // starts.
+        // SAFETY: setsid is async-signal-safe and the closure allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         command
     }
 }
@@ -207,7 +218,7 @@ impl Sandbox for LocalSandbox {
         }
         // The network comes before the program starts: bubblewrap waits for it.
         let network = match handshake {
-            Some((handshake, slirp)) => match handshake.attach(slirp, group.pgid).await {
+            Some((handshake, slirp)) => match handshake.attach(slirp).await {
                 Ok(attached) => Some(attached),
                 Err(error) => {
                     process::kill_groups(&[group], Duration::ZERO).await;

@@ -141,3 +141,45 @@ async fn the_host_is_out_of_sight() {
     sandbox.terminate().await.unwrap();
     other.terminate().await.unwrap();
 }
+
+/// Field `n` (1-based, as `man proc` counts) of `/proc/<pid>/stat`.
+fn stat_field(pid: i64, n: usize) -> i64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &text[text.rfind(')').unwrap() + 2..];
+    rest.split_whitespace().nth(n - 3).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxed_processes_have_no_controlling_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let plain = build(LocalSandboxConfig {
+        isolation: Isolation::DangerouslyNone,
+        ..LocalSandboxConfig::new(root.path().join("plain"))
+    })
+    .unwrap();
+    let mut providers = vec![(root.path().join("plain"), plain)];
+    if let Some(isolated) = private(&root, Vec::new()) {
+        providers.push((root.path().join("sandboxes"), isolated));
+    }
+    for (dir, provider) in providers {
+        let sandbox = provider.create(&spec("tty")).await.unwrap();
+        let command = CommandSpec {
+            program: "sleep".into(),
+            args: vec!["30".into()],
+            env: BTreeMap::new(),
+        };
+        let _process = sandbox.spawn(&command).await.unwrap();
+        let marker = std::fs::read_to_string(dir.join(sandbox.id()).join("sandbox.json")).unwrap();
+        let marker: serde_json::Value = serde_json::from_str(&marker).unwrap();
+        let leader = marker["process_groups"][0]["pgid"].as_i64().unwrap();
+        // A session of its own (so no terminal of the runtime's can be its controlling
+        // one, and TIOCSTI into the operator's shell is out of reach), and no terminal.
+        assert_eq!(
+            stat_field(leader, 6),
+            leader,
+            "the leader leads its own session"
+        );
+        assert_eq!(stat_field(leader, 7), 0, "no controlling terminal");
+        sandbox.terminate().await.unwrap();
+    }
+}
