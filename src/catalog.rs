@@ -299,6 +299,7 @@ fn runtime_settings_with_env(
         limits: Limits {
             file_bytes: config.limits.file_bytes.bytes(),
             workspace_bytes: config.limits.workspace_bytes.bytes(),
+            workspace_files: config.limits.workspace_files,
             line_bytes: config.limits.agent_line_bytes.as_usize(),
             replay_page_bytes: config.limits.replay_page_bytes.as_usize(),
         },

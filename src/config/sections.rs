@@ -198,6 +198,9 @@ pub struct LimitsConfig {
     /// The most bytes of one session's workspace kept in storage; a sync that would pass
     /// it stores what fits and reports the rest.
     pub workspace_bytes: ByteSize,
+    /// The most files and directories of one workspace the runtime lists; with more,
+    /// nothing of it is listed or synced until there are fewer.
+    pub workspace_files: usize,
     /// The longest line of agent output; a longer one is dropped and reported as an
     /// `error` event.
     pub agent_line_bytes: ByteSize,

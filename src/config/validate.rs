@@ -116,7 +116,20 @@ fn check_limits(config: &Config, findings: &mut Vec<Finding>) {
             ));
         }
     }
+    // A profile's own files must fit, with room for the agent's.
+    if limits.workspace_files < MIN_WORKSPACE_FILES {
+        findings.push((
+            key("limits.workspace_files"),
+            format!(
+                "must be at least {MIN_WORKSPACE_FILES}, found {}",
+                limits.workspace_files
+            ),
+        ));
+    }
 }
+
+/// The smallest accepted `limits.workspace_files`.
+const MIN_WORKSPACE_FILES: usize = 100;
 
 fn key(dotted: &str) -> Vec<String> {
     dotted.split('.').map(str::to_owned).collect()

@@ -125,9 +125,10 @@ pub(crate) async fn launch(
                 sandbox: sandbox_time,
                 agent: clock.lap(),
             };
-            let snapshot = workspace::snapshot(sandbox.as_ref())
-                .await
-                .unwrap_or_default();
+            let snapshot =
+                workspace::snapshot(sandbox.as_ref(), inner.settings.limits.workspace_files)
+                    .await
+                    .unwrap_or_default();
             // What was just restored is what the store holds. The agent's control files
             // it also holds are replaced or removed by the next sync.
             let mut synced = workspace::synced_from(&stored, &snapshot);

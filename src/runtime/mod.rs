@@ -81,6 +81,9 @@ pub struct Limits {
     pub file_bytes: u64,
     /// The most bytes of one session's workspace kept in storage.
     pub workspace_bytes: u64,
+    /// The most files and directories of a workspace the runtime lists; beyond it,
+    /// nothing of the workspace is listed or synced.
+    pub workspace_files: usize,
     /// The longest agent output line; a longer one becomes an `error` event.
     pub line_bytes: usize,
     /// The most event bytes in one page of replay; a page holds at least one event.
@@ -94,6 +97,7 @@ impl Default for Limits {
         Limits {
             file_bytes: 10 * MIB,
             workspace_bytes: 1024 * MIB,
+            workspace_files: 100_000,
             line_bytes: 8 * MIB as usize,
             replay_page_bytes: 8 * MIB as usize,
         }

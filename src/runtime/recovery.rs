@@ -60,14 +60,9 @@ pub(crate) async fn recover(inner: &Inner) -> Result<Recovered, agent_runtime_ap
                 }
             }
             if let Some(agent_id) = &record.agent_session_id
-                && let Err(error) = workspace::sync_transcript(
-                    sandbox.as_ref(),
-                    blobs,
-                    &key,
-                    agent_id,
-                    limits.workspace_bytes,
-                )
-                .await
+                && let Err(error) =
+                    workspace::sync_transcript(sandbox.as_ref(), blobs, &key, agent_id, limits)
+                        .await
             {
                 tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's transcript failed");
             }

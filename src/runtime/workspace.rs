@@ -58,10 +58,11 @@ pub(crate) fn synced_from(restored: &FileTree, snapshot: &Snapshot) -> Synced {
         .collect()
 }
 
-/// Lists a sandbox directory as a [`Snapshot`].
-pub(crate) async fn snapshot(sandbox: &dyn Sandbox) -> AdapterResult<Snapshot> {
+/// Lists a sandbox's workspace as a [`Snapshot`]; one of more than `max_entries` files and
+/// directories is `TooLarge`.
+pub(crate) async fn snapshot(sandbox: &dyn Sandbox, max_entries: usize) -> AdapterResult<Snapshot> {
     Ok(sandbox
-        .list_files(SandboxDir::Workspace)
+        .list_files(SandboxDir::Workspace, max_entries)
         .await?
         .into_iter()
         .map(|stat| (stat.path, (stat.size, stat.modified_at)))
@@ -137,7 +138,7 @@ pub(crate) async fn sync_workspace(
     synced: &mut Synced,
     limits: &Limits,
 ) -> AdapterResult<Vec<Skipped>> {
-    let mut current = snapshot(sandbox).await?;
+    let mut current = snapshot(sandbox, limits.workspace_files).await?;
     let mut skipped = Vec::new();
     let mut total: u64 = 0;
     current.retain(|path, (size, _)| {
@@ -214,20 +215,23 @@ fn transcript_name(agent_session_id: &str) -> Option<RelPath> {
 }
 
 /// Copies the agent's transcript from the sandbox to the blob store, if it wrote one of
-/// at most `max_bytes`. Call it after the agent process exited: Claude Code writes the
-/// file lazily.
+/// at most `limits.workspace_bytes`. Call it after the agent process exited: Claude Code
+/// writes the file lazily.
 pub(crate) async fn sync_transcript(
     sandbox: &dyn Sandbox,
     blobs: &dyn BlobStore,
     session: &RelPath,
     agent_session_id: &str,
-    max_bytes: u64,
+    limits: &Limits,
 ) -> AdapterResult<bool> {
+    let max_bytes = limits.workspace_bytes;
     let Some(name) = transcript_name(agent_session_id) else {
         return Ok(false);
     };
     let suffix = format!("/{name}");
-    let home = sandbox.list_files(SandboxDir::AgentHome).await?;
+    let home = sandbox
+        .list_files(SandboxDir::AgentHome, limits.workspace_files)
+        .await?;
     let Some(found) = home.iter().find(|stat| {
         stat.path.as_str().starts_with("projects/") && stat.path.as_str().ends_with(&suffix)
     }) else {

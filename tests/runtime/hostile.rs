@@ -389,3 +389,60 @@ async fn many_files_past_the_workspace_limit_give_a_bounded_number_of_events() {
     );
     assert_eq!(h.file(&session.id, "a.bin").await.len(), 60000);
 }
+
+#[tokio::test]
+async fn a_workspace_of_too_many_files_is_reported_once_and_not_waited_for_at_stop() {
+    let mut settings = settings();
+    settings.limits.workspace_files = 50;
+    settings.sync_interval = Duration::from_millis(100);
+    let h = Harness::with_settings(settings).await;
+    let session = h.create().await;
+    h.turn(&session.id, "write kept.txt before").await;
+    // A periodic sync stores it while the workspace still fits.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let result = h
+        .turn(
+            &session.id,
+            "sh mkdir many && cd many && seq 1 200 | xargs touch",
+        )
+        .await;
+    assert!(
+        result["result"].as_str().unwrap().starts_with("exit 0"),
+        "{result}"
+    );
+    h.turn(&session.id, "reply still here").await;
+
+    // A stop does not wait out the final sync's patience for a workspace that cannot fit.
+    let started = std::time::Instant::now();
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stop took {:?}",
+        started.elapsed()
+    );
+    let errors: Vec<serde_json::Value> = h
+        .log(&session.id)
+        .await
+        .iter()
+        .filter(|e| e.kind == EventKind::Error)
+        .map(data)
+        .collect();
+    let too_many: Vec<&serde_json::Value> = errors
+        .iter()
+        .filter(|d| d["code"] == "file_skipped")
+        .collect();
+    assert_eq!(too_many.len(), 1, "said once: {errors:?}");
+    assert!(
+        too_many[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("workspace_files"),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|d| d["code"] == "sync_failed"),
+        "the final sync says it could not store the workspace: {errors:?}"
+    );
+    // What the last good sync stored is still there.
+    assert_eq!(h.file(&session.id, "kept.txt").await, b"before");
+}

@@ -132,7 +132,9 @@ pub struct SandboxInfo {
 ///   to [`SandboxDir::AgentHome`] are readable only by their owner (mode 0600, and 0700
 ///   for the directory): it holds the token of the runtime's tools.
 /// - `list_files` lists regular files under the directory, recursively, ordered by path;
-///   an empty directory gives an empty list.
+///   an empty directory gives an empty list. A directory holding more than `max_entries`
+///   files is `TooLarge` (a provider may count directories too), found without listing
+///   more than that: a sandbox of millions of files costs the runtime bounded memory.
 /// - `read_file` returns the bytes of a regular file; a missing file is `NotFound`, one of
 ///   more than `max_bytes` is `TooLarge`, found without holding more than `max_bytes + 1`
 ///   bytes of it.
@@ -159,8 +161,9 @@ pub trait Sandbox: Send + Sync {
     fn agent_home_path(&self) -> &str;
     /// Writes files below `dir`.
     async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()>;
-    /// Lists files below `dir`.
-    async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>>;
+    /// Lists the files below `dir`, if there are at most `max_entries`.
+    async fn list_files(&self, dir: SandboxDir, max_entries: usize)
+    -> AdapterResult<Vec<FileStat>>;
     /// Reads one file below `dir` of at most `max_bytes`.
     async fn read_file(
         &self,

@@ -39,9 +39,12 @@ impl Access {
 }
 
 /// Lists the regular files below `root`, recursively, ordered by path.
-pub(crate) fn list(root: &Path) -> AdapterResult<Vec<FileStat>> {
+pub(crate) fn list(root: &Path, max_entries: usize) -> AdapterResult<Vec<FileStat>> {
     let root_fd = open_root(root, OFlags::PATH)?;
     let mut found = Vec::new();
+    // Files, directories and anything else seen, so that neither many files nor many
+    // directories (nor one huge directory) make the walk unbounded.
+    let mut seen: usize = 0;
     let mut pending: Vec<Option<RelPath>> = vec![None];
     while let Some(prefix) = pending.pop() {
         let shown = || root.join(prefix.as_ref().map_or("", RelPath::as_str));
@@ -72,6 +75,13 @@ pub(crate) fn list(root: &Path) -> AdapterResult<Vec<FileStat>> {
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
                 continue;
+            }
+            seen += 1;
+            if seen > max_entries {
+                return Err(AdapterError::TooLarge(format!(
+                    "{} holds more than {max_entries} files and directories",
+                    root.display()
+                )));
             }
             let Some(path) = child_path(prefix.as_ref(), name) else {
                 continue;
@@ -400,7 +410,7 @@ mod tests {
         );
         assert_eq!(read(&root, &rel("s"), MAX).unwrap(), &b"mine"[..]);
         assert_eq!(
-            list(&root)
+            list(&root, 100)
                 .unwrap()
                 .iter()
                 .map(|f| f.path.as_str())

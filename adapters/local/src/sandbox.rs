@@ -150,9 +150,13 @@ impl Sandbox for LocalSandbox {
         blocking(move || files::write_tree(&root, &files, access)).await
     }
 
-    async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>> {
+    async fn list_files(
+        &self,
+        dir: SandboxDir,
+        max_entries: usize,
+    ) -> AdapterResult<Vec<FileStat>> {
         let root = self.path_of(dir);
-        blocking(move || files::list(&root)).await
+        blocking(move || files::list(&root, max_entries)).await
     }
 
     async fn read_file(

@@ -143,7 +143,7 @@ async fn a_directory_swapped_for_a_symlink_is_never_written_through_or_listed() 
             .sandbox
             .write_files(SandboxDir::Workspace, &tree)
             .await;
-        if let Ok(listed) = setup.sandbox.list_files(SandboxDir::Workspace).await {
+        if let Ok(listed) = setup.sandbox.list_files(SandboxDir::Workspace, 1000).await {
             assert!(
                 listed.iter().all(|f| !f.path.as_str().contains("secret")),
                 "listed a file outside: {listed:?}"

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 /// `sh -c WRITE sh MODE DIR...`: creates the directories, gives each the mode before it
 /// (`-` leaves it as it is), then unpacks stdin at `/`.
 pub(crate) const WRITE: &str = r#"while [ $# -gt 1 ]; do mkdir -p -- "$2" || exit 1; if [ "$1" != - ]; then chmod "$1" -- "$2" || exit 1; fi; shift 2; done; exec tar -x -f - -C /"#;
-/// `sh -c LIST sh DIR`: one `size mtime path\0` record per regular file; nothing when the
-/// directory is missing.
+/// `sh -c LIST sh DIR COUNT`: one `size mtime path\0` record per regular file, at most
+/// COUNT of them; nothing when the directory is missing.
 pub(crate) const LIST: &str =
-    r#"cd -- "$1" 2>/dev/null || exit 0; exec find . -type f -printf '%s %T@ %P\0'"#;
+    r#"cd -- "$1" 2>/dev/null || exit 0; find . -type f -printf '%s %T@ %P\0' | head -z -n "$2""#;
 /// `sh -c READ sh FILE COUNT`: at most COUNT bytes of the file, or exit code [`MISSING`].
 pub(crate) const READ: &str =
     r#"[ -f "$1" ] && exec head -c "$2" -- "$1"; echo "no such file: $1" >&2; exit 44"#;

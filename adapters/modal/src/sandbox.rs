@@ -212,12 +212,25 @@ impl Sandbox for ModalSandbox {
         self.unpack(&[self.placed(dir, files)]).await
     }
 
-    async fn list_files(&self, dir: SandboxDir) -> AdapterResult<Vec<FileStat>> {
+    async fn list_files(
+        &self,
+        dir: SandboxDir,
+        max_entries: usize,
+    ) -> AdapterResult<Vec<FileStat>> {
         let mut args = script(files::LIST);
         args.push(self.dir(dir).to_owned());
+        // One record more than allowed tells a directory over the limit from one at it.
+        args.push(max_entries.saturating_add(1).to_string());
         let output = self.run(args, Vec::new()).await?;
         check(&output, "listing files")?;
-        files::parse_listing(&output.stdout)
+        let listed = files::parse_listing(&output.stdout)?;
+        if listed.len() > max_entries {
+            return Err(AdapterError::TooLarge(format!(
+                "{} holds more than {max_entries} files",
+                self.dir(dir)
+            )));
+        }
+        Ok(listed)
     }
 
     async fn read_file(

@@ -139,6 +139,8 @@ pub(crate) struct Actor {
     skipped: std::collections::BTreeSet<workspace::Skipped>,
     /// Whether the last periodic sync failed.
     sync_failing: bool,
+    /// Whether the last listing of the workspace found more files than the limit.
+    too_many_files: bool,
     last_activity: Arc<AtomicI64>,
     busy: Arc<AtomicBool>,
     stdout_open: bool,
@@ -190,6 +192,7 @@ impl Actor {
             periodic_sync: None,
             skipped: Default::default(),
             sync_failing: false,
+            too_many_files: false,
             last_activity,
             busy,
             stdout_open: true,
@@ -309,24 +312,27 @@ impl Actor {
                 let _ = reply.send(Ok(self.record.clone()));
             }
             Command::Files { reply } => {
-                let files = workspace::snapshot(self.sandbox.as_ref())
-                    .await
-                    .map(|snapshot| {
-                        snapshot
-                            .into_iter()
-                            .map(|(path, (size, modified_at))| FileInfo {
-                                path: path.to_string(),
-                                size,
-                                modified_at,
-                            })
-                            .collect()
-                    })
-                    .map_err(|e| {
-                        RuntimeError::new(
-                            ErrorCode::SandboxFailed,
-                            format!("listing files failed: {e}"),
-                        )
-                    });
+                let files = workspace::snapshot(
+                    self.sandbox.as_ref(),
+                    self.inner.settings.limits.workspace_files,
+                )
+                .await
+                .map(|snapshot| {
+                    snapshot
+                        .into_iter()
+                        .map(|(path, (size, modified_at))| FileInfo {
+                            path: path.to_string(),
+                            size,
+                            modified_at,
+                        })
+                        .collect()
+                })
+                .map_err(|e| {
+                    RuntimeError::new(
+                        ErrorCode::SandboxFailed,
+                        format!("listing files failed: {e}"),
+                    )
+                });
                 let _ = reply.send(files);
             }
             Command::ReadFile { path, reply } => {

@@ -121,12 +121,23 @@ impl Actor {
 
     /// Diffs the workspace against the last turn and emits one `file` event per change.
     pub(super) async fn emit_file_changes(&mut self) {
-        match workspace::snapshot(self.sandbox.as_ref()).await {
+        let limit = self.inner.settings.limits.workspace_files;
+        match workspace::snapshot(self.sandbox.as_ref(), limit).await {
             Ok(current) => {
                 for change in workspace::diff(&self.snapshot, &current) {
                     self.emit_json(EventKind::File, &change).await;
                 }
                 self.snapshot = current;
+                self.too_many_files = false;
+            }
+            // Said once, not after every turn while it lasts.
+            Err(AdapterError::TooLarge(reason)) if !self.too_many_files => {
+                self.too_many_files = true;
+                let message = format!(
+                    "{reason}: more than limits.workspace_files ({limit}); no file is listed or \
+                     synced until there are fewer"
+                );
+                self.emit_error("file_skipped", &message, false).await;
             }
             Err(error) => {
                 tracing::warn!(session_id = %self.id, %error, "listing workspace files failed")

@@ -31,7 +31,7 @@ impl Actor {
                     blobs.as_ref(),
                     &key,
                     &agent_id,
-                    limits.workspace_bytes,
+                    &limits,
                 );
                 if let Err(error) = transcript.await {
                     result = Err(error);
@@ -110,10 +110,18 @@ impl Actor {
                 return;
             };
             tracing::warn!(session_id = %self.id, %error, "final sync failed");
-            if tokio::time::Instant::now() + delay > deadline {
-                let message = format!(
-                    "storing the session's files failed for {FINAL_SYNC_PATIENCE:?}; changes since the last sync are lost: {error}"
-                );
+            // Waiting helps an outage, not a workspace over its limits.
+            let hopeless = matches!(error, AdapterError::TooLarge(_));
+            if hopeless || tokio::time::Instant::now() + delay > deadline {
+                let message = if hopeless {
+                    format!(
+                        "storing the session's files failed; changes since the last sync are lost: {error}"
+                    )
+                } else {
+                    format!(
+                        "storing the session's files failed for {FINAL_SYNC_PATIENCE:?}; changes since the last sync are lost: {error}"
+                    )
+                };
                 self.emit_error("sync_failed", &message, false).await;
                 return;
             }
@@ -141,8 +149,7 @@ impl Actor {
         self.report_skipped(skipped).await;
         if let Some(agent_id) = &self.record.agent_session_id {
             let sandbox = self.sandbox.as_ref();
-            workspace::sync_transcript(sandbox, blobs, &self.key, agent_id, limits.workspace_bytes)
-                .await?;
+            workspace::sync_transcript(sandbox, blobs, &self.key, agent_id, limits).await?;
         }
         Ok(())
     }

@@ -73,13 +73,18 @@ async fn collect(mut process: AgentProcess, input: &[u8]) -> (String, String, Ex
 
 /// A limit no file of the suite reaches.
 const NO_LIMIT: u64 = 1 << 30;
+/// More entries than any directory of these tests holds.
+const MAX_ENTRIES: usize = 1000;
 
 async fn read(sandbox: &dyn Sandbox, dir: SandboxDir, path: &str) -> AdapterResult<Bytes> {
     sandbox.read_file(dir, &rel(path), NO_LIMIT).await
 }
 
 async fn paths_and_sizes(sandbox: &dyn Sandbox, dir: SandboxDir) -> Vec<(String, u64)> {
-    let listed = sandbox.list_files(dir).await.expect("list_files");
+    let listed = sandbox
+        .list_files(dir, MAX_ENTRIES)
+        .await
+        .expect("list_files");
     listed
         .into_iter()
         .map(|stat| (stat.path.as_str().to_owned(), stat.size))
@@ -111,7 +116,40 @@ pub async fn sandbox_provider(provider: &dyn SandboxProvider, owner_tag: &str) {
     processes(sandbox.as_ref()).await;
     ownership(provider, sandbox.as_ref(), &spec).await;
     empty_sandbox(provider, owner_tag).await;
+    listing_limit(provider, owner_tag).await;
     termination(provider, sandbox.as_ref(), owner_tag).await;
+}
+
+/// A listing of more files than `max_entries` is refused, one within it is whole.
+async fn listing_limit(provider: &dyn SandboxProvider, owner_tag: &str) {
+    let spec = SandboxSpec {
+        session_id: unique_prefix("many"),
+        owner_tag: owner_tag.to_owned(),
+        ..SandboxSpec::default()
+    };
+    let sandbox = provider.create(&spec).await.expect("create");
+    let sandbox = sandbox.as_ref();
+    let mut many = FileTree::default();
+    for n in 0..12 {
+        many.insert(rel(&format!("many/{n}.txt")), "x");
+    }
+    sandbox
+        .write_files(SandboxDir::AgentHome, &many)
+        .await
+        .expect("write many files");
+    assert!(
+        matches!(
+            sandbox.list_files(SandboxDir::AgentHome, 10).await,
+            Err(AdapterError::TooLarge(_))
+        ),
+        "a directory of more files than max_entries is TooLarge"
+    );
+    let listed = sandbox
+        .list_files(SandboxDir::AgentHome, 100)
+        .await
+        .expect("list within the limit");
+    assert_eq!(listed.len(), 12, "{listed:?}");
+    sandbox.terminate().await.expect("terminate");
 }
 
 async fn files(sandbox: &dyn Sandbox) {
@@ -337,7 +375,7 @@ async fn empty_sandbox(provider: &dyn SandboxProvider, owner_tag: &str) {
     for dir in [SandboxDir::Workspace, SandboxDir::AgentHome] {
         assert!(
             sandbox
-                .list_files(dir)
+                .list_files(dir, MAX_ENTRIES)
                 .await
                 .expect("list_files")
                 .is_empty(),
