@@ -46,7 +46,16 @@ impl ProcessGroup {
 
     /// Whether the group still has a running (not zombie) member, and is still ours.
     pub fn is_running(&self) -> bool {
-        self.may_signal() && group_has_live_member(self.pgid)
+        if !self.may_signal() {
+            return false;
+        }
+        if self.wrapper {
+            // The leader is bubblewrap, outside the pid namespace it made: once it is gone
+            // the kernel ends that namespace and everything in it (--die-with-parent), so
+            // the leader alone tells, and no scan of every process in /proc is needed.
+            return proc_stat(self.pgid).is_some_and(|stat| !matches!(stat.state, 'Z' | 'X'));
+        }
+        group_has_live_member(self.pgid)
     }
 
     /// Whether signalling this group can only reach the processes it was recorded for.
