@@ -4,9 +4,10 @@
 //! Signed either with a shared secret (HS256) or with a key from a JWKS URL (RS256, ES256,
 //! EdDSA). `iss`, `aud`, `exp` and `sub` are required; `exp` and `nbf` are checked with
 //! `leeway`. The key set is fetched on first use, again after `jwks_refresh`, and at once
-//! when a token names a `kid` the set does not have, at most once a second and waiting at
-//! most [`FETCH_TIMEOUT`]: a rotated key works from its first token, and a flood of made-up
-//! `kid`s cannot turn into a flood of fetches.
+//! when a token names a `kid` the set does not have, at most one attempt a second (failed
+//! attempts count) and waiting at most [`FETCH_TIMEOUT`]: a rotated key works from its
+//! first token, and a flood of made-up `kid`s cannot turn into a flood of fetches, even
+//! while the URL fails or hangs (the tokens are refused, or checked against the cached set).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,7 +25,8 @@ use crate::error::RuntimeError;
 /// The longest a request waits for the JWKS URL to answer.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The least time between two fetches of the key set caused by unknown `kid`s.
+/// The least time between two attempts to fetch the key set, successful or not, so that
+/// unknown `kid`s cannot queue fetches while the URL fails or hangs.
 const MIN_REFETCH: Duration = Duration::from_secs(1);
 
 /// The algorithms accepted with keys from a JWKS URL. HMAC is left out: a public key set
@@ -147,8 +149,9 @@ struct Jwks {
     http: reqwest::Client,
     refresh_every: Duration,
     current: RwLock<Option<Arc<KeySet>>>,
-    // Held while fetching, so that concurrent misses wait for one fetch.
-    fetching: tokio::sync::Mutex<()>,
+    // Held while fetching, so that concurrent misses wait for one fetch; holds when the
+    // last fetch was attempted (successful or not), which `MIN_REFETCH` is measured from.
+    last_attempt: tokio::sync::Mutex<Option<Instant>>,
 }
 
 struct KeySet {
@@ -165,12 +168,13 @@ impl Jwks {
             http,
             refresh_every,
             current: RwLock::new(None),
-            fetching: tokio::sync::Mutex::new(()),
+            last_attempt: tokio::sync::Mutex::new(None),
         }
     }
 
     /// The key for `kid` usable with `algorithm`, fetching the set when it is missing,
-    /// stale, or lacks the `kid`.
+    /// stale, or lacks the `kid`, unless a fetch was attempted less than [`MIN_REFETCH`]
+    /// ago: then the cached set answers, or nothing does.
     async fn key(&self, kid: Option<&str>, algorithm: Algorithm) -> Option<DecodingKey> {
         let set = self.set(kid).await?;
         let (key, declared) = match kid {
@@ -192,14 +196,15 @@ impl Jwks {
         {
             return cached;
         }
-        let _fetching = self.fetching.lock().await;
-        // Another request may have fetched while this one waited.
+        let mut last_attempt = self.last_attempt.lock().await;
+        // Another request may have fetched while this one waited, or tried and failed.
         let cached = self.current.read().unwrap().clone();
-        if let Some(set) = &cached
-            && (usable(set) || set.fetched_at.elapsed() < MIN_REFETCH)
+        if cached.as_deref().is_some_and(usable)
+            || last_attempt.is_some_and(|at| at.elapsed() < MIN_REFETCH)
         {
             return cached;
         }
+        *last_attempt = Some(Instant::now());
         match tokio::time::timeout(FETCH_TIMEOUT, self.fetch()).await {
             Ok(Ok(set)) => {
                 let set = Arc::new(set);
@@ -394,6 +399,60 @@ mod tests {
         let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
         let hs384 = encode(&Header::new(Algorithm::HS384), &claims("x"), &key).unwrap();
         assert!(verifier().authenticate(&hs384).await.is_err());
+    }
+
+    /// A token whose header names `kid` (EdDSA); its claims and signature do not matter,
+    /// it is refused before them.
+    fn with_kid(header: &str) -> String {
+        format!("{header}.e30.c2ln")
+    }
+
+    #[tokio::test]
+    async fn made_up_kids_fetch_at_most_once_a_second_while_the_jwks_url_fails() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counted = fetches.clone();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = JwtConfig {
+            secret: None,
+            jwks_url: Some(format!("http://{address}/jwks.json")),
+            ..config()
+        };
+        let verifier = JwtVerifier::new(&config, reqwest::Client::new()).unwrap();
+        // `{"alg":"EdDSA","kid":"made-up-N"}`
+        let tokens = [
+            "eyJhbGciOiJFZERTQSIsImtpZCI6Im1hZGUtdXAtMSJ9",
+            "eyJhbGciOiJFZERTQSIsImtpZCI6Im1hZGUtdXAtMiJ9",
+            "eyJhbGciOiJFZERTQSIsImtpZCI6Im1hZGUtdXAtMyJ9",
+        ]
+        .map(with_kid);
+        for token in &tokens {
+            let err = verifier.authenticate(token).await.unwrap_err();
+            assert_eq!(err.code, ErrorCode::Unauthorized);
+        }
+        let together = futures::future::join_all(tokens.iter().map(|t| verifier.authenticate(t)));
+        assert!(together.await.iter().all(Result::is_err));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "one failed fetch, then none"
+        );
+        tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
+        assert!(verifier.authenticate(&tokens[0]).await.is_err());
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "a second later, one more"
+        );
     }
 
     #[test]

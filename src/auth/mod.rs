@@ -158,6 +158,31 @@ impl Authenticator for Principals {
     }
 }
 
+/// Checks again, for an open socket or stream, that `token` still stands for
+/// `principal`, the one it stood for when the connection was let in.
+///
+/// # Behavior
+/// - `Ok` while the token is valid for the same principal id.
+/// - [`ErrorCode::Unauthorized`] when it is not any more (a revoked key, an expired JWT)
+///   or now stands for someone else: the caller ends the connection.
+/// - Any other error (the store that holds the keys is down) is `Ok`: an outage must not
+///   cut off connections that were let in; the first answer stands until it is back.
+pub async fn check_again(
+    auth: &dyn Authenticator,
+    token: Option<&str>,
+    principal: &Principal,
+) -> Result<(), RuntimeError> {
+    match auth.authenticate(token).await {
+        Ok(now) if now.id == principal.id => Ok(()),
+        Ok(_) => Err(unauthorized(true)),
+        Err(error) if error.code == ErrorCode::Unauthorized => Err(error),
+        Err(error) => {
+            tracing::debug!(principal = %principal.id, %error, "token not checked again");
+            Ok(())
+        }
+    }
+}
+
 /// The rejection every authenticator returns; it says whether a token was presented,
 /// never what it was.
 pub fn unauthorized(token_presented: bool) -> RuntimeError {
@@ -211,6 +236,37 @@ mod tests {
         let auth = SharedSecret::new(Secret::default());
         assert!(auth.authenticate(Some("")).await.is_err());
         assert!(auth.authenticate(None).await.is_err());
+    }
+
+    /// An authenticator whose key store cannot be reached.
+    struct Unreachable;
+
+    #[async_trait]
+    impl Authenticator for Unreachable {
+        async fn authenticate(&self, _token: Option<&str>) -> Result<Principal, RuntimeError> {
+            Err(RuntimeError::new(
+                ErrorCode::StorageUnavailable,
+                "the store is down",
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_checked_again_must_still_be_the_same_principal() {
+        let auth = SharedSecret::new(Secret::new("s3cret-value"));
+        let holder = Principal::new(SharedSecret::PRINCIPAL);
+        check_again(&auth, Some("s3cret-value"), &holder)
+            .await
+            .unwrap();
+        let revoked = check_again(&auth, Some("old-secret"), &holder).await;
+        assert_eq!(revoked.unwrap_err().code, ErrorCode::Unauthorized);
+        // Valid, but now someone else: refused.
+        let other = check_again(&auth, Some("s3cret-value"), &Principal::new("bob")).await;
+        assert_eq!(other.unwrap_err().code, ErrorCode::Unauthorized);
+        // An outage keeps the connection.
+        check_again(&Unreachable, Some("any"), &holder)
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -48,6 +48,9 @@ const MAX_REDIRECTS: usize = 5;
 /// - A redirect is followed only to the origin (scheme, host, port) the call started at,
 ///   at most 5 times; any other redirect is handed back as it is (and the
 ///   call fails), so templated headers never reach another origin.
+///
+/// # Panics
+/// When the TLS backend cannot start; called once, while the runtime starts.
 pub fn http_client() -> reqwest::Client {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt
@@ -60,12 +63,13 @@ pub fn http_client() -> reqwest::Client {
             attempt.stop()
         }
     });
-    // Building fails only when the TLS backend cannot start; the plain client would
-    // fail the same way at its first request, with the error in the tool result.
+    // Building fails only when the TLS backend cannot start (no usable root
+    // certificates or crypto provider), which no input can cause: the runtime cannot
+    // call out at all then, and says so at start rather than at the first tool call.
     reqwest::Client::builder()
         .redirect(policy)
         .build()
-        .unwrap_or_default()
+        .expect("the HTTP client for tools could not start its TLS backend")
 }
 
 /// How long an idle MCP session is kept. Revoking its token closes it sooner; this only

@@ -28,6 +28,7 @@ impl Renderer {
         let env = Self::environment();
         let mut url_env = Self::environment();
         url_env.set_formatter(super::url::component_formatter);
+        url_env.add_filter("urlencode", super::url::urlencode_component);
         Renderer { env, url_env }
     }
 
@@ -140,8 +141,9 @@ fn sole_expression(source: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, for URL parts. The
-/// result is marked safe, so a URL template does not encode it twice.
+/// Percent-encodes everything but RFC 3986's unreserved characters, for URL parts in
+/// headers and bodies. URL templates have their own (`super::url::urlencode_component`),
+/// whose output they do not encode twice.
 fn urlencode(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
     // Strict undefined does not reach filter arguments; a missing value must still fail.
     if value.is_undefined() {
@@ -152,7 +154,7 @@ fn urlencode(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Er
         ));
     }
     let encoded = encode_component(&value.to_string())?;
-    Ok(minijinja::Value::from_safe_string(encoded))
+    Ok(minijinja::Value::from(encoded))
 }
 
 #[cfg(test)]

@@ -9,11 +9,17 @@
 //!   profile loads;
 //! - every `{{ expr }}` in a URL is percent-encoded as one component (only RFC 3986's
 //!   unreserved characters stay), so a value cannot add a path step, a query parameter,
-//!   a fragment or userinfo; a value that is exactly `.` or `..` is refused;
+//!   a fragment or userinfo; a value that is exactly `.` or `..` is refused. Only the
+//!   output of the URL environment's own `urlencode`, already encoded, is printed as it
+//!   is: minijinja's "safe" mark is not trusted, since `tojson`, `escape` or `join` hand
+//!   it to values an agent chose;
 //! - the rendered URL must still have the template's scheme, host and port, no userinfo,
 //!   and a path below the template's literal path.
 
-use minijinja::value::Value;
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::{Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, Output, State};
 use reqwest::Url;
 
@@ -93,9 +99,37 @@ impl UrlTemplate {
     }
 }
 
-/// The formatter of URL templates: each printed value percent-encoded as a component;
-/// values marked safe (the output of `urlencode`, or `| safe` written by the profile's
-/// author) are printed as they are.
+/// A value the URL environment's `urlencode` filter encoded. Private, so that nothing
+/// else (a filter that marks its output safe, a value from the context) can pass as one.
+#[derive(Debug)]
+struct Encoded(String);
+
+impl Object for Encoded {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The `urlencode` filter of URL templates: the value percent-encoded as a component,
+/// which [`component_formatter`] prints without encoding it again.
+pub(crate) fn urlencode_component(value: &Value) -> Result<Value, Error> {
+    // Strict undefined does not reach filter arguments; a missing value must still fail.
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "urlencode of an undefined value",
+        ));
+    }
+    let encoded = encode_component(&value.to_string())?;
+    Ok(Value::from_object(Encoded(encoded)))
+}
+
+/// The formatter of URL templates: each printed value percent-encoded as a component,
+/// but for the output of [`urlencode_component`], printed as it is.
 pub(crate) fn component_formatter(
     out: &mut Output,
     _state: &mut State,
@@ -107,10 +141,9 @@ pub(crate) fn component_formatter(
             "an undefined value in a URL",
         ));
     }
-    let text = if value.is_safe() {
-        value.to_string()
-    } else {
-        encode_component(&value.to_string())?
+    let text = match value.downcast_object_ref::<Encoded>() {
+        Some(encoded) => encoded.0.clone(),
+        None => encode_component(&value.to_string())?,
     };
     out.write_str(&text)
         .map_err(|_| Error::new(ErrorKind::WriteFailure, "could not write the URL"))
@@ -193,6 +226,32 @@ mod tests {
                 "abc",
                 "https://api.example/n/3",
             ),
+            // Filters that mark their output safe do not spare it the encoding.
+            (
+                "https://api.example/o?q={{ args.v | tojson }}",
+                "x#f",
+                "https://api.example/o?q=%22x%23f%22",
+            ),
+            (
+                "https://api.example/o?q={{ args.v | escape }}",
+                "x?a=1",
+                "https://api.example/o?q=x%3Fa%3D1",
+            ),
+            (
+                "https://api.example/o?q={{ [args.v | urlencode, 'y'] | join('&') }}",
+                "x",
+                "https://api.example/o?q=x%26y",
+            ),
+            (
+                "https://api.example/o/{{ args.v | safe }}",
+                "../../x#f",
+                "https://api.example/o/..%2F..%2Fx%23f",
+            ),
+            (
+                "https://api.example/o?q={{ args.v | urlencode | upper }}",
+                "a b",
+                "https://api.example/o?q=A%2520B",
+            ),
         ];
         for (template, value, expected) in cases {
             let url = render(template, json!({ "v": value }));
@@ -218,11 +277,6 @@ mod tests {
                 "may not be",
             ),
             ("https://api.example/o/{{ args.v }}", json!({}), "undefined"),
-            (
-                "https://api.example/o/{{ args.v | safe }}",
-                json!({ "v": "../../x" }),
-                "leaves the template's path",
-            ),
             (
                 "{{ args.v }}/o",
                 json!({ "v": "https://evil.example" }),
@@ -272,6 +326,7 @@ mod tests {
                 "https://api.example:8443/v1/items/{{ args.v }}/{{ args.n }}?q={{ args.v }}",
                 "https://api.example:8443/v1/{{ args.v | urlencode }}#{{ args.v }}",
                 "https://api.example:8443/v1/{{ args.v | lower }}x{{ args.v }}",
+                "https://api.example:8443/v1/{{ args.v | safe }}/{{ args.v | escape }}",
             ];
             for template in templates {
                 let rendered = render(template, json!({ "v": value, "n": number }));
@@ -282,6 +337,14 @@ mod tests {
                     prop_assert!(url.username().is_empty() && url.password().is_none());
                     prop_assert!(url.path().starts_with("/v1/"), "{}", url);
                 }
+            }
+            // Values marked safe by a filter still cannot start a query or a fragment.
+            let template = "https://api.example:8443/v1/{{ args.v | tojson }}?q={{ args.v | escape }}&r={{ [args.v, args.v | safe] | join(',') }}";
+            if let Ok(url) = render(template, json!({ "v": value })) {
+                prop_assert_eq!(url.fragment(), None);
+                let keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+                prop_assert_eq!(keys, ["q", "r"]);
+                prop_assert_eq!(url.path_segments().map(Iterator::count), Some(2));
             }
         }
 

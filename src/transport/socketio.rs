@@ -203,7 +203,8 @@ where
 }
 
 /// The socket's principal, with its token checked again (from the authenticator's cache
-/// when it has one). The principal stays the one of the handshake.
+/// when it has one; see [`crate::auth::check_again`]). The principal stays the one of the
+/// handshake.
 async fn current_principal(socket: &SocketRef, ctx: &Shared) -> Result<Principal, RuntimeError> {
     // Unreachable without both: the handshake stores them before any event.
     let (Some(principal), Some(credential)) = (
@@ -212,17 +213,8 @@ async fn current_principal(socket: &SocketRef, ctx: &Shared) -> Result<Principal
     ) else {
         return Err(crate::auth::unauthorized(false));
     };
-    match ctx.auth.authenticate(credential.token()).await {
-        Ok(now) if now.id == principal.id => Ok(principal),
-        Ok(_) => Err(crate::auth::unauthorized(true)),
-        Err(error) if error.code == crate::error::ErrorCode::Unauthorized => Err(error),
-        // The key could not be looked up (the store is down): an outage must not cut off
-        // sockets that were let in; the handshake's answer stands until it is back.
-        Err(error) => {
-            tracing::debug!(sid = %socket.id, %error, "token not checked again");
-            Ok(principal)
-        }
-    }
+    crate::auth::check_again(&*ctx.auth, credential.token(), &principal).await?;
+    Ok(principal)
 }
 
 /// Checks the socket's token every [`REVALIDATE_EVERY`] while it is connected; a token

@@ -172,13 +172,12 @@ impl Feed {
     }
 
     /// Whether the stream's token stopped standing for its principal (a revoked key, an
-    /// expired JWT). A store that cannot be reached does not end the stream.
+    /// expired JWT); see [`crate::auth::check_again`].
     async fn token_revoked(&self) -> bool {
         let token = self.token.as_ref().map(|t| t.expose());
-        match self.ctx.auth.authenticate(token).await {
-            Ok(now) => now.id != self.principal.id,
-            Err(error) => error.code == crate::error::ErrorCode::Unauthorized,
-        }
+        crate::auth::check_again(&*self.ctx.auth, token, &self.principal)
+            .await
+            .is_err()
     }
 
     /// A live event: skipped if already sent; a gap before it is filled from the log.

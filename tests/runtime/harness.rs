@@ -9,7 +9,9 @@ use agent_runtime::runtime::{
     SessionManager,
 };
 use agent_runtime_api::memory::{MemoryBlobStore, MemoryProfileSource, MemorySessionStore};
-use agent_runtime_api::{Event, EventKind, FileTree, ProfileBundle, RelPath, SessionRecord};
+use agent_runtime_api::{
+    Event, EventKind, FileTree, ProfileBundle, RelPath, SessionRecord, SessionStore,
+};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -56,6 +58,11 @@ impl Harness {
     }
 
     pub async fn with_settings(settings: RuntimeSettings) -> Self {
+        Self::with_store(settings, Arc::new(MemorySessionStore::new())).await
+    }
+
+    /// A harness over `store` instead of a plain memory store.
+    pub async fn with_store(settings: RuntimeSettings, store: Arc<dyn SessionStore>) -> Self {
         let root = tempfile::tempdir().unwrap();
         let mut files = FileTree::default();
         files.insert(
@@ -71,10 +78,9 @@ impl Harness {
             root.path().join("sandboxes"),
         ))
         .unwrap();
-        let store = Arc::new(MemorySessionStore::new());
         let blobs = Arc::new(MemoryBlobStore::new());
         let adapters = Adapters {
-            store: store.clone(),
+            store,
             blobs: blobs.clone(),
             profiles: Arc::new(profiles),
             sandboxes,

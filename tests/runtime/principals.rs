@@ -1,9 +1,17 @@
 //! Admins and per-principal limits, through the manager.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use agent_runtime::auth::Principal;
 use agent_runtime::runtime::{CreateSession, MessageContent, QuotaLimits};
-use agent_runtime_api::{QuotaOverrides, SessionStatus};
+use agent_runtime_api::memory::MemorySessionStore;
+use agent_runtime_api::{
+    AdapterResult, ApiKeyRecord, Event, QuotaOverrides, SessionFilter, SessionPage, SessionRecord,
+    SessionStatus, SessionStore, async_trait,
+};
 use serde_json::json;
+use tokio::sync::oneshot;
 
 use crate::harness::{Harness, settings};
 
@@ -172,4 +180,142 @@ async fn a_principal_s_own_limits_replace_the_defaults() {
     h.manager.create(&tight, request(None)).await.unwrap();
     let err = h.manager.create(&tight, request(None)).await.unwrap_err();
     assert_eq!(err.code.as_str(), "rate_limited");
+}
+
+/// The memory store with the timing of a real one under the test's control: `list`'s
+/// answer takes a while to arrive, as over a network, and one `get` can be held after it has
+/// read its answer, to open the window between a check and what follows it.
+#[derive(Default)]
+struct PausingStore {
+    inner: MemorySessionStore,
+    list_delay: Mutex<Duration>,
+    held_get: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+impl PausingStore {
+    /// Holds the next `get` once it has its answer. The first receiver fires when one is
+    /// held; sending on the returned sender lets it go.
+    fn hold_next_get(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (reached, on_reach) = oneshot::channel();
+        let (release, on_release) = oneshot::channel();
+        *self.held_get.lock().unwrap() = Some((reached, on_release));
+        (on_reach, release)
+    }
+}
+
+#[async_trait]
+impl SessionStore for PausingStore {
+    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
+        self.inner.create(record).await
+    }
+    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
+        let answer = self.inner.get(id).await;
+        let held = self.held_get.lock().unwrap().take();
+        if let Some((reached, release)) = held {
+            let _ = reached.send(());
+            let _ = release.await;
+        }
+        answer
+    }
+    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
+        self.inner.update(record).await
+    }
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> AdapterResult<SessionPage> {
+        // The answer is read first and arrives later, as over a network.
+        let answer = self.inner.list(filter, limit, cursor).await;
+        let delay = *self.list_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        answer
+    }
+    async fn delete(&self, id: &str) -> AdapterResult<()> {
+        self.inner.delete(id).await
+    }
+    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
+        self.inner.append_events(id, events).await
+    }
+    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
+        self.inner.events_after(id, after, limit).await
+    }
+    async fn ping(&self) -> AdapterResult<()> {
+        self.inner.ping().await
+    }
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        self.inner.create_key(key).await
+    }
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        self.inner.key_by_hash(key_hash).await
+    }
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        self.inner.list_keys().await
+    }
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        self.inner.revoke_key(name).await
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_cannot_pass_the_stored_limit_together() {
+    let store = Arc::new(PausingStore::default());
+    *store.list_delay.lock().unwrap() = Duration::from_millis(100);
+    let mut settings = settings();
+    settings.quotas.max_stored_sessions = 2;
+    let h = Harness::with_store(settings, store).await;
+    let results = futures::future::join_all((0..5).map(|_| h.try_create())).await;
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(refused.len(), 3, "{results:?}");
+    for err in refused {
+        assert_eq!(err.code.as_str(), "quota_exceeded");
+    }
+    let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
+    assert_eq!(listed.sessions.len(), 2);
+}
+
+#[tokio::test]
+async fn a_stop_never_reaches_another_principal_s_session_under_the_same_id() {
+    let store = Arc::new(PausingStore::default());
+    let h = Harness::with_store(settings(), store.clone()).await;
+    let id = "reused-id";
+    let with_id = || CreateSession {
+        session_id: Some(id.into()),
+        ..request(None)
+    };
+    h.manager.create(&h.alice, with_id()).await.unwrap();
+    h.manager.stop(&h.alice, id).await.unwrap();
+
+    // Alice's stop has read that the session is hers, and is held there.
+    let (held, release) = store.hold_next_get();
+    let stop = tokio::spawn({
+        let (manager, alice) = (h.manager.clone(), h.alice.clone());
+        async move { manager.stop(&alice, id).await }
+    });
+    held.await.unwrap();
+    // Meanwhile she deletes it (or tries: the stop holds the session), and Bob takes the
+    // id for a session of his own.
+    let mut delete = tokio::spawn({
+        let (manager, alice) = (h.manager.clone(), h.alice.clone());
+        async move { manager.delete(&alice, id).await }
+    });
+    let _ = tokio::time::timeout(Duration::from_millis(500), &mut delete).await;
+    let create = tokio::spawn({
+        let (manager, bob) = (h.manager.clone(), h.bob.clone());
+        async move { manager.create(&bob, with_id()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.send(()).unwrap();
+
+    let stopped = stop.await.unwrap().unwrap();
+    assert_eq!(stopped.owner, "alice");
+    delete.await.unwrap().unwrap();
+    assert_eq!(create.await.unwrap().unwrap().owner, "bob");
+    let bobs = h.manager.get(&h.bob, id).await.unwrap();
+    assert_eq!(
+        bobs.status,
+        SessionStatus::Idle,
+        "Alice's stop reached Bob's session"
+    );
 }

@@ -1,5 +1,7 @@
 //! Stop, resume and delete: each runs under the session's lifecycle lock and to its end,
-//! even if the caller goes away.
+//! even if the caller goes away. Whether the caller owns the session is checked under the
+//! lock too: between a check outside it and the work inside, the id could be deleted and
+//! taken by another principal's new session.
 
 use super::*;
 
@@ -10,8 +12,27 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
-        self.get(principal, session_id).await?;
-        self.stop_session(session_id, "stopped", false).await
+        validate_id(session_id, "sessionId")?;
+        let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
+        detached(async move {
+            let _guard = this.inner.lock_session(&id).await;
+            this.check_owner(&principal, &id).await?;
+            this.stop_locked(&id, "stopped", false).await
+        })
+        .await
+    }
+
+    /// `not_found` unless the session exists and `principal` may act on it. Call with the
+    /// session's lifecycle lock held, so that the answer still holds for what follows.
+    async fn check_owner(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<(), RuntimeError> {
+        if self.owned_handle(principal, session_id)?.is_none() {
+            self.owned_record(principal, session_id).await?;
+        }
+        Ok(())
     }
 
     /// Stops a live session for any reason (client, idle, shutdown); returns the record.
@@ -101,15 +122,20 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<(), RuntimeError> {
-        self.get(principal, session_id).await?;
-        let (this, id) = (self.clone(), session_id.to_owned());
-        detached(async move { this.delete_now(&id).await }).await
+        validate_id(session_id, "sessionId")?;
+        let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
+        detached(async move { this.delete_now(&principal, &id).await }).await
     }
 
     /// Stops and deletes under one lifecycle lock, so no message can resume the session
     /// in between.
-    async fn delete_now(&self, session_id: &str) -> Result<(), RuntimeError> {
+    async fn delete_now(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<(), RuntimeError> {
         let _guard = self.inner.lock_session(session_id).await;
+        self.check_owner(principal, session_id).await?;
         self.stop_locked(session_id, "deleted", false).await?;
         let key = launch::session_key(session_id)?;
         self.inner

@@ -14,6 +14,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use self::locks::{KeyedGuard, KeyedLocks};
 use super::actor::{Actor, Command, SessionHandle};
 use super::launch::{self, Start};
 use super::quotas::{self, Action, QuotaLimits, RateLimiter};
@@ -27,6 +28,7 @@ use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};
 
 mod lifecycle;
+mod locks;
 mod messages;
 mod queries;
 
@@ -43,7 +45,11 @@ pub(crate) struct Inner {
     live: Mutex<HashMap<String, SessionHandle>>,
     /// One lock per session id, taken by create, resume, stop and delete so that they
     /// never interleave for one session. Messages to a live session do not take it.
-    lifecycle: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    lifecycle: KeyedLocks,
+    /// One lock per owner, held by a create from counting the owner's stored sessions to
+    /// storing the new one, so that concurrent creates cannot all pass
+    /// `max_stored_sessions`. Taken after the session's lifecycle lock, never before.
+    storing_for: KeyedLocks,
     /// Sessions being brought up; they count against `max_sessions` like live ones.
     starting: std::sync::atomic::AtomicUsize,
     /// Sessions being brought up per owner; they count against the owner's
@@ -71,21 +77,9 @@ impl Inner {
         self.live.lock().unwrap().get(id).cloned()
     }
 
-    /// Takes the session's lifecycle lock. The map entry goes away with the last holder,
-    /// so the map holds only sessions with a lifecycle operation under way.
-    async fn lock_session(&self, id: &str) -> SessionLock<'_> {
-        let lock = self
-            .lifecycle
-            .lock()
-            .unwrap()
-            .entry(id.to_owned())
-            .or_default()
-            .clone();
-        SessionLock {
-            inner: self,
-            id: id.to_owned(),
-            guard: Some(lock.lock_owned().await),
-        }
+    /// Takes the session's lifecycle lock.
+    async fn lock_session(&self, id: &str) -> KeyedGuard<'_> {
+        self.lifecycle.lock(id).await
     }
 
     /// Persists the record after every event it counts has been persisted, so the
@@ -145,28 +139,6 @@ impl Inner {
     }
 }
 
-/// A held lifecycle lock; see [`Inner::lock_session`].
-struct SessionLock<'a> {
-    inner: &'a Inner,
-    id: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for SessionLock<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        // Clones are made only under the map's mutex: a count of 1 (the map's own) means
-        // nobody holds or waits for this lock.
-        let mut locks = self.inner.lifecycle.lock().unwrap();
-        if locks
-            .get(&self.id)
-            .is_some_and(|lock| Arc::strong_count(lock) == 1)
-        {
-            locks.remove(&self.id);
-        }
-    }
-}
-
 /// The session manager. Cheap to clone; every clone drives the same sessions.
 #[derive(Clone)]
 pub struct SessionManager {
@@ -184,7 +156,8 @@ impl SessionManager {
             bus,
             writer,
             live: Mutex::default(),
-            lifecycle: Mutex::default(),
+            lifecycle: KeyedLocks::default(),
+            storing_for: KeyedLocks::default(),
             starting: Default::default(),
             starting_by_owner: Mutex::default(),
             rates: RateLimiter::default(),
@@ -256,7 +229,6 @@ impl SessionManager {
         self.inner
             .rates
             .take(&principal.id, Action::Create, limits.creates_per_minute)?;
-        self.check_stored_quota(&owner, limits).await?;
         let guard = self.inner.lock_session(&id).await;
         let _owner_slot = self.reserve_owner_slot(&owner, limits)?;
         let _slot = self.reserve_slot()?;
@@ -280,17 +252,7 @@ impl SessionManager {
             version: 1,
         };
         let rendered = launch::render(&self.inner, &profile, &record)?;
-        self.inner
-            .adapters
-            .store
-            .create(&record)
-            .await
-            .map_err(|e| match e {
-                AdapterError::Conflict(_) => {
-                    RuntimeError::invalid(format!("sessionId: {id} is already taken"))
-                }
-                other => RuntimeError::storage("creating the session", other),
-            })?;
+        self.store_new(&record, limits).await?;
         self.inner
             .append_event(
                 &mut record,
@@ -429,31 +391,47 @@ impl SessionManager {
         Ok(slot)
     }
 
-    /// Refuses a new session when the owner already has `max_stored_sessions`.
-    async fn check_stored_quota(
+    /// Stores a new record, unless its owner already has `max_stored_sessions`. The count
+    /// and the store happen under the owner's lock, so that concurrent creates are counted
+    /// one after the other.
+    async fn store_new(
         &self,
-        owner: &str,
+        record: &SessionRecord,
         limits: QuotaLimits,
     ) -> Result<(), RuntimeError> {
         let max = limits.max_stored_sessions;
-        if max == 0 {
-            return Ok(());
-        }
-        let filter = SessionFilter {
-            owner: Some(owner.to_owned()),
-            ..Default::default()
+        let _owner = if max == 0 {
+            None
+        } else {
+            let owner = self.inner.storing_for.lock(&record.owner).await;
+            let filter = SessionFilter {
+                owner: Some(record.owner.clone()),
+                ..Default::default()
+            };
+            let page = self
+                .inner
+                .adapters
+                .store
+                .list(&filter, max as usize, None)
+                .await
+                .map_err(|e| RuntimeError::storage("counting sessions", e))?;
+            if page.sessions.len() >= max as usize {
+                return Err(quotas::exceeded("stored sessions", max));
+            }
+            Some(owner)
         };
-        let page = self
-            .inner
+        self.inner
             .adapters
             .store
-            .list(&filter, max as usize, None)
+            .create(record)
             .await
-            .map_err(|e| RuntimeError::storage("counting sessions", e))?;
-        if page.sessions.len() >= max as usize {
-            return Err(quotas::exceeded("stored sessions", max));
-        }
-        Ok(())
+            .map_err(|e| match e {
+                // Ids are not secret: this tells any caller that the id exists.
+                AdapterError::Conflict(_) => {
+                    RuntimeError::invalid(format!("sessionId: {} is already taken", record.id))
+                }
+                other => RuntimeError::storage("creating the session", other),
+            })
     }
 
     /// Makes sessions that a previous, dead runtime left live resumable again: reaps
