@@ -9,7 +9,8 @@ use agent_runtime_api::{
     SessionRecord, SessionStore, async_trait,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row};
 
@@ -130,6 +131,18 @@ impl SqliteSessionStore {
         &self,
         entries: &[SessionEvents<'_>],
     ) -> Result<HashSet<String>, sqlx::Error> {
+        if let [entry] = entries
+            && entry.events.len().is_power_of_two()
+            && entry.events.len() <= MAX_EVENTS_PER_STATEMENT
+        {
+            // One session and one statement (the common single append): the statement is
+            // its own transaction, and the foreign key tells a missing session.
+            let mut conn = self.writes.acquire().await?;
+            let rows: Vec<(&str, &Event)> =
+                entry.events.iter().map(|e| (entry.session_id, e)).collect();
+            insert_rows(&mut conn, &rows).await?;
+            return Ok(HashSet::new());
+        }
         let ids: Vec<&str> = entries.iter().map(|e| e.session_id).collect();
         let ids = serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let mut tx = self.writes.begin().await?;
@@ -148,26 +161,35 @@ impl SqliteSessionStore {
             .filter(|e| !missing.contains(e.session_id))
             .flat_map(|e| e.events.iter().map(move |event| (e.session_id, event)))
             .collect();
-        let mut remaining = rows.len();
-        let mut rows = rows.into_iter();
-        while remaining > 0 {
-            let bits = remaining.min(MAX_EVENTS_PER_STATEMENT).ilog2();
-            let size = 1usize << bits;
-            let mut query = sqlx::query(INSERT_EVENTS[bits as usize].as_str());
-            for (id, event) in rows.by_ref().take(size) {
-                query = query
-                    .bind(id)
-                    .bind(shared::db_seq(event.seq))
-                    .bind(timestamp_to_text(&event.at))
-                    .bind(event.kind.as_str())
-                    .bind(event.data.get());
-            }
-            query.execute(&mut *tx).await?;
-            remaining -= size;
-        }
+        insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(missing)
     }
+}
+
+/// Inserts `(session id, event)` rows in statements of 1, 2, 4 .. 256 rows, the largest
+/// that fits first; a stored seq is skipped.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(&str, &Event)],
+) -> Result<(), sqlx::Error> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let bits = rest.len().min(MAX_EVENTS_PER_STATEMENT).ilog2();
+        let (chunk, after) = rest.split_at(1 << bits);
+        let mut query = sqlx::query(INSERT_EVENTS[bits as usize].as_str());
+        for (id, event) in chunk {
+            query = query
+                .bind(*id)
+                .bind(shared::db_seq(event.seq))
+                .bind(timestamp_to_text(&event.at))
+                .bind(event.kind.as_str())
+                .bind(event.data.get());
+        }
+        query.execute(&mut *conn).await?;
+        rest = after;
+    }
+    Ok(())
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
