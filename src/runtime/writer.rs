@@ -1,14 +1,14 @@
 //! Group commit of session events: actors hand events to one writer task, which persists
 //! everything that queued up while the previous batch was being written, then publishes
 //! each event on the bus. So a client never sees an event that a crash could lose, and
-//! the store sees one write per batch and session, not one per line.
+//! the store sees one `append_batch` per batch, across all sessions, not one write per
+//! line or per session.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_runtime_api::{AdapterError, Event, SessionStore};
-use futures::StreamExt;
+use agent_runtime_api::{AdapterError, AdapterResult, Event, SessionEvents, SessionStore};
 use tokio::sync::{mpsc, oneshot};
 
 use super::bus::{DomainEvent, EventBus};
@@ -17,11 +17,29 @@ use super::bus::{DomainEvent, EventBus};
 const MAX_BATCH: usize = 2048;
 /// Attempts at a failure that is not an outage before the events are given up on.
 pub(crate) const MAX_ATTEMPTS_ON_ERROR: u32 = 20;
-/// Sessions whose events are written at the same time.
-const CONCURRENT_APPENDS: usize = 16;
 /// Queued events before actors wait: the bound that turns a slow store into
 /// backpressure on the agents instead of unbounded memory.
 const QUEUE_CAPACITY: usize = 16 * 1024;
+
+/// How the writer retries the sessions of a batch the store did not take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retries {
+    /// The wait before the first retry; it doubles with each retry.
+    pub(crate) first_delay: Duration,
+    /// The longest wait between two retries.
+    pub(crate) max_delay: Duration,
+    /// Attempts at a failure that is not an outage before the events are given up on.
+    pub(crate) attempts_on_error: u32,
+}
+
+impl Retries {
+    /// The retries of a running server.
+    pub(crate) const SERVER: Retries = Retries {
+        first_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(5),
+        attempts_on_error: MAX_ATTEMPTS_ON_ERROR,
+    };
+}
 
 enum Request {
     Append { session_id: Arc<str>, event: Event },
@@ -37,8 +55,17 @@ pub(crate) struct EventWriter {
 impl EventWriter {
     /// Starts the writer task.
     pub(crate) fn start(store: Arc<dyn SessionStore>, bus: EventBus) -> Self {
+        Self::start_with(store, bus, Retries::SERVER)
+    }
+
+    /// Starts the writer task with its own retry timing.
+    pub(crate) fn start_with(
+        store: Arc<dyn SessionStore>,
+        bus: EventBus,
+        retries: Retries,
+    ) -> Self {
         let (requests, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(store, bus, receiver));
+        tokio::spawn(run(store, bus, receiver, retries));
         Self { requests }
     }
 
@@ -63,7 +90,12 @@ impl EventWriter {
     }
 }
 
-async fn run(store: Arc<dyn SessionStore>, bus: EventBus, mut receiver: mpsc::Receiver<Request>) {
+async fn run(
+    store: Arc<dyn SessionStore>,
+    bus: EventBus,
+    mut receiver: mpsc::Receiver<Request>,
+    retries: Retries,
+) {
     let mut batch: Vec<(Arc<str>, Event)> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = receiver.recv().await {
@@ -79,25 +111,147 @@ async fn run(store: Arc<dyn SessionStore>, bus: EventBus, mut receiver: mpsc::Re
                 None
             };
         }
-        // Sessions are written side by side: a store with a connection pool commits them
-        // in parallel instead of paying one commit's latency per session in turn. Each
-        // session's events stay in order: one append per session per batch.
-        let (store, bus) = (store.as_ref(), &bus);
-        futures::stream::iter(group_by_session(batch.drain(..)))
-            .for_each_concurrent(CONCURRENT_APPENDS, |(session_id, events)| async move {
-                append_with_retry(store, &session_id, &events).await;
-                for event in events {
-                    bus.publish(DomainEvent::Appended {
-                        session_id: session_id.clone(),
-                        event: Arc::new(event),
-                    });
-                }
-            })
-            .await;
+        let groups = group_by_session(batch.drain(..));
+        persist_and_publish(store.as_ref(), &bus, groups, retries).await;
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
     }
+}
+
+/// One session's events of a batch, and how often the store was asked to take them.
+struct Pending {
+    session_id: Arc<str>,
+    events: Vec<Event>,
+    attempts: u32,
+}
+
+/// Persists the sessions of a batch with one `append_batch` per attempt, and publishes
+/// each session's events as soon as the store took them, so a session the store refuses
+/// or fails does not hold back the others. The sessions it did not take are retried
+/// together until they are taken or given up on; events given up on are never published.
+///
+/// An outage (`Unavailable`) is waited out with backoff, however long, holding the
+/// writer and so slowing the agents. Other failures get `attempts_on_error` attempts,
+/// so that one session's unwritable events cannot stall every session's log; a refusal
+/// no retry can change (the session is gone, the events are invalid) ends the attempts
+/// at once. Events given up on are logged loudly.
+async fn persist_and_publish(
+    store: &dyn SessionStore,
+    bus: &EventBus,
+    groups: Vec<(Arc<str>, Vec<Event>)>,
+    retries: Retries,
+) {
+    let mut pending: Vec<Pending> = groups
+        .into_iter()
+        .map(|(session_id, events)| Pending {
+            session_id,
+            events,
+            attempts: 0,
+        })
+        .collect();
+    let mut delay = retries.first_delay;
+    while !pending.is_empty() {
+        let outcomes = {
+            let entries: Vec<SessionEvents<'_>> = pending
+                .iter()
+                .map(|p| SessionEvents {
+                    session_id: &p.session_id,
+                    events: &p.events,
+                })
+                .collect();
+            store.append_batch(&entries).await
+        };
+        // A store that answers fewer outcomes than entries has not confirmed the rest.
+        let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {
+            Err(AdapterError::Other(
+                "the store gave no outcome for these events".into(),
+            ))
+        }));
+        let mut unavailable = None;
+        let mut retry = Vec::new();
+        for (mut group, outcome) in pending.into_iter().zip(outcomes) {
+            group.attempts += 1;
+            if let Some(group) = settle(group, outcome, retries, &mut unavailable, bus) {
+                retry.push(group);
+            }
+        }
+        if let Some(error) = unavailable {
+            tracing::warn!(%error, sessions = retry.len(), "the store is unavailable; retrying");
+        }
+        pending = retry;
+        if !pending.is_empty() {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(retries.max_delay);
+        }
+    }
+}
+
+/// Acts on one session's outcome: publishes what was persisted, drops what is given up
+/// on, and returns the group when it is to be tried again. Outage errors are not logged
+/// here but kept in `unavailable`, so an outage logs one line per attempt, not one per
+/// session.
+fn settle(
+    group: Pending,
+    outcome: AdapterResult<()>,
+    retries: Retries,
+    unavailable: &mut Option<AdapterError>,
+    bus: &EventBus,
+) -> Option<Pending> {
+    let Pending {
+        session_id,
+        events,
+        attempts,
+    } = group;
+    let session = &*session_id;
+    match outcome {
+        Ok(()) => {
+            if attempts > 1 {
+                tracing::info!(
+                    session_id = session,
+                    attempts,
+                    "events persisted after retries"
+                );
+            }
+            for event in events {
+                bus.publish(DomainEvent::Appended {
+                    session_id: session_id.clone(),
+                    event: Arc::new(event),
+                });
+            }
+            return None;
+        }
+        Err(AdapterError::NotFound(_)) => {
+            // The session was deleted while its last events were queued.
+            tracing::debug!(session_id = session, "dropping events of a deleted session");
+            return None;
+        }
+        Err(AdapterError::InvalidInput(reason)) => {
+            tracing::error!(
+                session_id = session,
+                reason,
+                count = events.len(),
+                "the store refused these events as invalid; they are not in the log"
+            );
+            return None;
+        }
+        Err(error) if error.is_transient() => *unavailable = Some(error),
+        Err(error) if attempts < retries.attempts_on_error => {
+            tracing::warn!(session_id = session, %error, attempts, "persisting events failed; retrying");
+        }
+        Err(error) => {
+            tracing::error!(
+                session_id = session, %error, attempts, count = events.len(),
+                "persisting events failed again and again; they are not in the log"
+            );
+            return None;
+        }
+    }
+    Some(Pending {
+        session_id,
+        events,
+        attempts,
+    })
 }
 
 /// Splits a batch into one run of events per session, keeping each session's order, so
@@ -117,49 +271,319 @@ fn group_by_session(batch: impl Iterator<Item = (Arc<str>, Event)>) -> Vec<(Arc<
     groups
 }
 
-/// Appends until the store takes the events. An outage (`Unavailable`) is waited out with
-/// backoff, however long, holding the writer and so slowing the agents. Other failures
-/// get [`MAX_ATTEMPTS_ON_ERROR`] attempts, so that one session's unwritable batch cannot
-/// stall every session's log; a refusal no retry can change (the session is gone, the
-/// events are invalid) ends the attempts at once. Events given up on are logged loudly.
-async fn append_with_retry(store: &dyn SessionStore, session_id: &str, events: &[Event]) {
-    let mut delay = Duration::from_millis(50);
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        match store.append_events(session_id, events).await {
-            Ok(()) => {
-                if attempts > 1 {
-                    tracing::info!(session_id, attempts, "events persisted after retries");
-                }
-                return;
-            }
-            Err(AdapterError::NotFound(_)) => {
-                // The session was deleted while its last events were queued.
-                tracing::debug!(session_id, "dropping events of a deleted session");
-                return;
-            }
-            Err(AdapterError::InvalidInput(reason)) => {
-                tracing::error!(
-                    session_id,
-                    reason,
-                    count = events.len(),
-                    "the store refused these events as invalid; they are not in the log"
-                );
-                return;
-            }
-            Err(error) if error.is_transient() || attempts < MAX_ATTEMPTS_ON_ERROR => {
-                tracing::warn!(session_id, %error, attempts, "persisting events failed; retrying");
-            }
-            Err(error) => {
-                tracing::error!(
-                    session_id, %error, attempts, count = events.len(),
-                    "persisting events failed again and again; they are not in the log"
-                );
-                return;
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    use agent_runtime_api::contract::{sample_event, sample_record};
+    use agent_runtime_api::memory::MemorySessionStore;
+    use agent_runtime_api::{
+        AdapterResult, ApiKeyRecord, SessionFilter, SessionPage, SessionRecord, async_trait,
+    };
+    use tokio::sync::broadcast;
+
+    use super::*;
+
+    /// Retries fast enough for a test to see a session given up on.
+    const FAST: Retries = Retries {
+        first_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(4),
+        attempts_on_error: 3,
+    };
+
+    /// A store in memory that fails as told: some sessions always (`broken`), some for
+    /// their first attempts (`flaky`), every session for the first calls (`outage_calls`).
+    /// At every call it notes what the writer had published by then.
+    struct FailingStore {
+        inner: MemorySessionStore,
+        broken: HashSet<String>,
+        flaky: Mutex<HashMap<String, u32>>,
+        outage_calls: Mutex<u32>,
+        published: Mutex<broadcast::Receiver<DomainEvent>>,
+        calls: Mutex<Vec<Call>>,
+    }
+
+    /// One call of `append_batch`: its sessions, and the (session, seq) published before.
+    #[derive(Debug)]
+    struct Call {
+        sessions: Vec<String>,
+        published_before: HashSet<(String, u64)>,
+    }
+
+    impl FailingStore {
+        fn new(bus: &EventBus) -> Self {
+            Self {
+                inner: MemorySessionStore::new(),
+                broken: HashSet::new(),
+                flaky: Mutex::new(HashMap::new()),
+                outage_calls: Mutex::new(0),
+                published: Mutex::new(bus.subscribe()),
+                calls: Mutex::new(Vec::new()),
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+
+        fn note_published(&self) -> HashSet<(String, u64)> {
+            let mut receiver = self.published.lock().unwrap();
+            let calls = self.calls.lock().unwrap();
+            let mut seen = calls
+                .last()
+                .map(|call| call.published_before.clone())
+                .unwrap_or_default();
+            while let Ok(DomainEvent::Appended { session_id, event }) = receiver.try_recv() {
+                seen.insert((session_id.to_string(), event.seq));
+            }
+            seen
+        }
+
+        /// Every event of the session's log, as persisted.
+        async fn stored(&self, id: &str) -> Vec<u64> {
+            let events = self.inner.events_after(id, 0, usize::MAX).await.unwrap();
+            events.iter().map(|e| e.seq).collect()
+        }
+    }
+
+    #[async_trait]
+    impl SessionStore for FailingStore {
+        async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
+            let seen = self.note_published();
+            let sessions = batch.iter().map(|e| e.session_id.to_owned()).collect();
+            self.calls.lock().unwrap().push(Call {
+                sessions,
+                published_before: seen,
+            });
+            {
+                let mut outage = self.outage_calls.lock().unwrap();
+                if *outage > 0 {
+                    *outage -= 1;
+                    let down = AdapterError::Unavailable("connection refused".into());
+                    return batch.iter().map(|_| Err(down.clone())).collect();
+                }
+            }
+            let mut outcomes = Vec::new();
+            for entry in batch {
+                let id = entry.session_id;
+                let flaky = self.flaky.lock().unwrap().get_mut(id).map(|left| {
+                    let failing = *left > 0;
+                    *left = left.saturating_sub(1);
+                    failing
+                });
+                outcomes.push(if self.broken.contains(id) {
+                    Err(AdapterError::Other("disk I/O error".into()))
+                } else if flaky == Some(true) {
+                    Err(AdapterError::Unavailable("timed out".into()))
+                } else {
+                    self.inner.append_events(id, entry.events).await
+                });
+            }
+            outcomes
+        }
+
+        async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
+            self.inner.create(record).await
+        }
+        async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
+            self.inner.get(id).await
+        }
+        async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
+            self.inner.update(record).await
+        }
+        async fn list(
+            &self,
+            filter: &SessionFilter,
+            limit: usize,
+            cursor: Option<&str>,
+        ) -> AdapterResult<SessionPage> {
+            self.inner.list(filter, limit, cursor).await
+        }
+        async fn delete(&self, id: &str) -> AdapterResult<()> {
+            self.inner.delete(id).await
+        }
+        async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
+            let entry = SessionEvents {
+                session_id: id,
+                events,
+            };
+            self.append_batch(&[entry]).await.pop().unwrap_or(Ok(()))
+        }
+        async fn events_after(
+            &self,
+            id: &str,
+            after: u64,
+            limit: usize,
+        ) -> AdapterResult<Vec<Event>> {
+            self.inner.events_after(id, after, limit).await
+        }
+        async fn ping(&self) -> AdapterResult<()> {
+            self.inner.ping().await
+        }
+        async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+            self.inner.create_key(key).await
+        }
+        async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+            self.inner.key_by_hash(key_hash).await
+        }
+        async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+            self.inner.list_keys().await
+        }
+        async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+            self.inner.revoke_key(name).await
+        }
+    }
+
+    /// Queues `seqs` of each session, in turns, as actors running side by side would.
+    async fn queue(writer: &EventWriter, sessions: &[(&str, std::ops::RangeInclusive<u64>)]) {
+        let mut turns: Vec<_> = sessions
+            .iter()
+            .map(|(id, seqs)| (Arc::<str>::from(*id), seqs.clone()))
+            .collect();
+        loop {
+            let mut queued = false;
+            for (id, seqs) in &mut turns {
+                if let Some(seq) = seqs.next() {
+                    writer.append(id.clone(), sample_event(seq)).await;
+                    queued = true;
+                }
+            }
+            if !queued {
+                break;
+            }
+        }
+    }
+
+    /// Every (session, seq) published on `receiver` so far, in order.
+    fn drain(receiver: &mut broadcast::Receiver<DomainEvent>) -> Vec<(String, u64)> {
+        let mut published = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            if let DomainEvent::Appended { session_id, event } = event {
+                published.push((session_id.to_string(), event.seq));
+            }
+        }
+        published
+    }
+
+    fn of(published: &[(String, u64)], id: &str) -> Vec<u64> {
+        published
+            .iter()
+            .filter(|(s, _)| s == id)
+            .map(|(_, seq)| *seq)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn failing_sessions_neither_hold_back_nor_fail_the_others() {
+        let bus = EventBus::new(1024);
+        let mut store = FailingStore::new(&bus);
+        store.broken.insert("broken".into());
+        store.flaky.lock().unwrap().insert("flaky".into(), 2);
+        for id in ["a", "b", "broken", "flaky"] {
+            store.create(&sample_record(id, "alice")).await.unwrap();
+        }
+        let store = Arc::new(store);
+        let mut published = bus.subscribe();
+        let writer = EventWriter::start_with(store.clone(), bus.clone(), FAST);
+
+        // "gone" has no record: a session deleted while its events were queued.
+        queue(
+            &writer,
+            &[
+                ("a", 1..=3),
+                ("gone", 1..=2),
+                ("broken", 1..=2),
+                ("flaky", 1..=2),
+                ("b", 1..=4),
+            ],
+        )
+        .await;
+        writer.flush().await;
+
+        let published = drain(&mut published);
+        assert_eq!(of(&published, "a"), [1, 2, 3]);
+        assert_eq!(of(&published, "b"), [1, 2, 3, 4]);
+        assert_eq!(
+            of(&published, "flaky"),
+            [1, 2],
+            "a passing failure is retried"
+        );
+        assert!(
+            of(&published, "broken").is_empty(),
+            "nothing unpersisted is published"
+        );
+        assert!(
+            of(&published, "gone").is_empty(),
+            "nothing unpersisted is published"
+        );
+        for id in ["a", "b", "flaky", "broken", "gone"] {
+            assert_eq!(
+                store.stored(id).await,
+                of(&published, id),
+                "{id}: exactly the persisted events are published"
+            );
+        }
+
+        let calls = store.calls.lock().unwrap();
+        assert_eq!(
+            calls[0].sessions.len(),
+            5,
+            "one batch append for all sessions: {calls:?}"
+        );
+        assert_eq!(
+            calls[1].sessions,
+            ["broken", "flaky"],
+            "only failed sessions are retried"
+        );
+        for id in ["a", "b"] {
+            assert!(
+                calls[1].published_before.iter().any(|(s, _)| s == id),
+                "{id}'s events are published before the failed sessions' retry"
+            );
+        }
+        let broken_attempts = calls
+            .iter()
+            .filter(|call| call.sessions.iter().any(|id| id == "broken"))
+            .count();
+        assert_eq!(
+            broken_attempts, 3,
+            "a failure that is not an outage is given up on"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_outage_is_waited_out_and_nothing_is_published_before_it_ends() {
+        let bus = EventBus::new(1024);
+        let store = FailingStore::new(&bus);
+        *store.outage_calls.lock().unwrap() = 6;
+        for id in ["a", "b"] {
+            store.create(&sample_record(id, "alice")).await.unwrap();
+        }
+        let store = Arc::new(store);
+        let mut published = bus.subscribe();
+        // Attempts on error are few, but an outage is waited out beyond them.
+        let writer = EventWriter::start_with(store.clone(), bus.clone(), FAST);
+
+        queue(&writer, &[("a", 1..=5), ("b", 1..=3)]).await;
+        writer.flush().await;
+        queue(&writer, &[("b", 4..=6)]).await;
+        writer.flush().await;
+
+        {
+            let calls = store.calls.lock().unwrap();
+            assert_eq!(
+                calls.len(),
+                8,
+                "six calls in the outage, then one per flush: {calls:?}"
+            );
+            for call in &calls[..7] {
+                assert!(
+                    call.published_before.is_empty(),
+                    "nothing is published during the outage ({call:?})"
+                );
+            }
+        }
+        let published = drain(&mut published);
+        assert_eq!(of(&published, "a"), [1, 2, 3, 4, 5]);
+        assert_eq!(of(&published, "b"), [1, 2, 3, 4, 5, 6], "in order, no gap");
+        assert_eq!(store.stored("a").await, [1, 2, 3, 4, 5]);
+        assert_eq!(store.stored("b").await, [1, 2, 3, 4, 5, 6]);
     }
 }

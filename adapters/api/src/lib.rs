@@ -41,7 +41,7 @@ pub use sandbox::{
 };
 pub use secret::Secret;
 pub use session::{SessionError, SessionRecord, SessionStatus, Usage};
-pub use session_store::{SessionFilter, SessionPage, SessionStore};
+pub use session_store::{SessionEvents, SessionFilter, SessionPage, SessionStore};
 
 /// Re-exported so adapter authors implement the traits with the same macro version.
 pub use async_trait::async_trait;

@@ -34,6 +34,15 @@ pub struct SessionPage {
     pub next_cursor: Option<String>,
 }
 
+/// One session's events in a [`SessionStore::append_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct SessionEvents<'a> {
+    /// The session whose log the events go to.
+    pub session_id: &'a str,
+    /// The events, seqs strictly increasing, as [`SessionStore::append_events`] takes them.
+    pub events: &'a [Event],
+}
+
 /// Session records, each session's event log, and API keys.
 ///
 /// # Behavior
@@ -52,6 +61,13 @@ pub struct SessionPage {
 ///   re-appending an event whose seq is already stored is ignored (idempotent), so a retry
 ///   after a lost answer is safe. Appending to a session without a record fails with
 ///   `NotFound`.
+/// - `append_batch` appends the events of many sessions at once and returns one outcome
+///   per entry, in the order of the entries: each entry succeeds or fails exactly as
+///   `append_events` of that entry alone would. One entry's failure (its session is gone:
+///   `NotFound`; its seqs do not strictly increase: `InvalidInput`) leaves the other
+///   entries' events stored. When the backend fails the batch as a whole (an outage),
+///   every entry carries that error; since appends are idempotent, the caller may retry
+///   any failed entry. A session appears in at most one entry of a batch.
 /// - `events_after(id, seq, limit)` returns the events with seq greater than `seq`,
 ///   oldest first, at most `limit`; a missing session gives an empty list.
 /// - `ping` succeeds when the backend answers.
@@ -80,6 +96,17 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete(&self, id: &str) -> AdapterResult<()>;
     /// Appends events to the session's log.
     async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()>;
+    /// Appends the events of several sessions; returns one outcome per entry, in order.
+    ///
+    /// The default appends entry by entry with [`SessionStore::append_events`]; stores
+    /// that can write many sessions in one transaction or round trip override it.
+    async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for entry in batch {
+            outcomes.push(self.append_events(entry.session_id, entry.events).await);
+        }
+        outcomes
+    }
     /// Returns events with seq greater than `after`, oldest first.
     async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>>;
     /// Checks that the backend answers.

@@ -1,8 +1,9 @@
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
-    SessionStore, async_trait, check_seqs_increase,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionEvents, SessionFilter, SessionPage,
+    SessionRecord, SessionStore, async_trait,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
@@ -19,13 +20,22 @@ use crate::{migrations, pool_options, shared};
 
 const DIALECT: SqlDialect = SqlDialect::Postgres;
 
-/// Appends a whole batch in one statement: the events travel as four arrays, so the
-/// statement text and its bind count do not depend on the batch size. A stored seq is
-/// skipped; a missing session fails the foreign key.
-const INSERT_EVENTS_SQL: &str = "INSERT INTO events (session_id, seq, at, kind, data) \
-     SELECT $1::text, u.seq, u.at, u.kind, u.data \
-     FROM UNNEST($2::int8[], $3::timestamptz[], $4::text[], $5::text[]) AS u(seq, at, kind, data) \
-     ON CONFLICT (session_id, seq) DO NOTHING";
+/// Appends a batch of many sessions in one statement, one round trip: the events travel
+/// as five arrays (a session id per event), so the statement text and its bind count do
+/// not depend on the batch. `$6` holds the batch's session ids; the statement returns
+/// those without a record, whose events it leaves out. A stored seq is skipped.
+///
+/// The existence check and the insert see one snapshot; a session deleted in between by
+/// another transaction fails the foreign key instead, and the caller then goes entry by
+/// entry.
+const INSERT_BATCH_SQL: &str = "WITH present AS (SELECT id FROM sessions WHERE id = ANY($6::text[])), \
+     stored AS (INSERT INTO events (session_id, seq, at, kind, data) \
+       SELECT u.session_id, u.seq, u.at, u.kind, u.data \
+       FROM UNNEST($1::text[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[]) \
+         AS u(session_id, seq, at, kind, data) \
+       WHERE u.session_id IN (SELECT id FROM present) \
+       ON CONFLICT (session_id, seq) DO NOTHING) \
+     SELECT b.id FROM UNNEST($6::text[]) AS b(id) WHERE b.id NOT IN (SELECT id FROM present)";
 
 /// A [`SessionStore`] in a PostgreSQL database.
 ///
@@ -35,6 +45,8 @@ const INSERT_EVENTS_SQL: &str = "INSERT INTO events (session_id, seq, at, kind, 
 #[derive(Debug, Clone)]
 pub struct PostgresSessionStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL takes concurrent writers.
+    writes: PgPool,
 }
 
 impl PostgresSessionStore {
@@ -57,7 +69,10 @@ impl PostgresSessionStore {
             .run(&pool)
             .await
             .map_err(|e| from_migrate(DIALECT, e))?;
-        Ok(Self { pool })
+        Ok(Self {
+            writes: pool.clone(),
+            pool,
+        })
     }
 
     /// Closes every connection; later calls fail.
@@ -69,39 +84,38 @@ impl PostgresSessionStore {
 shared::session_store!(PostgresSessionStore);
 
 impl PostgresSessionStore {
-    /// Stores a non-empty batch whose seqs increase.
-    async fn insert_batch(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-        let seqs = events
-            .iter()
-            .map(|e| to_db_int(e.seq, "seq"))
-            .collect::<AdapterResult<Vec<i64>>>()?;
-        let ats: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        let data: Vec<&str> = events.iter().map(|e| e.data.get()).collect();
-        let result = sqlx::query(INSERT_EVENTS_SQL)
-            .bind(id)
+    /// Stores the events of sessions whose entries passed [`shared::check_entry`] in one
+    /// statement; returns the ids that have no record, whose events are left out.
+    async fn write_batch(
+        &self,
+        entries: &[SessionEvents<'_>],
+    ) -> Result<HashSet<String>, sqlx::Error> {
+        let count: usize = entries.iter().map(|e| e.events.len()).sum();
+        let mut sessions: Vec<&str> = Vec::with_capacity(count);
+        let mut seqs: Vec<i64> = Vec::with_capacity(count);
+        let mut ats: Vec<DateTime<Utc>> = Vec::with_capacity(count);
+        let mut kinds: Vec<&str> = Vec::with_capacity(count);
+        let mut data: Vec<&str> = Vec::with_capacity(count);
+        for entry in entries {
+            for event in entry.events {
+                sessions.push(entry.session_id);
+                seqs.push(shared::db_seq(event.seq));
+                ats.push(event.at);
+                kinds.push(event.kind.as_str());
+                data.push(event.data.get());
+            }
+        }
+        let ids: Vec<&str> = entries.iter().map(|e| e.session_id).collect();
+        let missing: Vec<String> = sqlx::query_scalar(INSERT_BATCH_SQL)
+            .bind(sessions)
             .bind(seqs)
             .bind(ats)
             .bind(kinds)
             .bind(data)
-            .execute(&self.pool)
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The foreign key is the existence check: no extra round trip per batch.
-            Err(e) if is_foreign_key_violation(&e) => Err(shared::no_session(id)),
-            Err(e) => Err(from_sqlx(DIALECT, &format!("append events to {id}"), e)),
-        }
-    }
-
-    /// `NotFound` unless a record with this id exists.
-    async fn require_session(&self, id: &str) -> AdapterResult<()> {
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, &format!("get session {id}"), e))?;
-        found.map(|_| ()).ok_or_else(|| shared::no_session(id))
+            .bind(ids)
+            .fetch_all(&self.writes)
+            .await?;
+        Ok(missing.into_iter().collect())
     }
 }
 

@@ -1,6 +1,10 @@
 //! Statements and outcomes that both dialects share.
 
-use agent_runtime_api::{AdapterError, AdapterResult, SessionRecord};
+use agent_runtime_api::{
+    AdapterError, AdapterResult, SessionEvents, SessionRecord, check_seqs_increase,
+};
+
+use crate::codec::to_db_int;
 
 use crate::config::SqlDialect;
 use crate::error::{from_sqlx, is_unique_violation};
@@ -57,6 +61,22 @@ pub(crate) fn update_refused(record: &SessionRecord, stored: Option<i64>) -> Ada
     }
 }
 
+/// Refuses an entry of a batch that `append_events` would refuse before any write: seqs
+/// that do not strictly increase, or that do not fit the database's integer.
+pub(crate) fn check_entry(entry: &SessionEvents<'_>) -> AdapterResult<()> {
+    check_seqs_increase(entry.events)?;
+    // Seqs increase, so the last is the largest.
+    if let Some(last) = entry.events.last() {
+        to_db_int(last.seq, "seq")?;
+    }
+    Ok(())
+}
+
+/// A seq that [`check_entry`] let through, as the database stores it.
+pub(crate) fn db_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
 /// The error for a session id without a record.
 pub(crate) fn no_session(id: &str) -> AdapterError {
     AdapterError::NotFound(format!("session {id}"))
@@ -65,7 +85,8 @@ pub(crate) fn no_session(id: &str) -> AdapterError {
 /// The `SessionStore` impl of a dialect's store. Its text is the same for both dialects;
 /// the names it uses (`bind_record`, `record_from_row`, `list_query`, `DIALECT`, ...) are
 /// resolved where it is expanded, in each dialect's module, so each dialect's types and
-/// SQL types apply. The dialect's store provides `require_session` and `insert_batch`.
+/// SQL types apply. The dialect's store provides `write_batch`, and two pools: `pool`
+/// for reads and `writes` for every statement that changes something.
 macro_rules! session_store {
     ($store:ty) => {
         #[async_trait]
@@ -76,7 +97,7 @@ macro_rules! session_store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)"
                 );
                 let result = bind_record(sqlx::query(AssertSqlSafe(sql)), record)?
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await;
                 shared::created(DIALECT, &record.id, result)
             }
@@ -85,7 +106,7 @@ macro_rules! session_store {
                 let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
                 let row = sqlx::query(AssertSqlSafe(sql))
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writes)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, &format!("get session {id}"), e))?;
                 row.as_ref().map(record_from_row).transpose()
@@ -143,18 +164,63 @@ macro_rules! session_store {
             async fn delete(&self, id: &str) -> AdapterResult<()> {
                 sqlx::query("DELETE FROM sessions WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, &format!("delete session {id}"), e))?;
                 Ok(())
             }
 
             async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-                check_seqs_increase(events)?;
-                if events.is_empty() {
-                    return self.require_session(id).await;
+                let entry = SessionEvents {
+                    session_id: id,
+                    events,
+                };
+                let mut outcomes = self.append_batch(&[entry]).await;
+                outcomes.pop().unwrap_or(Ok(()))
+            }
+
+            async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
+                let mut outcomes: Vec<AdapterResult<()>> = batch
+                    .iter()
+                    .map(|entry| shared::check_entry(entry))
+                    .collect();
+                let valid: Vec<usize> = (0..batch.len()).filter(|&i| outcomes[i].is_ok()).collect();
+                if valid.is_empty() {
+                    return outcomes;
                 }
-                self.insert_batch(id, events).await
+                let entries: Vec<SessionEvents<'_>> = valid.iter().map(|&i| batch[i]).collect();
+                match self.write_batch(&entries).await {
+                    Ok(missing) => {
+                        for &i in &valid {
+                            if missing.contains(batch[i].session_id) {
+                                outcomes[i] = Err(shared::no_session(batch[i].session_id));
+                            }
+                        }
+                    }
+                    // A session was deleted between the existence check and the insert (by
+                    // another process): entry by entry tells exactly which.
+                    Err(e) if is_foreign_key_violation(&e) && valid.len() > 1 => {
+                        for &i in &valid {
+                            outcomes[i] = self
+                                .append_events(batch[i].session_id, batch[i].events)
+                                .await;
+                        }
+                    }
+                    Err(e) if is_foreign_key_violation(&e) => {
+                        outcomes[valid[0]] = Err(shared::no_session(batch[valid[0]].session_id));
+                    }
+                    Err(e) => {
+                        let doing = match entries.as_slice() {
+                            [one] => format!("append events to {}", one.session_id),
+                            many => format!("append events of {} sessions", many.len()),
+                        };
+                        let error = from_sqlx(DIALECT, &doing, e);
+                        for &i in &valid {
+                            outcomes[i] = Err(error.clone());
+                        }
+                    }
+                }
+                outcomes
             }
 
             async fn events_after(
@@ -181,7 +247,7 @@ macro_rules! session_store {
 
             async fn ping(&self) -> AdapterResult<()> {
                 sqlx::query("SELECT 1")
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, "ping", e))?;
                 Ok(())
@@ -223,7 +289,7 @@ macro_rules! session_store {
             async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
                 let done = sqlx::query("DELETE FROM api_keys WHERE name = $1")
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, &format!("revoke API key {name}"), e))?;
                 Ok(done.rows_affected() > 0)

@@ -1,13 +1,16 @@
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
-    SessionStore, async_trait, check_seqs_increase,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionEvents, SessionFilter, SessionPage,
+    SessionRecord, SessionStore, async_trait,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row};
 
@@ -24,18 +27,36 @@ const DIALECT: SqlDialect = SqlDialect::Sqlite;
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Events per `INSERT`: SQLite allows 32766 bound values per statement and each row
-/// binds 5.
-const EVENTS_PER_STATEMENT: usize = 32766 / 5;
+/// The most events one `INSERT` carries (5 bound values each; SQLite allows 32766).
+/// A batch is cut into statements of power-of-two sizes up to this, so a connection
+/// prepares at most a handful of statement shapes and reuses them from its cache.
+const MAX_EVENTS_PER_STATEMENT: usize = 256;
+
+/// The `INSERT` of 1, 2, 4 .. [`MAX_EVENTS_PER_STATEMENT`] events, by the size's log2.
+static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (0..=MAX_EVENTS_PER_STATEMENT.ilog2())
+        .map(|bits| insert_events_sql(1 << bits))
+        .collect()
+});
+
+/// The ids of a JSON array of session ids that have no record.
+const MISSING_SESSIONS_SQL: &str = "SELECT j.value FROM json_each(?) AS j \
+     WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE id = j.value)";
 
 /// A [`SessionStore`] in a SQLite database file.
 ///
 /// The file and its directory are created when missing. The database runs in WAL mode
 /// (readers do not block the writer), with foreign keys on and a busy timeout so that
-/// concurrent writers wait for each other instead of failing.
+/// writers of other processes wait for each other instead of failing.
+///
+/// Reads use a pool of connections; every write goes through one dedicated connection,
+/// since SQLite has one write lock per database: connections of a pool that write at
+/// the same time only take turns through the busy handler, which sleeps. A batch of
+/// events of many sessions is one transaction.
 #[derive(Debug, Clone)]
 pub struct SqliteSessionStore {
     pool: SqlitePool,
+    writes: SqlitePool,
 }
 
 impl SqliteSessionStore {
@@ -57,7 +78,8 @@ impl SqliteSessionStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut pool = pool_options::<sqlx::Sqlite>(config)?;
-        if is_in_memory(&config.url) {
+        let in_memory = is_in_memory(&config.url);
+        if in_memory {
             // An in-memory database lives as long as one connection to it stays open, and
             // its connections share a cache with table-level locks: one connection, kept.
             pool = pool
@@ -69,64 +91,105 @@ impl SqliteSessionStore {
             create_parent_dir(options.get_filename()).await?;
         }
         let pool = pool
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| from_connect(DIALECT, e))?;
         migrations::migrator(DIALECT)
             .run(&pool)
             .await
             .map_err(|e| from_migrate(DIALECT, e))?;
-        Ok(Self { pool })
+        let writes = if in_memory {
+            // The one connection that holds the database is the writer too.
+            pool.clone()
+        } else {
+            pool_options::<sqlx::Sqlite>(config)?
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(|e| from_connect(DIALECT, e))?
+        };
+        Ok(Self { pool, writes })
     }
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
-    }
-
-    async fn insert_events(&self, id: &str, chunk: &[Event]) -> AdapterResult<()> {
-        let mut query = sqlx::query(AssertSqlSafe(insert_events_sql(chunk.len())))
-            // Batch sizes vary; caching a prepared statement per size would only churn.
-            .persistent(false);
-        for event in chunk {
-            query = query
-                .bind(id)
-                .bind(to_db_int(event.seq, "seq")?)
-                .bind(timestamp_to_text(&event.at))
-                .bind(event.kind.as_str())
-                .bind(event.data.get());
-        }
-        match query.execute(&self.pool).await {
-            Ok(_) => Ok(()),
-            // The foreign key is the existence check: no extra round trip per batch.
-            Err(e) if is_foreign_key_violation(&e) => Err(shared::no_session(id)),
-            Err(e) => Err(from_sqlx(DIALECT, &format!("append events to {id}"), e)),
-        }
     }
 }
 
 shared::session_store!(SqliteSessionStore);
 
 impl SqliteSessionStore {
-    /// Stores a non-empty batch whose seqs increase.
-    async fn insert_batch(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-        // Chunks past the first are rare (thousands of events); each is idempotent on
-        // its own, so a retry after a partial failure is safe.
-        for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-            self.insert_events(id, chunk).await?;
+    /// Stores the events of sessions whose entries passed [`shared::check_entry`], in one
+    /// transaction on the write connection; returns the ids that have no record, whose
+    /// events are left out. A stored seq is skipped.
+    async fn write_batch(
+        &self,
+        entries: &[SessionEvents<'_>],
+    ) -> Result<HashSet<String>, sqlx::Error> {
+        if let [entry] = entries
+            && entry.events.len().is_power_of_two()
+            && entry.events.len() <= MAX_EVENTS_PER_STATEMENT
+        {
+            // One session and one statement (the common single append): the statement is
+            // its own transaction, and the foreign key tells a missing session.
+            let mut conn = self.writes.acquire().await?;
+            let rows: Vec<(&str, &Event)> =
+                entry.events.iter().map(|e| (entry.session_id, e)).collect();
+            insert_rows(&mut conn, &rows).await?;
+            return Ok(HashSet::new());
         }
-        Ok(())
+        let ids: Vec<&str> = entries.iter().map(|e| e.session_id).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let mut tx = self.writes.begin().await?;
+        // Checked up front rather than through the foreign key: a violation would abort
+        // the statement, and with it the other sessions' rows of the same statement.
+        let missing: HashSet<String> = sqlx::query_scalar(MISSING_SESSIONS_SQL)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        // Collected rather than chained: a borrowing iterator held across an await makes
+        // the future's lifetimes too general for `Send`.
+        let rows: Vec<(&str, &Event)> = entries
+            .iter()
+            .filter(|e| !missing.contains(e.session_id))
+            .flat_map(|e| e.events.iter().map(move |event| (e.session_id, event)))
+            .collect();
+        insert_rows(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(missing)
     }
+}
 
-    /// `NotFound` unless a record with this id exists.
-    async fn require_session(&self, id: &str) -> AdapterResult<()> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| from_sqlx(DIALECT, &format!("get session {id}"), e))?;
-        found.map(|_| ()).ok_or_else(|| shared::no_session(id))
+/// Inserts `(session id, event)` rows in statements of 1, 2, 4 .. 256 rows, the largest
+/// that fits first; a stored seq is skipped.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(&str, &Event)],
+) -> Result<(), sqlx::Error> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let bits = rest.len().min(MAX_EVENTS_PER_STATEMENT).ilog2();
+        let (chunk, after) = rest.split_at(1 << bits);
+        let mut query = sqlx::query(INSERT_EVENTS[bits as usize].as_str());
+        for (id, event) in chunk {
+            query = query
+                .bind(*id)
+                .bind(shared::db_seq(event.seq))
+                .bind(timestamp_to_text(&event.at))
+                .bind(event.kind.as_str())
+                .bind(event.data.get());
+        }
+        query.execute(&mut *conn).await?;
+        rest = after;
     }
+    Ok(())
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -253,6 +316,12 @@ async fn create_parent_dir(file: &Path) -> AdapterResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_cut_into_power_of_two_statements() {
+        assert_eq!(INSERT_EVENTS.len(), 9, "1, 2, 4 .. 256 events");
+        assert_eq!(INSERT_EVENTS[3], insert_events_sql(8));
+    }
 
     #[test]
     fn insert_sql_has_one_row_of_placeholders_per_event() {

@@ -4,8 +4,8 @@ use serde_json::value::RawValue;
 
 use super::unique_prefix;
 use crate::{
-    AdapterError, ApiKeyRecord, Event, EventKind, QuotaOverrides, SessionFilter, SessionRecord,
-    SessionStatus, SessionStore, Usage,
+    AdapterError, ApiKeyRecord, Event, EventKind, QuotaOverrides, SessionEvents, SessionFilter,
+    SessionRecord, SessionStatus, SessionStore, Usage,
 };
 
 /// A record as the runtime would create it.
@@ -48,6 +48,8 @@ pub async fn session_store(store: &dyn SessionStore) {
     update_is_optimistic(store, &p).await;
     list_filters_and_pages(store, &p).await;
     events_append_and_read(store, &p).await;
+    batch_append_isolates_sessions(store, &p).await;
+    batch_append_of_many_sessions(store, &p).await;
     delete_cascades(store, &p).await;
     api_keys(store, &p).await;
     store.ping().await.expect("ping succeeds");
@@ -377,6 +379,153 @@ async fn events_append_and_read(store: &dyn SessionStore, p: &str) {
             .is_empty(),
         "a missing session has no events"
     );
+}
+
+async fn batch_append_isolates_sessions(store: &dyn SessionStore, p: &str) {
+    let [a, b, gone, unordered, quiet, gone_quiet] =
+        ["a", "b", "gone", "unordered", "quiet", "gone-quiet"].map(|s| format!("{p}-batch-{s}"));
+    for id in [&a, &b, &unordered, &quiet] {
+        store.create(&sample_record(id, "alice")).await.unwrap();
+    }
+    assert!(
+        store.append_batch(&[]).await.is_empty(),
+        "an empty batch has no outcomes"
+    );
+
+    let a_events: Vec<Event> = (1..=3).map(sample_event).collect();
+    let b_events: Vec<Event> = (1..=2).map(sample_event).collect();
+    let bad = [sample_event(8), sample_event(7)];
+    let one = [sample_event(1)];
+    let batch = [
+        SessionEvents {
+            session_id: &a,
+            events: &a_events,
+        },
+        SessionEvents {
+            session_id: &gone,
+            events: &one,
+        },
+        SessionEvents {
+            session_id: &b,
+            events: &b_events,
+        },
+        SessionEvents {
+            session_id: &unordered,
+            events: &bad,
+        },
+        SessionEvents {
+            session_id: &quiet,
+            events: &[],
+        },
+        SessionEvents {
+            session_id: &gone_quiet,
+            events: &[],
+        },
+    ];
+    let outcomes = store.append_batch(&batch).await;
+    assert_eq!(outcomes.len(), batch.len(), "one outcome per entry");
+    assert_eq!(outcomes[0], Ok(()), "a stored session's events are taken");
+    assert!(
+        matches!(outcomes[1], Err(AdapterError::NotFound(_))),
+        "a missing session is not found, got {:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2], Ok(()), "an entry after a failed one is taken");
+    assert!(
+        matches!(outcomes[3], Err(AdapterError::InvalidInput(_))),
+        "unordered seqs are invalid input, got {:?}",
+        outcomes[3]
+    );
+    assert_eq!(
+        outcomes[4],
+        Ok(()),
+        "an empty entry of a stored session succeeds"
+    );
+    assert!(
+        matches!(outcomes[5], Err(AdapterError::NotFound(_))),
+        "an empty entry of a missing session is not found, got {:?}",
+        outcomes[5]
+    );
+    assert_eq!(store.events_after(&a, 0, 10).await.unwrap(), a_events);
+    assert_eq!(store.events_after(&b, 0, 10).await.unwrap(), b_events);
+    assert!(
+        store
+            .events_after(&unordered, 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a refused entry stores nothing"
+    );
+    assert!(
+        store.events_after(&gone, 0, 10).await.unwrap().is_empty(),
+        "a missing session gets no events"
+    );
+
+    // A retry of a batch whose answer was lost: stored seqs are skipped, new ones added.
+    let retry: Vec<Event> = (2..=4).map(sample_event).collect();
+    let outcomes = store
+        .append_batch(&[
+            SessionEvents {
+                session_id: &a,
+                events: &retry,
+            },
+            SessionEvents {
+                session_id: &b,
+                events: &b_events,
+            },
+        ])
+        .await;
+    assert_eq!(
+        outcomes,
+        [Ok(()), Ok(())],
+        "re-appending stored seqs succeeds"
+    );
+    let expected: Vec<Event> = (1..=4).map(sample_event).collect();
+    assert_eq!(
+        store.events_after(&a, 0, 10).await.unwrap(),
+        expected,
+        "each event once, in order"
+    );
+    assert_eq!(store.events_after(&b, 0, 10).await.unwrap(), b_events);
+}
+
+async fn batch_append_of_many_sessions(store: &dyn SessionStore, p: &str) {
+    let ids: Vec<String> = (0..12).map(|i| format!("{p}-many-{i:02}")).collect();
+    for id in &ids {
+        store.create(&sample_record(id, "alice")).await.unwrap();
+    }
+    // Sessions at different points of their logs, as a running writer sees them.
+    let logs: Vec<Vec<Event>> = (0..ids.len() as u64)
+        .map(|i| (1..=5 + i).map(sample_event).collect())
+        .collect();
+    let first: Vec<SessionEvents<'_>> = ids
+        .iter()
+        .zip(&logs)
+        .map(|(id, log)| SessionEvents {
+            session_id: id,
+            events: &log[..2],
+        })
+        .collect();
+    let outcomes = store.append_batch(&first).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let rest: Vec<SessionEvents<'_>> = ids
+        .iter()
+        .zip(&logs)
+        .rev()
+        .map(|(id, log)| SessionEvents {
+            session_id: id,
+            events: &log[2..],
+        })
+        .collect();
+    let outcomes = store.append_batch(&rest).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    for (id, log) in ids.iter().zip(&logs) {
+        assert_eq!(
+            &store.events_after(id, 0, 100).await.unwrap(),
+            log,
+            "every session's log is whole, in order, and only its own"
+        );
+    }
 }
 
 async fn delete_cascades(store: &dyn SessionStore, p: &str) {
