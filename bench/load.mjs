@@ -268,14 +268,15 @@ function print(r) {
     );
     const a = r.agents.streaming ?? r.agents.idle;
     lines.push(
-      `agents        ${a.count} processes, ${fixed(a.totalKiB / MiB)} MiB RSS total`,
+      `children      ${a.count} processes under the server (agents; for the runtime also its sandbox helpers), ` +
+        `${fixed(a.totalKiB / MiB)} MiB RSS total`,
     );
     const cpu = r.serverCpuS;
     lines.push(
       `CPU           ${r.server} ${fixed(cpu.create, 2)} s creating, ${fixed(cpu.stream, 2)} s ` +
         `streaming (${fixed((100 * cpu.stream) / s.durationS, 0)} % of a core), ` +
         `${fixed(cpu.delete, 2)} s deleting; ` +
-        `agents ${fixed(r.agentsStreamCpuS, 2)} s; client ${fixed(r.clientStreamCpuS, 2)} s; ` +
+        `children ${fixed(r.agentsStreamCpuS, 2)} s; client ${fixed(r.clientStreamCpuS, 2)} s; ` +
         `machine ${fixed(100 * r.machineBusy, 0)} % busy`,
       `CPU per event ${fixed(r.cpuPerEventUs, 1)} µs; per session lifecycle ` +
         `(create → idle → delete) ${fixed(r.cpuPerSessionMs, 2)} ms`,
