@@ -13,10 +13,13 @@
 //    apart, like tokens, the sessions' starts spread over one interval; burst mode writes
 //    them as fast as the agent can. Each stamped line carries the time the agent wrote it;
 //    the difference to the time this process got the envelope is the latency;
-// 3. delete: every session deleted, `--create-concurrency` at a time.
+// 3. delete: every session deleted, `--create-concurrency` at a time;
+// 4. lifecycle: `--lifecycle-sessions` more sessions created and deleted with no turn in
+//    between, the same number at a time.
 // The server's CPU per event is phase 2's over the envelopes received; its CPU per session
-// lifecycle is phases 1 and 3 together over the sessions. `bench/run` starts the servers
-// and calls this; see docs/benchmarks.md.
+// lifecycle (create → idle → delete) is phase 4's over its sessions, so that it does not
+// depend on how much a session streamed. `bench/run` starts the servers and calls this;
+// see docs/benchmarks.md.
 
 import { appendFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -43,6 +46,7 @@ const { values: args } = parseArgs({
     mode: { type: "string", default: "paced" },
     server: { type: "string", default: "runtime" },
     "create-concurrency": { type: "string", default: "8" },
+    "lifecycle-sessions": { type: "string", default: "100" },
     "per-socket": { type: "string", default: "1" },
     "agent-type": { type: "string", default: "bench" },
     "timeout-s": { type: "string", default: "120" },
@@ -67,6 +71,7 @@ const opts = {
   intervalMs: count("interval-ms"),
   createConcurrency: count("create-concurrency", 1),
   perSocket: count("per-socket", 1),
+  lifecycleSessions: count("lifecycle-sessions"),
   timeoutMs: count("timeout-s", 1) * 1000,
 };
 opts.busy = args.busy === undefined ? opts.sessions : Math.min(count("busy"), opts.sessions);
@@ -113,11 +118,17 @@ async function main() {
   cpu.push(serverCpu());
   const deleted = await deleteAll(sessions);
   cpu.push(serverCpu());
+  const lifecycle = await lifecycleAll(sockets, tally, cpu);
   for (const socket of sockets) socket.close();
   const serverCpuS =
     cpu[0] === null
       ? null
-      : { create: cpu[1] - cpu[0], stream: cpu[3] - cpu[2], delete: cpu[5] - cpu[4] };
+      : {
+          create: cpu[1] - cpu[0],
+          stream: cpu[3] - cpu[2],
+          delete: cpu[5] - cpu[4],
+          lifecycle: cpu[7] - cpu[6],
+        };
   const result = {
     label: args.label,
     server: args.server,
@@ -128,6 +139,7 @@ async function main() {
     intervalMs: opts.intervalMs,
     create: createStats(created),
     delete: deleted,
+    lifecycle,
     latencyMs: scaled(summary(tally.latenciesUs), 1 / 1000),
     stream,
     missed: tally.missed,
@@ -137,9 +149,7 @@ async function main() {
     serverCpuS,
     cpuPerEventUs: serverCpuS && stream.envelopes > 0 ? (1e6 * serverCpuS.stream) / stream.envelopes : null,
     cpuPerSessionMs:
-      serverCpuS && sessions.length > 0
-        ? (1e3 * (serverCpuS.create + serverCpuS.delete)) / sessions.length
-        : null,
+      serverCpuS && lifecycle.count > 0 ? (1e3 * serverCpuS.lifecycle) / lifecycle.count : null,
     clientStreamCpuS: (client.user + client.system) / 1e6,
     agentsStreamCpuS: agentsCpuS,
     // Share of all cores busy while streaming, whoever used them.
@@ -163,6 +173,23 @@ async function createAll(sockets, tally) {
 /** The server's CPU seconds so far, or null without --pid. */
 function serverCpu() {
   return opts.pid ? cpuSeconds(opts.pid) : null;
+}
+
+/**
+ * Creates `--lifecycle-sessions` sessions and deletes each once it is idle, pushing the
+ * server's CPU before and after onto `cpu`. Returns how many completed both.
+ */
+async function lifecycleAll(sockets, tally, cpu) {
+  const slots = Array.from({ length: opts.lifecycleSessions }, (_, i) => sockets[i % sockets.length]);
+  cpu.push(serverCpu());
+  const outcomes = await pool(slots, opts.createConcurrency, async (socket) => {
+    const created = await createSession(socket, args["agent-type"], tally, opts.timeoutMs);
+    if (!created.session) return false;
+    return (await deleteSession(created.session, opts.timeoutMs)).ok;
+  });
+  cpu.push(serverCpu());
+  const count = outcomes.filter(Boolean).length;
+  return { count, failed: outcomes.length - count };
 }
 
 /** Deletes every session, `--create-concurrency` at a time; timings and failures. */
@@ -279,7 +306,8 @@ function print(r) {
         `children ${fixed(r.agentsStreamCpuS, 2)} s; client ${fixed(r.clientStreamCpuS, 2)} s; ` +
         `machine ${fixed(100 * r.machineBusy, 0)} % busy`,
       `CPU per event ${fixed(r.cpuPerEventUs, 1)} µs; per session lifecycle ` +
-        `(create → idle → delete) ${fixed(r.cpuPerSessionMs, 2)} ms`,
+        `(create → idle → delete) ${fixed(r.cpuPerSessionMs, 2)} ms ` +
+        `(${r.lifecycle.count} sessions, ${r.lifecycle.failed} failed)`,
     );
   }
   const d = r.delete;

@@ -56,7 +56,8 @@ console.log(`|${header.map(() => "---").join("|")}|`);
 for (const [load, runs] of loads) {
   for (const r of runs) {
     const cpu = r.serverCpuS;
-    const failed = r.create.failed + r.stream.failed + (r.delete?.failed ?? 0);
+    const failed =
+      r.create.failed + r.stream.failed + (r.delete?.failed ?? 0) + (r.lifecycle?.failed ?? 0);
     const cells = [
       load,
       r.label || r.server,
