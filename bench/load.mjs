@@ -4,7 +4,7 @@
 //     [--mode paced|burst] [--sessions 100] [--busy N] [--lines 100] [--interval-ms 50]
 //     [--server runtime] [--label text] [--json FILE]
 //
-// Three phases, each with the server's own CPU time read before and after it:
+// Four phases, each with the server's own CPU time read before and after it:
 // 1. create: one websocket per `--per-socket` sessions, the sessions created
 //    `--create-concurrency` at a time (timing create → ack, the ack comes once the session
 //    is idle);
