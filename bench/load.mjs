@@ -1,15 +1,25 @@
 // Load benchmark client: N concurrent sessions with the scripted agent, over Socket.IO.
 //
-//   node bench/load.mjs --url http://127.0.0.1:4000 --pid <runtime pid> \
-//     [--sessions 100] [--busy N] [--lines 100] [--interval-ms 50] [--label text] [--json FILE]
+//   node bench/load.mjs --url http://127.0.0.1:4000 --pid <server pid> \
+//     [--mode paced|burst] [--sessions 100] [--busy N] [--lines 100] [--interval-ms 50]
+//     [--server runtime] [--label text] [--json FILE]
 //
-// It connects one websocket per `--per-socket` sessions, creates the sessions
-// `--create-concurrency` at a time (timing create → ack, the ack comes once the session is
-// idle), then sends `stamp <lines> <interval-ms>` to the first `--busy` sessions, their
-// starts spread over one interval, and waits for every turn's result. Each stamped agent
-// line carries the time the agent wrote it; the difference to the time this process got
-// the envelope is the latency. `bench/run` starts the runtime and calls this; see
-// docs/benchmarks.md.
+// Four phases, each with the server's own CPU time read before and after it:
+// 1. create: one websocket per `--per-socket` sessions, the sessions created
+//    `--create-concurrency` at a time (timing create → ack, the ack comes once the session
+//    is idle);
+// 2. stream: `stamp <lines> <interval>` to the first `--busy` sessions, and every turn's
+//    result awaited. Paced mode (the default) spaces each agent's lines `--interval-ms`
+//    apart, like tokens, the sessions' starts spread over one interval; burst mode writes
+//    them as fast as the agent can. Each stamped line carries the time the agent wrote it;
+//    the difference to the time this process got the envelope is the latency;
+// 3. delete: every session deleted, `--create-concurrency` at a time;
+// 4. lifecycle: `--lifecycle-sessions` more sessions created and deleted with no turn in
+//    between, the same number at a time.
+// The server's CPU per event is phase 2's over the envelopes received; its CPU per session
+// lifecycle (create → idle → delete) is phase 4's over its sessions, so that it does not
+// depend on how much a session streamed. `bench/run` starts the servers and calls this;
+// see docs/benchmarks.md.
 
 import { appendFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -22,7 +32,7 @@ import {
   rssKiB,
   rssSampler,
 } from "./lib/proc.mjs";
-import { Tally, connectAll, createSession, runTurn } from "./lib/sessions.mjs";
+import { Tally, connectAll, createSession, deleteSession, runTurn } from "./lib/sessions.mjs";
 import { calibrate, fixed, nowUs, pool, sleep, summary } from "./lib/stats.mjs";
 
 const { values: args } = parseArgs({
@@ -33,7 +43,10 @@ const { values: args } = parseArgs({
     busy: { type: "string" },
     lines: { type: "string", default: "100" },
     "interval-ms": { type: "string", default: "50" },
+    mode: { type: "string", default: "paced" },
+    server: { type: "string", default: "runtime" },
     "create-concurrency": { type: "string", default: "8" },
+    "lifecycle-sessions": { type: "string", default: "100" },
     "per-socket": { type: "string", default: "1" },
     "agent-type": { type: "string", default: "bench" },
     "timeout-s": { type: "string", default: "120" },
@@ -58,10 +71,17 @@ const opts = {
   intervalMs: count("interval-ms"),
   createConcurrency: count("create-concurrency", 1),
   perSocket: count("per-socket", 1),
+  lifecycleSessions: count("lifecycle-sessions"),
   timeoutMs: count("timeout-s", 1) * 1000,
 };
 opts.busy = args.busy === undefined ? opts.sessions : Math.min(count("busy"), opts.sessions);
 if (!opts.url) throw new Error("--url is required");
+if (args.mode !== "paced" && args.mode !== "burst") {
+  throw new Error(`--mode must be paced or burst, got ${args.mode}`);
+}
+opts.mode = args.mode;
+// A burst is the same directive with no pause between lines.
+if (opts.mode === "burst") opts.intervalMs = 0;
 
 const MiB = 1024;
 
@@ -70,13 +90,13 @@ async function main() {
   const tally = new Tally();
   const rss = opts.pid ? rssSampler(opts.pid) : null;
   const idleKiB = opts.pid ? rssKiB(opts.pid) : null;
-  const cpu = [opts.pid ? cpuSeconds(opts.pid) : null];
-
   const socketCount = Math.ceil(opts.sessions / opts.perSocket);
   const sockets = await connectAll(opts.url, socketCount, 50, tally, opts.timeoutMs);
 
   rss?.phase("create");
+  const cpu = [serverCpu()];
   const created = await createAll(sockets, tally);
+  cpu.push(serverCpu());
   const sessions = created.filter((c) => c.session).map((c) => c.session);
   await sleep(500);
   const settledKiB = opts.pid ? rssKiB(opts.pid) : null;
@@ -84,32 +104,52 @@ async function main() {
 
   rss?.phase("stream");
   calibrate();
-  cpu.push(opts.pid ? cpuSeconds(opts.pid) : null);
+  cpu.push(serverCpu());
   const agentsBefore = opts.pid ? descendantsCpuSeconds(opts.pid) : null;
   const machineBefore = machineTicks();
   const clientBefore = process.cpuUsage();
   const stream = await streamAll(sessions.slice(0, opts.busy), tally);
   const client = process.cpuUsage(clientBefore);
   const machineAfter = machineTicks();
-  cpu.push(opts.pid ? cpuSeconds(opts.pid) : null);
+  cpu.push(serverCpu());
   const agentsCpuS = opts.pid ? descendantsCpuSeconds(opts.pid) - agentsBefore : null;
   const peaks = rss?.stop() ?? {};
 
+  cpu.push(serverCpu());
+  const deleted = await deleteAll(sessions);
+  cpu.push(serverCpu());
+  const lifecycle = await lifecycleAll(sockets, tally, cpu);
   for (const socket of sockets) socket.close();
+  const serverCpuS =
+    cpu[0] === null
+      ? null
+      : {
+          create: cpu[1] - cpu[0],
+          stream: cpu[3] - cpu[2],
+          delete: cpu[5] - cpu[4],
+          lifecycle: cpu[7] - cpu[6],
+        };
   const result = {
     label: args.label,
+    server: args.server,
+    mode: opts.mode,
     sessions: opts.sessions,
     busy: Math.min(opts.busy, sessions.length),
     lines: opts.lines,
     intervalMs: opts.intervalMs,
     create: createStats(created),
+    delete: deleted,
+    lifecycle,
     latencyMs: scaled(summary(tally.latenciesUs), 1 / 1000),
     stream,
     missed: tally.missed,
     rss: rssStats(idleKiB, settledKiB, peaks, sessions.length),
     agents: { idle: agentsIdle, streaming: stream.agents },
-    // CPU seconds used while creating and while streaming (runtime process only).
-    runtimeCpuS: cpu[0] === null ? null : { create: cpu[1] - cpu[0], stream: cpu[2] - cpu[1] },
+    // CPU seconds the server process used in each phase (its agents are not in it).
+    serverCpuS,
+    cpuPerEventUs: serverCpuS && stream.envelopes > 0 ? (1e6 * serverCpuS.stream) / stream.envelopes : null,
+    cpuPerSessionMs:
+      serverCpuS && lifecycle.count > 0 ? (1e3 * serverCpuS.lifecycle) / lifecycle.count : null,
     clientStreamCpuS: (client.user + client.system) / 1e6,
     agentsStreamCpuS: agentsCpuS,
     // Share of all cores busy while streaming, whoever used them.
@@ -128,6 +168,43 @@ async function createAll(sockets, tally) {
   );
   created.wallS = (nowUs() - started) / 1e6;
   return created;
+}
+
+/** The server's CPU seconds so far, or null without --pid. */
+function serverCpu() {
+  return opts.pid ? cpuSeconds(opts.pid) : null;
+}
+
+/**
+ * Creates `--lifecycle-sessions` sessions and deletes each once it is idle, pushing the
+ * server's CPU before and after onto `cpu`. Returns how many completed both.
+ */
+async function lifecycleAll(sockets, tally, cpu) {
+  const slots = Array.from({ length: opts.lifecycleSessions }, (_, i) => sockets[i % sockets.length]);
+  cpu.push(serverCpu());
+  const outcomes = await pool(slots, opts.createConcurrency, async (socket) => {
+    const created = await createSession(socket, args["agent-type"], tally, opts.timeoutMs);
+    if (!created.session) return false;
+    return (await deleteSession(created.session, opts.timeoutMs)).ok;
+  });
+  cpu.push(serverCpu());
+  const count = outcomes.filter(Boolean).length;
+  return { count, failed: outcomes.length - count };
+}
+
+/** Deletes every session, `--create-concurrency` at a time; timings and failures. */
+async function deleteAll(sessions) {
+  const started = nowUs();
+  const outcomes = await pool(sessions, opts.createConcurrency, (session) =>
+    deleteSession(session, opts.timeoutMs),
+  );
+  const ok = outcomes.filter((o) => o.ok);
+  return {
+    ...summary(ok.map((o) => o.ms)),
+    failed: outcomes.length - ok.length,
+    errors: outcomes.filter((o) => !o.ok).map((o) => o.error).slice(0, 5),
+    wallS: (nowUs() - started) / 1e6,
+  };
 }
 
 function createStats(created) {
@@ -199,7 +276,9 @@ function print(r) {
   const s = r.stream;
   const lines = [
     `== ${r.label || "run"}: ${r.sessions} sessions, ${r.busy} busy, ` +
-      `${r.lines} lines every ${r.intervalMs} ms`,
+      (r.mode === "burst"
+        ? `${r.lines} lines each as fast as the agent writes (burst)`
+        : `${r.lines} lines each every ${r.intervalMs} ms (paced)`),
     `create->idle  p50 ${fixed(c.p50)} ms  p99 ${fixed(c.p99)} ms  max ${fixed(c.max)} ms` +
       `  (${c.count} ok, ${c.failed} failed ${JSON.stringify(c.errors)}, ` +
       `${c.concurrency} at a time, ${fixed(c.count / c.wallS)} creates/s)`,
@@ -210,23 +289,33 @@ function print(r) {
   ];
   if (r.rss) {
     lines.push(
-      `runtime RSS   idle ${fixed(r.rss.idleMiB)} MiB, sessions idle ` +
+      `${r.server} RSS idle ${fixed(r.rss.idleMiB)} MiB, sessions idle ` +
         `${fixed(r.rss.sessionsIdleMiB)} MiB, peak ${fixed(r.rss.peakMiB)} MiB; ` +
         `${fixed(r.rss.perSessionMiB, 3)} MiB per session`,
     );
     const a = r.agents.streaming ?? r.agents.idle;
     lines.push(
-      `agents        ${a.count} processes, ${fixed(a.totalKiB / MiB)} MiB RSS total`,
+      `children      ${a.count} processes under the server (agents; for the runtime also its sandbox helpers), ` +
+        `${fixed(a.totalKiB / MiB)} MiB RSS total`,
     );
-    const cpu = r.runtimeCpuS;
+    const cpu = r.serverCpuS;
     lines.push(
-      `CPU           runtime ${fixed(cpu.create, 2)} s creating, ${fixed(cpu.stream, 2)} s ` +
-        `streaming (${fixed((100 * cpu.stream) / s.durationS, 0)} % of a core); ` +
-        `agents ${fixed(r.agentsStreamCpuS, 2)} s; client ${fixed(r.clientStreamCpuS, 2)} s; ` +
+      `CPU           ${r.server} ${fixed(cpu.create, 2)} s creating, ${fixed(cpu.stream, 2)} s ` +
+        `streaming (${fixed((100 * cpu.stream) / s.durationS, 0)} % of a core), ` +
+        `${fixed(cpu.delete, 2)} s deleting; ` +
+        `children ${fixed(r.agentsStreamCpuS, 2)} s; client ${fixed(r.clientStreamCpuS, 2)} s; ` +
         `machine ${fixed(100 * r.machineBusy, 0)} % busy`,
+      `CPU per event ${fixed(r.cpuPerEventUs, 1)} µs; per session lifecycle ` +
+        `(create → idle → delete) ${fixed(r.cpuPerSessionMs, 2)} ms ` +
+        `(${r.lifecycle.count} sessions, ${r.lifecycle.failed} failed)`,
     );
   }
+  const d = r.delete;
+  lines.push(
+    `delete        p50 ${fixed(d.p50)} ms  p99 ${fixed(d.p99)} ms  (${d.count} ok, ${d.failed} failed)`,
+  );
   for (const failure of s.failures) lines.push(`  failure: ${failure}`);
+  for (const failure of d.errors) lines.push(`  delete failure: ${failure}`);
   console.log(lines.join("\n"));
 }
 

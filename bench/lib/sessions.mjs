@@ -137,3 +137,22 @@ export async function runTurn(session, content, timeoutMs) {
     clearTimeout(timer);
   }
 }
+
+/**
+ * Emits `session:delete` and times it until the ack (the agent has been ended and the
+ * session's data removed). Resolves with { ok, ms } or { ok: false, ms, error }.
+ */
+export async function deleteSession(session, timeoutMs) {
+  const started = nowUs();
+  let ack;
+  try {
+    ack = await session.socket
+      .timeout(timeoutMs)
+      .emitWithAck("session:delete", { sessionId: session.id });
+  } catch (error) {
+    return { ok: false, ms: (nowUs() - started) / 1000, error: `no ack: ${error.message}` };
+  }
+  const ms = (nowUs() - started) / 1000;
+  if (!ack?.ok) return { ok: false, ms, error: ack?.error?.code ?? JSON.stringify(ack) };
+  return { ok: true, ms };
+}
