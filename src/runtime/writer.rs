@@ -255,7 +255,7 @@ fn settle(
 }
 
 /// Splits a batch into one run of events per session, keeping each session's order, so
-/// that each session costs one `append_events` per batch.
+/// that each session is one entry of the batch append.
 fn group_by_session(batch: impl Iterator<Item = (Arc<str>, Event)>) -> Vec<(Arc<str>, Vec<Event>)> {
     let mut groups: Vec<(Arc<str>, Vec<Event>)> = Vec::new();
     let mut index: HashMap<Arc<str>, usize> = HashMap::new();

@@ -98,12 +98,17 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()>;
     /// Appends the events of several sessions; returns one outcome per entry, in order.
     ///
-    /// The default appends entry by entry with [`SessionStore::append_events`]; stores
-    /// that can write many sessions in one transaction or round trip override it.
+    /// The default makes one [`SessionStore::append_events`] per entry, up to 16 at a
+    /// time; stores that can write many sessions in one transaction or round trip
+    /// override it.
     async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
         let mut outcomes = Vec::with_capacity(batch.len());
-        for entry in batch {
-            outcomes.push(self.append_events(entry.session_id, entry.events).await);
+        for chunk in batch.chunks(16) {
+            let mut appends = Vec::with_capacity(chunk.len());
+            for entry in chunk {
+                appends.push(self.append_events(entry.session_id, entry.events));
+            }
+            outcomes.extend(futures::future::join_all(appends).await);
         }
         outcomes
     }

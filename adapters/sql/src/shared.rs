@@ -106,7 +106,7 @@ macro_rules! session_store {
                 let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
                 let row = sqlx::query(AssertSqlSafe(sql))
                     .bind(id)
-                    .fetch_optional(&self.writes)
+                    .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, &format!("get session {id}"), e))?;
                 row.as_ref().map(record_from_row).transpose()
@@ -116,7 +116,7 @@ macro_rules! session_store {
                 let version = to_db_int(record.version, "version")?;
                 let updated = bind_record(sqlx::query(shared::UPDATE_SQL), record)?
                     .bind(version)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writes)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, &format!("update session {}", record.id), e))?;
                 if let Some(row) = updated {
@@ -126,7 +126,7 @@ macro_rules! session_store {
                 let stored: Option<i64> =
                     sqlx::query_scalar("SELECT version FROM sessions WHERE id = $1")
                         .bind(&record.id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.writes)
                         .await
                         .map_err(|e| {
                             from_sqlx(DIALECT, &format!("get session {}", record.id), e)
@@ -247,7 +247,7 @@ macro_rules! session_store {
 
             async fn ping(&self) -> AdapterResult<()> {
                 sqlx::query("SELECT 1")
-                    .execute(&self.writes)
+                    .execute(&self.pool)
                     .await
                     .map_err(|e| from_sqlx(DIALECT, "ping", e))?;
                 Ok(())
@@ -259,7 +259,7 @@ macro_rules! session_store {
                     shared::KEY_COLUMNS
                 );
                 let result = bind_key(sqlx::query(AssertSqlSafe(sql)), key)?
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await;
                 shared::key_created(DIALECT, &key.name, result)
             }

@@ -145,7 +145,10 @@ impl SqliteSessionStore {
         }
         let ids: Vec<&str> = entries.iter().map(|e| e.session_id).collect();
         let ids = serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let mut tx = self.writes.begin().await?;
+        // IMMEDIATE takes the write lock at once, waiting for it through the busy
+        // timeout; a plain BEGIN would read first and then fail at once (BUSY_SNAPSHOT)
+        // if another process wrote meanwhile.
+        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
         // Checked up front rather than through the foreign key: a violation would abort
         // the statement, and with it the other sessions' rows of the same statement.
         let missing: HashSet<String> = sqlx::query_scalar(MISSING_SESSIONS_SQL)
