@@ -65,9 +65,10 @@ pub struct SessionEvents<'a> {
 ///   per entry, in the order of the entries: each entry succeeds or fails exactly as
 ///   `append_events` of that entry alone would. One entry's failure (its session is gone:
 ///   `NotFound`; its seqs do not strictly increase: `InvalidInput`) leaves the other
-///   entries' events stored. When the backend fails the batch as a whole (an outage),
-///   every entry carries that error; since appends are idempotent, the caller may retry
-///   any failed entry. A session appears in at most one entry of a batch.
+///   entries' events stored. When the backend fails the batch as a whole (an outage, or
+///   any error that is not one entry's), every entry carries that error; since appends
+///   are idempotent, the caller may retry any failed entry. A session appears in at most
+///   one entry of a batch.
 /// - `events_after(id, seq, limit)` returns the events with seq greater than `seq`,
 ///   oldest first, at most `limit`; a missing session gives an empty list.
 /// - `ping` succeeds when the backend answers.
