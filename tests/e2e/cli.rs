@@ -94,64 +94,50 @@ fn check_passes_a_good_config_and_reports_every_problem_of_a_bad_one() {
     assert!(report.contains("3 problem(s)"), "{report}");
 }
 
-#[test]
-fn check_warns_when_every_web_page_is_allowed() {
+/// Runs `check` on a config of the scripted agent plus `extra_toml`; returns whether it
+/// passed, its report, and its first `WARN` line (empty without one).
+fn check_with(extra_toml: &str) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
     let agent = agent_runtime_testkit::bin_path("scripted-agent");
     let config = write_config(dir.path(), &agent.display().to_string(), &profiles);
     let mut toml = std::fs::read_to_string(&config).unwrap();
-    toml.push_str("[server]\nallowed_origins = [\"*\"]\n");
+    toml.push_str(extra_toml);
     std::fs::write(&config, toml).unwrap();
     let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
     let report = text(&output);
-    assert!(
-        output.status.success(),
-        "a warning is not a problem: {report}"
-    );
     let warning = report
         .lines()
         .find(|l| l.starts_with("WARN "))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_owned();
+    (output.status.success(), report, warning)
+}
+
+#[test]
+fn check_warns_when_every_web_page_is_allowed() {
+    let (passed, report, warning) = check_with("[server]\nallowed_origins = [\"*\"]\n");
+    assert!(passed, "a warning is not a problem: {report}");
     assert!(warning.contains("allowed_origins"), "{report}");
 }
 
 #[test]
 fn check_says_which_isolation_is_in_force_and_warns_without_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
-    let agent = agent_runtime_testkit::bin_path("scripted-agent");
-    let config = write_config(dir.path(), &agent.display().to_string(), &profiles);
     let isolating = ["bwrap", "slirp4netns"].iter().all(|program| {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
     });
     if isolating {
-        let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
-        let report = text(&output);
-        assert!(output.status.success(), "{report}");
+        let (passed, report, warning) = check_with("");
+        assert!(passed, "{report}");
         assert!(
             report.contains("isolation: bubblewrap, private network"),
             "{report}"
         );
-        assert!(!report.contains("WARN "), "{report}");
+        assert!(warning.is_empty(), "{report}");
     }
-    let mut toml = std::fs::read_to_string(&config).unwrap();
-    toml.push_str(
-        "[sandbox]
-isolation = \"dangerously-none\"\n",
-    );
-    std::fs::write(&config, toml).unwrap();
-    let output = run(&["check", "--config", config.to_str().unwrap()], dir.path());
-    let report = text(&output);
-    assert!(
-        output.status.success(),
-        "a warning is not a problem: {report}"
-    );
-    let warning = report
-        .lines()
-        .find(|l| l.starts_with("WARN "))
-        .unwrap_or_default();
+    let (passed, report, warning) = check_with("[sandbox]\nisolation = \"dangerously-none\"\n");
+    assert!(passed, "a warning is not a problem: {report}");
     assert!(
         warning.contains("dangerously-none") && warning.contains("secrets"),
         "{report}"
