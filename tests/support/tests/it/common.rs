@@ -18,6 +18,8 @@ pub struct AgentProcess {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Collects stderr; joined once the process has exited, so `stderr` then holds all.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl AgentProcess {
@@ -48,7 +50,7 @@ impl AgentProcess {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
                 let mut sink = sink.lock().unwrap();
                 sink.push_str(&line);
@@ -60,6 +62,7 @@ impl AgentProcess {
             child,
             lines,
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -134,6 +137,10 @@ impl AgentProcess {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The pipe is closed now; what the process wrote last is read to the end.
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
@@ -149,7 +156,7 @@ impl AgentProcess {
         self.child.id()
     }
 
-    /// Everything written to stderr so far.
+    /// Everything written to stderr so far (all of it after `wait`).
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
