@@ -123,11 +123,7 @@ fn check_warns_when_every_web_page_is_allowed() {
 
 #[test]
 fn check_says_which_isolation_is_in_force_and_warns_without_one() {
-    let isolating = ["bwrap", "slirp4netns"].iter().all(|program| {
-        std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
-    });
-    if isolating {
+    if crate::support::isolation_available() {
         let (passed, report, warning) = check_with("");
         assert!(passed, "{report}");
         assert!(

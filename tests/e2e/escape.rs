@@ -21,8 +21,7 @@ const VICTIM_CANARY: &str = "canary-victim-2c8b71";
 /// the default `[sandbox]` isolation. `None` (with a message) where this host cannot
 /// isolate; under CI that is a failure.
 fn guarded_setup() -> Option<Setup> {
-    let isolating = which("bwrap") && which("slirp4netns");
-    if !isolating {
+    if !crate::support::isolation_available() {
         assert!(
             std::env::var_os("CI").is_none(),
             "bubblewrap and slirp4netns are missing; scripts/test installs them"
@@ -40,11 +39,6 @@ fn guarded_setup() -> Option<Setup> {
     setup.env.push(("HOME".into(), home.display().to_string()));
     setup.extra_toml = format!("[auth]\nmode = \"shared-secret\"\nsecret = \"{SECRET}\"\n");
     Some(setup)
-}
-
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// One attempt: what the agent runs, and what its output must show it did not get.

@@ -338,3 +338,12 @@ impl Http {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 }
+
+/// Whether this host can isolate local sandboxes with a private network: bubblewrap and
+/// slirp4netns are on PATH.
+pub fn isolation_available() -> bool {
+    ["bwrap", "slirp4netns"].iter().all(|program| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    })
+}

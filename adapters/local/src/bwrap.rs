@@ -71,12 +71,11 @@ pub(crate) struct Relay {
 #[derive(Debug, Clone)]
 pub(crate) struct Bubblewrap {
     program: PathBuf,
-    /// Canonical host paths bound read-only at the same place.
-    read_only: Vec<PathBuf>,
+    /// The binds every sandbox gets: system paths, `/etc` files, `resolv.conf` and the
+    /// configured read-only paths.
+    binds: Vec<OsString>,
     /// With a private network: what gives it internet access.
     slirp: Option<Slirp>,
-    /// The `resolv.conf` of a private network.
-    resolv_conf: Option<PathBuf>,
     /// The program that relays loopback connections out; needed when `relays` is not empty.
     init: Option<InitProgram>,
     relays: Vec<Relay>,
@@ -98,12 +97,8 @@ pub(crate) fn find() -> AdapterResult<PathBuf> {
             "isolating sandboxes needs `bwrap`, which is not on PATH; {HOW_TO_FIX}"
         ))
     })?;
-    let mut system = Line::default();
-    for path in SYSTEM_PATHS.iter().map(Path::new) {
-        system.mirror(path);
-    }
     let output = std::process::Command::new(&program)
-        .args(system.0)
+        .args(Line::mirroring(SYSTEM_PATHS).0)
         .args(["--dev", "/dev", "--proc", "/proc"])
         .args(["--unshare-all", "--unshare-user", "--cap-drop", "ALL"])
         .args(["--die-with-parent", "--", "/usr/bin/env", "true"])
@@ -139,11 +134,24 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
 impl Bubblewrap {
     /// A sandbox maker around the checked `program`.
     pub fn new(program: PathBuf, parts: BubblewrapParts) -> Self {
+        // What every sandbox gets bound is looked up once, not at every spawn.
+        let mut binds = Line::mirroring(SYSTEM_PATHS);
+        binds.0.extend(Line::mirroring(ETC_PATHS).0);
+        match &parts.resolv_conf {
+            Some(resolv_conf) => binds.push([
+                "--ro-bind".as_ref(),
+                resolv_conf.as_os_str(),
+                "/etc/resolv.conf".as_ref(),
+            ]),
+            None => binds.mirror(Path::new("/etc/resolv.conf")),
+        }
+        for path in &parts.read_only {
+            binds.push(["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
+        }
         Bubblewrap {
             program,
-            read_only: parts.read_only,
+            binds: binds.0,
             slirp: parts.slirp,
-            resolv_conf: parts.resolv_conf,
             init: parts.init,
             relays: parts.relays,
         }
@@ -171,28 +179,13 @@ impl Bubblewrap {
         program: &Path,
         args: &[String],
     ) -> Vec<OsString> {
-        let mut line = Line::default();
-        for path in SYSTEM_PATHS.iter().chain(ETC_PATHS).map(Path::new) {
-            line.mirror(path);
-        }
-        if let Some(resolv_conf) = &self.resolv_conf {
-            line.push([
-                "--ro-bind".as_ref(),
-                resolv_conf.as_os_str(),
-                "/etc/resolv.conf".as_ref(),
-            ]);
-        } else {
-            line.mirror(Path::new("/etc/resolv.conf"));
-        }
+        let mut line = Line(self.binds.clone());
         // The program's own directory, unless the system paths hold it already.
         let program = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
         if let Some(dir) = program.parent()
             && !SYSTEM_PATHS.iter().any(|system| dir.starts_with(system))
         {
             line.push(["--ro-bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
-        }
-        for path in &self.read_only {
-            line.push(["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
         }
         line.push(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"].map(OsString::from));
         line.push([
@@ -264,6 +257,15 @@ impl Bubblewrap {
 struct Line(Vec<OsString>);
 
 impl Line {
+    /// The binds that make each of `paths` appear inside as it is on the host.
+    fn mirroring(paths: &[&str]) -> Self {
+        let mut line = Line::default();
+        for path in paths.iter().map(Path::new) {
+            line.mirror(path);
+        }
+        line
+    }
+
     fn push<I: Into<OsString>>(&mut self, items: impl IntoIterator<Item = I>) {
         self.0.extend(items.into_iter().map(Into::into));
     }
