@@ -23,7 +23,7 @@ use agent_runtime_api::{
 };
 use chrono::{DateTime, Utc};
 
-pub use bus::{DomainEvent, EventBus, StartTimings};
+pub use bus::{DomainEvent, EventBus, Follower, LiveSink, Published, StartTimings};
 pub(crate) use manager::Inner;
 pub use manager::SessionManager;
 pub use quotas::QuotaLimits;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use agent_runtime_api::{AdapterError, AdapterResult, Event, SessionEvents, SessionStore};
 use tokio::sync::{mpsc, oneshot};
 
-use super::bus::{DomainEvent, EventBus};
+use super::bus::EventBus;
 
 /// The most events persisted in one batch.
 const MAX_BATCH: usize = 2048;
@@ -172,8 +172,10 @@ async fn persist_and_publish(
         let mut retry = Vec::new();
         for (mut group, outcome) in pending.into_iter().zip(outcomes) {
             group.attempts += 1;
-            if let Some(group) = settle(group, outcome, retries, &mut unavailable, bus) {
-                retry.push(group);
+            match settle(&group, outcome, retries, &mut unavailable) {
+                Settled::Persisted => bus.publish_events(&group.session_id, group.events).await,
+                Settled::Retry => retry.push(group),
+                Settled::GivenUp => {}
             }
         }
         if let Some(error) = unavailable {
@@ -187,23 +189,26 @@ async fn persist_and_publish(
     }
 }
 
-/// Acts on one session's outcome: publishes what was persisted, drops what is given up
-/// on, and returns the group when it is to be tried again. Outage errors are not logged
-/// here but kept in `unavailable`, so an outage logs one line per attempt, not one per
-/// session.
+/// What becomes of one session's events after an attempt.
+enum Settled {
+    /// The store took them: they are published.
+    Persisted,
+    /// They are to be tried again.
+    Retry,
+    /// They are not in the log and never will be: they are dropped, unpublished.
+    GivenUp,
+}
+
+/// Judges one session's outcome and logs it. Outage errors are not logged here but kept
+/// in `unavailable`, so an outage logs one line per attempt, not one per session.
 fn settle(
-    group: Pending,
+    group: &Pending,
     outcome: AdapterResult<()>,
     retries: Retries,
     unavailable: &mut Option<AdapterError>,
-    bus: &EventBus,
-) -> Option<Pending> {
-    let Pending {
-        session_id,
-        events,
-        attempts,
-    } = group;
-    let session = &*session_id;
+) -> Settled {
+    let session = &*group.session_id;
+    let (attempts, count) = (group.attempts, group.events.len());
     match outcome {
         Ok(()) => {
             if attempts > 1 {
@@ -213,45 +218,38 @@ fn settle(
                     "events persisted after retries"
                 );
             }
-            for event in events {
-                bus.publish(DomainEvent::Appended {
-                    session_id: session_id.clone(),
-                    event: Arc::new(event),
-                });
-            }
-            return None;
+            Settled::Persisted
         }
         Err(AdapterError::NotFound(_)) => {
             // The session was deleted while its last events were queued.
             tracing::debug!(session_id = session, "dropping events of a deleted session");
-            return None;
+            Settled::GivenUp
         }
         Err(AdapterError::InvalidInput(reason)) => {
             tracing::error!(
                 session_id = session,
                 reason,
-                count = events.len(),
+                count,
                 "the store refused these events as invalid; they are not in the log"
             );
-            return None;
+            Settled::GivenUp
         }
-        Err(error) if error.is_transient() => *unavailable = Some(error),
+        Err(error) if error.is_transient() => {
+            *unavailable = Some(error);
+            Settled::Retry
+        }
         Err(error) if attempts < retries.attempts_on_error => {
             tracing::warn!(session_id = session, %error, attempts, "persisting events failed; retrying");
+            Settled::Retry
         }
         Err(error) => {
             tracing::error!(
-                session_id = session, %error, attempts, count = events.len(),
+                session_id = session, %error, attempts, count,
                 "persisting events failed again and again; they are not in the log"
             );
-            return None;
+            Settled::GivenUp
         }
     }
-    Some(Pending {
-        session_id,
-        events,
-        attempts,
-    })
 }
 
 /// Splits a batch into one run of events per session, keeping each session's order, so
@@ -276,14 +274,13 @@ mod tests {
     use std::collections::{HashMap, HashSet};
     use std::sync::Mutex;
 
+    use super::super::bus::{LiveSink, Published};
+    use super::*;
     use agent_runtime_api::contract::{sample_event, sample_record};
     use agent_runtime_api::memory::MemorySessionStore;
     use agent_runtime_api::{
         AdapterResult, ApiKeyRecord, SessionFilter, SessionPage, SessionRecord, async_trait,
     };
-    use tokio::sync::broadcast;
-
-    use super::*;
 
     /// Retries fast enough for a test to see a session given up on.
     const FAST: Retries = Retries {
@@ -300,8 +297,26 @@ mod tests {
         broken: HashSet<String>,
         flaky: Mutex<HashMap<String, u32>>,
         outage_calls: Mutex<u32>,
-        published: Mutex<broadcast::Receiver<DomainEvent>>,
+        published: Arc<Seen>,
         calls: Mutex<Vec<Call>>,
+    }
+
+    /// The sink of the tests' bus: notes every (session, seq) handed to it, in order.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(String, u64)>>);
+
+    #[async_trait]
+    impl LiveSink for Seen {
+        async fn appended(&self, published: &Published) {
+            let seen = (published.session_id().to_owned(), published.event().seq);
+            self.0.lock().unwrap().push(seen);
+        }
+    }
+
+    impl Seen {
+        fn published(&self) -> Vec<(String, u64)> {
+            self.0.lock().unwrap().clone()
+        }
     }
 
     /// One call of `append_batch`: its sessions, and the (session, seq) published before.
@@ -312,28 +327,24 @@ mod tests {
     }
 
     impl FailingStore {
-        fn new(bus: &EventBus) -> Self {
-            Self {
+        /// A store, and the bus the writer publishes on, whose sink it watches.
+        fn new() -> (Self, EventBus) {
+            let bus = EventBus::new();
+            let published = Arc::new(Seen::default());
+            assert!(bus.set_sink(published.clone()));
+            let store = Self {
                 inner: MemorySessionStore::new(),
                 broken: HashSet::new(),
                 flaky: Mutex::new(HashMap::new()),
                 outage_calls: Mutex::new(0),
-                published: Mutex::new(bus.subscribe()),
+                published,
                 calls: Mutex::new(Vec::new()),
-            }
+            };
+            (store, bus)
         }
 
         fn note_published(&self) -> HashSet<(String, u64)> {
-            let mut receiver = self.published.lock().unwrap();
-            let calls = self.calls.lock().unwrap();
-            let mut seen = calls
-                .last()
-                .map(|call| call.published_before.clone())
-                .unwrap_or_default();
-            while let Ok(DomainEvent::Appended { session_id, event }) = receiver.try_recv() {
-                seen.insert((session_id.to_string(), event.seq));
-            }
-            seen
+            self.published.published().into_iter().collect()
         }
 
         /// Every event of the session's log, as persisted.
@@ -451,17 +462,6 @@ mod tests {
         }
     }
 
-    /// Every (session, seq) published on `receiver` so far, in order.
-    fn drain(receiver: &mut broadcast::Receiver<DomainEvent>) -> Vec<(String, u64)> {
-        let mut published = Vec::new();
-        while let Ok(event) = receiver.try_recv() {
-            if let DomainEvent::Appended { session_id, event } = event {
-                published.push((session_id.to_string(), event.seq));
-            }
-        }
-        published
-    }
-
     fn of(published: &[(String, u64)], id: &str) -> Vec<u64> {
         published
             .iter()
@@ -472,15 +472,13 @@ mod tests {
 
     #[tokio::test]
     async fn failing_sessions_neither_hold_back_nor_fail_the_others() {
-        let bus = EventBus::new(1024);
-        let mut store = FailingStore::new(&bus);
+        let (mut store, bus) = FailingStore::new();
         store.broken.insert("broken".into());
         store.flaky.lock().unwrap().insert("flaky".into(), 2);
         for id in ["a", "b", "broken", "flaky"] {
             store.create(&sample_record(id, "alice")).await.unwrap();
         }
         let store = Arc::new(store);
-        let mut published = bus.subscribe();
         let writer = EventWriter::start_with(store.clone(), bus.clone(), FAST);
 
         // "gone" has no record: a session deleted while its events were queued.
@@ -497,7 +495,7 @@ mod tests {
         .await;
         writer.flush().await;
 
-        let published = drain(&mut published);
+        let published = store.published.published();
         assert_eq!(of(&published, "a"), [1, 2, 3]);
         assert_eq!(of(&published, "b"), [1, 2, 3, 4]);
         assert_eq!(
@@ -550,14 +548,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_outage_is_waited_out_and_nothing_is_published_before_it_ends() {
-        let bus = EventBus::new(1024);
-        let store = FailingStore::new(&bus);
+        let (store, bus) = FailingStore::new();
         *store.outage_calls.lock().unwrap() = 6;
         for id in ["a", "b"] {
             store.create(&sample_record(id, "alice")).await.unwrap();
         }
         let store = Arc::new(store);
-        let mut published = bus.subscribe();
         // Attempts on error are few, but an outage is waited out beyond them.
         let writer = EventWriter::start_with(store.clone(), bus.clone(), FAST);
 
@@ -580,7 +576,7 @@ mod tests {
                 );
             }
         }
-        let published = drain(&mut published);
+        let published = store.published.published();
         assert_eq!(of(&published, "a"), [1, 2, 3, 4, 5]);
         assert_eq!(of(&published, "b"), [1, 2, 3, 4, 5, 6], "in order, no gap");
         assert_eq!(store.stored("a").await, [1, 2, 3, 4, 5]);

@@ -27,8 +27,8 @@ pub struct Metrics {
     events: [AtomicU64; 5],
     /// `DomainEvent::Deleted` seen on the bus.
     sessions_deleted: AtomicU64,
-    /// Bus events this subscription missed because it lagged.
-    bus_lagged: AtomicU64,
+    /// Live events a client missed because it fell behind.
+    live_events_missed: AtomicU64,
     /// Socket.IO sockets connected right now.
     socket_connections: AtomicI64,
     /// HTTP responses by status code (Socket.IO traffic excluded).
@@ -58,9 +58,10 @@ impl Metrics {
         self.sessions_deleted.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts bus events skipped after lagging.
-    pub fn bus_lagged(&self, skipped: u64) {
-        self.bus_lagged.fetch_add(skipped, Ordering::Relaxed);
+    /// Counts a live event a client missed: its socket's buffer was full. (An SSE stream
+    /// that falls behind re-reads the log and misses nothing.)
+    pub fn live_event_missed(&self) {
+        self.live_events_missed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A socket connected.
@@ -129,10 +130,10 @@ impl Metrics {
         );
         single(
             &mut out,
-            "agent_runtime_bus_lagged_events_total",
+            "agent_runtime_live_events_missed_total",
             "counter",
-            "Bus events the transports skipped because they fell behind.",
-            self.bus_lagged.load(Ordering::Relaxed),
+            "Live events a Socket.IO client missed because its buffer was full (it fills the gap from the log).",
+            self.live_events_missed.load(Ordering::Relaxed),
         );
         single(
             &mut out,
@@ -200,7 +201,7 @@ mod tests {
             "agent_runtime_socketio_connections 1",
             "agent_runtime_http_requests_total{status=\"200\"} 2",
             "agent_runtime_http_requests_total{status=\"404\"} 1",
-            "agent_runtime_bus_lagged_events_total 0",
+            "agent_runtime_live_events_missed_total 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -140,7 +140,7 @@ pub async fn serve(
         router,
         sandbox_router,
         io,
-        fan_out,
+        lifecycle,
         shutdown: stop,
     } = build(state);
     if let (Some(listener), Some(router)) = (sandboxes, sandbox_router) {
@@ -172,7 +172,7 @@ pub async fn serve(
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(signal)
         .await;
-    fan_out.abort();
+    lifecycle.abort();
     served
 }
 
@@ -181,7 +181,8 @@ struct Parts {
     /// Only `/mcp`, for sandboxes; `None` when the runtime serves no tools.
     sandbox_router: Option<Router>,
     io: socketioxide::SocketIo,
-    fan_out: JoinHandle<()>,
+    /// Follows session starts and deletes for the Socket.IO rooms and the metrics.
+    lifecycle: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -195,8 +196,17 @@ fn build(state: AppState) -> Parts {
         shutdown: shutdown_rx,
     });
     let (layer, io) = socketio::layer(ctx.clone(), state.max_payload);
-    let bus = ctx.manager.bus().subscribe();
-    let fan_out = tokio::spawn(socketio::fan_out(io.clone(), bus, metrics));
+    let rooms = socketio::Rooms {
+        io: io.clone(),
+        metrics: metrics.clone(),
+    };
+    if !ctx.manager.bus().set_sink(Arc::new(rooms)) {
+        // Only a second router over one manager (tests build several) gets here; the
+        // first one's clients keep receiving events.
+        tracing::warn!("the session manager already sends its events to another router's clients");
+    }
+    let news = ctx.manager.bus().subscribe();
+    let lifecycle = tokio::spawn(socketio::follow_lifecycle(io.clone(), news, metrics));
     let mut router = Router::new().merge(rest::routes(&ctx)).merge(ops::routes());
     let tools = state.tools.map(crate::tools::router::<()>);
     if let Some(tools) = &tools {
@@ -223,7 +233,7 @@ fn build(state: AppState) -> Parts {
         router,
         sandbox_router,
         io,
-        fan_out,
+        lifecycle,
         shutdown,
     }
 }

@@ -1,5 +1,5 @@
-//! Socket.IO: the handshake, the request events of the protocol, and the task that
-//! forwards bus events to session rooms.
+//! Socket.IO: the handshake, the request events of the protocol, and the live fan-out of
+//! events to session rooms.
 //!
 //! Every request is answered the same way: with an ack `{ ok: true, ... }` or
 //! `{ ok: false, error }` when the client asked for one, else (errors only) with an
@@ -25,7 +25,7 @@ use super::metrics::Metrics;
 use super::{REVALIDATE_EVERY, Shared, bearer_token, room, wire};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
-use crate::runtime::DomainEvent;
+use crate::runtime::{DomainEvent, LiveSink, Published};
 
 mod requests;
 
@@ -306,22 +306,51 @@ pub(crate) fn ok<T: Serialize>(body: T) -> Reply {
         .map_err(|e| RuntimeError::internal("serializing an ack", e))
 }
 
-/// Forwards bus events to session rooms until the bus closes.
+/// The live fan-out to Socket.IO rooms: the bus's sink, called by the event writer for
+/// every persisted event.
 ///
-/// Each envelope is serialized once and sent to every socket in `session:{id}`. When the
-/// subscription lags, the skipped events are only counted: clients see the gap in `seq`
-/// and fill it with `session:join { afterSeq }`.
-pub(crate) async fn fan_out(
+/// Each envelope is rendered once (and shared with the session's SSE streams) and sent to
+/// every socket in `session:{id}`. A socket whose buffer is full misses the event live:
+/// its client sees the gap in `seq` and fills it with `session:join { afterSeq }`.
+pub(crate) struct Rooms {
+    pub(crate) io: SocketIo,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+#[agent_runtime_api::async_trait]
+impl LiveSink for Rooms {
+    async fn appended(&self, published: &Published) {
+        let event = published.event();
+        self.metrics.event_appended(event.kind);
+        // Already logged by `RuntimeError::internal`; the log still has the event.
+        let Some(envelope) = published.rendered(wire::rendered_envelope) else {
+            return;
+        };
+        let session_id = published.session_id();
+        // No namespace once the server closed (`to` would panic): nobody is left to hear.
+        let Some(namespace) = self.io.of("/") else {
+            return;
+        };
+        if let Err(error) = namespace
+            .to(room(session_id))
+            .emit("session:event", envelope)
+            .await
+        {
+            self.metrics.live_event_missed();
+            tracing::warn!(%session_id, seq = event.seq, %error, "a client's buffer is full: broadcast incomplete");
+        }
+    }
+}
+
+/// Follows session lifecycle news until the bus closes: counts starts, and empties a
+/// deleted session's room.
+pub(crate) async fn follow_lifecycle(
     io: SocketIo,
     mut bus: broadcast::Receiver<DomainEvent>,
     metrics: Arc<Metrics>,
 ) {
     loop {
         match bus.recv().await {
-            Ok(DomainEvent::Appended { session_id, event }) => {
-                metrics.event_appended(event.kind);
-                broadcast_event(&io, &session_id, &event).await;
-            }
             Ok(DomainEvent::Started { timings, .. }) => metrics.session_started(&timings),
             Ok(DomainEvent::Deleted { session_id }) => {
                 metrics.session_deleted();
@@ -331,27 +360,10 @@ pub(crate) async fn fan_out(
                 }
             }
             Err(RecvError::Lagged(skipped)) => {
-                tracing::warn!(skipped, "Socket.IO fan-out fell behind the event bus");
-                metrics.bus_lagged(skipped);
+                tracing::warn!(skipped, "missed news of session starts and deletes");
             }
             Err(RecvError::Closed) => return,
         }
-    }
-}
-
-async fn broadcast_event(io: &SocketIo, session_id: &str, event: &agent_runtime_api::Event) {
-    let envelope = match wire::envelope(session_id, event) {
-        Ok(envelope) => envelope,
-        // Already logged by `RuntimeError::internal`; the log still has the event.
-        Err(_) => return,
-    };
-    if let Err(error) = io
-        .to(room(session_id))
-        .emit("session:event", &*envelope)
-        .await
-    {
-        // The client misses a live event; it can fetch it with `session:join { afterSeq }`.
-        tracing::warn!(%session_id, seq = event.seq, %error, "a client's buffer is full: broadcast incomplete");
     }
 }
 

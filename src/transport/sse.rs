@@ -19,7 +19,8 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use tokio::sync::broadcast::{self, error::RecvError};
+use serde_json::value::RawValue;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::REVALIDATE_EVERY;
@@ -29,7 +30,7 @@ use super::rest::{PathParams, QueryParams};
 use super::wire::{self, EventsBody};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
-use crate::runtime::{DomainEvent, EventPage, MAX_EVENT_PAGE};
+use crate::runtime::{EventPage, Follower, MAX_EVENT_PAGE, Published};
 
 /// How often an idle SSE stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -85,7 +86,8 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, RuntimeError> {
         .ok_or_else(|| RuntimeError::invalid("`Last-Event-ID` must be a non-negative integer"))
 }
 
-/// Authorizes, subscribes to the bus, then replays and follows the log in a task.
+/// Authorizes, follows the session's live events, then replays and follows the log in a
+/// task.
 async fn stream(
     ctx: Shared,
     principal: Principal,
@@ -94,7 +96,7 @@ async fn stream(
     after: u64,
 ) -> Result<Response, ApiError> {
     ctx.manager.get(&principal, &session_id).await?;
-    let bus = ctx.manager.bus().subscribe();
+    let follower = ctx.manager.bus().follow(&session_id);
     let (sender, receiver) = mpsc::channel(64);
     let feed = Feed {
         ctx,
@@ -104,7 +106,7 @@ async fn stream(
         last: after,
         sender,
     };
-    tokio::spawn(feed.run(bus));
+    tokio::spawn(feed.run(follower));
     let events = futures::stream::unfold(receiver, |mut receiver| async move {
         let event = receiver.recv().await?;
         Some((Ok::<_, Infallible>(event), receiver))
@@ -131,7 +133,7 @@ struct Feed {
 }
 
 impl Feed {
-    async fn run(mut self, mut bus: broadcast::Receiver<DomainEvent>) {
+    async fn run(mut self, mut follower: Follower) {
         if self.replay().await.is_err() {
             return;
         }
@@ -139,7 +141,7 @@ impl Feed {
         let mut revalidate = tokio::time::interval_at(start, REVALIDATE_EVERY);
         loop {
             let received = tokio::select! {
-                received = bus.recv() => received,
+                received = follower.recv() => received,
                 () = self.ctx.shutting_down() => return,
                 () = self.sender.closed() => return,
                 _ = revalidate.tick() => {
@@ -150,19 +152,12 @@ impl Feed {
                 }
             };
             let step = match received {
-                Ok(DomainEvent::Appended { session_id, event })
-                    if *session_id == *self.session_id =>
-                {
-                    self.live(&event).await
-                }
-                Ok(DomainEvent::Deleted { session_id }) if *session_id == *self.session_id => {
-                    return;
-                }
-                Ok(_) => Ok(()),
+                Ok(published) => self.live(&published).await,
                 Err(RecvError::Lagged(skipped)) => {
                     tracing::warn!(skipped, session_id = %self.session_id, "SSE stream lagged; re-reading the log");
                     self.replay().await
                 }
+                // The session was deleted.
                 Err(RecvError::Closed) => return,
             };
             if step.is_err() {
@@ -181,14 +176,16 @@ impl Feed {
     }
 
     /// A live event: skipped if already sent; a gap before it is filled from the log.
-    async fn live(&mut self, event: &Event) -> Result<(), Stop> {
-        if event.seq > self.last + 1 {
+    async fn live(&mut self, published: &Published) -> Result<(), Stop> {
+        let seq = published.event().seq;
+        if seq > self.last + 1 {
             self.replay().await?;
         }
-        if event.seq <= self.last {
+        if seq <= self.last {
             return Ok(());
         }
-        self.send(event).await
+        let envelope = published.rendered(wire::rendered_envelope);
+        self.send(seq, envelope).await
     }
 
     /// Sends the log after `last`, page by page, to its current end.
@@ -204,7 +201,8 @@ impl Feed {
                     Stop
                 })?;
             for event in &page.events {
-                self.send(event).await?;
+                let envelope = wire::envelope(&self.session_id, event).ok();
+                self.send(event.seq, envelope.as_deref()).await?;
             }
             if !page.has_more || page.events.is_empty() {
                 return Ok(());
@@ -212,15 +210,14 @@ impl Feed {
         }
     }
 
-    async fn send(&mut self, event: &Event) -> Result<(), Stop> {
-        // An event that cannot be serialized is logged and skipped, not fatal.
-        if let Ok(envelope) = wire::envelope(&self.session_id, event) {
-            let sse = SseEvent::default()
-                .id(event.seq.to_string())
-                .data(envelope.get());
+    /// Sends an event's envelope; one that could not be serialized (`None`, logged) is
+    /// skipped, not fatal.
+    async fn send(&mut self, seq: u64, envelope: Option<&RawValue>) -> Result<(), Stop> {
+        if let Some(envelope) = envelope {
+            let sse = SseEvent::default().id(seq.to_string()).data(envelope.get());
             self.sender.send(sse).await.map_err(|_| Stop)?;
         }
-        self.last = event.seq;
+        self.last = seq;
         Ok(())
     }
 }
@@ -317,7 +314,6 @@ mod tests {
     use agent_runtime_api::EventKind;
     use axum::http::HeaderValue;
     use chrono::{TimeZone, Utc};
-    use serde_json::value::RawValue;
 
     use super::*;
 

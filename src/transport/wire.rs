@@ -116,6 +116,12 @@ pub fn envelope(session_id: &str, event: &Event) -> Result<Box<RawValue>, Runtim
         .map_err(|e| RuntimeError::internal("serializing an event", e))
 }
 
+/// [`envelope`] for [`crate::runtime::Published::rendered`]: `None` when it failed
+/// (which `RuntimeError::internal` logged).
+pub fn rendered_envelope(session_id: &str, event: &Event) -> Option<Box<RawValue>> {
+    envelope(session_id, event).ok()
+}
+
 /// Envelopes for a page of one session's events.
 pub fn envelopes(session_id: &str, events: &[Event]) -> Result<Vec<Box<RawValue>>, RuntimeError> {
     events.iter().map(|e| envelope(session_id, e)).collect()

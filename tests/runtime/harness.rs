@@ -5,8 +5,8 @@ use std::time::Duration;
 use agent_runtime::auth::Principal;
 use agent_runtime::error::RuntimeError;
 use agent_runtime::runtime::{
-    Adapters, AgentSettings, CreateSession, DomainEvent, Limits, MessageContent, RuntimeSettings,
-    SessionManager,
+    Adapters, AgentSettings, CreateSession, Limits, LiveSink, MessageContent, Published,
+    RuntimeSettings, SessionManager,
 };
 use agent_runtime_api::memory::{MemoryBlobStore, MemoryProfileSource, MemorySessionStore};
 use agent_runtime_api::{
@@ -26,7 +26,21 @@ pub struct Harness {
     pub blobs: Arc<MemoryBlobStore>,
     pub alice: Principal,
     pub bob: Principal,
+    /// Every persisted event, as the manager hands it to a transport.
+    published: broadcast::Sender<(Arc<str>, Event)>,
     root: tempfile::TempDir,
+}
+
+/// The harness's stand-in for the transports: the sink that sees every persisted event.
+struct Relay(broadcast::Sender<(Arc<str>, Event)>);
+
+#[agent_runtime_api::async_trait]
+impl LiveSink for Relay {
+    async fn appended(&self, published: &Published) {
+        let _ = self
+            .0
+            .send((published.session_id().into(), published.event().clone()));
+    }
 }
 
 pub fn settings() -> RuntimeSettings {
@@ -85,9 +99,13 @@ impl Harness {
             profiles: Arc::new(profiles),
             sandboxes,
         };
+        let manager = SessionManager::new(adapters, settings);
+        let (published, _) = broadcast::channel(64 * 1024);
+        assert!(manager.bus().set_sink(Arc::new(Relay(published.clone()))));
         Harness {
-            manager: SessionManager::new(adapters, settings),
+            manager,
             blobs,
+            published,
             alice: Principal::new("alice"),
             bob: Principal::new("bob"),
             root,
@@ -153,7 +171,7 @@ impl Harness {
 
     pub fn watch(&self) -> Watch {
         Watch {
-            events: self.manager.bus().subscribe(),
+            events: self.published.subscribe(),
         }
     }
 
@@ -191,7 +209,7 @@ impl Harness {
 }
 
 pub struct Watch {
-    events: broadcast::Receiver<DomainEvent>,
+    events: broadcast::Receiver<(Arc<str>, Event)>,
 }
 
 impl Watch {
@@ -200,12 +218,9 @@ impl Watch {
         let wait = async {
             loop {
                 match self.events.recv().await {
-                    Ok(DomainEvent::Appended {
-                        session_id: id,
-                        event,
-                    }) if &*id == session_id => {
+                    Ok((id, event)) if &*id == session_id => {
                         if pred(&event) {
-                            return (*event).clone();
+                            return event;
                         }
                     }
                     Ok(_) => {}

@@ -148,7 +148,7 @@ pub struct SessionManager {
 impl SessionManager {
     /// A manager over these adapters. Starts the event writer and the idle sweeper.
     pub fn new(adapters: Adapters, settings: RuntimeSettings) -> Self {
-        let bus = EventBus::new(64 * 1024);
+        let bus = EventBus::new();
         let writer = EventWriter::start(adapters.store.clone(), bus.clone());
         let inner = Arc::new(Inner {
             adapters,
