@@ -152,6 +152,7 @@ async fn persist_and_publish(
         .collect();
     let mut delay = retries.first_delay;
     while !pending.is_empty() {
+        let asked = std::time::Instant::now();
         let outcomes = {
             let entries: Vec<SessionEvents<'_>> = pending
                 .iter()
@@ -163,6 +164,11 @@ async fn persist_and_publish(
             store.append_batch(&entries).await
         };
         // A store that answers fewer outcomes than entries has not confirmed the rest.
+        let stored = asked.elapsed();
+        let (sessions, events) = (
+            pending.len(),
+            pending.iter().map(|p| p.events.len()).sum::<usize>(),
+        );
         let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {
             Err(AdapterError::Other(
                 "the store gave no outcome for these events".into(),
@@ -178,6 +184,13 @@ async fn persist_and_publish(
                 Settled::GivenUp => {}
             }
         }
+        tracing::debug!(
+            sessions,
+            events,
+            store_us = stored.as_micros() as u64,
+            publish_us = (asked.elapsed() - stored).as_micros() as u64,
+            "batch written"
+        );
         if let Some(error) = unavailable {
             tracing::warn!(%error, sessions = retry.len(), "the store is unavailable; retrying");
         }
