@@ -1,5 +1,5 @@
 //! The session manager: one actor per live session, owning its sandbox, agent process and
-//! sequence counter. Everything else talks to a session through its actor's channel.
+//! `SessionLog`. Everything else talks to a session through its actor's channel.
 //!
 //! Adapters are seen only as `Arc<dyn Trait>`; transports only through [`SessionManager`]
 //! and the [`EventBus`].
@@ -7,7 +7,10 @@
 mod actor;
 mod bus;
 mod launch;
+mod log;
 mod manager;
+mod payload;
+mod policy;
 mod quotas;
 mod recovery;
 mod sweeper;

@@ -94,26 +94,33 @@ impl SessionManager {
         if self.owned_handle(principal, session_id)?.is_some() {
             return self.get(principal, session_id).await;
         }
-        let mut record = self.owned_record(principal, session_id).await?;
+        let record = self.owned_record(principal, session_id).await?;
         let owner: Arc<str> = record.owner.as_str().into();
         let limits = self.limits_for(principal, &owner);
         let _owner_slot = self.reserve_owner_slot(&owner, limits)?;
         let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
         let rendered = launch::render(&self.inner, &profile, &record)?;
-        record.last_seq = crate::runtime::recovery::last_seq(&self.inner, &record)
+        let mut log = SessionLog::reopen(self.inner.clone(), record)
             .await
             .map_err(|e| RuntimeError::storage("reading the event log", e))?;
-        record.status = SessionStatus::Starting;
-        record.error = None;
-        self.inner
-            .append_event(
-                &mut record,
-                EventKind::Status,
-                json!({ "status": "starting", "reason": "resume" }),
-            )
-            .await;
-        self.bring_up(record, rendered, Start::Resume).await
+        if log.record().status.is_live() {
+            // No actor of this runtime has it, yet the record says it is live: its actor
+            // ended without a save of its last status taking. It is stopped first, as
+            // recovery would.
+            log.transition(SessionStatus::Stopped, Some("recovered"))
+                .await;
+        }
+        if !log
+            .transition(SessionStatus::Starting, Some("resume"))
+            .await
+        {
+            return Err(RuntimeError::internal(
+                "resuming the session",
+                "its status does not allow a resume",
+            ));
+        }
+        self.bring_up(log, rendered, Start::Resume).await
     }
 
     /// Stops the session if live and removes its record, log, files and transcripts.
