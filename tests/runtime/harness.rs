@@ -49,6 +49,7 @@ pub fn settings() -> RuntimeSettings {
         instance_tag: "runtime-tests".into(),
         agent_ready_timeout: Duration::from_secs(20),
         tools: None,
+        store_patience: agent_runtime::runtime::STORE_PATIENCE,
     }
 }
 

@@ -14,12 +14,12 @@ impl SessionManager {
     ) -> Result<SessionRecord, RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        detached(async move {
+        let work = detached(async move {
             let _guard = this.inner.lock_session(&id).await;
             this.check_owner(&principal, &id).await?;
             this.stop_locked(&id, "stopped", false).await
-        })
-        .await
+        });
+        self.inner.deadline.bound(work).await
     }
 
     /// `not_found` unless the session exists and `principal` may act on it. Call with the
@@ -82,7 +82,8 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        detached(async move { this.resume_now(&principal, &id).await }).await
+        let work = detached(async move { this.resume_now(&principal, &id).await });
+        self.inner.deadline.bound(work).await
     }
 
     async fn resume_now(
@@ -131,7 +132,8 @@ impl SessionManager {
     ) -> Result<(), RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        detached(async move { this.delete_now(&principal, &id).await }).await
+        let work = detached(async move { this.delete_now(&principal, &id).await });
+        self.inner.deadline.bound(work).await
     }
 
     /// Stops and deletes under one lifecycle lock, so no message can resume the session

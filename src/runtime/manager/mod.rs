@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use self::locks::{KeyedGuard, KeyedLocks};
 use super::actor::{Actor, Command, SessionHandle};
+use super::deadline::StoreDeadline;
 use super::launch::{self, Start};
 use super::log::SessionLog;
 use super::payload::EventErrorCode;
@@ -41,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) settings: RuntimeSettings,
     pub(crate) bus: EventBus,
     pub(crate) writer: EventWriter,
+    /// Bounds how long requests wait while the session store is away.
+    pub(crate) deadline: StoreDeadline,
     /// Live sessions by id. A std Mutex: held for a map operation, never across an await.
     live: Mutex<HashMap<String, SessionHandle>>,
     /// One lock per session id, taken by create, resume, stop and delete so that they
@@ -94,11 +97,13 @@ impl SessionManager {
     pub fn new(adapters: Adapters, settings: RuntimeSettings) -> Self {
         let bus = EventBus::new(64 * 1024);
         let writer = EventWriter::start(adapters.store.clone(), bus.clone());
+        let deadline = StoreDeadline::new(adapters.store.clone(), settings.store_patience);
         let inner = Arc::new(Inner {
             adapters,
             settings,
             bus,
             writer,
+            deadline,
             live: Mutex::default(),
             lifecycle: KeyedLocks::default(),
             storing_for: KeyedLocks::default(),
@@ -133,7 +138,8 @@ impl SessionManager {
         request: CreateSession,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, principal) = (self.clone(), principal.clone());
-        detached(async move { this.create_now(&principal, request).await }).await
+        let work = detached(async move { this.create_now(&principal, request).await });
+        self.inner.deadline.bound(work).await
     }
 
     async fn create_now(
