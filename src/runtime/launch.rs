@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use agent_runtime_api::{
-    AdapterError, FileTree, RelPath, Sandbox, SandboxDir, SandboxSpec, SessionRecord,
-};
+use agent_runtime_api::{FileTree, RelPath, Sandbox, SandboxDir, SandboxSpec, SessionRecord};
 use serde_json::json;
 
 use super::actor::{AgentIo, Launched, collect_stderr};
@@ -29,19 +27,7 @@ pub(crate) enum Start {
 
 /// Loads and parses the profile named `agent_type`.
 pub(crate) async fn load_profile(inner: &Inner, agent_type: &str) -> Result<Profile, RuntimeError> {
-    let bundle = inner
-        .adapters
-        .profiles
-        .load(agent_type)
-        .await
-        .map_err(|e| match e {
-            AdapterError::NotFound(_) | AdapterError::InvalidInput(_) => RuntimeError::new(
-                ErrorCode::ProfileNotFound,
-                format!("no agent profile named {agent_type:?}"),
-            ),
-            other => RuntimeError::storage("loading the profile", other),
-        })?;
-    Ok(Profile::parse(bundle)?)
+    Ok(Profile::load(inner.adapters.profiles.as_ref(), agent_type).await?)
 }
 
 /// Renders the profile for this session.
