@@ -307,6 +307,7 @@ fn runtime_settings_with_env(
         agent_ready_timeout: Duration::from_secs(60),
         // Set by the server, which knows the address sandboxes reach it at.
         tools: None,
+        store_patience: crate::runtime::STORE_PATIENCE,
     }
 }
 

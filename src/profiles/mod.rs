@@ -21,7 +21,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use agent_runtime_api::{FileTree, ProfileBundle};
+use agent_runtime_api::{AdapterError, FileTree, ProfileBundle, ProfileSource};
 use serde::Serialize;
 
 use crate::error::{ErrorCode, RuntimeError};
@@ -62,6 +62,14 @@ pub enum ProfileError {
         /// Every problem found, with its JSON pointer.
         message: String,
     },
+    /// The profile source failed (unreachable storage, a broken backend).
+    #[error("loading profile {name:?} failed: {error}")]
+    Source {
+        /// The name asked for.
+        name: String,
+        /// The source's failure.
+        error: AdapterError,
+    },
 }
 
 impl ProfileError {
@@ -71,13 +79,25 @@ impl ProfileError {
             ProfileError::NotFound { .. } => ErrorCode::ProfileNotFound,
             ProfileError::Invalid { .. } => ErrorCode::ProfileInvalid,
             ProfileError::MetadataInvalid { .. } => ErrorCode::MetadataInvalid,
+            ProfileError::Source { error, .. } if error.is_transient() => {
+                ErrorCode::StorageUnavailable
+            }
+            ProfileError::Source { .. } => ErrorCode::Internal,
         }
     }
 }
 
 impl From<ProfileError> for RuntimeError {
+    /// A source's failure is a storage failure: unreachable is `storage_unavailable`,
+    /// anything else is internal (logged, not shown). The others are the client's to fix
+    /// and say what is wrong.
     fn from(error: ProfileError) -> Self {
-        RuntimeError::new(error.code(), error.to_string())
+        match error {
+            ProfileError::Source { error, .. } => {
+                RuntimeError::storage("loading the profile", error)
+            }
+            other => RuntimeError::new(other.code(), other.to_string()),
+        }
     }
 }
 
@@ -173,6 +193,21 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Loads the profile `name` from `source` and parses it. A name the source does not
+    /// know, or refuses as a name, is `NotFound`.
+    pub async fn load(source: &dyn ProfileSource, name: &str) -> Result<Profile, ProfileError> {
+        let bundle = source.load(name).await.map_err(|error| match error {
+            AdapterError::NotFound(_) | AdapterError::InvalidInput(_) => ProfileError::NotFound {
+                name: name.to_owned(),
+            },
+            error => ProfileError::Source {
+                name: name.to_owned(),
+                error,
+            },
+        })?;
+        Profile::parse(bundle)
+    }
+
     /// Parses the manifest, compiles the metadata schema and parses every template.
     ///
     /// # Behavior

@@ -414,3 +414,51 @@ fn profiles_can_be_shared_between_tasks() {
     shareable::<RenderedProfile>();
     shareable::<crate::profiles::DirectoryProfileSource>();
 }
+
+/// A profile source whose backend fails with `error` on every load.
+struct FailingSource(agent_runtime_api::AdapterError);
+
+#[agent_runtime_api::async_trait]
+impl agent_runtime_api::ProfileSource for FailingSource {
+    async fn list(&self) -> agent_runtime_api::AdapterResult<Vec<String>> {
+        Err(self.0.clone())
+    }
+    async fn load(&self, _name: &str) -> agent_runtime_api::AdapterResult<ProfileBundle> {
+        Err(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn load_failures_become_runtime_errors_with_their_codes() {
+    use agent_runtime_api::AdapterError;
+    use agent_runtime_api::memory::MemoryProfileSource;
+
+    use crate::error::RuntimeError;
+
+    let empty = MemoryProfileSource::new([]);
+    let cases: [(Box<dyn agent_runtime_api::ProfileSource>, &str); 4] = [
+        (Box::new(empty), "profile_not_found"),
+        (
+            Box::new(FailingSource(AdapterError::InvalidInput("bad name".into()))),
+            "profile_not_found",
+        ),
+        (
+            Box::new(FailingSource(AdapterError::Unavailable("down".into()))),
+            "storage_unavailable",
+        ),
+        (
+            Box::new(FailingSource(AdapterError::Other("broken".into()))),
+            "internal",
+        ),
+    ];
+    for (source, code) in cases {
+        let error = Profile::load(source.as_ref(), "missing").await.unwrap_err();
+        assert_eq!(error.code().as_str(), code, "{error}");
+        let error = RuntimeError::from(error);
+        assert_eq!(error.code.as_str(), code, "{error}");
+        assert!(
+            !error.message.contains("broken"),
+            "backend details are not shown"
+        );
+    }
+}

@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use agent_runtime_api::{
-    AdapterError, FileTree, RelPath, Sandbox, SandboxDir, SandboxSpec, SessionRecord,
-};
+use agent_runtime_api::{FileTree, RelPath, Sandbox, SandboxDir, SandboxSpec, SessionRecord};
 use serde_json::json;
 
-use super::actor::{ActorParts, AgentIo, collect_stderr};
+use super::actor::{AgentIo, Launched, collect_stderr};
 use super::workspace;
 use super::{Inner, StartTimings};
 use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
@@ -29,19 +27,7 @@ pub(crate) enum Start {
 
 /// Loads and parses the profile named `agent_type`.
 pub(crate) async fn load_profile(inner: &Inner, agent_type: &str) -> Result<Profile, RuntimeError> {
-    let bundle = inner
-        .adapters
-        .profiles
-        .load(agent_type)
-        .await
-        .map_err(|e| match e {
-            AdapterError::NotFound(_) | AdapterError::InvalidInput(_) => RuntimeError::new(
-                ErrorCode::ProfileNotFound,
-                format!("no agent profile named {agent_type:?}"),
-            ),
-            other => RuntimeError::storage("loading the profile", other),
-        })?;
-    Ok(Profile::parse(bundle)?)
+    Ok(Profile::load(inner.adapters.profiles.as_ref(), agent_type).await?)
 }
 
 /// Renders the profile for this session.
@@ -62,11 +48,10 @@ pub(crate) fn render(
 /// On failure, whatever was created is torn down again.
 pub(crate) async fn launch(
     inner: &Arc<Inner>,
-    record: SessionRecord,
+    record: &SessionRecord,
     rendered: RenderedProfile,
     start: Start,
-    next_seq: u64,
-) -> Result<ActorParts, RuntimeError> {
+) -> Result<Launched, RuntimeError> {
     let key = session_key(&record.id)?;
     let mut clock = PhaseClock::start();
     let blobs = inner.adapters.blobs.as_ref();
@@ -118,8 +103,8 @@ pub(crate) async fn launch(
         })?
         .into();
     let sandbox_time = clock.lap();
-    match start_agent(inner, &record, &rendered, sandbox.clone(), transcript).await {
-        Ok((io, record)) => {
+    match start_agent(inner, record, &rendered, sandbox.clone(), transcript).await {
+        Ok((io, new_agent_session_id)) => {
             let timings = StartTimings {
                 prepare,
                 sandbox: sandbox_time,
@@ -135,11 +120,9 @@ pub(crate) async fn launch(
             for path in stale_control {
                 synced.insert(path, workspace::SyncedFile::stale());
             }
-            Ok(ActorParts {
-                inner: inner.clone(),
-                record,
+            Ok(Launched {
                 key,
-                next_seq,
+                new_agent_session_id,
                 sandbox,
                 io,
                 snapshot,
@@ -189,24 +172,26 @@ pub(crate) fn session_key(id: &str) -> Result<RelPath, RuntimeError> {
     RelPath::new(id).map_err(|e| RuntimeError::invalid(format!("sessionId: {e}")))
 }
 
+/// Starts the agent; returns its process and, when it starts a new conversation, the
+/// conversation id the runtime chose for it.
 async fn start_agent(
     inner: &Inner,
     record: &SessionRecord,
     rendered: &RenderedProfile,
     sandbox: Arc<dyn Sandbox>,
     transcript: Option<bytes::Bytes>,
-) -> Result<(AgentIo, SessionRecord), RuntimeError> {
-    let mut record = record.clone();
+) -> Result<(AgentIo, Option<String>), RuntimeError> {
     let workspace_path = sandbox.workspace_path().to_owned();
     let home = sandbox.agent_home_path().to_owned();
     let mut home_files = FileTree::default();
     home_files.insert(rel(".claude.json"), claude_state(&workspace_path));
-    let runtime_tools = runtime_tools_entry(inner, &record, rendered)?;
+    let runtime_tools = runtime_tools_entry(inner, record, rendered)?;
     home_files.insert(
         rel(MCP_CONFIG_FILE),
         mcp_config(rendered, runtime_tools.as_ref()),
     );
 
+    let mut new_agent_session_id = None;
     let mode = match (transcript, &record.agent_session_id) {
         (Some(bytes), Some(agent_id)) => {
             let path = format!(
@@ -221,7 +206,7 @@ async fn start_agent(
         // Nothing to continue: a fresh conversation, under a fresh id.
         _ => {
             let agent_session_id = uuid::Uuid::new_v4().to_string();
-            record.agent_session_id = Some(agent_session_id.clone());
+            new_agent_session_id = Some(agent_session_id.clone());
             LaunchMode::New { agent_session_id }
         }
     };
@@ -257,7 +242,7 @@ async fn start_agent(
         stderr_tail,
     };
     wait_ready(inner, &mut io).await?;
-    Ok((io, record))
+    Ok((io, new_agent_session_id))
 }
 
 /// Sends `initialize` and waits for its answer: the agent is ready for messages.

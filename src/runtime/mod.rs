@@ -6,8 +6,12 @@
 
 mod actor;
 mod bus;
+mod deadline;
 mod launch;
+mod log;
 mod manager;
+mod payload;
+mod policy;
 mod quotas;
 mod recovery;
 mod sweeper;
@@ -24,6 +28,7 @@ use agent_runtime_api::{
 use chrono::{DateTime, Utc};
 
 pub use bus::{DomainEvent, EventBus, Follower, LiveSink, Published, StartTimings};
+pub use deadline::STORE_PATIENCE;
 pub(crate) use manager::Inner;
 pub use manager::SessionManager;
 pub use quotas::QuotaLimits;
@@ -129,6 +134,9 @@ pub struct RuntimeSettings {
     pub agent_ready_timeout: Duration,
     /// The runtime-served tools; without it, profiles' `[[tools]]` are not offered.
     pub tools: Option<ToolHost>,
+    /// How long a request waits for work held up by the session store before it answers
+    /// `storage_unavailable` (the work goes on); [`STORE_PATIENCE`] by default.
+    pub store_patience: Duration,
 }
 
 /// What a client asks for when it creates a session.
@@ -195,19 +203,31 @@ pub struct MessageAccepted {
 }
 
 /// Resolves with the `result` line of the turn a message started.
-#[derive(Debug)]
-pub struct TurnWaiter(pub(crate) tokio::sync::oneshot::Receiver<Box<serde_json::value::RawValue>>);
+pub struct TurnWaiter {
+    pub(crate) result: tokio::sync::oneshot::Receiver<Box<serde_json::value::RawValue>>,
+    pub(crate) deadline: deadline::StoreDeadline,
+}
+
+impl std::fmt::Debug for TurnWaiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnWaiter").finish_non_exhaustive()
+    }
+}
 
 impl TurnWaiter {
     /// The turn's `result` line; `agent_failed` if the session stopped or failed before
-    /// the turn ended (its events are in the log either way).
+    /// the turn ended (its events are in the log either way); `storage_unavailable` if
+    /// the session store is away meanwhile (the turn goes on).
     pub async fn result(self) -> Result<Box<serde_json::value::RawValue>, RuntimeError> {
-        self.0.await.map_err(|_| {
-            RuntimeError::new(
-                crate::error::ErrorCode::AgentFailed,
-                "the session ended before the turn finished; its events are in the log",
-            )
-        })
+        let result = async {
+            self.result.await.map_err(|_| {
+                RuntimeError::new(
+                    crate::error::ErrorCode::AgentFailed,
+                    "the session ended before the turn finished; its events are in the log",
+                )
+            })
+        };
+        self.deadline.bound(result).await
     }
 }
 

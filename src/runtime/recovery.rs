@@ -3,14 +3,14 @@
 //! become `stopped`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use agent_runtime_api::{SessionFilter, SessionRecord, SessionStatus};
-use serde_json::json;
 
+use super::Inner;
 use super::launch::session_key;
+use super::log::SessionLog;
 use super::workspace::{self, Synced};
-use super::{Inner, MAX_EVENT_PAGE};
-use agent_runtime_api::EventKind;
 
 /// What recovery did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,7 +21,9 @@ pub struct Recovered {
     pub sandboxes: usize,
 }
 
-pub(crate) async fn recover(inner: &Inner) -> Result<Recovered, agent_runtime_api::AdapterError> {
+pub(crate) async fn recover(
+    inner: &Arc<Inner>,
+) -> Result<Recovered, agent_runtime_api::AdapterError> {
     let stale = stale_records(inner).await?;
     let by_id: HashMap<&str, &SessionRecord> = stale.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut recovered = Recovered::default();
@@ -74,18 +76,14 @@ pub(crate) async fn recover(inner: &Inner) -> Result<Recovered, agent_runtime_ap
             }
         }
     }
-    for mut record in stale {
-        record.last_seq = last_seq(inner, &record).await?;
-        record.status = SessionStatus::Stopped;
-        inner
-            .append_event(
-                &mut record,
-                EventKind::Status,
-                json!({ "status": "stopped", "reason": "recovered" }),
-            )
-            .await;
-        inner.save_record(&mut record).await;
-        recovered.sessions += 1;
+    for record in stale {
+        let mut log = SessionLog::reopen(inner.clone(), record).await?;
+        if log
+            .transition(SessionStatus::Stopped, Some("recovered"))
+            .await
+        {
+            recovered.sessions += 1;
+        }
     }
     Ok(recovered)
 }
@@ -113,26 +111,6 @@ async fn stale_records(
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => return Ok(records),
-        }
-    }
-}
-
-/// The seq of the last persisted event: the record's, or later if events were persisted
-/// after the record was last saved.
-pub(crate) async fn last_seq(
-    inner: &Inner,
-    record: &SessionRecord,
-) -> Result<u64, agent_runtime_api::AdapterError> {
-    let mut last = record.last_seq;
-    loop {
-        let page = inner
-            .adapters
-            .store
-            .events_after(&record.id, last, MAX_EVENT_PAGE)
-            .await?;
-        match page.last() {
-            Some(event) => last = event.seq,
-            None => return Ok(last),
         }
     }
 }

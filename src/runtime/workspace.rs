@@ -7,9 +7,9 @@ use agent_runtime_api::{
     AdapterError, AdapterResult, BlobKey, BlobStore, FileTree, RelPath, Sandbox, SandboxDir,
 };
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::Limits;
+use super::payload::{Change, ErrorData, EventErrorCode, FileChange};
 
 /// What a directory held at one moment: size and modification time per file.
 pub(crate) type Snapshot = BTreeMap<RelPath, (u64, DateTime<Utc>)>;
@@ -70,21 +70,28 @@ pub(crate) async fn snapshot(sandbox: &dyn Sandbox, max_entries: usize) -> Adapt
 }
 
 /// The `file` events between two snapshots, ordered by path.
-pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<serde_json::Value> {
+pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<FileChange> {
     let mut changes = Vec::new();
     for (path, (size, modified)) in after {
-        match before.get(path) {
-            None => changes.push(json!({ "path": path, "change": "created", "size": size })),
-            Some(old) if old != &(*size, *modified) => {
-                changes.push(json!({ "path": path, "change": "modified", "size": size }))
-            }
-            Some(_) => {}
-        }
+        let change = match before.get(path) {
+            None => Change::Created,
+            Some(old) if old != &(*size, *modified) => Change::Modified,
+            Some(_) => continue,
+        };
+        changes.push(FileChange {
+            change,
+            path: path.clone(),
+            size: Some(*size),
+        });
     }
     for path in before.keys().filter(|p| !after.contains_key(*p)) {
-        changes.push(json!({ "path": path, "change": "deleted" }));
+        changes.push(FileChange {
+            change: Change::Deleted,
+            path: path.clone(),
+            size: None,
+        });
     }
-    changes.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    changes.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
     changes
 }
 
@@ -107,7 +114,7 @@ pub(crate) struct Skipped {
 
 impl Skipped {
     /// The `error` event that reports it.
-    pub(crate) fn event(&self, limits: &Limits) -> serde_json::Value {
+    pub(crate) fn event(&self, limits: &Limits) -> ErrorData {
         let message = match self.reason {
             SkipReason::FileTooLarge => format!(
                 "{} ({} bytes) is over the limit of {} bytes per file; it is not stored",
@@ -118,7 +125,10 @@ impl Skipped {
                 self.path, self.size, limits.workspace_bytes
             ),
         };
-        json!({ "code": "file_skipped", "message": message, "fatal": false, "path": self.path })
+        ErrorData {
+            path: Some(self.path.clone()),
+            ..ErrorData::new(EventErrorCode::FileSkipped, message, false)
+        }
     }
 }
 
@@ -312,7 +322,7 @@ mod tests {
         ]);
         let changes = diff(&before, &after);
         assert_eq!(
-            serde_json::Value::Array(changes).to_string(),
+            serde_json::to_string(&changes).unwrap(),
             r#"[{"change":"modified","path":"b","size":2},{"change":"deleted","path":"c"},{"change":"created","path":"d","size":4}]"#
         );
     }

@@ -6,17 +6,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use agent_runtime_api::{AdapterError, AdapterResult, Event, SessionEvents, SessionStore};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, oneshot};
 
 use super::bus::EventBus;
+use super::policy;
 
 /// The most events persisted in one batch.
 const MAX_BATCH: usize = 2048;
-/// Attempts at a failure that is not an outage before the events are given up on.
-pub(crate) const MAX_ATTEMPTS_ON_ERROR: u32 = 20;
 /// Queued events before actors wait: the bound that turns a slow store into
 /// backpressure on the agents instead of unbounded memory.
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -24,10 +23,9 @@ const QUEUE_CAPACITY: usize = 16 * 1024;
 /// How the writer retries the sessions of a batch the store did not take.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retries {
-    /// The wait before the first retry; it doubles with each retry.
-    pub(crate) first_delay: Duration,
-    /// The longest wait between two retries.
-    pub(crate) max_delay: Duration,
+    /// The delays between attempts; they must not run out, since an outage is waited
+    /// out however long it lasts.
+    pub(crate) delays: ExponentialBuilder,
     /// Attempts at a failure that is not an outage before the events are given up on.
     pub(crate) attempts_on_error: u32,
 }
@@ -35,9 +33,8 @@ pub(crate) struct Retries {
 impl Retries {
     /// The retries of a running server.
     pub(crate) const SERVER: Retries = Retries {
-        first_delay: Duration::from_millis(50),
-        max_delay: Duration::from_secs(5),
-        attempts_on_error: MAX_ATTEMPTS_ON_ERROR,
+        delays: policy::STORE_OUTAGE,
+        attempts_on_error: policy::ATTEMPTS_ON_ERROR as u32,
     };
 }
 
@@ -150,7 +147,7 @@ async fn persist_and_publish(
             attempts: 0,
         })
         .collect();
-    let mut delay = retries.first_delay;
+    let mut delays = retries.delays.build();
     while !pending.is_empty() {
         let asked = std::time::Instant::now();
         let outcomes = {
@@ -195,9 +192,10 @@ async fn persist_and_publish(
             tracing::warn!(%error, sessions = retry.len(), "the store is unavailable; retrying");
         }
         pending = retry;
-        if !pending.is_empty() {
+        if !pending.is_empty()
+            && let Some(delay) = delays.next()
+        {
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(retries.max_delay);
         }
     }
 }
@@ -297,8 +295,9 @@ mod tests {
 
     /// Retries fast enough for a test to see a session given up on.
     const FAST: Retries = Retries {
-        first_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(4),
+        delays: policy::STORE_OUTAGE
+            .with_min_delay(std::time::Duration::from_millis(1))
+            .with_max_delay(std::time::Duration::from_millis(4)),
         attempts_on_error: 3,
     };
 

@@ -63,6 +63,7 @@ pub fn settings() -> RuntimeSettings {
         instance_tag: "runtime-tests".into(),
         agent_ready_timeout: Duration::from_secs(20),
         tools: None,
+        store_patience: agent_runtime::runtime::STORE_PATIENCE,
     }
 }
 
@@ -231,6 +232,17 @@ impl Watch {
         tokio::time::timeout(Duration::from_secs(30), wait)
             .await
             .expect("event in time")
+    }
+
+    /// The seqs of `session_id` published since the last call, in order.
+    pub fn published(&mut self, session_id: &str) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let Ok((id, event)) = self.events.try_recv() {
+            if &*id == session_id {
+                seqs.push(event.seq);
+            }
+        }
+        seqs
     }
 
     pub async fn result_after(&mut self, session_id: &str, seq: u64) -> Value {

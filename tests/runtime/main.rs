@@ -5,4 +5,5 @@ mod failures;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod outage;
 mod principals;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime_api::{AdapterResult, AgentProcess, ExitStatus};
+use backon::BackoffBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tonic::Code;
 
@@ -89,7 +90,8 @@ pub(crate) async fn spawn(
 /// delivered so far after a transient failure. Dropping `sink` gives the reader EOF.
 async fn read_output(exec: Arc<Exec>, fd: i32, mut sink: DuplexStream) {
     let mut offset = 0u64;
-    let mut failures = 0u32;
+    // Consecutive breaks without output in between; reset by every chunk.
+    let mut delays = ROUTER_RETRY.build();
     loop {
         let request = proto::TaskExecStdioReadRequest {
             task_id: exec.task_id.clone(),
@@ -108,18 +110,20 @@ async fn read_output(exec: Arc<Exec>, fd: i32, mut sink: DuplexStream) {
         loop {
             match stream.message().await {
                 Ok(Some(chunk)) => {
-                    failures = 0;
+                    delays = ROUTER_RETRY.build();
                     if sink.write_all(&chunk.data).await.is_err() {
                         return; // Nobody reads this pipe any more.
                     }
                     offset += chunk.data.len() as u64;
                 }
                 Ok(None) => return, // The process closed it.
-                Err(status) if is_transient(status.code()) && failures < ROUTER_RETRY.retries => {
+                Err(status) if is_transient(status.code()) => {
+                    let Some(delay) = delays.next() else {
+                        return lost(&exec, fd, offset, &status);
+                    };
                     tracing::debug!(exec = %exec.exec_id, fd, offset, grpc_message = status.message(),
                         "output stream broke; resuming at the offset");
-                    tokio::time::sleep(ROUTER_RETRY.delay(failures)).await;
-                    failures += 1;
+                    tokio::time::sleep(delay).await;
                     break;
                 }
                 Err(status) => return lost(&exec, fd, offset, &status),

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use agent_runtime_api::AdapterError;
+use backon::{ExponentialBuilder, Retryable};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status, Streaming};
@@ -13,38 +14,18 @@ const MAX_MESSAGE_BYTES: usize = 100 * 1024 * 1024;
 /// HTTP/2 flow-control window, as Modal's own clients configure it.
 const WINDOW_BYTES: u32 = 64 * 1024 * 1024;
 
-/// How often and how patiently a failed call is tried again.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// The first pause; each later pause doubles, up to `max_delay`.
-    pub first_delay: Duration,
-    /// The longest pause.
-    pub max_delay: Duration,
-}
-
 /// Control-plane calls: 3 attempts, 100 ms doubling to 1 s (Modal's clients do the same).
-pub(crate) const CONTROL_RETRY: RetryPolicy = RetryPolicy {
-    retries: 2,
-    first_delay: Duration::from_millis(100),
-    max_delay: Duration::from_secs(1),
-};
+pub(crate) const CONTROL_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(1))
+    .with_max_times(2);
 
-/// Command-router calls: 10 retries from 10 ms, doubling (Modal's clients do the same).
-pub(crate) const ROUTER_RETRY: RetryPolicy = RetryPolicy {
-    retries: 10,
-    first_delay: Duration::from_millis(10),
-    max_delay: Duration::from_secs(3),
-};
-
-impl RetryPolicy {
-    /// The pause before retry number `retry` (0-based).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
+/// Command-router calls: 10 retries from 10 ms, doubling to 3 s (Modal's clients do the
+/// same).
+pub(crate) const ROUTER_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(10))
+    .with_max_delay(Duration::from_secs(3))
+    .with_max_times(10);
 
 /// Whether a call that failed with `code` may succeed when tried again.
 pub(crate) fn is_transient(code: Code) -> bool {
@@ -61,28 +42,23 @@ pub(crate) fn is_transient(code: Code) -> bool {
 /// Runs `attempt` until it succeeds, fails with a non-transient status, or the policy's
 /// retries are used up.
 pub(crate) async fn with_retry<T, F, Fut>(
-    policy: RetryPolicy,
+    policy: ExponentialBuilder,
     what: &str,
-    mut attempt: F,
+    attempt: F,
 ) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let mut retry = 0;
-    loop {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(status) if is_transient(status.code()) && retry < policy.retries => {
-                let delay = policy.delay(retry);
-                tracing::debug!(rpc = what, code = ?status.code(), grpc_message = status.message(),
-                    ?delay, "transient gRPC failure; retrying");
-                tokio::time::sleep(delay).await;
-                retry += 1;
-            }
-            Err(status) => return Err(status),
-        }
-    }
+    attempt
+        .retry(policy)
+        .sleep(tokio::time::sleep)
+        .when(|status| is_transient(status.code()))
+        .notify(|status, delay| {
+            tracing::debug!(rpc = what, code = ?status.code(), grpc_message = status.message(),
+                ?delay, "transient gRPC failure; retrying");
+        })
+        .await
 }
 
 /// A lazily connecting channel to `url`: TLS with public roots for `https://`, plain HTTP/2
@@ -199,10 +175,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delays_double_up_to_the_cap() {
-        let delays: Vec<u128> = (0..6).map(|n| CONTROL_RETRY.delay(n).as_millis()).collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(ROUTER_RETRY.delay(40), ROUTER_RETRY.max_delay);
+    fn delays_double_up_to_the_cap_and_run_out() {
+        use backon::BackoffBuilder;
+        let millis = |policy: ExponentialBuilder| -> Vec<u128> {
+            // backon multiplies in f32: a delay may be off by a nanosecond.
+            let millis = |delay: Duration| (delay.as_secs_f64() * 1000.0).round() as u128;
+            policy.build().map(millis).collect()
+        };
+        assert_eq!(millis(CONTROL_RETRY), [100, 200]);
+        let router = millis(ROUTER_RETRY);
+        assert_eq!(router.len(), 10);
+        assert_eq!(router[..3], [10, 20, 40]);
+        assert_eq!(router[9], 3000);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use agent_runtime_api::{AdapterError, AdapterResult};
+use backon::{BackoffBuilder, ExponentialBuilder};
 
 use crate::config::Settings;
 use crate::control::{Call, ControlPlane};
@@ -11,8 +12,9 @@ use crate::proto::{self, rpc, status};
 
 /// How long the server holds one `ImageJoinStreaming` call open.
 const JOIN_SECONDS: f32 = 55.0;
-/// Consecutive broken join streams tolerated before giving up.
-const JOIN_FAILURES: u32 = 5;
+/// Consecutive broken join streams tolerated before giving up, and the pauses before
+/// joining again.
+const JOIN_RETRY: ExponentialBuilder = CONTROL_RETRY.with_max_times(5);
 
 /// The id of the configured image, built (and waited for) when Modal does not have it.
 pub(crate) async fn get_or_create(
@@ -74,7 +76,8 @@ async fn join(control: &ControlPlane, image_id: &str) -> AdapterResult<proto::Ge
         sandbox_token: None,
     };
     let mut last_entry_id = String::new();
-    let mut failures = 0;
+    // Reset by every message: only consecutive breaks count.
+    let mut delays = JOIN_RETRY.build();
     loop {
         let request = proto::ImageJoinStreamingRequest {
             image_id: image_id.to_owned(),
@@ -92,7 +95,7 @@ async fn join(control: &ControlPlane, image_id: &str) -> AdapterResult<proto::Ge
         loop {
             match stream.message().await {
                 Ok(Some(message)) => {
-                    failures = 0;
+                    delays = JOIN_RETRY.build();
                     if !message.entry_id.is_empty() {
                         last_entry_id = message.entry_id;
                     }
@@ -105,9 +108,11 @@ async fn join(control: &ControlPlane, image_id: &str) -> AdapterResult<proto::Ge
                     }
                 }
                 Ok(None) => break,
-                Err(status) if is_transient(status.code()) && failures < JOIN_FAILURES => {
-                    tokio::time::sleep(CONTROL_RETRY.delay(failures)).await;
-                    failures += 1;
+                Err(status) if is_transient(status.code()) => {
+                    let Some(delay) = delays.next() else {
+                        return Err(adapter_error("following the image build", &status));
+                    };
+                    tokio::time::sleep(delay).await;
                     break;
                 }
                 Err(status) => return Err(adapter_error("following the image build", &status)),

@@ -10,7 +10,9 @@ impl Actor {
         &mut self,
         reason: &'static str,
     ) -> Result<SessionRecord, RuntimeError> {
-        self.set_status(SessionStatus::Stopping, Some(reason)).await;
+        self.log
+            .transition(SessionStatus::Stopping, Some(reason))
+            .await;
         if self.turn_active {
             self.write_stdin(&agent::control_request("interrupt-stop", "interrupt"))
                 .await;
@@ -32,9 +34,11 @@ impl Actor {
         self.turn_active = false;
         self.drop_queue(reason).await;
         self.busy.store(false, Ordering::Relaxed);
-        self.set_status(SessionStatus::Stopped, Some(reason)).await;
+        self.log
+            .transition(SessionStatus::Stopped, Some(reason))
+            .await;
         self.inner.forget(&self.id);
-        Ok(self.record.clone())
+        Ok(self.record().clone())
     }
 
     /// Messages accepted but never sent to the agent are dropped when the session ends;
@@ -52,7 +56,9 @@ impl Actor {
             "the session ended ({reason}) before these queued messages reached the agent: {}",
             ids.join(", ")
         );
-        self.emit_error("messages_dropped", &message, false).await;
+        self.log
+            .error(EventErrorCode::MessagesDropped, &message, false)
+            .await;
     }
 
     /// Records the agent's remaining output until it exits.
@@ -90,7 +96,9 @@ impl Actor {
             format!("the agent exited unexpectedly ({status}): {stderr}")
         };
         tracing::warn!(session_id = %self.id, %message, "agent crashed");
-        self.emit_error("agent_crashed", &message, true).await;
+        self.log
+            .error(EventErrorCode::AgentCrashed, &message, true)
+            .await;
         // A periodic sync still under way could store older content after the final one.
         if let Some(task) = self.periodic_sync.take()
             && let Ok((synced, _)) = task.await
@@ -101,12 +109,7 @@ impl Actor {
         self.drop_queue("agent_crashed").await;
         self.terminate_sandbox().await;
         self.busy.store(false, Ordering::Relaxed);
-        self.record.error = Some(SessionError {
-            code: "agent_crashed".into(),
-            message,
-        });
-        self.set_status(SessionStatus::Failed, Some("agent_crashed"))
-            .await;
+        self.log.fail(EventErrorCode::AgentCrashed, message).await;
         self.inner.forget(&self.id);
     }
 

@@ -1,6 +1,6 @@
-//! The actor that owns one live session: its sandbox, its agent process, its sequence
-//! counter and its record. It alone writes the session's events and record while the
-//! session is live, so neither needs a lock.
+//! The actor that owns one live session: its sandbox, its agent process and its
+//! [`SessionLog`]. Through the log it alone writes the session's events and record while
+//! the session is live, so neither needs a lock.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use agent_runtime_api::{
-    AdapterError, Event, EventKind, ExitStatus, RelPath, Sandbox, SandboxDir, SessionError,
-    SessionRecord, SessionStatus,
+    AdapterError, ExitStatus, RelPath, Sandbox, SandboxDir, SessionRecord, SessionStatus,
 };
 use chrono::Utc;
-use serde_json::json;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::log::SessionLog;
+use super::payload::EventErrorCode;
 use super::workspace::{self, Snapshot, Synced};
 use super::{FileDownload, FileInfo, Inner, MessageAccepted, MessageContent};
 use crate::agent::{self, AgentLine, Line, LineReader};
@@ -97,12 +97,11 @@ pub(crate) struct AgentIo {
     pub(crate) stderr_tail: Arc<std::sync::Mutex<String>>,
 }
 
-/// Everything an actor starts with.
-pub(crate) struct ActorParts {
-    pub(crate) inner: Arc<Inner>,
-    pub(crate) record: SessionRecord,
+/// What launching a session made: everything an actor starts with but its log.
+pub(crate) struct Launched {
     pub(crate) key: RelPath,
-    pub(crate) next_seq: u64,
+    /// The conversation id the runtime chose, when the agent started a new one.
+    pub(crate) new_agent_session_id: Option<String>,
     pub(crate) sandbox: Arc<dyn Sandbox>,
     pub(crate) io: AgentIo,
     pub(crate) snapshot: Snapshot,
@@ -115,8 +114,7 @@ pub(crate) struct Actor {
     inner: Arc<Inner>,
     id: Arc<str>,
     key: RelPath,
-    record: SessionRecord,
-    next_seq: u64,
+    log: SessionLog,
     sandbox: Arc<dyn Sandbox>,
     io: AgentIo,
     /// Messages accepted but not yet sent to the agent, with their waiters.
@@ -163,22 +161,25 @@ enum Ended {
 
 impl Actor {
     /// Makes the actor; [`Actor::run`] drives it.
-    pub(crate) fn new(parts: ActorParts) -> (Self, SessionHandle, mpsc::Receiver<Command>) {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        log: SessionLog,
+        parts: Launched,
+    ) -> (Self, SessionHandle, mpsc::Receiver<Command>) {
         let (commands, receiver) = mpsc::channel(64);
         let last_activity = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
         let busy = Arc::new(AtomicBool::new(false));
         let handle = SessionHandle {
-            owner: parts.record.owner.as_str().into(),
+            owner: log.record().owner.as_str().into(),
             commands,
             last_activity: last_activity.clone(),
             busy: busy.clone(),
         };
         let actor = Actor {
-            inner: parts.inner,
-            id: parts.record.id.as_str().into(),
+            inner,
+            id: log.id().clone(),
             key: parts.key,
-            record: parts.record,
-            next_seq: parts.next_seq,
+            log,
             sandbox: parts.sandbox,
             io: parts.io,
             queue: VecDeque::new(),
@@ -202,12 +203,12 @@ impl Actor {
 
     /// Marks the freshly started session ready for messages.
     pub(crate) async fn become_ready(&mut self) {
-        self.set_status(SessionStatus::Idle, None).await;
+        self.log.transition(SessionStatus::Idle, None).await;
     }
 
     /// The current record (as persisted at the last status change, plus the live seq).
     pub(crate) fn record(&self) -> &SessionRecord {
-        &self.record
+        self.log.record()
     }
 
     /// Runs the session until it stops, fails or the runtime drops it.
@@ -222,7 +223,7 @@ impl Actor {
                         if idle_for.is_none_or(|idle_for| self.idle_for(idle_for)) {
                             break Ended::Stopped(reason, reply);
                         }
-                        let _ = reply.send(Ok(self.record.clone()));
+                        let _ = reply.send(Ok(self.record().clone()));
                     }
                     Some(command) => self.handle(command).await,
                     None => break Ended::Abandoned,
@@ -277,12 +278,7 @@ impl Actor {
                     let _ = reply.send(Err(refused));
                     return;
                 }
-                let seq = self
-                    .emit_json(
-                        EventKind::Input,
-                        &json!({ "messageId": message_id, "content": content.as_json() }),
-                    )
-                    .await;
+                let seq = self.log.input(&message_id, content.as_json()).await;
                 let _ = reply.send(Ok(MessageAccepted {
                     message_id: message_id.clone(),
                     seq,
@@ -300,16 +296,17 @@ impl Actor {
             Command::Interrupt { reply } => {
                 if self.turn_active {
                     self.interrupted = true;
+                    // The log's seq makes each interrupt's request id its own.
                     self.write_stdin(&agent::control_request(
-                        &format!("interrupt-{}", self.next_seq),
+                        &format!("interrupt-{}", self.log.last_seq() + 1),
                         "interrupt",
                     ))
                     .await;
                 }
-                let _ = reply.send(Ok(self.record.clone()));
+                let _ = reply.send(Ok(self.record().clone()));
             }
             Command::Record { reply } => {
-                let _ = reply.send(Ok(self.record.clone()));
+                let _ = reply.send(Ok(self.record().clone()));
             }
             Command::Files { reply } => {
                 let files = workspace::snapshot(
@@ -364,7 +361,9 @@ impl Actor {
             }
             Command::ToolFailed { tool, message } => {
                 let message = format!("the tool {tool} failed: {message}");
-                self.emit_error("tool_failed", &message, false).await;
+                self.log
+                    .error(EventErrorCode::ToolFailed, &message, false)
+                    .await;
             }
             Command::Stop { .. } => unreachable!("handled by the loop"),
         }
@@ -386,8 +385,8 @@ impl Actor {
         self.busy.store(true, Ordering::Relaxed);
         self.write_stdin(&agent::user_message(content.as_json()))
             .await;
-        if self.record.status != SessionStatus::Running {
-            self.set_status(SessionStatus::Running, None).await;
+        if self.record().status != SessionStatus::Running {
+            self.log.transition(SessionStatus::Running, None).await;
         }
     }
 
@@ -409,44 +408,5 @@ impl Actor {
     fn touch(&self) {
         self.last_activity
             .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-    }
-
-    async fn set_status(&mut self, status: SessionStatus, reason: Option<&str>) {
-        self.record.status = status;
-        let data = match reason {
-            Some(reason) => json!({ "status": status.as_str(), "reason": reason }),
-            None => json!({ "status": status.as_str() }),
-        };
-        self.emit_json(EventKind::Status, &data).await;
-        self.inner.save_record(&mut self.record).await;
-    }
-
-    async fn emit_error(&mut self, code: &str, message: &str, fatal: bool) {
-        let data = json!({ "code": code, "message": message, "fatal": fatal });
-        self.emit_json(EventKind::Error, &data).await;
-    }
-
-    async fn emit_json(&mut self, kind: EventKind, data: &serde_json::Value) -> u64 {
-        let raw = serde_json::value::to_raw_value(data).expect("a JSON value serializes");
-        self.emit(kind, raw).await
-    }
-
-    /// Appends an event to the log (persisted, then published, by the writer).
-    async fn emit(&mut self, kind: EventKind, data: Box<RawValue>) -> u64 {
-        let seq = self.next_seq;
-        let now = Utc::now();
-        let event = Event {
-            seq,
-            at: now,
-            kind,
-            data,
-        };
-        // The seq is used only once the writer took the event: if this future is dropped
-        // while the writer's queue is full, the next event gets the same seq, no gap.
-        self.inner.writer.append(self.id.clone(), event).await;
-        self.next_seq += 1;
-        self.record.last_seq = seq;
-        self.record.last_activity_at = now;
-        seq
     }
 }

@@ -12,15 +12,18 @@ impl Actor {
                 let message = format!(
                     "the agent printed a line of {len} bytes, over the limit of {limit}; it was dropped"
                 );
-                self.emit_error("line_too_long", &message, false).await;
+                self.log
+                    .error(EventErrorCode::LineTooLong, &message, false)
+                    .await;
             }
             Ok(Some(Line::NotUtf8)) => {
-                self.emit_error(
-                    "agent_failed",
-                    "the agent printed a line that is not UTF-8; it was dropped",
-                    false,
-                )
-                .await;
+                self.log
+                    .error(
+                        EventErrorCode::AgentFailed,
+                        "the agent printed a line that is not UTF-8; it was dropped",
+                        false,
+                    )
+                    .await;
             }
             Ok(None) => self.stdout_open = false,
             Err(error) => {
@@ -38,7 +41,9 @@ impl Actor {
                 let shown: String = text.chars().take(200).collect();
                 let message =
                     format!("the agent printed a line that is not a JSON object: {shown}");
-                self.emit_error("agent_failed", &message, false).await;
+                self.log
+                    .error(EventErrorCode::AgentFailed, &message, false)
+                    .await;
                 return;
             }
         };
@@ -51,7 +56,7 @@ impl Actor {
             }
             // The runtime chose the conversation id; a line cannot change it.
             AgentLine::Init { session_id } => {
-                if self.record.agent_session_id.as_deref() != Some(session_id.as_str()) {
+                if self.record().agent_session_id.as_deref() != Some(session_id.as_str()) {
                     tracing::warn!(session_id = %self.id, "the agent claims another conversation id; ignored");
                 }
                 AgentLine::Other
@@ -61,7 +66,7 @@ impl Actor {
             AgentLine::Result(result)
                 if !self.turn_active
                     || result.session_id.is_none()
-                    || result.session_id != self.record.agent_session_id =>
+                    || result.session_id != self.record().agent_session_id =>
             {
                 tracing::warn!(session_id = %self.id, "a result line outside a turn or of another conversation; ignored");
                 AgentLine::Other
@@ -76,7 +81,7 @@ impl Actor {
                     _ => None,
                 };
                 let result = waiter.as_ref().map(|_| raw.clone());
-                self.emit(EventKind::Agent, raw).await;
+                self.log.agent(raw).await;
                 if let (Some(waiter), Some(result)) = (waiter, result) {
                     // Whoever waited may read the log next: the turn's events are in it.
                     self.inner.writer.flush().await;
@@ -89,7 +94,9 @@ impl Actor {
         }
         for failure in mcp_failures {
             let message = format!("the tool {} failed: {}", failure.tool, failure.message);
-            self.emit_error("tool_failed", &message, false).await;
+            self.log
+                .error(EventErrorCode::ToolFailed, &message, false)
+                .await;
         }
         if let AgentLine::Result(result) = turn_end {
             self.on_turn_end(result).await;
@@ -97,7 +104,7 @@ impl Actor {
     }
 
     pub(super) async fn on_turn_end(&mut self, result: agent::TurnResult) {
-        add_usage(&mut self.record.usage, &result);
+        add_usage(self.log.usage_mut(), &result);
         self.turn_active = false;
         if self.stopping {
             return;
@@ -107,13 +114,15 @@ impl Actor {
         if result.is_error && !self.interrupted {
             let detail = result.text.as_deref().unwrap_or(&result.subtype);
             let shown: String = detail.chars().take(500).collect();
-            self.emit_error("turn_failed", &format!("the turn failed: {shown}"), false)
+            let message = format!("the turn failed: {shown}");
+            self.log
+                .error(EventErrorCode::TurnFailed, &message, false)
                 .await;
         }
         self.emit_file_changes().await;
         if self.queue.is_empty() {
             self.busy.store(false, Ordering::Relaxed);
-            self.set_status(SessionStatus::Idle, None).await;
+            self.log.transition(SessionStatus::Idle, None).await;
         } else {
             self.dispatch_next().await;
         }
@@ -125,7 +134,7 @@ impl Actor {
         match workspace::snapshot(self.sandbox.as_ref(), limit).await {
             Ok(current) => {
                 for change in workspace::diff(&self.snapshot, &current) {
-                    self.emit_json(EventKind::File, &change).await;
+                    self.log.file(change).await;
                 }
                 self.snapshot = current;
                 self.too_many_files = false;
@@ -137,7 +146,9 @@ impl Actor {
                     "{reason}: more than limits.workspace_files ({limit}); no file is listed or \
                      synced until there are fewer"
                 );
-                self.emit_error("file_skipped", &message, false).await;
+                self.log
+                    .error(EventErrorCode::FileSkipped, &message, false)
+                    .await;
             }
             Err(error) => {
                 tracing::warn!(session_id = %self.id, %error, "listing workspace files failed")

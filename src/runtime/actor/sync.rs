@@ -1,8 +1,12 @@
 //! Moving the workspace and the transcript to the blob store while the session lives
 //! (periodic, off the streaming path) and as it ends (final, waiting for storage).
 
+use backon::BackoffBuilder;
+
 use super::workspace::Skipped;
 use super::*;
+use crate::runtime::payload::ErrorData;
+use crate::runtime::policy;
 
 /// The most `file_skipped` events one sync gives, so that a workspace of many files past
 /// the limits does not flood the log.
@@ -13,7 +17,7 @@ impl Actor {
         let sandbox = self.sandbox.clone();
         let blobs = self.inner.adapters.blobs.clone();
         let key = self.key.clone();
-        let agent_session_id = self.record.agent_session_id.clone();
+        let agent_session_id = self.record().agent_session_id.clone();
         let mut synced = self.synced.clone();
         let limits = self.inner.settings.limits;
         self.periodic_sync = Some(tokio::spawn(async move {
@@ -49,19 +53,20 @@ impl Actor {
             .iter()
             .filter(|file| !self.skipped.contains(*file))
             .collect();
-        let events: Vec<serde_json::Value> = new
+        let events: Vec<ErrorData> = new
             .iter()
             .take(MAX_SKIPPED_REPORTS)
             .map(|file| file.event(&limits))
             .collect();
         let more = new.len().saturating_sub(MAX_SKIPPED_REPORTS);
         for event in events {
-            self.emit_json(EventKind::Error, &event).await;
+            self.log.report(event).await;
         }
         if more > 0 {
             let message = format!("{more} more files do not fit the limits; they are not stored");
-            let data = json!({ "code": "file_skipped", "message": message, "fatal": false });
-            self.emit_json(EventKind::Error, &data).await;
+            self.log
+                .error(EventErrorCode::FileSkipped, &message, false)
+                .await;
         }
         self.skipped = skipped.into_iter().collect();
     }
@@ -86,12 +91,10 @@ impl Actor {
                 if let Err(error) = result
                     && !failed_before
                 {
-                    self.emit_error(
-                        "sync_failed",
-                        &format!("syncing files failed: {error}; will retry"),
-                        false,
-                    )
-                    .await;
+                    let message = format!("syncing files failed: {error}; will retry");
+                    self.log
+                        .error(EventErrorCode::SyncFailed, &message, false)
+                        .await;
                 }
             }
             Err(error) => tracing::error!(session_id = %self.id, %error, "sync task failed"),
@@ -99,11 +102,12 @@ impl Actor {
     }
 
     /// Stores the workspace and the transcript before the sandbox goes. Storage that is
-    /// down is waited for, with backoff, up to [`FINAL_SYNC_PATIENCE`]; the first failure
-    /// and a final give-up are reported as `error` events.
+    /// down is waited for, with [`policy::FINAL_SYNC`]'s delays, up to
+    /// [`FINAL_SYNC_PATIENCE`]; the first failure and a final give-up are reported as
+    /// `error` events.
     pub(super) async fn final_sync(&mut self) {
         let deadline = tokio::time::Instant::now() + FINAL_SYNC_PATIENCE;
-        let mut delay = Duration::from_millis(200);
+        let mut delays = policy::FINAL_SYNC.build();
         let mut reported = false;
         loop {
             let Err(error) = self.sync_once().await else {
@@ -112,7 +116,10 @@ impl Actor {
             tracing::warn!(session_id = %self.id, %error, "final sync failed");
             // Waiting helps an outage, not a workspace over its limits.
             let hopeless = matches!(error, AdapterError::TooLarge(_));
-            if hopeless || tokio::time::Instant::now() + delay > deadline {
+            let delay = delays
+                .next()
+                .filter(|delay| !hopeless && tokio::time::Instant::now() + *delay <= deadline);
+            let Some(delay) = delay else {
                 let message = if hopeless {
                     format!(
                         "storing the session's files failed; changes since the last sync are lost: {error}"
@@ -122,16 +129,19 @@ impl Actor {
                         "storing the session's files failed for {FINAL_SYNC_PATIENCE:?}; changes since the last sync are lost: {error}"
                     )
                 };
-                self.emit_error("sync_failed", &message, false).await;
+                self.log
+                    .error(EventErrorCode::SyncFailed, &message, false)
+                    .await;
                 return;
-            }
+            };
             if !reported {
                 let message = format!("storing the session's files failed; retrying: {error}");
-                self.emit_error("sync_failed", &message, false).await;
+                self.log
+                    .error(EventErrorCode::SyncFailed, &message, false)
+                    .await;
                 reported = true;
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -147,7 +157,7 @@ impl Actor {
         )
         .await?;
         self.report_skipped(skipped).await;
-        if let Some(agent_id) = &self.record.agent_session_id {
+        if let Some(agent_id) = &self.log.record().agent_session_id {
             let sandbox = self.sandbox.as_ref();
             workspace::sync_transcript(sandbox, blobs, &self.key, agent_id, limits).await?;
         }

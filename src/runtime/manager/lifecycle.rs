@@ -14,12 +14,12 @@ impl SessionManager {
     ) -> Result<SessionRecord, RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        detached(async move {
+        let work = detached(async move {
             let _guard = this.inner.lock_session(&id).await;
             this.check_owner(&principal, &id).await?;
             this.stop_locked(&id, "stopped", false).await
-        })
-        .await
+        });
+        self.inner.deadline.bound(work).await
     }
 
     /// `not_found` unless the session exists and `principal` may act on it. Call with the
@@ -82,7 +82,8 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        detached(async move { this.resume_now(&principal, &id).await }).await
+        let work = detached(async move { this.resume_now(&principal, &id).await });
+        self.inner.deadline.bound(work).await
     }
 
     async fn resume_now(
@@ -94,26 +95,33 @@ impl SessionManager {
         if self.owned_handle(principal, session_id)?.is_some() {
             return self.get(principal, session_id).await;
         }
-        let mut record = self.owned_record(principal, session_id).await?;
+        let record = self.owned_record(principal, session_id).await?;
         let owner: Arc<str> = record.owner.as_str().into();
         let limits = self.limits_for(principal, &owner);
         let _owner_slot = self.reserve_owner_slot(&owner, limits)?;
         let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &record.agent_type).await?;
         let rendered = launch::render(&self.inner, &profile, &record)?;
-        record.last_seq = crate::runtime::recovery::last_seq(&self.inner, &record)
+        let mut log = SessionLog::reopen(self.inner.clone(), record)
             .await
             .map_err(|e| RuntimeError::storage("reading the event log", e))?;
-        record.status = SessionStatus::Starting;
-        record.error = None;
-        self.inner
-            .append_event(
-                &mut record,
-                EventKind::Status,
-                json!({ "status": "starting", "reason": "resume" }),
-            )
-            .await;
-        self.bring_up(record, rendered, Start::Resume).await
+        if log.record().status.is_live() {
+            // No actor of this runtime has it, yet the record says it is live: its actor
+            // ended without a save of its last status taking. It is stopped first, as
+            // recovery would.
+            log.transition(SessionStatus::Stopped, Some("recovered"))
+                .await;
+        }
+        if !log
+            .transition(SessionStatus::Starting, Some("resume"))
+            .await
+        {
+            return Err(RuntimeError::internal(
+                "resuming the session",
+                "its status does not allow a resume",
+            ));
+        }
+        self.bring_up(log, rendered, Start::Resume).await
     }
 
     /// Stops the session if live and removes its record, log, files and transcripts.
@@ -124,7 +132,8 @@ impl SessionManager {
     ) -> Result<(), RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        detached(async move { this.delete_now(&principal, &id).await }).await
+        let work = detached(async move { this.delete_now(&principal, &id).await });
+        self.inner.deadline.bound(work).await
     }
 
     /// Stops and deletes under one lifecycle lock, so no message can resume the session

@@ -12,9 +12,8 @@ impl SessionManager {
         content: MessageContent,
         message_id: Option<String>,
     ) -> Result<MessageAccepted, RuntimeError> {
-        let (accepted, _) = self
-            .deliver(principal, session_id, content, message_id, false)
-            .await?;
+        let delivered = self.deliver(principal, session_id, content, message_id, false);
+        let (accepted, _) = self.inner.deadline.bound(delivered).await?;
         Ok(accepted)
     }
 
@@ -27,11 +26,13 @@ impl SessionManager {
         content: MessageContent,
         message_id: Option<String>,
     ) -> Result<(MessageAccepted, TurnWaiter), RuntimeError> {
-        let (accepted, waiter) = self
-            .deliver(principal, session_id, content, message_id, true)
-            .await?;
-        let waiter = waiter.expect("asked for a waiter");
-        Ok((accepted, TurnWaiter(waiter)))
+        let delivered = self.deliver(principal, session_id, content, message_id, true);
+        let (accepted, waiter) = self.inner.deadline.bound(delivered).await?;
+        let waiter = TurnWaiter {
+            result: waiter.expect("asked for a waiter"),
+            deadline: self.inner.deadline.clone(),
+        };
+        Ok((accepted, waiter))
     }
 
     async fn deliver(
@@ -95,15 +96,15 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
-        match self.owned_handle(principal, session_id)? {
-            Some(handle) => {
+        let interrupt = async {
+            if let Some(handle) = self.owned_handle(principal, session_id)? {
                 let (reply, answer) = oneshot::channel();
-                match ask(&handle, Command::Interrupt { reply }, answer).await {
-                    Some(result) => result,
-                    None => self.get(principal, session_id).await,
+                if let Some(result) = ask(&handle, Command::Interrupt { reply }, answer).await {
+                    return result;
                 }
             }
-            None => self.get(principal, session_id).await,
-        }
+            self.get(principal, session_id).await
+        };
+        self.inner.deadline.bound(interrupt).await
     }
 }

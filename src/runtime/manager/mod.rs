@@ -4,11 +4,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use agent_runtime_api::{
-    AdapterError, BlobKey, Event, EventKind, RelPath, SessionError, SessionFilter, SessionRecord,
-    SessionStatus,
+    AdapterError, BlobKey, RelPath, SessionFilter, SessionRecord, SessionStatus,
 };
 use chrono::Utc;
 use serde_json::json;
@@ -16,7 +14,10 @@ use tokio::sync::oneshot;
 
 use self::locks::{KeyedGuard, KeyedLocks};
 use super::actor::{Actor, Command, SessionHandle};
+use super::deadline::StoreDeadline;
 use super::launch::{self, Start};
+use super::log::SessionLog;
+use super::payload::EventErrorCode;
 use super::quotas::{self, Action, QuotaLimits, RateLimiter};
 use super::writer::EventWriter;
 use super::{
@@ -41,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) settings: RuntimeSettings,
     pub(crate) bus: EventBus,
     pub(crate) writer: EventWriter,
+    /// Bounds how long requests wait while the session store is away.
+    pub(crate) deadline: StoreDeadline,
     /// Live sessions by id. A std Mutex: held for a map operation, never across an await.
     live: Mutex<HashMap<String, SessionHandle>>,
     /// One lock per session id, taken by create, resume, stop and delete so that they
@@ -81,62 +84,6 @@ impl Inner {
     async fn lock_session(&self, id: &str) -> KeyedGuard<'_> {
         self.lifecycle.lock(id).await
     }
-
-    /// Persists the record after every event it counts has been persisted, so the
-    /// record's `last_seq` never points past the log.
-    pub(crate) async fn save_record(&self, record: &mut SessionRecord) {
-        self.writer.flush().await;
-        record.updated_at = Utc::now();
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1.. {
-            match self.adapters.store.update(record).await {
-                Ok(version) => {
-                    record.version = version;
-                    return;
-                }
-                Err(AdapterError::Conflict(_)) => {
-                    // Someone else wrote the record (a recovering runtime); ours is newer.
-                    if let Ok(Some(stored)) = self.adapters.store.get(&record.id).await {
-                        record.version = stored.version;
-                    }
-                }
-                Err(AdapterError::NotFound(_)) => return, // deleted meanwhile
-                Err(AdapterError::InvalidInput(reason)) => {
-                    tracing::error!(session_id = %record.id, reason, "the store refused the session record");
-                    return;
-                }
-                // An outage: the session waits for the store, like its events do.
-                Err(error)
-                    if error.is_transient() || attempt < super::writer::MAX_ATTEMPTS_ON_ERROR =>
-                {
-                    tracing::warn!(session_id = %record.id, %error, attempt, "saving the session record failed; retrying")
-                }
-                Err(error) => {
-                    tracing::error!(session_id = %record.id, %error, "the session record could not be saved");
-                    return;
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    /// Appends an event outside an actor (before it exists, or after it ended).
-    pub(crate) async fn append_event(
-        &self,
-        record: &mut SessionRecord,
-        kind: EventKind,
-        data: serde_json::Value,
-    ) {
-        record.last_seq += 1;
-        let event = Event {
-            seq: record.last_seq,
-            at: Utc::now(),
-            kind,
-            data: serde_json::value::to_raw_value(&data).expect("a JSON value serializes"),
-        };
-        self.writer.append(record.id.as_str().into(), event).await;
-    }
 }
 
 /// The session manager. Cheap to clone; every clone drives the same sessions.
@@ -150,11 +97,13 @@ impl SessionManager {
     pub fn new(adapters: Adapters, settings: RuntimeSettings) -> Self {
         let bus = EventBus::new();
         let writer = EventWriter::start(adapters.store.clone(), bus.clone());
+        let deadline = StoreDeadline::new(adapters.store.clone(), settings.store_patience);
         let inner = Arc::new(Inner {
             adapters,
             settings,
             bus,
             writer,
+            deadline,
             live: Mutex::default(),
             lifecycle: KeyedLocks::default(),
             storing_for: KeyedLocks::default(),
@@ -189,7 +138,8 @@ impl SessionManager {
         request: CreateSession,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, principal) = (self.clone(), principal.clone());
-        detached(async move { this.create_now(&principal, request).await }).await
+        let work = detached(async move { this.create_now(&principal, request).await });
+        self.inner.deadline.bound(work).await
     }
 
     async fn create_now(
@@ -236,7 +186,7 @@ impl SessionManager {
         profile.validate_metadata(&metadata)?;
 
         let now = Utc::now();
-        let mut record = SessionRecord {
+        let record = SessionRecord {
             id: id.clone(),
             owner: owner.to_string(),
             agent_type: request.agent_type.clone(),
@@ -253,14 +203,8 @@ impl SessionManager {
         };
         let rendered = launch::render(&self.inner, &profile, &record)?;
         self.store_new(&record, limits).await?;
-        self.inner
-            .append_event(
-                &mut record,
-                EventKind::Status,
-                json!({ "status": "starting" }),
-            )
-            .await;
-        let record = self.bring_up(record, rendered, Start::New).await?;
+        let log = SessionLog::begin(self.inner.clone(), record).await;
+        let record = self.bring_up(log, rendered, Start::New).await?;
         drop(guard);
         if let Some(message) = request.message {
             self.send_message(principal, &id, message, None).await?;
@@ -268,31 +212,33 @@ impl SessionManager {
         Ok(record)
     }
 
-    /// Launches the agent for a record in `starting` (its status event already logged),
-    /// registers the actor and marks the session `idle`. On failure the record ends
+    /// Launches the agent for a session in `starting` (its status event already logged),
+    /// registers the actor and marks the session `idle`. On failure the session ends
     /// `failed` with the error, which is also returned.
     async fn bring_up(
         &self,
-        mut record: SessionRecord,
+        mut log: SessionLog,
         rendered: crate::profiles::RenderedProfile,
         start: Start,
     ) -> Result<SessionRecord, RuntimeError> {
-        let next_seq = record.last_seq + 1;
-        match launch::launch(&self.inner, record.clone(), rendered, start, next_seq).await {
-            Ok(parts) => {
-                let timings = parts.timings;
+        match launch::launch(&self.inner, log.record(), rendered, start).await {
+            Ok(launched) => {
+                let timings = launched.timings;
                 tracing::info!(
-                    session_id = %record.id,
+                    session_id = %log.id(),
                     prepare_ms = timings.prepare.as_millis() as u64,
                     sandbox_ms = timings.sandbox.as_millis() as u64,
                     agent_ms = timings.agent.as_millis() as u64,
                     "session started"
                 );
                 self.inner.bus.publish(super::DomainEvent::Started {
-                    session_id: record.id.as_str().into(),
+                    session_id: log.id().clone(),
                     timings,
                 });
-                let (mut actor, handle, commands) = Actor::new(parts);
+                if let Some(agent_session_id) = launched.new_agent_session_id.clone() {
+                    log.set_agent_session_id(agent_session_id);
+                }
+                let (mut actor, handle, commands) = Actor::new(self.inner.clone(), log, launched);
                 // Live before the `idle` event is out: a client that hears it and asks at
                 // once finds the session (its command waits in the channel until `run`).
                 self.inner
@@ -306,25 +252,9 @@ impl SessionManager {
                 Ok(record)
             }
             Err(error) => {
-                record.error = Some(SessionError {
-                    code: error.code.as_str().into(),
-                    message: error.message.clone(),
-                });
-                let data =
-                    json!({ "code": error.code.as_str(), "message": error.message, "fatal": true });
-                self.inner
-                    .append_event(&mut record, EventKind::Error, data)
-                    .await;
-                record.status = SessionStatus::Failed;
-                let reason = error.code.as_str();
-                self.inner
-                    .append_event(
-                        &mut record,
-                        EventKind::Status,
-                        json!({ "status": "failed", "reason": reason }),
-                    )
-                    .await;
-                self.inner.save_record(&mut record).await;
+                let code = EventErrorCode::StartFailed(error.code);
+                log.error(code, &error.message, true).await;
+                log.fail(code, error.message.clone()).await;
                 Err(error)
             }
         }

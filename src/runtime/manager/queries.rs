@@ -10,13 +10,16 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
-        if let Some(handle) = self.owned_handle(principal, session_id)? {
-            let (reply, answer) = oneshot::channel();
-            if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
-                return result;
+        let get = async {
+            if let Some(handle) = self.owned_handle(principal, session_id)? {
+                let (reply, answer) = oneshot::channel();
+                if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
+                    return result;
+                }
             }
-        }
-        self.owned_record(principal, session_id).await
+            self.owned_record(principal, session_id).await
+        };
+        self.inner.deadline.bound(get).await
     }
 
     /// The principal's sessions; every session for an admin.
@@ -35,13 +38,12 @@ impl SessionManager {
             agent_type: request.agent_type,
             statuses: request.status.into_iter().collect(),
         };
-        let page = self
-            .inner
-            .adapters
-            .store
-            .list(&filter, limit, request.cursor.as_deref())
-            .await
-            .map_err(|e| RuntimeError::storage("listing sessions", e))?;
+        let listed = async {
+            let cursor = request.cursor.as_deref();
+            let page = self.inner.adapters.store.list(&filter, limit, cursor).await;
+            page.map_err(|e| RuntimeError::storage("listing sessions", e))
+        };
+        let page = self.inner.deadline.bound(listed).await?;
         Ok(SessionList {
             sessions: page.sessions,
             next_cursor: page.next_cursor,
@@ -58,15 +60,14 @@ impl SessionManager {
         after: u64,
         limit: usize,
     ) -> Result<EventPage, RuntimeError> {
-        self.owned_record(principal, session_id).await?;
         let limit = limit.clamp(1, MAX_EVENT_PAGE);
-        let mut events = self
-            .inner
-            .adapters
-            .store
-            .events_after(session_id, after, limit + 1)
-            .await
-            .map_err(|e| RuntimeError::storage("reading the event log", e))?;
+        let read = async {
+            self.owned_record(principal, session_id).await?;
+            let store = &self.inner.adapters.store;
+            let events = store.events_after(session_id, after, limit + 1).await;
+            events.map_err(|e| RuntimeError::storage("reading the event log", e))
+        };
+        let mut events = self.inner.deadline.bound(read).await?;
         let fitting = fitting_events(&events, limit, self.inner.settings.limits.replay_page_bytes);
         let has_more = events.len() > fitting;
         events.truncate(fitting);
@@ -81,11 +82,13 @@ impl SessionManager {
     ) -> Result<Vec<FileInfo>, RuntimeError> {
         if let Some(handle) = self.owned_handle(principal, session_id)? {
             let (reply, answer) = oneshot::channel();
-            if let Some(result) = ask(&handle, Command::Files { reply }, answer).await {
+            let asked = async { Ok(ask(&handle, Command::Files { reply }, answer).await) };
+            if let Some(result) = self.inner.deadline.bound(asked).await? {
                 return result;
             }
         }
-        self.owned_record(principal, session_id).await?;
+        let owned = self.owned_record(principal, session_id);
+        self.inner.deadline.bound(owned).await?;
         let key = launch::session_key(session_id)?;
         let prefix = BlobKey::files_prefix(&key);
         let stored = self
@@ -119,20 +122,17 @@ impl SessionManager {
         let path = RelPath::new(path).map_err(|e| RuntimeError::invalid(format!("path: {e}")))?;
         if let Some(handle) = self.owned_handle(principal, session_id)? {
             let (reply, answer) = oneshot::channel();
-            if let Some(result) = ask(
-                &handle,
-                Command::ReadFile {
-                    path: path.clone(),
-                    reply,
-                },
-                answer,
-            )
-            .await
-            {
+            let command = Command::ReadFile {
+                path: path.clone(),
+                reply,
+            };
+            let asked = async { Ok(ask(&handle, command, answer).await) };
+            if let Some(result) = self.inner.deadline.bound(asked).await? {
                 return result;
             }
         }
-        self.owned_record(principal, session_id).await?;
+        let owned = self.owned_record(principal, session_id);
+        self.inner.deadline.bound(owned).await?;
         let key = launch::session_key(session_id)?;
         let bytes = self
             .inner

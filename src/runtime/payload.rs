@@ -1,0 +1,239 @@
+//! The data of the events the runtime writes itself: `status`, `input`, `file` and
+//! `error`. `agent` events are the agent's lines as it printed them and have no type here.
+//!
+//! The fields of each payload are declared in alphabetical order on purpose: that is the
+//! order these objects were always written in (serde_json's maps sort their keys), so
+//! logs written before and after are byte for byte alike, and so is the wire.
+
+use agent_runtime_api::{EventKind, RelPath, SessionStatus};
+use serde::{Serialize, Serializer};
+
+use crate::error::ErrorCode;
+
+/// One event's data, as the runtime writes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Payload<'a> {
+    /// `{ status, reason? }`
+    Status(StatusData<'a>),
+    /// `{ messageId, content }`
+    Input(InputData<'a>),
+    /// `{ path, change, size? }`
+    File(FileChange),
+    /// `{ code, message, fatal, path? }`
+    Error(ErrorData),
+}
+
+impl Payload<'_> {
+    /// The event type this data goes with.
+    pub(crate) fn kind(&self) -> EventKind {
+        match self {
+            Payload::Status(_) => EventKind::Status,
+            Payload::Input(_) => EventKind::Input,
+            Payload::File(_) => EventKind::File,
+            Payload::Error(_) => EventKind::Error,
+        }
+    }
+}
+
+/// A status change: the new status, and why when it is not the ordinary course.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct StatusData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) status: SessionStatus,
+}
+
+/// A user message as it was accepted for the agent.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct InputData<'a> {
+    pub(crate) content: &'a serde_json::Value,
+    #[serde(rename = "messageId")]
+    pub(crate) message_id: &'a str,
+}
+
+/// How a workspace file changed during a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Change {
+    Created,
+    Modified,
+    Deleted,
+}
+
+/// One workspace file that changed during a turn; `size` is absent for a deleted file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FileChange {
+    pub(crate) change: Change,
+    pub(crate) path: RelPath,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) size: Option<u64>,
+}
+
+/// Something that went wrong in a session; `fatal` when the session ends because of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ErrorData {
+    pub(crate) code: EventErrorCode,
+    pub(crate) fatal: bool,
+    pub(crate) message: String,
+    /// The workspace file it is about (`file_skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) path: Option<RelPath>,
+}
+
+impl ErrorData {
+    /// An error that is about no particular file.
+    pub(crate) fn new(code: EventErrorCode, message: impl Into<String>, fatal: bool) -> Self {
+        Self {
+            code,
+            fatal,
+            message: message.into(),
+            path: None,
+        }
+    }
+}
+
+/// The codes of `error` events (docs/protocol.md lists them). They are a wider set than
+/// the request error codes: most say what happened inside a session that goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventErrorCode {
+    /// An agent line over `limits.line_bytes` was dropped.
+    LineTooLong,
+    /// The agent printed a line that is not a JSON object (or not UTF-8).
+    AgentFailed,
+    /// A tool (of an MCP server or the runtime's own) failed.
+    ToolFailed,
+    /// A turn's `result` said `is_error`.
+    TurnFailed,
+    /// Workspace files were not listed or stored because of the limits.
+    FileSkipped,
+    /// Moving files or the transcript to storage failed.
+    SyncFailed,
+    /// Queued messages never reached the agent because the session ended.
+    MessagesDropped,
+    /// The agent exited on its own; fatal.
+    AgentCrashed,
+    /// The session could not be started; fatal, with the code the request failed with
+    /// (`sandbox_failed`, `agent_failed`, `storage_unavailable`, ...).
+    StartFailed(ErrorCode),
+}
+
+impl EventErrorCode {
+    /// The code as it appears in the event and in the record's `error`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EventErrorCode::LineTooLong => "line_too_long",
+            EventErrorCode::AgentFailed => "agent_failed",
+            EventErrorCode::ToolFailed => "tool_failed",
+            EventErrorCode::TurnFailed => "turn_failed",
+            EventErrorCode::FileSkipped => "file_skipped",
+            EventErrorCode::SyncFailed => "sync_failed",
+            EventErrorCode::MessagesDropped => "messages_dropped",
+            EventErrorCode::AgentCrashed => "agent_crashed",
+            EventErrorCode::StartFailed(code) => code.as_str(),
+        }
+    }
+}
+
+impl Serialize for EventErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn bytes(payload: &Payload<'_>) -> String {
+        serde_json::to_string(payload).unwrap()
+    }
+
+    /// The bytes `json!` wrote before the payloads had types: the log and the wire must
+    /// not change.
+    #[test]
+    fn payloads_serialize_as_the_untyped_objects_did() {
+        let path = RelPath::new("src/a b.rs").unwrap();
+        let content = json!([{ "type": "text", "text": "hi \"there\"" }]);
+        let cases = [
+            (
+                Payload::Status(StatusData {
+                    status: SessionStatus::Failed,
+                    reason: Some("agent_crashed"),
+                }),
+                json!({ "status": "failed", "reason": "agent_crashed" }),
+            ),
+            (
+                Payload::Status(StatusData {
+                    status: SessionStatus::Idle,
+                    reason: None,
+                }),
+                json!({ "status": "idle" }),
+            ),
+            (
+                Payload::Input(InputData {
+                    message_id: "m-1",
+                    content: &content,
+                }),
+                json!({ "messageId": "m-1", "content": content }),
+            ),
+            (
+                Payload::File(FileChange {
+                    path: path.clone(),
+                    change: Change::Modified,
+                    size: Some(12),
+                }),
+                json!({ "path": path, "change": "modified", "size": 12 }),
+            ),
+            (
+                Payload::File(FileChange {
+                    path: path.clone(),
+                    change: Change::Deleted,
+                    size: None,
+                }),
+                json!({ "path": path, "change": "deleted" }),
+            ),
+            (
+                Payload::Error(ErrorData::new(
+                    EventErrorCode::StartFailed(ErrorCode::SandboxFailed),
+                    "no sandbox",
+                    true,
+                )),
+                json!({ "code": "sandbox_failed", "message": "no sandbox", "fatal": true }),
+            ),
+            (
+                Payload::Error(ErrorData {
+                    path: Some(path.clone()),
+                    ..ErrorData::new(EventErrorCode::FileSkipped, "too big", false)
+                }),
+                json!({ "code": "file_skipped", "message": "too big", "fatal": false, "path": path }),
+            ),
+        ];
+        for (payload, untyped) in cases {
+            assert_eq!(bytes(&payload), untyped.to_string());
+        }
+    }
+
+    #[test]
+    fn every_event_error_code_is_documented() {
+        let protocol = include_str!("../../docs/protocol.md");
+        for code in [
+            EventErrorCode::LineTooLong,
+            EventErrorCode::AgentFailed,
+            EventErrorCode::ToolFailed,
+            EventErrorCode::TurnFailed,
+            EventErrorCode::FileSkipped,
+            EventErrorCode::SyncFailed,
+            EventErrorCode::MessagesDropped,
+            EventErrorCode::AgentCrashed,
+        ] {
+            assert!(
+                protocol.contains(&format!("| `{}` |", code.as_str())),
+                "{} is missing from the event error codes of docs/protocol.md",
+                code.as_str()
+            );
+        }
+    }
+}
