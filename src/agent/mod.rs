@@ -9,4 +9,7 @@ mod protocol;
 pub use command::{AgentLaunch, LaunchMode, build_command, transcript_dir};
 pub use lines::{Line, LineReader};
 pub use mcp::{McpFailure, McpWatch};
-pub use protocol::{AgentLine, TurnResult, classify, control_request, user_message};
+pub use protocol::{
+    AgentLine, NotAnObject, ParsedLine, TurnResult, classify, control_request, parse_line,
+    user_message,
+};

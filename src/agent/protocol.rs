@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 /// A user turn as a stdin line (with the trailing newline).
 pub fn user_message(content: &serde_json::Value) -> String {
@@ -111,6 +112,45 @@ struct PeekControl {
     request_id: String,
     #[serde(default)]
     error: Option<String>,
+}
+
+/// One line of the agent's output, read once: its JSON, validated and kept verbatim for
+/// the event, and what it means to the runtime.
+#[derive(Debug)]
+pub struct ParsedLine {
+    /// The line as it was printed.
+    pub json: Box<RawValue>,
+    /// What it means to the runtime.
+    pub meaning: AgentLine,
+}
+
+/// A line that is not a JSON object; it is given back for the error message.
+#[derive(Debug)]
+pub struct NotAnObject(pub String);
+
+/// The strings one of which every line the runtime acts on contains, as its `type`.
+const ACTED_ON: [&str; 3] = ["\"result\"", "\"system\"", "\"control_response\""];
+
+/// Reads one stdout line. Its JSON is validated in one pass and kept verbatim as the
+/// event's data. Only a line that names a type the runtime acts on is read
+/// a second time for its fields (about two lines a turn); for every other line, a
+/// substring search tells it is [`AgentLine::Other`].
+pub fn parse_line(text: String) -> Result<ParsedLine, NotAnObject> {
+    if !text.trim_start().starts_with('{') {
+        return Err(NotAnObject(text));
+    }
+    let json = match serde_json::from_str::<&RawValue>(&text) {
+        Ok(json) => json.to_owned(),
+        Err(_) => return Err(NotAnObject(text)),
+    };
+    let meaning = if ACTED_ON.iter().any(|name| json.get().contains(name)) {
+        // An object whose fields do not read as a line the runtime acts on (a `type`
+        // that is not a string, say) is passed on and means nothing.
+        classify(json.get()).unwrap_or(AgentLine::Other)
+    } else {
+        AgentLine::Other
+    };
+    Ok(ParsedLine { json, meaning })
 }
 
 /// Reads the fields the runtime acts on from one stdout line, without building a tree of
@@ -228,6 +268,38 @@ mod tests {
         assert_eq!(
             classify(r#"{"type":"assistant","message":{}}"#).unwrap(),
             AgentLine::Other
+        );
+    }
+
+    #[test]
+    fn a_line_is_an_object_and_only_the_lines_acted_on_mean_something() {
+        let parse = |text: &str| parse_line(text.to_owned());
+        for bad in ["not json {", "[1,2]", "3", "", "{\"open\": ", "  "] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        for other in [
+            "{}",
+            r#"{"type":3}"#,
+            r#"{"type":"assistant","message":{"content":[{"type":"text","text":"a \"result\""}]}}"#,
+            // Names a type acted on, but is not one: read, and means nothing.
+            r#"{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"system":"result"}}]}}"#,
+            r#"{"type":["result"]}"#,
+        ] {
+            let line = parse(other).unwrap();
+            assert_eq!(line.meaning, AgentLine::Other, "{other}");
+            assert_eq!(line.json.get(), other, "kept verbatim");
+        }
+        let spaced = r#" { "type" : "result", "subtype" : "success", "session_id" : "s" }"#;
+        match parse(spaced).unwrap().meaning {
+            AgentLine::Result(result) => assert_eq!(result.session_id.as_deref(), Some("s")),
+            other => panic!("not a result: {other:?}"),
+        }
+        let init = r#"{"type":"system","subtype":"init","session_id":"abc"}"#;
+        assert_eq!(
+            parse(init).unwrap().meaning,
+            AgentLine::Init {
+                session_id: "abc".into()
+            }
         );
     }
 

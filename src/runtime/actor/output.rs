@@ -35,9 +35,9 @@ impl Actor {
 
     pub(super) async fn on_line(&mut self, text: String) {
         self.touch();
-        let kind = match agent::classify(&text) {
-            Ok(kind) => kind,
-            Err(_) => {
+        let (json, kind) = match agent::parse_line(text) {
+            Ok(line) => (line.json, line.meaning),
+            Err(agent::NotAnObject(text)) => {
                 let shown: String = text.chars().take(200).collect();
                 let message =
                     format!("the agent printed a line that is not a JSON object: {shown}");
@@ -73,24 +73,17 @@ impl Actor {
             }
             other => other,
         };
-        let mcp_failures = self.mcp.observe(&text);
-        match RawValue::from_string(text) {
-            Ok(raw) => {
-                let waiter = match turn_end {
-                    AgentLine::Result(_) => self.turn_waiter.take(),
-                    _ => None,
-                };
-                let result = waiter.as_ref().map(|_| raw.clone());
-                self.log.agent(raw).await;
-                if let (Some(waiter), Some(result)) = (waiter, result) {
-                    // Whoever waited may read the log next: the turn's events are in it.
-                    self.inner.writer.flush().await;
-                    let _ = waiter.send(result);
-                }
-            }
-            Err(error) => {
-                tracing::error!(session_id = %self.id, %error, "classified line is not JSON")
-            }
+        let mcp_failures = self.mcp.observe(json.get());
+        let waiter = match turn_end {
+            AgentLine::Result(_) => self.turn_waiter.take(),
+            _ => None,
+        };
+        let result = waiter.as_ref().map(|_| json.clone());
+        self.log.agent(json).await;
+        if let (Some(waiter), Some(result)) = (waiter, result) {
+            // Whoever waited may read the log next: the turn's events are in it.
+            self.inner.writer.flush().await;
+            let _ = waiter.send(result);
         }
         for failure in mcp_failures {
             let message = format!("the tool {} failed: {}", failure.tool, failure.message);
