@@ -2,7 +2,6 @@
 //! closed enum; each `match` names every backend this build has.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -315,36 +314,25 @@ fn runtime_settings_with_env(
 /// looked up on the `PATH` the sandboxes get.
 pub fn find_agent_command(settings: &RuntimeSettings) -> Result<std::path::PathBuf, String> {
     let command = &settings.agent.command;
-    let is_executable = |path: &Path| {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if command.contains('/') {
-        let path = Path::new(command);
-        return if is_executable(path) {
-            Ok(path.to_owned())
-        } else {
-            Err(format!(
-                "the agent command {command} does not exist or is not executable"
-            ))
-        };
-    }
     let path = settings
         .sandbox_env
         .get("PATH")
         .map(String::as_str)
         .unwrap_or_default();
-    std::env::split_paths(path)
-        .map(|dir| dir.join(command))
-        .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    which::which_in(command, Some(path), cwd).map_err(|_| {
+        if command.contains('/') {
+            format!("the agent command {command} does not exist or is not executable")
+        } else {
             format!("the agent command `{command}` was not found on the sandboxes' PATH")
-        })
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

@@ -92,7 +92,7 @@ pub(crate) struct BubblewrapParts {
 
 /// Finds `bwrap` on the runtime's PATH and runs it once with the options sandboxes use.
 pub(crate) fn find() -> AdapterResult<PathBuf> {
-    let program = which("bwrap").ok_or_else(|| {
+    let program = which::which("bwrap").map_err(|_| {
         AdapterError::InvalidInput(format!(
             "isolating sandboxes needs `bwrap`, which is not on PATH; {HOW_TO_FIX}"
         ))
@@ -121,14 +121,6 @@ pub(crate) fn find() -> AdapterResult<PathBuf> {
         )));
     }
     Ok(program)
-}
-
-/// The first executable file called `name` on the runtime's PATH.
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
 }
 
 impl Bubblewrap {

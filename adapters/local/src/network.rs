@@ -33,7 +33,9 @@ pub(crate) struct Slirp {
 impl Slirp {
     /// Finds `slirp4netns` on the runtime's PATH.
     pub fn find() -> Option<Self> {
-        crate::bwrap::which("slirp4netns").map(|program| Slirp { program })
+        which::which("slirp4netns")
+            .ok()
+            .map(|program| Slirp { program })
     }
 
     /// The program's path.

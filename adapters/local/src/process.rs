@@ -5,7 +5,6 @@
 //! group id that the kernel handed to an unrelated process later is never signalled.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -204,26 +203,17 @@ pub(crate) fn resolve_program(
         )));
     }
     if program.contains('/') {
-        // Relative paths are relative to the working directory, which is the workspace.
+        // Relative paths are relative to the working directory, which is the workspace;
+        // whether the file runs is for the spawn to say.
         return Ok(workspace.join(program));
     }
     let path = env.get("PATH").map(String::as_str).unwrap_or_default();
-    path.split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|candidate| is_executable_file(candidate))
-        .ok_or_else(|| {
-            AdapterError::InvalidInput(format!(
-                "command `{program}` not found on the sandbox PATH ({path:?}); install it, \
-                 give its full path, or add its directory to the sandbox's PATH"
-            ))
-        })
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    which::which_in(program, Some(path), workspace).map_err(|_| {
+        AdapterError::InvalidInput(format!(
+            "command `{program}` not found on the sandbox PATH ({path:?}); install it, \
+             give its full path, or add its directory to the sandbox's PATH"
+        ))
+    })
 }
 
 /// Converts the operating system's exit status.
