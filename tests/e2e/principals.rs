@@ -60,6 +60,11 @@ async fn rest_attempts(http: &Http, id: &str) -> Vec<(String, u16, Value)> {
             format!("/v1/sessions/{id}/messages"),
             Some(json!({ "content": "hi" })),
         ),
+        (
+            Method::POST,
+            format!("/v1/sessions/{id}/answers"),
+            Some(json!({ "requestId": "r-1", "behavior": "allow" })),
+        ),
         (Method::POST, format!("/v1/sessions/{id}/interrupt"), None),
         (Method::POST, format!("/v1/sessions/{id}/stop"), None),
         (Method::POST, format!("/v1/sessions/{id}/resume"), None),
