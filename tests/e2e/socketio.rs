@@ -317,6 +317,14 @@ fn python_socketio_peer() {
     );
     assert_eq!(summary["notFound"]["error"]["code"], "not_found");
     assert_eq!(summary["lastSeq"], 8, "{summary}");
+    let approval = &summary["approval"];
+    assert_eq!(approval["tool"], "Write", "{summary}");
+    assert_eq!(approval["answer"]["outcome"], "allow");
+    assert_eq!(approval["answer"]["by"], "shared-secret");
+    assert_eq!(
+        approval["result"],
+        "TOOL RESULT SEEN: File created successfully at: py.txt"
+    );
 }
 
 #[tokio::test]
