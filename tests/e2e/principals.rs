@@ -130,7 +130,7 @@ fn assert_socket_summary(summary: &Value) {
     }
     for side in ["aOnB", "bOnA"] {
         let codes = summary[side].as_object().unwrap();
-        assert_eq!(codes.len(), 8, "{summary}");
+        assert_eq!(codes.len(), 9, "{summary}");
         assert!(codes.values().all(|c| c == "not_found"), "{summary}");
     }
     assert_eq!(summary["stopped"], "stopped");
