@@ -328,3 +328,42 @@ async fn a_js_client_answers_a_claude_code_approval_after_a_reconnect() {
     assert_eq!((status, file), (200, Value::String("from-js".into())));
     assert_eq!(runtime.terminate(), Some(0));
 }
+
+#[tokio::test]
+async fn stopping_claude_code_while_it_waits_withdraws_the_request() {
+    let fake = FakeAnthropic::start().await;
+    let Some(setup) = claude_setup(&fake) else {
+        return;
+    };
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    let id = http.create_session("claude-ask").await;
+    let seq = send(&http, &id, r#"TOOL:Bash {"command":"printf x > x.txt"}"#).await;
+    let asked = wait_for_event(&http, &id, seq, "permission").await;
+    wait_for_status(&http, &id, "waiting").await;
+    let started = std::time::Instant::now();
+    let (status, stopped) = http
+        .post(&format!("/v1/sessions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["session"]["status"], "stopped");
+    assert_eq!(stopped["session"]["pending"], json!([]));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "Claude Code ended without its grace running out: {:?}",
+        started.elapsed()
+    );
+    let withdrawn = wait_for_event(&http, &id, asked["seq"].as_u64().unwrap(), "answer").await;
+    assert_eq!(withdrawn["data"]["outcome"], "withdrawn", "{withdrawn}");
+    let (status, late) = answer(
+        &http,
+        &id,
+        json!({ "requestId": asked["data"]["requestId"], "behavior": "allow" }),
+    )
+    .await;
+    assert_eq!(
+        (status, &late["error"]["code"]),
+        (404, &json!("request_not_found"))
+    );
+    assert_eq!(runtime.terminate(), Some(0));
+}

@@ -361,3 +361,53 @@ async fn a_profile_that_does_not_ask_denies_the_agents_requests() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::RequestNotFound);
 }
+
+#[tokio::test]
+async fn stopping_a_waiting_session_withdraws_its_request() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    h.say(&session.id, r#"ask Bash {"command":"make deploy"}"#)
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    watch.status(&session.id, "waiting").await;
+
+    let started = std::time::Instant::now();
+    let stopped = h.manager.stop(&h.alice, &session.id).await.unwrap();
+    assert_eq!(stopped.status, SessionStatus::Stopped);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the agent did not wait out its grace: {:?}",
+        started.elapsed()
+    );
+    let log = h.log(&session.id).await;
+    assert_gap_free(&log);
+    let answers: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Answer)
+        .map(data)
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["outcome"], "withdrawn");
+    assert_eq!(answers[0]["requestId"], request_id(&request));
+    let statuses: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "starting", "idle", "running", "waiting", "stopping", "stopped"
+        ]
+    );
+    assert!(h.manager.pending(&session.id).is_empty());
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &request_id(&request), allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestNotFound);
+}
