@@ -331,6 +331,23 @@ mod tests {
         assert!(json["agentSessionId"].is_null());
     }
 
+    #[test]
+    fn pending_requests_are_envelopes_of_their_events() {
+        let request = Event {
+            seq: 9,
+            at: at(3, 0),
+            kind: EventKind::Permission,
+            data: RawValue::from_string(r#"{"requestId":"r-1","tool":"Bash","input":{}}"#.into())
+                .unwrap(),
+        };
+        let json = serde_json::to_value(WireSession::new(&record(), &[request])).unwrap();
+        assert_eq!(
+            json["pending"],
+            serde_json::json!([{ "sessionId": "s-1", "seq": 9, "at": "2026-01-01T00:00:03.000Z",
+                "type": "permission", "data": { "requestId": "r-1", "tool": "Bash", "input": {} } }])
+        );
+    }
+
     fn event(data: &str) -> Event {
         Event {
             seq: 3,
