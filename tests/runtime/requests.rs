@@ -411,3 +411,71 @@ async fn stopping_a_waiting_session_withdraws_its_request() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::RequestNotFound);
 }
+
+#[tokio::test]
+async fn parallel_requests_wait_together_and_a_runaway_agent_is_bounded() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+
+    // Three at once: the session waits until the last is answered, in any order.
+    let seq = h.say(&session.id, "askmany 3").await;
+    let mut asked = Vec::new();
+    while asked.len() < 3 {
+        let event = watch
+            .until(&session.id, |e| e.kind == EventKind::Permission)
+            .await;
+        asked.push(request_id(&event));
+    }
+    // The first request made the session wait (its status event came before the others).
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.status, SessionStatus::Waiting);
+    assert_eq!(h.manager.pending(&session.id).len(), 3);
+    h.manager
+        .answer(&h.alice, &session.id, &asked[2], deny("no"))
+        .await
+        .unwrap();
+    h.manager
+        .answer(&h.alice, &session.id, &asked[0], allow())
+        .await
+        .unwrap();
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.status, SessionStatus::Waiting, "one still waits");
+    assert_eq!(h.manager.pending(&session.id).len(), 1);
+    h.manager
+        .answer(&h.alice, &session.id, &asked[1], allow())
+        .await
+        .unwrap();
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(result["result"], "allow,allow,deny");
+
+    // Past 64 waiting requests, the agent's next one is denied without asking anyone.
+    let seq = h.say(&session.id, "askmany 65").await;
+    let mut asked = Vec::new();
+    while asked.len() < 64 {
+        let event = watch
+            .until(&session.id, |e| {
+                e.seq > seq && e.kind == EventKind::Permission
+            })
+            .await;
+        asked.push(request_id(&event));
+    }
+    for id in &asked {
+        h.manager
+            .answer(&h.alice, &session.id, id, allow())
+            .await
+            .unwrap();
+    }
+    let result = watch.result_after(&session.id, seq).await;
+    let behaviors: Vec<&str> = result["result"].as_str().unwrap().split(',').collect();
+    assert_eq!(behaviors.len(), 65);
+    assert_eq!(behaviors[64], "deny", "the 65th was refused");
+    assert!(behaviors[..64].iter().all(|b| *b == "allow"));
+    let log = h.log(&session.id).await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.kind == EventKind::Permission)
+            .count(),
+        3 + 64
+    );
+}

@@ -14,6 +14,8 @@
 //! host's message as an error. The final text is `TOOL RESULT SEEN: <result>`. A tool the
 //! host allowed for the session (`updatedPermissions`) is not asked about again. An
 //! interrupt while waiting withdraws the request (`control_cancel_request`).
+//! `askmany <n>` asks about `n` Bash calls at once, as parallel tool calls do, waits for
+//! every answer and replies with the behaviours in the order asked (`allow,deny,...`).
 //!
 //! `sh` runs the command with `sh -c` in the working directory, as an agent's shell tool
 //! would, and replies with `exit <code>` followed by its output (stdout, then stderr).
@@ -166,6 +168,7 @@ impl Agent {
                 Outcome::text("sent a big line")
             }
             ("ask", _) if !rest.trim().is_empty() => self.ask(ctx, rest.trim()),
+            ("askmany", Ok(n)) => self.ask_many(ctx, n),
             ("sh", _) if !rest.trim().is_empty() => {
                 let reply = shell(rest.trim());
                 self.say(ctx, &reply)
@@ -337,6 +340,34 @@ impl Agent {
             text: reply,
             calls: 2,
         }
+    }
+
+    /// `n` permission requests at once; see the module docs.
+    fn ask_many(&mut self, ctx: &Ctx, n: u64) -> Outcome {
+        let ids: Vec<String> = (1..=n)
+            .map(|i| {
+                let request_id = crate::shapes::uuid();
+                let input = json!({"command": format!("echo {i} > {i}.txt")});
+                emit(&json!({"type": "control_request", "request_id": request_id,
+                    "request": {"subtype": "can_use_tool", "tool_name": "Bash", "input": input,
+                    "tool_use_id": format!("toolu_scripted_{}", short_id())}}));
+                request_id
+            })
+            .collect();
+        let mut behaviors = Vec::new();
+        for request_id in &ids {
+            match self.control.wait_response(request_id) {
+                Some(response) if response["subtype"] == "success" => behaviors.push(
+                    response["response"]["behavior"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned(),
+                ),
+                Some(_) => behaviors.push("error".to_owned()),
+                None => return Outcome::Interrupted,
+            }
+        }
+        self.say(ctx, &behaviors.join(","))
     }
 
     /// A Write tool round trip: tool_use, the real file write, tool_result, final text.
