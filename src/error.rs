@@ -37,6 +37,11 @@ pub enum ErrorCode {
     AgentFailed,
     /// A storage adapter cannot be reached.
     StorageUnavailable,
+    /// No request of the agent's with this id waits for an answer in this session.
+    RequestNotFound,
+    /// The request was answered already (the first valid answer won), or the agent
+    /// stopped waiting for it.
+    RequestClosed,
     /// Anything else; details are logged, not sent.
     Internal,
 }
@@ -60,6 +65,8 @@ impl ErrorCode {
             ErrorCode::SandboxFailed => "sandbox_failed",
             ErrorCode::AgentFailed => "agent_failed",
             ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::RequestNotFound => "request_not_found",
+            ErrorCode::RequestClosed => "request_closed",
             ErrorCode::Internal => "internal",
         }
     }

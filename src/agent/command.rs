@@ -31,6 +31,9 @@ pub struct AgentLaunch {
     pub max_turns: Option<u32>,
     /// `default`, `acceptEdits`, `bypassPermissions` or `plan`.
     pub permission_mode: Option<String>,
+    /// Whether Claude Code asks the runtime (a `can_use_tool` control request) about a
+    /// tool call it would otherwise deny (`--permission-prompt-tool stdio`).
+    pub ask_permission: bool,
     /// Tools allowed without asking.
     pub allowed_tools: Vec<String>,
     /// Tools never allowed.
@@ -72,6 +75,9 @@ pub fn build_command(
     }
     if let Some(mode) = &launch.permission_mode {
         push("--permission-mode", mode);
+    }
+    if launch.ask_permission {
+        push("--permission-prompt-tool", "stdio");
     }
     if !launch.allowed_tools.is_empty() {
         push("--allowedTools", &launch.allowed_tools.join(","));
@@ -178,6 +184,20 @@ mod tests {
                 .args
                 .windows(2)
                 .any(|w| w == ["--resume", "/s/home/t.jsonl"])
+        );
+        assert!(!command.args.iter().any(|a| a == "--permission-prompt-tool"));
+
+        // A profile that asks its clients makes Claude Code ask the runtime.
+        let asking = AgentLaunch {
+            ask_permission: true,
+            ..launch
+        };
+        let command = build_command(&settings(), &asking, &mode);
+        assert!(
+            command
+                .args
+                .windows(2)
+                .any(|w| w == ["--permission-prompt-tool", "stdio"])
         );
     }
 

@@ -10,6 +10,7 @@ pub use command::{AgentLaunch, LaunchMode, build_command, transcript_dir};
 pub use lines::{Line, LineReader};
 pub use mcp::{McpFailure, McpWatch};
 pub use protocol::{
-    AgentLine, NotAnObject, ParsedLine, TurnResult, classify, control_request, parse_line,
+    AgentLine, CanUseTool, NotAnObject, ParsedLine, PermissionDecision, PermissionUpdate,
+    TurnResult, classify, control_error, control_request, parse_line, permission_response,
     user_message,
 };

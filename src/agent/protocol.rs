@@ -3,7 +3,7 @@
 //! Every stdin line is produced by serde, never from client text, because one malformed
 //! line makes Claude Code exit.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
@@ -32,6 +32,81 @@ pub fn control_request(request_id: &str, subtype: &str) -> String {
     text
 }
 
+/// The runtime's decision on one of the agent's `can_use_tool` requests, as Claude Code
+/// reads it in the `response` of a `control_response`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "behavior", rename_all = "lowercase")]
+pub enum PermissionDecision<'a> {
+    /// The tool runs with `updatedInput` (the request's input, or the client's edit).
+    Allow {
+        #[serde(rename = "updatedInput")]
+        updated_input: &'a serde_json::Value,
+        /// Rules Claude Code adds for the rest of its process (`addRules` for the session).
+        #[serde(rename = "updatedPermissions", skip_serializing_if = "Vec::is_empty")]
+        updated_permissions: Vec<PermissionUpdate<'a>>,
+        #[serde(rename = "toolUseID", skip_serializing_if = "Option::is_none")]
+        tool_use_id: Option<&'a str>,
+    },
+    /// The tool does not run; the model gets `message` as the tool's error result.
+    Deny {
+        message: &'a str,
+        /// Whether the whole turn ends too. The runtime never asks for that: the model
+        /// reads the denial and goes on.
+        interrupt: bool,
+    },
+}
+
+/// One permission update Claude Code applies to its running process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PermissionUpdate<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    rules: [PermissionRule<'a>; 1],
+    behavior: &'static str,
+    destination: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct PermissionRule<'a> {
+    #[serde(rename = "toolName")]
+    tool_name: &'a str,
+}
+
+impl<'a> PermissionUpdate<'a> {
+    /// Allows every later call of `tool` for the rest of the agent's process.
+    pub fn allow_for_session(tool: &'a str) -> Self {
+        Self {
+            kind: "addRules",
+            rules: [PermissionRule { tool_name: tool }],
+            behavior: "allow",
+            destination: "session",
+        }
+    }
+}
+
+/// The answer to the agent's control request `request_id` as a stdin line.
+pub fn permission_response(request_id: &str, decision: &PermissionDecision<'_>) -> String {
+    let line = json!({
+        "type": "control_response",
+        "response": { "subtype": "success", "request_id": request_id, "response": decision },
+    });
+    let mut text = line.to_string();
+    text.push('\n');
+    text
+}
+
+/// A refusal of the agent's control request `request_id` (one the runtime cannot serve)
+/// as a stdin line, so the agent does not wait for it forever.
+pub fn control_error(request_id: &str, error: &str) -> String {
+    let line = json!({
+        "type": "control_response",
+        "response": { "subtype": "error", "request_id": request_id, "error": error },
+    });
+    let mut text = line.to_string();
+    text.push('\n');
+    text
+}
+
 /// What an agent stdout line means to the runtime. Everything else is forwarded as is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentLine {
@@ -49,8 +124,42 @@ pub enum AgentLine {
         /// The error text when the request failed.
         error: Option<String>,
     },
+    /// `control_request` `can_use_tool`: the agent asks whether it may use a tool and
+    /// waits for the answer.
+    CanUseTool(CanUseTool),
+    /// Another control request of the agent's, which the runtime does not serve.
+    OtherRequest {
+        /// Its id, to refuse it by.
+        request_id: String,
+    },
+    /// `control_cancel_request`: the agent no longer waits for its request `request_id`.
+    CancelRequest {
+        /// The request withdrawn.
+        request_id: String,
+    },
     /// Any other line.
     Other,
+}
+
+/// A `can_use_tool` request, as the agent sent it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CanUseTool {
+    /// The agent's id of the request, echoed in the answer.
+    #[serde(skip)]
+    pub request_id: String,
+    /// The tool's name (`Write`, `Bash`, `mcp__server__tool`, `AskUserQuestion`).
+    pub tool_name: String,
+    /// The tool's input, a JSON object.
+    pub input: serde_json::Map<String, serde_json::Value>,
+    /// The `tool_use` block the request is about.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+    /// Permission updates the agent proposes (`permission_suggestions`), relayed as they are.
+    #[serde(default)]
+    pub permission_suggestions: Option<serde_json::Value>,
+    /// A short description of the call, when the agent gives one.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// What a `result` line says of the turn.
@@ -90,6 +199,16 @@ struct Peek<'a> {
     result: Option<String>,
     #[serde(default)]
     response: Option<PeekControl>,
+    #[serde(default, borrow)]
+    request_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    request: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PeekRequest<'a> {
+    #[serde(borrow)]
+    subtype: &'a str,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,7 +248,13 @@ pub struct ParsedLine {
 pub struct NotAnObject(pub String);
 
 /// The strings one of which every line the runtime acts on contains, as its `type`.
-const ACTED_ON: [&str; 3] = ["\"result\"", "\"system\"", "\"control_response\""];
+const ACTED_ON: [&str; 5] = [
+    "\"result\"",
+    "\"system\"",
+    "\"control_response\"",
+    "\"control_request\"",
+    "\"control_cancel_request\"",
+];
 
 /// Reads one stdout line. Its JSON is validated in one pass and kept verbatim as the
 /// event's data. Only a line that names a type the runtime acts on is read
@@ -184,6 +309,37 @@ pub fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
                     .then(|| response.error.unwrap_or(response.subtype)),
                 request_id: response.request_id,
             },
+            None => AgentLine::Other,
+        },
+        ("control_request", _) => {
+            let Some(request_id) = peek
+                .request_id
+                .and_then(|id| serde_json::from_str::<String>(id.get()).ok())
+            else {
+                return Ok(AgentLine::Other);
+            };
+            let Some(request) = peek.request else {
+                return Ok(AgentLine::OtherRequest { request_id });
+            };
+            let subtype = serde_json::from_str::<PeekRequest>(request.get()).ok();
+            match subtype.map(|s| s.subtype) {
+                // A `can_use_tool` whose fields do not read is refused like any request
+                // the runtime cannot serve: the agent must not wait for it.
+                Some("can_use_tool") => match serde_json::from_str::<CanUseTool>(request.get()) {
+                    Ok(mut ask) => {
+                        ask.request_id = request_id;
+                        AgentLine::CanUseTool(ask)
+                    }
+                    Err(_) => AgentLine::OtherRequest { request_id },
+                },
+                _ => AgentLine::OtherRequest { request_id },
+            }
+        }
+        ("control_cancel_request", _) => match peek
+            .request_id
+            .and_then(|id| serde_json::from_str::<String>(id.get()).ok())
+        {
+            Some(request_id) => AgentLine::CancelRequest { request_id },
             None => AgentLine::Other,
         },
         _ => AgentLine::Other,
@@ -301,6 +457,95 @@ mod tests {
                 session_id: "abc".into()
             }
         );
+    }
+
+    #[test]
+    fn reads_the_agents_permission_requests() {
+        // As the pinned CLI printed it (ids shortened).
+        let ask = r#"{"type":"control_request","request_id":"cd9a","request":{"subtype":"can_use_tool","tool_name":"Write","display_name":"Write","input":{"file_path":"/w/out2.txt","content":"x\n"},"description":"out2.txt","permission_suggestions":[{"type":"setMode","mode":"acceptEdits","destination":"session"}],"tool_use_id":"toolu_03"}}"#;
+        match parse_line(ask.to_owned()).unwrap().meaning {
+            AgentLine::CanUseTool(request) => {
+                assert_eq!(request.request_id, "cd9a");
+                assert_eq!(request.tool_name, "Write");
+                assert_eq!(request.input["file_path"], "/w/out2.txt");
+                assert_eq!(request.tool_use_id.as_deref(), Some("toolu_03"));
+                assert_eq!(request.description.as_deref(), Some("out2.txt"));
+                assert_eq!(
+                    request.permission_suggestions.unwrap()[0]["mode"],
+                    "acceptEdits"
+                );
+            }
+            other => panic!("not a permission request: {other:?}"),
+        }
+        // Requests the runtime cannot serve are refused by their id, never ignored.
+        for (line, id) in [
+            (
+                r#"{"type":"control_request","request_id":"h1","request":{"subtype":"hook_callback"}}"#,
+                "h1",
+            ),
+            (
+                r#"{"type":"control_request","request_id":"h2","request":{"subtype":"can_use_tool","tool_name":"Write","input":"not an object"}}"#,
+                "h2",
+            ),
+            (r#"{"type":"control_request","request_id":"h3"}"#, "h3"),
+        ] {
+            assert_eq!(
+                parse_line(line.to_owned()).unwrap().meaning,
+                AgentLine::OtherRequest {
+                    request_id: id.into()
+                },
+                "{line}"
+            );
+        }
+        assert_eq!(
+            classify(r#"{"type":"control_request","request_id":7,"request":{}}"#).unwrap(),
+            AgentLine::Other
+        );
+        assert_eq!(
+            classify(r#"{"type":"control_cancel_request","request_id":"cd9a"}"#).unwrap(),
+            AgentLine::CancelRequest {
+                request_id: "cd9a".into()
+            }
+        );
+    }
+
+    #[test]
+    fn permission_answers_are_the_lines_the_cli_reads() {
+        let input = json!({ "file_path": "/w/a", "content": "x" });
+        let allow = permission_response(
+            "r\"1",
+            &PermissionDecision::Allow {
+                updated_input: &input,
+                updated_permissions: vec![PermissionUpdate::allow_for_session("Write")],
+                tool_use_id: Some("toolu_1"),
+            },
+        );
+        assert!(allow.ends_with('\n') && allow.matches('\n').count() == 1);
+        let allow: serde_json::Value = serde_json::from_str(&allow).unwrap();
+        assert_eq!(
+            allow,
+            json!({"type": "control_response", "response": {"subtype": "success", "request_id": "r\"1",
+                "response": {"behavior": "allow", "updatedInput": input, "toolUseID": "toolu_1",
+                "updatedPermissions": [{"type": "addRules", "rules": [{"toolName": "Write"}],
+                    "behavior": "allow", "destination": "session"}]}}})
+        );
+        let deny = permission_response(
+            "r2",
+            &PermissionDecision::Deny {
+                message: "not now\nplease",
+                interrupt: false,
+            },
+        );
+        assert_eq!(deny.matches('\n').count(), 1);
+        let deny: serde_json::Value = serde_json::from_str(&deny).unwrap();
+        assert_eq!(
+            deny["response"]["response"],
+            json!({"behavior": "deny", "message": "not now\nplease", "interrupt": false})
+        );
+        let refused: serde_json::Value =
+            serde_json::from_str(&control_error("h1", "unsupported")).unwrap();
+        assert_eq!(refused["response"]["subtype"], "error");
+        assert_eq!(refused["response"]["request_id"], "h1");
     }
 
     #[test]

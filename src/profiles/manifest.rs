@@ -34,6 +34,19 @@ impl PermissionMode {
     }
 }
 
+/// What happens to a tool call that the profile does not allow up front (not in
+/// `allowed_tools`, not allowed by `permission_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnlistedTool {
+    /// Claude Code denies it on its own; the model gets an error as the tool's result.
+    #[default]
+    Deny,
+    /// The runtime asks the session's clients (a `permission` event, or a `question`
+    /// event for `AskUserQuestion`) and the agent waits for their answer.
+    Ask,
+}
+
 /// Whether a profile's system prompt replaces Claude Code's own or is appended to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,6 +118,7 @@ pub(crate) struct Manifest {
     pub model: Option<String>,
     pub max_turns: Option<u32>,
     pub permission_mode: Option<PermissionMode>,
+    pub on_unlisted_tool: OnUnlistedTool,
     pub allowed_tools: Vec<String>,
     pub disallowed_tools: Vec<String>,
     pub system_prompt: Option<(PromptSource, PromptMode)>,
@@ -150,6 +164,8 @@ struct RawManifest {
     model: Option<String>,
     max_turns: Option<u32>,
     permission_mode: Option<PermissionMode>,
+    #[serde(default)]
+    on_unlisted_tool: OnUnlistedTool,
     #[serde(default)]
     allowed_tools: Vec<String>,
     #[serde(default)]
@@ -245,6 +261,7 @@ impl Manifest {
             model: raw.model,
             max_turns: raw.max_turns,
             permission_mode: raw.permission_mode,
+            on_unlisted_tool: raw.on_unlisted_tool,
             allowed_tools: raw.allowed_tools,
             disallowed_tools: raw.disallowed_tools,
             system_prompt: system_prompt.map_err(in_manifest)?,

@@ -29,8 +29,8 @@ use serde_json::Value;
 
 pub use directory::{DirectoryProfileSource, MAX_PROFILE_BYTES};
 pub use manifest::{
-    ConvexFunctionType, InputSchema, PermissionMode, PromptMode, RUNTIME_MCP_SERVER, ToolKind,
-    ToolSpec,
+    ConvexFunctionType, InputSchema, OnUnlistedTool, PermissionMode, PromptMode,
+    RUNTIME_MCP_SERVER, ToolKind, ToolSpec,
 };
 
 use manifest::{Manifest, McpServerSpec, SchemaSource};
@@ -165,6 +165,8 @@ pub struct RenderedProfile {
     pub max_turns: Option<u32>,
     /// The permission mode, if set.
     pub permission_mode: Option<PermissionMode>,
+    /// Whether tool calls the profile does not allow are asked of the clients.
+    pub on_unlisted_tool: OnUnlistedTool,
     /// Tools the agent may use without asking.
     pub allowed_tools: Vec<String>,
     /// Tools the agent may not use.
@@ -330,6 +332,7 @@ impl Profile {
             model: self.manifest.model.clone(),
             max_turns: self.manifest.max_turns,
             permission_mode: self.manifest.permission_mode,
+            on_unlisted_tool: self.manifest.on_unlisted_tool,
             allowed_tools: self.manifest.allowed_tools.clone(),
             disallowed_tools: self.manifest.disallowed_tools.clone(),
             system_prompt,

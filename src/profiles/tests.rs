@@ -6,7 +6,7 @@ use agent_runtime_api::{FileTree, ProfileBundle, RelPath};
 use serde_json::{Value, json};
 
 use crate::profiles::{
-    McpServer, Profile, ProfileError, PromptMode, RenderContext, RenderedProfile,
+    McpServer, OnUnlistedTool, Profile, ProfileError, PromptMode, RenderContext, RenderedProfile,
 };
 
 /// Files of a test profile: path and contents.
@@ -85,6 +85,7 @@ description = "Full"
 model = "sonnet"
 max_turns = 7
 permission_mode = "acceptEdits"
+on_unlisted_tool = "ask"
 allowed_tools = ["Read", "Bash(git:*)"]
 disallowed_tools = ["WebFetch"]
 system_prompt = { file = "prompt.md", mode = "replace" }
@@ -160,6 +161,7 @@ fn renders_every_manifest_string() {
     assert_eq!(rendered.model.as_deref(), Some("sonnet"));
     assert_eq!(rendered.max_turns, Some(7));
     assert_eq!(rendered.permission_mode.unwrap().as_str(), "acceptEdits");
+    assert_eq!(rendered.on_unlisted_tool, OnUnlistedTool::Ask);
     assert_eq!(rendered.allowed_tools, ["Read", "Bash(git:*)"]);
     assert_eq!(rendered.disallowed_tools, ["WebFetch"]);
     // Tools stay unrendered: they render per call.
@@ -270,6 +272,10 @@ fn manifest_errors_name_the_key_and_line() {
         ("description = \"d\"\nmodle = \"x\"\n", "line 2"),
         ("model = \"x\"\n", "description"),
         ("description = \"d\"\npermission_mode = \"yolo\"\n", "yolo"),
+        (
+            "description = \"d\"\non_unlisted_tool = \"maybe\"\n",
+            "maybe",
+        ),
         ("description = \"d\"\nmax_turns = -1\n", "line 2"),
         (
             "description = \"d\"\nsystem_prompt = { mode = \"append\" }\n",

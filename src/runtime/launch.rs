@@ -12,7 +12,8 @@ use super::{Inner, StartTimings};
 use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
 use crate::profiles::{
-    McpServer, Profile, PromptMode, RUNTIME_MCP_SERVER, RenderContext, RenderedProfile,
+    McpServer, OnUnlistedTool, Profile, PromptMode, RUNTIME_MCP_SERVER, RenderContext,
+    RenderedProfile,
 };
 use crate::tools::ToolSession;
 
@@ -121,6 +122,7 @@ pub(crate) async fn launch(
                 synced.insert(path, workspace::SyncedFile::stale());
             }
             Ok(Launched {
+                ask: rendered.on_unlisted_tool == OnUnlistedTool::Ask,
                 key,
                 new_agent_session_id,
                 sandbox,
@@ -319,6 +321,7 @@ fn agent_launch(rendered: &RenderedProfile, home: &str) -> AgentLaunch {
         model: rendered.model.clone(),
         max_turns: rendered.max_turns,
         permission_mode: rendered.permission_mode.map(|m| m.as_str().to_owned()),
+        ask_permission: rendered.on_unlisted_tool == OnUnlistedTool::Ask,
         allowed_tools: rendered.allowed_tools.clone(),
         disallowed_tools: rendered.disallowed_tools.clone(),
         system_prompt,

@@ -13,7 +13,9 @@ use backon::Retryable;
 use chrono::Utc;
 use serde_json::value::RawValue;
 
-use super::payload::{ErrorData, EventErrorCode, FileChange, InputData, Payload, StatusData};
+use super::payload::{
+    AnswerData, ErrorData, EventErrorCode, FileChange, InputData, Payload, StatusData,
+};
 use super::{Inner, MAX_EVENT_PAGE, policy};
 
 /// Whether a session may go from `from` to `to`. Everything else is a bug of the
@@ -26,9 +28,13 @@ fn legal(from: SessionStatus, to: SessionStatus) -> bool {
         // A turn starts, ends; the session is stopped; the agent crashes.
         (Idle, Running | Stopping | Failed) => true,
         (Running, Idle | Stopping | Failed) => true,
+        // A turn waits for a person's answer, gets the last one, or ends while waiting
+        // (interrupted: the agent withdrew its requests).
+        (Running, Waiting) => true,
+        (Waiting, Running | Idle | Stopping | Failed) => true,
         // Stopped, also a live status with no actor behind it: what a dead runtime left
         // (recovery), or a record no save could fix before its actor ended.
-        (Starting | Idle | Running | Stopping, Stopped) => true,
+        (Starting | Idle | Running | Waiting | Stopping, Stopped) => true,
         // Resumed.
         (Stopped | Failed, Starting) => true,
         _ => false,
@@ -134,6 +140,24 @@ impl SessionLog {
         self.write(&Payload::Error(error)).await;
     }
 
+    /// Writes a request of the agent's (a `permission` or `question` payload); returns
+    /// the event as it is persisted, for the session's list of pending requests.
+    pub(crate) async fn request(&mut self, payload: &Payload<'_>) -> Event {
+        debug_assert!(matches!(
+            payload,
+            Payload::Permission(_) | Payload::Question(_)
+        ));
+        let data = serde_json::value::to_raw_value(payload).expect("a payload serializes");
+        let event = self.event(payload.kind(), data);
+        self.push(event.clone()).await;
+        event
+    }
+
+    /// Writes the `answer` event that closes a request; returns its seq.
+    pub(crate) async fn answer(&mut self, answer: AnswerData<'_>) -> u64 {
+        self.write(&Payload::Answer(answer)).await
+    }
+
     /// Moves the session to `to`, writes the `status` event and saves the record. An
     /// illegal move is refused and logged as the bug it is; the session stays as it was.
     pub(crate) async fn transition(&mut self, to: SessionStatus, reason: Option<&str>) -> bool {
@@ -192,19 +216,27 @@ impl SessionLog {
 
     /// Appends an event to the log (persisted, then published, by the writer).
     async fn append(&mut self, kind: EventKind, data: Box<RawValue>) -> u64 {
-        let seq = self.record.last_seq + 1;
-        let now = Utc::now();
-        let event = Event {
-            seq,
-            at: now,
+        let event = self.event(kind, data);
+        self.push(event).await
+    }
+
+    /// The next event of the log, not yet written.
+    fn event(&self, kind: EventKind, data: Box<RawValue>) -> Event {
+        Event {
+            seq: self.record.last_seq + 1,
+            at: Utc::now(),
             kind,
             data,
-        };
+        }
+    }
+
+    async fn push(&mut self, event: Event) -> u64 {
+        let (seq, at) = (event.seq, event.at);
         // The seq is used only once the writer took the event: if this future is dropped
         // while the writer's queue is full, the next event gets the same seq, no gap.
         self.inner.writer.append(self.id.clone(), event).await;
         self.record.last_seq = seq;
-        self.record.last_activity_at = now;
+        self.record.last_activity_at = at;
         seq
     }
 
@@ -274,9 +306,15 @@ mod tests {
                 (Idle, Stopped),
                 (Idle, Failed),
                 (Running, Idle),
+                (Running, Waiting),
                 (Running, Stopping),
                 (Running, Stopped),
                 (Running, Failed),
+                (Waiting, Idle),
+                (Waiting, Running),
+                (Waiting, Stopping),
+                (Waiting, Stopped),
+                (Waiting, Failed),
                 (Stopping, Stopped),
                 (Stopped, Starting),
                 (Failed, Starting),

@@ -193,6 +193,28 @@ impl MessageContent {
     }
 }
 
+/// A client's answer to a request of the agent's (a `permission` or `question` event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The tool call goes ahead.
+    Allow {
+        /// The input the call runs with instead of the agent's (permissions only).
+        input: Option<serde_json::Map<String, serde_json::Value>>,
+        /// Also allow every later call of this tool for the rest of the agent's process
+        /// (permissions only).
+        always: bool,
+        /// The answers to a question request: question text → the chosen option's label
+        /// (several labels joined by `, ` for a multi-select question) or the person's
+        /// own text (questions only; every question needs one).
+        answers: Option<BTreeMap<String, String>>,
+    },
+    /// The tool call does not run; the agent gets `message` as the tool's error.
+    Deny {
+        /// What the agent is told; a default sentence when absent.
+        message: Option<String>,
+    },
+}
+
 /// A message accepted into a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageAccepted {

@@ -22,6 +22,12 @@ pub(crate) enum Payload<'a> {
     File(FileChange),
     /// `{ code, message, fatal, path? }`
     Error(ErrorData),
+    /// `{ requestId, tool, input, toolUseId?, suggestions?, description? }`
+    Permission(PermissionData<'a>),
+    /// `{ requestId, toolUseId?, questions }`
+    Question(QuestionData<'a>),
+    /// `{ requestId, outcome, by?, message?, input?, always?, answers? }`
+    Answer(AnswerData<'a>),
 }
 
 impl Payload<'_> {
@@ -32,6 +38,9 @@ impl Payload<'_> {
             Payload::Input(_) => EventKind::Input,
             Payload::File(_) => EventKind::File,
             Payload::Error(_) => EventKind::Error,
+            Payload::Permission(_) => EventKind::Permission,
+            Payload::Question(_) => EventKind::Question,
+            Payload::Answer(_) => EventKind::Answer,
         }
     }
 }
@@ -50,6 +59,67 @@ pub(crate) struct InputData<'a> {
     pub(crate) content: &'a serde_json::Value,
     #[serde(rename = "messageId")]
     pub(crate) message_id: &'a str,
+}
+
+/// The agent asks whether it may make a tool call (a `can_use_tool` request). `requestId`
+/// is the runtime's own id of the request, never the agent's.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct PermissionData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<&'a str>,
+    pub(crate) input: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "requestId")]
+    pub(crate) request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) suggestions: Option<&'a serde_json::Value>,
+    pub(crate) tool: &'a str,
+    #[serde(rename = "toolUseId", skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_use_id: Option<&'a str>,
+}
+
+/// The agent asks the person questions (its `AskUserQuestion` tool): each with its
+/// `question`, `header`, `options` (`label`, `description`) and `multiSelect`, as the
+/// agent wrote them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct QuestionData<'a> {
+    pub(crate) questions: &'a serde_json::Value,
+    #[serde(rename = "requestId")]
+    pub(crate) request_id: &'a str,
+    #[serde(rename = "toolUseId", skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_use_id: Option<&'a str>,
+}
+
+/// How a request was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Outcome {
+    /// A client allowed the call (or answered the questions).
+    Allow,
+    /// A client denied the call (or declined to answer).
+    Deny,
+    /// The agent stopped waiting (its turn ended or was interrupted).
+    Withdrawn,
+}
+
+/// The end of a request: a client's answer, naming the principal who gave it, or the
+/// agent's withdrawal.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct AnswerData<'a> {
+    /// Allowed for the rest of the agent's process.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) always: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) answers: Option<&'a std::collections::BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) by: Option<&'a str>,
+    /// The input the client edited the call to, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) input: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<&'a str>,
+    pub(crate) outcome: Outcome,
+    #[serde(rename = "requestId")]
+    pub(crate) request_id: &'a str,
 }
 
 /// How a workspace file changed during a turn.

@@ -23,7 +23,8 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::OriginForbidden | ErrorCode::HostForbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::NotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RequestClosed => StatusCode::CONFLICT,
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::ProfileNotFound
         | ErrorCode::ProfileInvalid

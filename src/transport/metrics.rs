@@ -11,12 +11,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use agent_runtime_api::EventKind;
 
-const KINDS: [EventKind; 5] = [
+const KINDS: [EventKind; 8] = [
     EventKind::Status,
     EventKind::Input,
     EventKind::Agent,
     EventKind::File,
     EventKind::Error,
+    EventKind::Permission,
+    EventKind::Question,
+    EventKind::Answer,
 ];
 
 /// The transports' metrics. Shared by every handler; all updates are lock-free except
@@ -24,7 +27,7 @@ const KINDS: [EventKind; 5] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Events seen on the bus, indexed like `KINDS`.
-    events: [AtomicU64; 5],
+    events: [AtomicU64; KINDS.len()],
     /// `DomainEvent::Deleted` seen on the bus.
     sessions_deleted: AtomicU64,
     /// Live events a client missed because it fell behind.

@@ -7,7 +7,7 @@ use agent_runtime_api::SessionStatus;
 use serde_json::{Map, Value};
 
 use crate::error::RuntimeError;
-use crate::runtime::{CreateSession, ListSessions, MessageContent};
+use crate::runtime::{Answer, CreateSession, ListSessions, MessageContent};
 
 /// A payload's fields; refuses anything but a JSON object.
 pub fn object(payload: &Value) -> Result<&Map<String, Value>, RuntimeError> {
@@ -159,6 +159,102 @@ pub fn send_message(payload: &Value) -> Result<SendMessage<'_>, RuntimeError> {
     })
 }
 
+/// `{ sessionId, requestId, behavior, message?, input?, always?, answers? }`.
+#[derive(Debug, PartialEq)]
+pub struct AnswerRequest<'a> {
+    /// The session.
+    pub session_id: &'a str,
+    /// The `requestId` of the `permission` or `question` event answered.
+    pub request_id: &'a str,
+    /// The answer.
+    pub answer: Answer,
+}
+
+/// Parses `session:answer`.
+pub fn answer(payload: &Value) -> Result<AnswerRequest<'_>, RuntimeError> {
+    let fields = object(payload)?;
+    let session_id = required_str(fields, "sessionId")?;
+    let (request_id, answer) = answer_fields(fields)?;
+    Ok(AnswerRequest {
+        session_id,
+        request_id,
+        answer,
+    })
+}
+
+/// The fields of an answer, also the body of `POST .../answers`: `requestId`,
+/// `behavior` (`allow` or `deny`), and for `deny` an optional `message`; for `allow` an
+/// optional `input` (an object), `always` (a boolean) or `answers` (question text →
+/// answer text).
+pub fn answer_fields(fields: &Map<String, Value>) -> Result<(&str, Answer), RuntimeError> {
+    let request_id = required_str(fields, "requestId")?;
+    let only = |allowed: &[&str], behavior: &str| match fields
+        .iter()
+        .find(|(name, value)| !value.is_null() && !allowed.contains(&name.as_str()))
+    {
+        Some((name, _)) => Err(RuntimeError::invalid(format!(
+            "`{name}` does not go with behavior `{behavior}`"
+        ))),
+        None => Ok(()),
+    };
+    let answer = match required_str(fields, "behavior")? {
+        "deny" => {
+            only(&["sessionId", "requestId", "behavior", "message"], "deny")?;
+            Answer::Deny {
+                message: optional_str(fields, "message")?.map(str::to_owned),
+            }
+        }
+        "allow" => {
+            only(
+                &[
+                    "sessionId",
+                    "requestId",
+                    "behavior",
+                    "input",
+                    "always",
+                    "answers",
+                ],
+                "allow",
+            )?;
+            let input = match present(fields, "input") {
+                None => None,
+                Some(Value::Object(input)) => Some(input.clone()),
+                Some(_) => return Err(RuntimeError::invalid("`input` must be a JSON object")),
+            };
+            let answers = match present(fields, "answers") {
+                None => None,
+                Some(Value::Object(answers)) => Some(
+                    answers
+                        .iter()
+                        .map(|(question, answer)| match answer.as_str() {
+                            Some(text) => Ok((question.clone(), text.to_owned())),
+                            None => Err(RuntimeError::invalid(format!(
+                                "`answers`: the answer to {question:?} must be a string"
+                            ))),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some(_) => {
+                    return Err(RuntimeError::invalid(
+                        "`answers` must be an object of question text to answer text",
+                    ));
+                }
+            };
+            Answer::Allow {
+                input,
+                always: optional_bool(fields, "always")?.unwrap_or(false),
+                answers,
+            }
+        }
+        _ => {
+            return Err(RuntimeError::invalid(
+                "`behavior` must be \"allow\" or \"deny\"",
+            ));
+        }
+    };
+    Ok((request_id, answer))
+}
+
 /// `{ sessionId, afterSeq? }`; `after` is `None` when the client wants no events.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Join<'a> {
@@ -226,6 +322,80 @@ mod tests {
         let error = result.unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidRequest);
         error.message
+    }
+
+    #[test]
+    fn answers_are_parsed_and_checked_field_by_field() {
+        let payload = json!({"sessionId": "s", "requestId": "r", "behavior": "deny",
+            "message": "not now", "input": null});
+        let parsed = answer(&payload).unwrap();
+        assert_eq!(parsed.session_id, "s");
+        assert_eq!(parsed.request_id, "r");
+        assert_eq!(
+            parsed.answer,
+            Answer::Deny {
+                message: Some("not now".into())
+            }
+        );
+        let payload = json!({"sessionId": "s", "requestId": "r", "behavior": "allow",
+            "input": {"command": "ls"}, "always": true});
+        let parsed = answer(&payload).unwrap();
+        assert_eq!(
+            parsed.answer,
+            Answer::Allow {
+                input: json!({"command": "ls"}).as_object().cloned(),
+                always: true,
+                answers: None
+            }
+        );
+        let payload = json!({"sessionId": "s", "requestId": "r", "behavior": "allow",
+            "answers": {"Which color?": "Blue"}});
+        let parsed = answer(&payload).unwrap();
+        let Answer::Allow {
+            answers: Some(answers),
+            ..
+        } = parsed.answer
+        else {
+            panic!("not answers");
+        };
+        assert_eq!(answers["Which color?"], "Blue");
+
+        for (payload, message) in [
+            (
+                json!({"sessionId": "s", "behavior": "allow"}),
+                "`requestId` is required",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r"}),
+                "`behavior` is required",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r", "behavior": "maybe"}),
+                "`behavior` must be \"allow\" or \"deny\"",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r", "behavior": "deny", "always": true}),
+                "`always` does not go with behavior `deny`",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r", "behavior": "allow", "message": "x"}),
+                "`message` does not go with behavior `allow`",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r", "behavior": "allow", "input": [1]}),
+                "`input` must be a JSON object",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r", "behavior": "allow", "answers": {"q": 1}}),
+                "`answers`: the answer to \"q\" must be a string",
+            ),
+            (
+                json!({"sessionId": "s", "requestId": "r", "behavior": "allow", "always": "yes"}),
+                "`always` must be true or false",
+            ),
+        ] {
+            assert_eq!(message_of(answer(&payload)), message, "{payload}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
 /// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 15] = [
+const DOCUMENTED_CODES: [ErrorCode; 17] = [
     ErrorCode::Unauthorized,
     ErrorCode::OriginForbidden,
     ErrorCode::HostForbidden,
@@ -32,12 +32,14 @@ const DOCUMENTED_CODES: [ErrorCode; 15] = [
     ErrorCode::SandboxFailed,
     ErrorCode::AgentFailed,
     ErrorCode::StorageUnavailable,
+    ErrorCode::RequestNotFound,
+    ErrorCode::RequestClosed,
     ErrorCode::Internal,
 ];
 
 /// Field names the parsers look for, so that generated objects reach past "missing
 /// field" into each field's own checks; content-block names too.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 21] = [
     "agentType",
     "metadata",
     "sessionId",
@@ -54,6 +56,11 @@ const FIELDS: [&str; 16] = [
     "source",
     "data",
     "media_type",
+    "requestId",
+    "behavior",
+    "input",
+    "always",
+    "answers",
 ];
 
 fn field_name() -> impl Strategy<Value = String> {
@@ -187,12 +194,13 @@ fn percent_encode(text: &str, keep: &[u8]) -> String {
 }
 
 fn rest_path() -> impl Strategy<Value = String> {
-    const TEMPLATES: [&str; 15] = [
+    const TEMPLATES: [&str; 16] = [
         "/v1/profiles",
         "/v1/sessions",
         "/v1/sessions/{}",
         "/v1/sessions/{}/messages",
         "/v1/sessions/{}/interrupt",
+        "/v1/sessions/{}/answers",
         "/v1/sessions/{}/stop",
         "/v1/sessions/{}/resume",
         "/v1/sessions/{}/events",

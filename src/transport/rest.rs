@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::wire::{
-    self, FilesBody, MessageBody, ProfilesBody, ResultBody, SessionBody, SessionsBody,
+    self, AnswerBody, FilesBody, MessageBody, ProfilesBody, ResultBody, SessionBody, SessionsBody,
 };
 use super::{Shared, bearer_token, payload, sse};
 use crate::auth::Principal;
@@ -29,6 +29,7 @@ pub(crate) fn routes(ctx: &Shared) -> Router<Shared> {
         .route("/v1/sessions", post(create).get(list))
         .route("/v1/sessions/{id}", get(get_session).delete(delete))
         .route("/v1/sessions/{id}/messages", post(send_message))
+        .route("/v1/sessions/{id}/answers", post(answer))
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/stop", post(stop))
         .route("/v1/sessions/{id}/resume", post(resume))
@@ -136,7 +137,11 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let request = payload::create(&body)?;
     let record = ctx.manager.create(&principal, request).await?;
-    Ok((StatusCode::CREATED, Json(SessionBody::new(&record))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))),
+    )
+        .into_response())
 }
 
 async fn list(
@@ -152,7 +157,7 @@ async fn list(
     };
     let page = ctx.manager.list(&principal, filter).await?;
     let body = SessionsBody {
-        sessions: wire::sessions(&page.sessions),
+        sessions: wire::sessions(&page.sessions, |id| ctx.manager.pending(id)),
         next_cursor: page.next_cursor.as_deref(),
     };
     Ok(Json(body).into_response())
@@ -164,7 +169,7 @@ async fn get_session(
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let record = ctx.manager.get(&principal, &id).await?;
-    Ok(Json(SessionBody::new(&record)).into_response())
+    Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
 
 async fn delete(
@@ -220,13 +225,29 @@ async fn send_message(
     Ok(Json(body).into_response())
 }
 
+/// `{ requestId, behavior, message?, input?, always?, answers? }` → `{ seq }`.
+async fn answer(
+    State(ctx): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let fields = payload::object(&body)?;
+    let (request_id, answer) = payload::answer_fields(fields)?;
+    let seq = ctx
+        .manager
+        .answer(&principal, &id, request_id, answer)
+        .await?;
+    Ok(Json(AnswerBody { seq }).into_response())
+}
+
 async fn interrupt(
     State(ctx): State<Shared>,
     Extension(principal): Extension<Principal>,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let record = ctx.manager.interrupt(&principal, &id).await?;
-    Ok(Json(SessionBody::new(&record)).into_response())
+    Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
 
 async fn stop(
@@ -235,7 +256,7 @@ async fn stop(
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let record = ctx.manager.stop(&principal, &id).await?;
-    Ok(Json(SessionBody::new(&record)).into_response())
+    Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
 
 async fn resume(
@@ -244,7 +265,7 @@ async fn resume(
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let record = ctx.manager.resume(&principal, &id).await?;
-    Ok(Json(SessionBody::new(&record)).into_response())
+    Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
 
 async fn files(

@@ -31,6 +31,8 @@ pub struct WireSession<'a> {
     agent_session_id: Option<&'a str>,
     usage: WireUsage,
     error: Option<WireError<'a>>,
+    /// The envelopes of the `permission` and `question` events that wait for an answer.
+    pending: Vec<Box<RawValue>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,8 +50,9 @@ struct WireError<'a> {
     message: &'a str,
 }
 
-impl<'a> From<&'a SessionRecord> for WireSession<'a> {
-    fn from(record: &'a SessionRecord) -> Self {
+impl<'a> WireSession<'a> {
+    /// The session object of `record`, with its pending requests.
+    pub fn new(record: &'a SessionRecord, pending: &[Event]) -> Self {
         Self {
             id: &record.id,
             agent_type: &record.agent_type,
@@ -70,13 +73,23 @@ impl<'a> From<&'a SessionRecord> for WireSession<'a> {
                 code: &e.code,
                 message: &e.message,
             }),
+            pending: pending
+                .iter()
+                .filter_map(|event| rendered_envelope(&record.id, event))
+                .collect(),
         }
     }
 }
 
-/// Many sessions, for list answers.
-pub fn sessions(records: &[SessionRecord]) -> Vec<WireSession<'_>> {
-    records.iter().map(WireSession::from).collect()
+/// Many sessions, for list answers; `pending` gives each its pending requests.
+pub fn sessions<'a>(
+    records: &'a [SessionRecord],
+    pending: impl Fn(&str) -> Vec<Event>,
+) -> Vec<WireSession<'a>> {
+    records
+        .iter()
+        .map(|record| WireSession::new(record, &pending(&record.id)))
+        .collect()
 }
 
 /// The `session:event` envelope `{ sessionId, seq, at, type, data }`.
@@ -177,12 +190,19 @@ pub struct SessionBody<'a> {
 }
 
 impl<'a> SessionBody<'a> {
-    /// The body for one record.
-    pub fn new(record: &'a SessionRecord) -> Self {
+    /// The body for one record and its pending requests.
+    pub fn new(record: &'a SessionRecord, pending: &[Event]) -> Self {
         Self {
-            session: record.into(),
+            session: WireSession::new(record, pending),
         }
     }
+}
+
+/// `{ seq }`: an answer was accepted; `seq` is its `answer` event's.
+#[derive(Debug, Serialize)]
+pub struct AnswerBody {
+    /// The seq of the `answer` event.
+    pub seq: u64,
 }
 
 /// `{ sessions, nextCursor }`.
@@ -287,7 +307,7 @@ mod tests {
 
     #[test]
     fn session_object_is_exact() {
-        let json = serde_json::to_string(&WireSession::from(&record())).unwrap();
+        let json = serde_json::to_string(&WireSession::new(&record(), &[])).unwrap();
         assert_eq!(
             json,
             concat!(
@@ -295,7 +315,7 @@ mod tests {
                 r#""createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:01.005Z","#,
                 r#""lastActivityAt":"2026-01-01T00:00:02.120Z","lastSeq":17,"agentSessionId":"agent-9","#,
                 r#""usage":{"inputTokens":10,"outputTokens":20,"costUsd":0.5,"turns":2},"#,
-                r#""error":{"code":"agent_failed","message":"exited"}}"#
+                r#""error":{"code":"agent_failed","message":"exited"},"pending":[]}"#
             )
         );
         assert!(!json.contains("owner") && !json.contains("version"));
@@ -306,9 +326,26 @@ mod tests {
         let mut record = record();
         record.error = None;
         record.agent_session_id = None;
-        let json = serde_json::to_value(WireSession::from(&record)).unwrap();
+        let json = serde_json::to_value(WireSession::new(&record, &[])).unwrap();
         assert!(json["error"].is_null() && json.get("error").is_some());
         assert!(json["agentSessionId"].is_null());
+    }
+
+    #[test]
+    fn pending_requests_are_envelopes_of_their_events() {
+        let request = Event {
+            seq: 9,
+            at: at(3, 0),
+            kind: EventKind::Permission,
+            data: RawValue::from_string(r#"{"requestId":"r-1","tool":"Bash","input":{}}"#.into())
+                .unwrap(),
+        };
+        let json = serde_json::to_value(WireSession::new(&record(), &[request])).unwrap();
+        assert_eq!(
+            json["pending"],
+            serde_json::json!([{ "sessionId": "s-1", "seq": 9, "at": "2026-01-01T00:00:03.000Z",
+                "type": "permission", "data": { "requestId": "r-1", "tool": "Bash", "input": {} } }])
+        );
     }
 
     fn event(data: &str) -> Event {

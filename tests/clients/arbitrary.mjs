@@ -9,7 +9,7 @@ import { scriptArgs } from "./checks.mjs";
 
 const EVENTS = [
   "session:create", "session:message", "session:join", "session:leave",
-  "session:interrupt", "session:stop", "session:resume", "session:delete",
+  "session:answer", "session:interrupt", "session:stop", "session:resume", "session:delete",
   "session:get", "session:list", "session:files", "profile:list",
 ];
 
@@ -17,11 +17,12 @@ const EVENTS = [
 const FIELDS = [
   "agentType", "metadata", "sessionId", "message", "content", "messageId", "afterSeq",
   "status", "limit", "cursor", "type", "text", "source", "__proto__", "constructor",
+  "requestId", "behavior", "input", "always", "answers",
 ];
 
 const STRINGS = [
   "", "nope", "..", "../x", "a/b", "idle", "text", "image", "\u0000", "é", "🦀",
-  "x".repeat(300), "%2e%2e", "<script>", "null",
+  "x".repeat(300), "%2e%2e", "<script>", "null", "allow", "deny",
 ];
 
 /** mulberry32: small, seeded, good enough to pick test inputs. */

@@ -66,6 +66,7 @@ export function assertSession(session, status) {
       "lastActivityAt",
       "lastSeq",
       "metadata",
+      "pending",
       "status",
       "updatedAt",
       "usage",
@@ -78,6 +79,7 @@ export function assertSession(session, status) {
     "outputTokens",
     "turns",
   ]);
+  assert.ok(Array.isArray(session.pending), "pending is a list");
   for (const field of ["createdAt", "updatedAt", "lastActivityAt"]) {
     assert.match(session[field], RFC3339_UTC, field);
   }

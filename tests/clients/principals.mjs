@@ -15,6 +15,7 @@ function attempts(sessionId) {
     ["session:get", { sessionId }],
     ["session:join", { sessionId, afterSeq: 0 }],
     ["session:message", { sessionId, content: "hello" }],
+    ["session:answer", { sessionId, requestId: "r-1", behavior: "allow" }],
     ["session:interrupt", { sessionId }],
     ["session:stop", { sessionId }],
     ["session:resume", { sessionId }],

@@ -1,5 +1,6 @@
 """A python-socketio peer: authenticates, creates a session, sends a message, hears the
-turn as `session:event` envelopes, and checks the ack shapes. It prints one JSON line.
+turn as `session:event` envelopes, and checks the ack shapes; then approves an agent's
+tool call in a session of the `asker` profile. It prints one JSON line.
 
 Environment: RUNTIME_URL, and SCRIPT_ARGS = {"secret": "..."}.
 """
@@ -54,6 +55,44 @@ def refused(url, **options):
         return errors[0]["message"]
     client.disconnect()
     raise AssertionError(f"connected with {options}")
+
+
+def approve(client, events):
+    """Answers a `permission` event with allow; returns what the turn made of it."""
+    created = client.call("session:create", {"agentType": "asker"}, timeout=TIMEOUT)
+    session_id = created["session"]["id"]
+    client.call(
+        "session:message",
+        {
+            "sessionId": session_id,
+            "content": 'ask Write {"file_path":"py.txt","content":"from python"}',
+        },
+        timeout=TIMEOUT,
+    )
+    asked = events.wait_for(
+        lambda e: e["sessionId"] == session_id and e["type"] == "permission"
+    )
+    got = client.call("session:get", {"sessionId": session_id}, timeout=TIMEOUT)
+    check(got["session"]["pending"] == [asked], f"pending: {got}")
+    answered = client.call(
+        "session:answer",
+        {
+            "sessionId": session_id,
+            "requestId": asked["data"]["requestId"],
+            "behavior": "allow",
+        },
+        timeout=TIMEOUT,
+    )
+    check(sorted(answered) == ["ok", "seq"] and answered["ok"] is True, answered)
+    answer = events.wait_for(
+        lambda e: e["sessionId"] == session_id and e["seq"] == answered["seq"]
+    )
+    result = events.wait_for(
+        lambda e: e["sessionId"] == session_id
+        and e["type"] == "agent"
+        and e["data"]["type"] == "result"
+    )
+    return {"tool": asked["data"]["tool"], "answer": answer["data"], "result": result["data"]["result"]}
 
 
 def main():
@@ -117,6 +156,7 @@ def main():
 
     stopped = client.call("session:stop", {"sessionId": session_id}, timeout=TIMEOUT)
     check(stopped["session"]["status"] == "stopped", stopped)
+    approval = approve(client, events)
     transport = client.transport()
     client.disconnect()
     print(
@@ -128,6 +168,7 @@ def main():
                 "types": [e["type"] for e in events.received],
                 "lastSeq": idle["seq"],
                 "notFound": missing,
+                "approval": approval,
             }
         )
     )

@@ -2,6 +2,7 @@
 //! the network by real clients: `socket.io-client` (npm), `python-socketio`, plain HTTP,
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
+mod approvals;
 mod claude;
 mod cli;
 mod escape;

@@ -60,6 +60,11 @@ async fn rest_attempts(http: &Http, id: &str) -> Vec<(String, u16, Value)> {
             format!("/v1/sessions/{id}/messages"),
             Some(json!({ "content": "hi" })),
         ),
+        (
+            Method::POST,
+            format!("/v1/sessions/{id}/answers"),
+            Some(json!({ "requestId": "r-1", "behavior": "allow" })),
+        ),
         (Method::POST, format!("/v1/sessions/{id}/interrupt"), None),
         (Method::POST, format!("/v1/sessions/{id}/stop"), None),
         (Method::POST, format!("/v1/sessions/{id}/resume"), None),
@@ -125,7 +130,7 @@ fn assert_socket_summary(summary: &Value) {
     }
     for side in ["aOnB", "bOnA"] {
         let codes = summary[side].as_object().unwrap();
-        assert_eq!(codes.len(), 8, "{summary}");
+        assert_eq!(codes.len(), 9, "{summary}");
         assert!(codes.values().all(|c| c == "not_found"), "{summary}");
     }
     assert_eq!(summary["stopped"], "stopped");

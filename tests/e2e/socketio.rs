@@ -200,10 +200,12 @@ fn arbitrary_payloads_get_an_ack_with_a_documented_code() {
         "sandbox_failed",
         "agent_failed",
         "storage_unavailable",
+        "request_not_found",
+        "request_closed",
     ];
     let args = json!({ "seed": 20261204, "perEvent": 40, "codes": codes });
     let summary = node("arbitrary.mjs", &runtime, &args);
-    assert_eq!(summary["sent"], 12 * 40, "{summary}");
+    assert_eq!(summary["sent"], 13 * 40, "{summary}");
     assert!(
         summary["seen"]["invalid_request"].as_u64() > Some(0),
         "{summary}"
@@ -317,6 +319,14 @@ fn python_socketio_peer() {
     );
     assert_eq!(summary["notFound"]["error"]["code"], "not_found");
     assert_eq!(summary["lastSeq"], 8, "{summary}");
+    let approval = &summary["approval"];
+    assert_eq!(approval["tool"], "Write", "{summary}");
+    assert_eq!(approval["answer"]["outcome"], "allow");
+    assert_eq!(approval["answer"]["by"], "shared-secret");
+    assert_eq!(
+        approval["result"],
+        "TOOL RESULT SEEN: File created successfully at: py.txt"
+    );
 }
 
 #[tokio::test]

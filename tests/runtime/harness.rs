@@ -21,6 +21,12 @@ system_prompt = { text = "You work on {{ SESSION_ID }}.", mode = "append" }
 metadata_schema = { type = "object", properties = { topic = { type = "string" } } }
 "#;
 
+/// The test profile, but tool calls it does not allow are asked of the clients.
+pub const ASKING_PROFILE: &str = r#"
+description = "Test agent whose tool calls are approved by a person"
+on_unlisted_tool = "ask"
+"#;
+
 pub struct Harness {
     pub manager: SessionManager,
     pub blobs: Arc<MemoryBlobStore>,
@@ -84,11 +90,18 @@ impl Harness {
             RelPath::new("CLAUDE.md").unwrap(),
             "Session {{ SESSION_ID }}\n",
         );
-        let profiles = MemoryProfileSource::new([ProfileBundle {
-            name: "tester".into(),
-            manifest: PROFILE.into(),
-            files,
-        }]);
+        let profiles = MemoryProfileSource::new([
+            ProfileBundle {
+                name: "tester".into(),
+                manifest: PROFILE.into(),
+                files,
+            },
+            ProfileBundle {
+                name: "asker".into(),
+                manifest: ASKING_PROFILE.into(),
+                files: FileTree::default(),
+            },
+        ]);
         let sandboxes = agent_runtime_local::build(agent_runtime_local::LocalSandboxConfig::new(
             root.path().join("sandboxes"),
         ))
@@ -129,6 +142,18 @@ impl Harness {
             ..Default::default()
         };
         self.manager.create(&self.alice, request).await
+    }
+
+    /// Creates a session of the profile whose tool calls are asked of the clients.
+    pub async fn create_asking(&self) -> SessionRecord {
+        let request = CreateSession {
+            agent_type: "asker".into(),
+            ..Default::default()
+        };
+        self.manager
+            .create(&self.alice, request)
+            .await
+            .expect("create")
     }
 
     /// Asserts that creating a session fails with `code` and leaves a `failed` record

@@ -7,3 +7,4 @@ mod hostile;
 mod lifecycle;
 mod outage;
 mod principals;
+mod requests;

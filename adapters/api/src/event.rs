@@ -44,6 +44,15 @@ pub enum EventKind {
     File,
     /// Something failed: `{ code, message, fatal }`.
     Error,
+    /// The agent asks whether it may use a tool:
+    /// `{ requestId, tool, input, toolUseId, suggestions, description? }`.
+    Permission,
+    /// The agent asks the person questions with options: `{ requestId, toolUseId, questions }`.
+    Question,
+    /// A `permission` or `question` request was closed: `{ requestId, outcome, by?, ... }`.
+    /// Every request event is followed by at most one answer event; a request without one
+    /// is pending.
+    Answer,
 }
 
 impl EventKind {
@@ -55,6 +64,9 @@ impl EventKind {
             EventKind::Agent => "agent",
             EventKind::File => "file",
             EventKind::Error => "error",
+            EventKind::Permission => "permission",
+            EventKind::Question => "question",
+            EventKind::Answer => "answer",
         }
     }
 
@@ -66,6 +78,9 @@ impl EventKind {
             "agent" => EventKind::Agent,
             "file" => EventKind::File,
             "error" => EventKind::Error,
+            "permission" => EventKind::Permission,
+            "question" => EventKind::Question,
+            "answer" => EventKind::Answer,
             _ => return None,
         })
     }

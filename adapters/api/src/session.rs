@@ -42,6 +42,9 @@ pub enum SessionStatus {
     Idle,
     /// The agent works on a turn.
     Running,
+    /// The agent's turn waits for a person: a permission request or a question of the
+    /// agent's is pending, and a client answers it.
+    Waiting,
     /// The session is being stopped (final sync under way).
     Stopping,
     /// No sandbox; files and transcript are stored; the session can be resumed.
@@ -52,10 +55,11 @@ pub enum SessionStatus {
 
 impl SessionStatus {
     /// Every status, in life-cycle order.
-    pub const ALL: [SessionStatus; 6] = [
+    pub const ALL: [SessionStatus; 7] = [
         SessionStatus::Starting,
         SessionStatus::Idle,
         SessionStatus::Running,
+        SessionStatus::Waiting,
         SessionStatus::Stopping,
         SessionStatus::Stopped,
         SessionStatus::Failed,
@@ -67,6 +71,7 @@ impl SessionStatus {
             SessionStatus::Starting => "starting",
             SessionStatus::Idle => "idle",
             SessionStatus::Running => "running",
+            SessionStatus::Waiting => "waiting",
             SessionStatus::Stopping => "stopping",
             SessionStatus::Stopped => "stopped",
             SessionStatus::Failed => "failed",
@@ -85,6 +90,7 @@ impl SessionStatus {
             SessionStatus::Starting
                 | SessionStatus::Idle
                 | SessionStatus::Running
+                | SessionStatus::Waiting
                 | SessionStatus::Stopping
         )
     }

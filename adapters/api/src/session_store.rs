@@ -49,6 +49,8 @@ pub struct SessionEvents<'a> {
 /// - `create` stores a record with `version` 1; creating an id that exists fails with
 ///   `Conflict` and changes nothing.
 /// - `get` of a missing id returns `Ok(None)`.
+/// - Every [`SessionStatus`] and every [`crate::EventKind`] is stored and read back as
+///   it was written.
 /// - `update` succeeds only when the stored version equals `record.version`; it stores the
 ///   record with `version + 1` and returns the new version. A stale version fails with
 ///   `Conflict`, a missing record with `NotFound`; neither changes anything.

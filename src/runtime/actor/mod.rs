@@ -26,9 +26,12 @@ use crate::error::{ErrorCode, RuntimeError};
 
 mod ending;
 mod output;
+mod requests;
 mod sync;
 
 pub(crate) use output::collect_stderr;
+pub(crate) use requests::PendingView;
+use requests::Requests;
 use sync::wait_sync;
 
 /// How long a stopping agent gets to exit after its stdin closed.
@@ -71,6 +74,15 @@ pub(crate) enum Command {
         path: RelPath,
         reply: Reply<FileDownload>,
     },
+    /// A client answers a request of the agent's.
+    Answer {
+        request_id: String,
+        /// The principal who answers, named in the `answer` event.
+        by: Arc<str>,
+        answer: super::Answer,
+        /// The `answer` event's seq.
+        reply: Reply<u64>,
+    },
     /// A runtime-served tool failed; the session's clients hear of it.
     ToolFailed {
         tool: String,
@@ -85,8 +97,11 @@ pub(crate) struct SessionHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     /// Unix millis of the last message or agent output; read by the idle sweeper.
     pub(crate) last_activity: Arc<AtomicI64>,
-    /// Whether a turn runs or messages wait; a busy session is never idle.
+    /// Whether a turn runs or messages wait; a busy session is never idle. A turn that
+    /// waits for a person's answer is running, so it is busy too.
     pub(crate) busy: Arc<AtomicBool>,
+    /// The request events that wait for an answer, as the actor last published them.
+    pub(crate) pending: PendingView,
 }
 
 /// The running agent process, as the actor holds it.
@@ -100,6 +115,8 @@ pub(crate) struct AgentIo {
 /// What launching a session made: everything an actor starts with but its log.
 pub(crate) struct Launched {
     pub(crate) key: RelPath,
+    /// Whether the profile relays the agent's permission requests to the clients.
+    pub(crate) ask: bool,
     /// The conversation id the runtime chose, when the agent started a new one.
     pub(crate) new_agent_session_id: Option<String>,
     pub(crate) sandbox: Arc<dyn Sandbox>,
@@ -115,6 +132,10 @@ pub(crate) struct Actor {
     id: Arc<str>,
     key: RelPath,
     log: SessionLog,
+    /// Whether the profile relays the agent's permission requests to the clients.
+    ask: bool,
+    /// The agent's requests that wait for a person.
+    requests: Requests,
     sandbox: Arc<dyn Sandbox>,
     io: AgentIo,
     /// Messages accepted but not yet sent to the agent, with their waiters.
@@ -169,17 +190,21 @@ impl Actor {
         let (commands, receiver) = mpsc::channel(64);
         let last_activity = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
         let busy = Arc::new(AtomicBool::new(false));
+        let (requests, pending) = Requests::new();
         let handle = SessionHandle {
             owner: log.record().owner.as_str().into(),
             commands,
             last_activity: last_activity.clone(),
             busy: busy.clone(),
+            pending,
         };
         let actor = Actor {
             inner,
             id: log.id().clone(),
             key: parts.key,
             log,
+            ask: parts.ask,
+            requests,
             sandbox: parts.sandbox,
             io: parts.io,
             queue: VecDeque::new(),
@@ -358,6 +383,15 @@ impl Actor {
                         ),
                     });
                 let _ = reply.send(file);
+            }
+            Command::Answer {
+                request_id,
+                by,
+                answer,
+                reply,
+            } => {
+                let answered = self.answer(&request_id, &by, answer).await;
+                let _ = reply.send(answered);
             }
             Command::ToolFailed { tool, message } => {
                 let message = format!("the tool {tool} failed: {message}");

@@ -54,6 +54,21 @@ impl Actor {
                 }
                 return;
             }
+            // Requests become events of their own, not `agent` events.
+            AgentLine::CanUseTool(request) => {
+                self.on_permission_request(request).await;
+                return;
+            }
+            AgentLine::CancelRequest { request_id } => {
+                self.on_cancel_request(&request_id).await;
+                return;
+            }
+            AgentLine::OtherRequest { request_id } => {
+                tracing::warn!(session_id = %self.id, request_id, "refused a control request of the agent's the runtime does not serve");
+                let refusal = agent::control_error(&request_id, "not supported by this host");
+                self.write_stdin(&refusal).await;
+                return;
+            }
             // The runtime chose the conversation id; a line cannot change it.
             AgentLine::Init { session_id } => {
                 if self.record().agent_session_id.as_deref() != Some(session_id.as_str()) {
@@ -99,6 +114,8 @@ impl Actor {
     pub(super) async fn on_turn_end(&mut self, result: agent::TurnResult) {
         add_usage(self.log.usage_mut(), &result);
         self.turn_active = false;
+        // The agent waits for nothing once its turn is over.
+        self.withdraw_all("the turn ended before an answer").await;
         if self.stopping {
             return;
         }

@@ -1,5 +1,5 @@
-//! Messages and interrupts: the requests that reach a live session's actor, resuming the
-//! session first when it is stopped.
+//! Messages, interrupts and answers: the requests that reach a live session's actor,
+//! resuming the session first when it is stopped (messages only).
 
 use super::*;
 
@@ -106,5 +106,51 @@ impl SessionManager {
             self.get(principal, session_id).await
         };
         self.inner.deadline.bound(interrupt).await
+    }
+
+    /// Answers a pending request of the session's agent (a `permission` or `question`
+    /// event) as `principal`; returns the seq of the `answer` event. The first valid
+    /// answer wins: a later one is `request_closed`, an id no request has is
+    /// `request_not_found`. A session that is not live has no agent waiting.
+    pub async fn answer(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        request_id: &str,
+        answer: Answer,
+    ) -> Result<u64, RuntimeError> {
+        let request_id = validate_id(request_id, "requestId")?;
+        let answered = async {
+            if let Some(handle) = self.owned_handle(principal, session_id)? {
+                let (reply, answered) = oneshot::channel();
+                let command = Command::Answer {
+                    request_id: request_id.clone(),
+                    by: principal.id.clone(),
+                    answer,
+                    reply,
+                };
+                if let Some(result) = ask(&handle, command, answered).await {
+                    return result;
+                }
+            }
+            self.owned_record(principal, session_id).await?;
+            Err(RuntimeError::new(
+                ErrorCode::RequestNotFound,
+                format!(
+                    "session {session_id} is not live: its agent waits for no answer (request {request_id})"
+                ),
+            ))
+        };
+        self.inner.deadline.bound(answered).await
+    }
+
+    /// The request events of a live session that wait for an answer, oldest first; none
+    /// for a session that is not live. For a session the caller already read through an
+    /// ownership check (a record it got from this manager).
+    pub fn pending(&self, session_id: &str) -> Vec<agent_runtime_api::Event> {
+        match self.inner.handle(session_id) {
+            Some(handle) => handle.pending.borrow().to_vec(),
+            None => Vec::new(),
+        }
     }
 }

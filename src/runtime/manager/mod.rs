@@ -21,7 +21,7 @@ use super::payload::EventErrorCode;
 use super::quotas::{self, Action, QuotaLimits, RateLimiter};
 use super::writer::EventWriter;
 use super::{
-    Adapters, CreateSession, EventBus, EventPage, FileDownload, FileInfo, ListSessions,
+    Adapters, Answer, CreateSession, EventBus, EventPage, FileDownload, FileInfo, ListSessions,
     MAX_EVENT_PAGE, MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList,
     TurnWaiter,
 };

@@ -5,7 +5,8 @@ use socketioxide::extract::SocketRef;
 use super::{Reply, Request, ok, on, on_in_order};
 use crate::runtime::MAX_EVENT_PAGE;
 use crate::transport::wire::{
-    self, EmptyBody, EventsBody, FilesBody, MessageBody, ProfilesBody, SessionBody, SessionsBody,
+    self, AnswerBody, EmptyBody, EventsBody, FilesBody, MessageBody, ProfilesBody, SessionBody,
+    SessionsBody, WireSession,
 };
 use crate::transport::{payload, room};
 
@@ -15,6 +16,7 @@ pub(super) fn register(socket: &SocketRef) {
     on_in_order(socket, "session:message", message);
     on(socket, "session:join", join);
     on(socket, "session:leave", leave);
+    on(socket, "session:answer", answer);
     on(socket, "session:interrupt", interrupt);
     on(socket, "session:stop", stop);
     on(socket, "session:resume", resume);
@@ -49,7 +51,10 @@ async fn create(request: Request) -> Reply {
             if early_room.is_none() {
                 request.socket.join(room(&record.id));
             }
-            ok(SessionBody::new(&record))
+            ok(SessionBody::new(
+                &record,
+                &request.ctx.manager.pending(&record.id),
+            ))
         }
         Err(error) => {
             if let Some(early) = early_room {
@@ -85,11 +90,12 @@ async fn join(request: Request) -> Reply {
     let manager = &request.ctx.manager;
     // Checks ownership before the socket may hear anything of the session.
     let record = manager.get(&request.principal, join.session_id).await?;
+    let pending = manager.pending(&record.id);
     let session_room = room(join.session_id);
     request.socket.join(session_room.clone());
     let Some(after) = join.after else {
         return ok(EventsBody {
-            session: Some((&record).into()),
+            session: Some(WireSession::new(&record, &pending)),
             events: Vec::new(),
             has_more: false,
         });
@@ -105,7 +111,7 @@ async fn join(request: Request) -> Reply {
         }
     };
     ok(EventsBody {
-        session: Some((&record).into()),
+        session: Some(WireSession::new(&record, &pending)),
         events: wire::envelopes(join.session_id, &page.events)?,
         has_more: page.has_more,
     })
@@ -115,6 +121,22 @@ async fn leave(request: Request) -> Reply {
     let session_id = payload::session_id(&request.payload)?;
     request.socket.leave(room(session_id));
     ok(EmptyBody {})
+}
+
+/// Answers a pending `permission` or `question` request of the session's agent.
+async fn answer(request: Request) -> Reply {
+    let answer = payload::answer(&request.payload)?;
+    let seq = request
+        .ctx
+        .manager
+        .answer(
+            &request.principal,
+            answer.session_id,
+            answer.request_id,
+            answer.answer,
+        )
+        .await?;
+    ok(AnswerBody { seq })
 }
 
 async fn interrupt(request: Request) -> Reply {
@@ -134,7 +156,10 @@ async fn stop(request: Request) -> Reply {
         .manager
         .stop(&request.principal, session_id)
         .await?;
-    ok(SessionBody::new(&record))
+    ok(SessionBody::new(
+        &record,
+        &request.ctx.manager.pending(&record.id),
+    ))
 }
 
 async fn resume(request: Request) -> Reply {
@@ -144,7 +169,10 @@ async fn resume(request: Request) -> Reply {
         .manager
         .resume(&request.principal, session_id)
         .await?;
-    ok(SessionBody::new(&record))
+    ok(SessionBody::new(
+        &record,
+        &request.ctx.manager.pending(&record.id),
+    ))
 }
 
 /// Deletes a session; the fan-out task empties its room when the bus reports it.
@@ -165,14 +193,17 @@ async fn get(request: Request) -> Reply {
         .manager
         .get(&request.principal, session_id)
         .await?;
-    ok(SessionBody::new(&record))
+    ok(SessionBody::new(
+        &record,
+        &request.ctx.manager.pending(&record.id),
+    ))
 }
 
 async fn list(request: Request) -> Reply {
     let filter = payload::list(&request.payload)?;
     let page = request.ctx.manager.list(&request.principal, filter).await?;
     ok(SessionsBody {
-        sessions: wire::sessions(&page.sessions),
+        sessions: wire::sessions(&page.sessions, |id| request.ctx.manager.pending(id)),
         next_cursor: page.next_cursor.as_deref(),
     })
 }

@@ -46,6 +46,7 @@ pub async fn session_store(store: &dyn SessionStore) {
     let p = unique_prefix("ss");
     create_get_and_conflict(store, &p).await;
     update_is_optimistic(store, &p).await;
+    every_status_and_kind(store, &p).await;
     list_filters_and_pages(store, &p).await;
     events_append_and_read(store, &p).await;
     batch_append_isolates_sessions(store, &p).await;
@@ -314,6 +315,47 @@ async fn list_filters_and_pages(store: &dyn SessionStore, p: &str) {
     );
     let one = store.list(&by_owner, 0, None).await.unwrap();
     assert_eq!(one.sessions.len(), 1, "limit 0 is treated as 1");
+}
+
+async fn every_status_and_kind(store: &dyn SessionStore, p: &str) {
+    let id = format!("{p}-every-status");
+    let mut record = sample_record(&id, "alice");
+    store.create(&record).await.unwrap();
+    for status in SessionStatus::ALL {
+        record.status = status;
+        record.version = store.update(&record).await.expect("update");
+        let stored = store.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.status,
+            status,
+            "status {} round-trips",
+            status.as_str()
+        );
+    }
+    let kinds = [
+        EventKind::Status,
+        EventKind::Input,
+        EventKind::Agent,
+        EventKind::File,
+        EventKind::Error,
+        EventKind::Permission,
+        EventKind::Question,
+        EventKind::Answer,
+    ];
+    let events: Vec<Event> = kinds
+        .iter()
+        .zip(1..)
+        .map(|(kind, seq)| Event {
+            kind: *kind,
+            ..sample_event(seq)
+        })
+        .collect();
+    store.append_events(&id, &events).await.expect("append");
+    assert_eq!(
+        store.events_after(&id, 0, 100).await.unwrap(),
+        events,
+        "every event kind round-trips"
+    );
 }
 
 async fn events_append_and_read(store: &dyn SessionStore, p: &str) {

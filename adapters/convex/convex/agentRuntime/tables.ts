@@ -17,6 +17,7 @@ export const sessionStatus = v.union(
   v.literal("starting"),
   v.literal("idle"),
   v.literal("running"),
+  v.literal("waiting"),
   v.literal("stopping"),
   v.literal("stopped"),
   v.literal("failed"),

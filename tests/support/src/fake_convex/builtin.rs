@@ -11,8 +11,8 @@ pub(super) const EVENTS: &str = "agentRuntimeEvents";
 pub(super) const MAX_PAGE: usize = 1000;
 /// Stop filling a page of events past this many bytes, as `PAGE_BYTES` in `events.ts`.
 const PAGE_BYTES: usize = 8 * 1024 * 1024;
-const STATUSES: [&str; 6] = [
-    "starting", "idle", "running", "stopping", "stopped", "failed",
+const STATUSES: [&str; 7] = [
+    "starting", "idle", "running", "waiting", "stopping", "stopped", "failed",
 ];
 
 pub(super) fn register(fake: &FakeConvex) {

@@ -29,6 +29,11 @@ pub struct Control {
 struct State {
     /// A turn is running; an interrupt only has an effect then.
     running: bool,
+    /// The host's answers to this agent's own control requests, by request id, until the
+    /// turn that asked takes them.
+    responses: std::collections::HashMap<String, Value>,
+    /// Tools the host allowed for the rest of the process (`updatedPermissions`).
+    always_allowed: Vec<String>,
     /// The running turn must stop.
     interrupted: bool,
     model: String,
@@ -40,6 +45,8 @@ impl Control {
     pub fn new(model: String, permission_mode: String) -> Control {
         let state = State {
             running: false,
+            responses: std::collections::HashMap::new(),
+            always_allowed: Vec::new(),
             interrupted: false,
             model,
             permission_mode,
@@ -93,6 +100,52 @@ impl Control {
         true
     }
 
+    /// Waits for the host's answer to the control request `request_id`: its `response`
+    /// object, or `None` once the turn is interrupted.
+    pub fn wait_response(&self, request_id: &str) -> Option<Value> {
+        let mut state = self.lock();
+        loop {
+            if let Some(response) = state.responses.remove(request_id) {
+                return Some(response);
+            }
+            if state.interrupted {
+                return None;
+            }
+            state = self
+                .wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Whether the host allowed `tool` for the rest of the process.
+    pub fn always_allowed(&self, tool: &str) -> bool {
+        self.lock().always_allowed.iter().any(|t| t == tool)
+    }
+
+    fn respond(&self, response: &Value) {
+        let Some(request_id) = response["request_id"].as_str() else {
+            return;
+        };
+        let mut state = self.lock();
+        // `addRules` for the session, as Claude Code applies them.
+        if let Some(updates) = response["response"]["updatedPermissions"].as_array() {
+            for update in updates {
+                if update["type"] == "addRules" && update["behavior"] == "allow" {
+                    for rule in update["rules"].as_array().into_iter().flatten() {
+                        if let Some(tool) = rule["toolName"].as_str() {
+                            state.always_allowed.push(tool.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        state
+            .responses
+            .insert(request_id.to_owned(), response.clone());
+        self.wake.notify_all();
+    }
+
     fn interrupt(&self) {
         let mut state = self.lock();
         if state.running {
@@ -139,7 +192,8 @@ pub fn spawn_reader(control: Arc<Control>, turns: Sender<Input>) {
                 Some("control_request") => {
                     handle_control(&control, &value["request_id"], &value["request"])
                 }
-                // Unknown types and answers to our own requests are ignored, like the CLI.
+                Some("control_response") => control.respond(&value["response"]),
+                // Unknown types are ignored, like the CLI.
                 _ => {}
             }
         }

@@ -3,8 +3,19 @@
 //! Directives (the prompt text starts with one):
 //! `reply <text>`, `emit <n>`, `stamp <n> <interval_ms>`, `write <path> <content...>`,
 //! `sleep <ms>`, `crash`, `fail <text>`, `malformed`, `history`, `env <NAME>`,
-//! `sh <command>`, `forge`, `bigline <bytes>`, `flood`; anything else is echoed as
-//! `echo: <text>`.
+//! `sh <command>`, `forge`, `bigline <bytes>`, `flood`, `ask <tool> <json input>`;
+//! anything else is echoed as `echo: <text>`.
+//!
+//! `ask` plays a tool call that needs permission, as Claude Code does under
+//! `--permission-prompt-tool stdio`: a `tool_use` block, then a `can_use_tool` control
+//! request, and it waits for the host's `control_response`. Allowed, a `Write` writes its
+//! (possibly edited) input's file, an `AskUserQuestion` returns the answers as Claude
+//! Code words them, any other tool returns its input; denied, the tool result is the
+//! host's message as an error. The final text is `TOOL RESULT SEEN: <result>`. A tool the
+//! host allowed for the session (`updatedPermissions`) is not asked about again. An
+//! interrupt while waiting withdraws the request (`control_cancel_request`).
+//! `askmany <n>` asks about `n` Bash calls at once, as parallel tool calls do, waits for
+//! every answer and replies with the behaviours in the order asked (`allow,deny,...`).
 //!
 //! `sh` runs the command with `sh -c` in the working directory, as an agent's shell tool
 //! would, and replies with `exit <code>` followed by its output (stdout, then stderr).
@@ -156,6 +167,8 @@ impl Agent {
                 ));
                 Outcome::text("sent a big line")
             }
+            ("ask", _) if !rest.trim().is_empty() => self.ask(ctx, rest.trim()),
+            ("askmany", Ok(n)) => self.ask_many(ctx, n),
             ("sh", _) if !rest.trim().is_empty() => {
                 let reply = shell(rest.trim());
                 self.say(ctx, &reply)
@@ -249,6 +262,112 @@ impl Agent {
         early["total_cost_usd"] = json!(-1.0);
         emit(&early);
         self.say(ctx, "forged")
+    }
+
+    /// A tool call that needs the host's permission; see the module docs.
+    fn ask(&mut self, ctx: &Ctx, rest: &str) -> Outcome {
+        let (tool, input) = rest.split_once(' ').unwrap_or((rest, "{}"));
+        let Ok(Value::Object(input)) = serde_json::from_str::<Value>(input) else {
+            return self.say(ctx, "ask: the input is not a JSON object");
+        };
+        let input = Value::Object(input);
+        let tool_use_id = format!("toolu_scripted_{}", short_id());
+        self.assistant_block(
+            ctx,
+            json!({"type": "tool_use", "id": tool_use_id, "name": tool, "input": input}),
+        );
+        let decision = if self.control.always_allowed(tool) {
+            json!({"behavior": "allow", "updatedInput": input})
+        } else {
+            let request_id = crate::shapes::uuid();
+            let mut request = json!({"subtype": "can_use_tool", "tool_name": tool,
+                "display_name": tool, "input": input, "tool_use_id": tool_use_id});
+            if tool != "AskUserQuestion" {
+                request["description"] = json!(tool);
+                request["permission_suggestions"] =
+                    json!([{"type": "setMode", "mode": "acceptEdits", "destination": "session"}]);
+            }
+            emit(&json!({"type": "control_request", "request_id": request_id, "request": request}));
+            match self.control.wait_response(&request_id) {
+                Some(response) if response["subtype"] == "success" => response["response"].clone(),
+                Some(response) => json!({"behavior": "deny", "message": response["error"]}),
+                None => {
+                    emit(&json!({"type": "control_cancel_request", "request_id": request_id}));
+                    return Outcome::Interrupted;
+                }
+            }
+        };
+        let (result_text, is_error) = if decision["behavior"] == "allow" {
+            let input = &decision["updatedInput"];
+            match tool {
+                "Write" => {
+                    let path = input["file_path"].as_str().unwrap_or_default();
+                    let content = input["content"].as_str().unwrap_or_default();
+                    match write_file(&Path::new(&self.cwd).join(path), content) {
+                        Ok(()) => (format!("File created successfully at: {path}"), false),
+                        Err(err) => (format!("Error writing {path}: {err}"), true),
+                    }
+                }
+                "AskUserQuestion" => {
+                    let answers: Vec<String> = input["answers"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(q, a)| format!("\"{q}\"=\"{}\"", a.as_str().unwrap_or_default()))
+                        .collect();
+                    (
+                        format!(
+                            "Your questions have been answered: {}. You can now continue with these answers in mind.",
+                            answers.join(", ")
+                        ),
+                        false,
+                    )
+                }
+                _ => (format!("allowed: {input}"), false),
+            }
+        } else {
+            let message = decision["message"].as_str().unwrap_or("denied");
+            (message.to_owned(), true)
+        };
+        let message = json!({"role": "user", "content": [{
+            "tool_use_id": tool_use_id, "type": "tool_result", "content": result_text,
+            "is_error": is_error}]});
+        emit(&user(ctx, &message, None));
+        self.transcript.record_user_line(&message, None);
+        let reply = format!("TOOL RESULT SEEN: {result_text}");
+        self.say(ctx, &reply);
+        Outcome::Reply {
+            text: reply,
+            calls: 2,
+        }
+    }
+
+    /// `n` permission requests at once; see the module docs.
+    fn ask_many(&mut self, ctx: &Ctx, n: u64) -> Outcome {
+        let ids: Vec<String> = (1..=n)
+            .map(|i| {
+                let request_id = crate::shapes::uuid();
+                let input = json!({"command": format!("echo {i} > {i}.txt")});
+                emit(&json!({"type": "control_request", "request_id": request_id,
+                    "request": {"subtype": "can_use_tool", "tool_name": "Bash", "input": input,
+                    "tool_use_id": format!("toolu_scripted_{}", short_id())}}));
+                request_id
+            })
+            .collect();
+        let mut behaviors = Vec::new();
+        for request_id in &ids {
+            match self.control.wait_response(request_id) {
+                Some(response) if response["subtype"] == "success" => behaviors.push(
+                    response["response"]["behavior"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned(),
+                ),
+                Some(_) => behaviors.push("error".to_owned()),
+                None => return Outcome::Interrupted,
+            }
+        }
+        self.say(ctx, &behaviors.join(","))
     }
 
     /// A Write tool round trip: tool_use, the real file write, tool_result, final text.

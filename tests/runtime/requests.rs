@@ -1,0 +1,481 @@
+//! The agent's requests for a person: permissions and questions relayed as events,
+//! answered by clients, closed once.
+
+use std::time::Duration;
+
+use agent_runtime::error::ErrorCode;
+use agent_runtime::runtime::Answer;
+use agent_runtime_api::{Event, EventKind, SessionStatus};
+use serde_json::{Value, json};
+
+use crate::harness::{Harness, assert_gap_free, data, settings};
+
+fn allow() -> Answer {
+    Answer::Allow {
+        input: None,
+        always: false,
+        answers: None,
+    }
+}
+
+fn deny(message: &str) -> Answer {
+    Answer::Deny {
+        message: Some(message.into()),
+    }
+}
+
+/// The `requestId` of a request event.
+fn request_id(event: &Event) -> String {
+    data(event)["requestId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_tool_call_waits_for_a_person_and_the_first_answer_wins() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    let seq = h
+        .say(
+            &session.id,
+            r#"ask Write {"file_path":"approved.txt","content":"yes"}"#,
+        )
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    let asked = data(&request);
+    assert_eq!(asked["tool"], "Write");
+    assert_eq!(asked["input"]["file_path"], "approved.txt");
+    assert!(asked["toolUseId"].as_str().unwrap().starts_with("toolu_"));
+    assert_eq!(asked["suggestions"][0]["mode"], "acceptEdits");
+    assert_eq!(asked["description"], "Write");
+    let id = request_id(&request);
+
+    // The session waits for a person, and says what for.
+    watch.status(&session.id, "waiting").await;
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.status, SessionStatus::Waiting);
+    let pending = h.manager.pending(&session.id);
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].seq, request.seq);
+
+    // Another principal cannot tell the session exists; unknown ids and bad answers are
+    // refused without closing the request.
+    let error = h
+        .manager
+        .answer(&h.bob, &session.id, &id, allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, "no-such-request", allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestNotFound);
+    let questions_only = Answer::Allow {
+        input: None,
+        always: false,
+        answers: Some([("q".to_owned(), "a".to_owned())].into()),
+    };
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &id, questions_only)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidRequest);
+    assert_eq!(h.manager.pending(&session.id).len(), 1);
+
+    // The first valid answer wins; the next one is told the request is closed.
+    let answered = h
+        .manager
+        .answer(&h.alice, &session.id, &id, allow())
+        .await
+        .unwrap();
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &id, deny("too late"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestClosed);
+
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(
+        result["result"],
+        "TOOL RESULT SEEN: File created successfully at: approved.txt"
+    );
+    assert_eq!(h.file(&session.id, "approved.txt").await, b"yes");
+    assert!(h.manager.pending(&session.id).is_empty());
+
+    let log = h.log(&session.id).await;
+    assert_gap_free(&log);
+    let answer = log.iter().find(|e| e.seq == answered).unwrap();
+    assert_eq!(answer.kind, EventKind::Answer);
+    assert_eq!(
+        data(answer),
+        json!({ "requestId": id, "outcome": "allow", "by": "alice" })
+    );
+    assert_eq!(
+        log.iter().filter(|e| e.kind == EventKind::Answer).count(),
+        1,
+        "one answer closes a request"
+    );
+    let statuses: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["starting", "idle", "running", "waiting", "running", "idle"]
+    );
+    // The request is an event of its own, not an agent line as well.
+    assert!(
+        !log.iter()
+            .any(|e| e.kind == EventKind::Agent && data(e)["type"] == "control_request")
+    );
+}
+
+#[tokio::test]
+async fn a_denial_reaches_the_agent_and_always_allows_the_tool_for_the_session() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+
+    let seq = h
+        .say(
+            &session.id,
+            r#"ask Write {"file_path":"denied.txt","content":"no"}"#,
+        )
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    h.manager
+        .answer(
+            &h.alice,
+            &session.id,
+            &request_id(&request),
+            deny("not in this folder"),
+        )
+        .await
+        .unwrap();
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(result["result"], "TOOL RESULT SEEN: not in this folder");
+    let files = h.manager.files(&h.alice, &session.id).await.unwrap();
+    assert!(!files.iter().any(|f| f.path == "denied.txt"));
+
+    // Allowed with an edited input, and for the rest of the session.
+    let seq = h
+        .say(
+            &session.id,
+            r#"ask Write {"file_path":"first.txt","content":"draft"}"#,
+        )
+        .await;
+    let request = watch
+        .until(&session.id, |e| {
+            e.seq > seq && e.kind == EventKind::Permission
+        })
+        .await;
+    let edited = json!({ "file_path": "edited.txt", "content": "final" });
+    let answered = h
+        .manager
+        .answer(
+            &h.alice,
+            &session.id,
+            &request_id(&request),
+            Answer::Allow {
+                input: edited.as_object().cloned(),
+                always: true,
+                answers: None,
+            },
+        )
+        .await
+        .unwrap();
+    watch.result_after(&session.id, seq).await;
+    assert_eq!(h.file(&session.id, "edited.txt").await, b"final");
+    let log = h.log(&session.id).await;
+    let answer = log.iter().find(|e| e.seq == answered).unwrap();
+    assert_eq!(
+        data(answer),
+        json!({ "requestId": request_id(&request), "outcome": "allow", "by": "alice",
+                "input": edited, "always": true })
+    );
+
+    // The next Write is not asked about.
+    let seq = h
+        .say(
+            &session.id,
+            r#"ask Write {"file_path":"second.txt","content":"again"}"#,
+        )
+        .await;
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(
+        result["result"],
+        "TOOL RESULT SEEN: File created successfully at: second.txt"
+    );
+    let log = h.log(&session.id).await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.kind == EventKind::Permission)
+            .count(),
+        2
+    );
+    let denial = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Answer)
+        .map(data)
+        .next()
+        .unwrap();
+    assert_eq!(denial["outcome"], "deny");
+    assert_eq!(denial["message"], "not in this folder");
+}
+
+#[tokio::test]
+async fn a_question_is_answered_with_the_chosen_options() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    let questions = json!([
+        { "question": "Which color?", "header": "Color", "multiSelect": false,
+          "options": [{ "label": "Red", "description": "warm" }, { "label": "Blue", "description": "cool" }] }
+    ]);
+    let seq = h
+        .say(
+            &session.id,
+            &format!("ask AskUserQuestion {}", json!({ "questions": questions })),
+        )
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Question)
+        .await;
+    let asked = data(&request);
+    assert_eq!(asked["questions"], questions);
+    assert!(asked.get("input").is_none() && asked.get("tool").is_none());
+    let id = request_id(&request);
+
+    let missing = Answer::Allow {
+        input: None,
+        always: false,
+        answers: Some([("Which size?".to_owned(), "L".to_owned())].into()),
+    };
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &id, missing)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidRequest);
+    let answers = [("Which color?".to_owned(), "Blue".to_owned())].into();
+    h.manager
+        .answer(
+            &h.alice,
+            &session.id,
+            &id,
+            Answer::Allow {
+                input: None,
+                always: false,
+                answers: Some(answers),
+            },
+        )
+        .await
+        .unwrap();
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(
+        result["result"],
+        "TOOL RESULT SEEN: Your questions have been answered: \"Which color?\"=\"Blue\". \
+         You can now continue with these answers in mind."
+    );
+    let log = h.log(&session.id).await;
+    let answer = log.iter().find(|e| e.kind == EventKind::Answer).unwrap();
+    assert_eq!(data(answer)["answers"], json!({ "Which color?": "Blue" }));
+}
+
+#[tokio::test]
+async fn an_interrupt_withdraws_the_request_and_a_waiting_session_is_not_idle() {
+    let mut settings = settings();
+    settings.idle_timeout = Duration::from_millis(400);
+    let h = Harness::with_settings(settings).await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    let seq = h
+        .say(&session.id, r#"ask Bash {"command":"rm -rf build"}"#)
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    watch.status(&session.id, "waiting").await;
+
+    // Long past the idle timeout, the session still waits for its person.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.status, SessionStatus::Waiting);
+
+    h.manager.interrupt(&h.alice, &session.id).await.unwrap();
+    let withdrawn = watch
+        .until(&session.id, |e| e.kind == EventKind::Answer)
+        .await;
+    assert_eq!(data(&withdrawn)["outcome"], "withdrawn");
+    assert!(data(&withdrawn).get("by").is_none());
+    watch.result_after(&session.id, seq).await;
+    watch.status(&session.id, "idle").await;
+    assert!(h.manager.pending(&session.id).is_empty());
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &request_id(&request), allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestClosed);
+}
+
+#[tokio::test]
+async fn a_profile_that_does_not_ask_denies_the_agents_requests() {
+    let h = Harness::start().await;
+    let session = h.create().await;
+    let result = h
+        .turn(
+            &session.id,
+            r#"ask Write {"file_path":"x.txt","content":"x"}"#,
+        )
+        .await;
+    assert_eq!(
+        result["result"],
+        "TOOL RESULT SEEN: This tool is not allowed by the session's profile."
+    );
+    let log = h.log(&session.id).await;
+    assert!(!log.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Permission | EventKind::Question | EventKind::Answer
+    )));
+    let statuses: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["starting", "idle", "running", "idle"]);
+    // A stopped session has no agent waiting.
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, "r-1", allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestNotFound);
+}
+
+#[tokio::test]
+async fn stopping_a_waiting_session_withdraws_its_request() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    h.say(&session.id, r#"ask Bash {"command":"make deploy"}"#)
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    watch.status(&session.id, "waiting").await;
+
+    let started = std::time::Instant::now();
+    let stopped = h.manager.stop(&h.alice, &session.id).await.unwrap();
+    assert_eq!(stopped.status, SessionStatus::Stopped);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the agent did not wait out its grace: {:?}",
+        started.elapsed()
+    );
+    let log = h.log(&session.id).await;
+    assert_gap_free(&log);
+    let answers: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Answer)
+        .map(data)
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["outcome"], "withdrawn");
+    assert_eq!(answers[0]["requestId"], request_id(&request));
+    let statuses: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "starting", "idle", "running", "waiting", "stopping", "stopped"
+        ]
+    );
+    assert!(h.manager.pending(&session.id).is_empty());
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &request_id(&request), allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestNotFound);
+}
+
+#[tokio::test]
+async fn parallel_requests_wait_together_and_a_runaway_agent_is_bounded() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+
+    // Three at once: the session waits until the last is answered, in any order.
+    let seq = h.say(&session.id, "askmany 3").await;
+    let mut asked = Vec::new();
+    while asked.len() < 3 {
+        let event = watch
+            .until(&session.id, |e| e.kind == EventKind::Permission)
+            .await;
+        asked.push(request_id(&event));
+    }
+    // The first request made the session wait (its status event came before the others).
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.status, SessionStatus::Waiting);
+    assert_eq!(h.manager.pending(&session.id).len(), 3);
+    h.manager
+        .answer(&h.alice, &session.id, &asked[2], deny("no"))
+        .await
+        .unwrap();
+    h.manager
+        .answer(&h.alice, &session.id, &asked[0], allow())
+        .await
+        .unwrap();
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.status, SessionStatus::Waiting, "one still waits");
+    assert_eq!(h.manager.pending(&session.id).len(), 1);
+    h.manager
+        .answer(&h.alice, &session.id, &asked[1], allow())
+        .await
+        .unwrap();
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(result["result"], "allow,allow,deny");
+
+    // Past 64 waiting requests, the agent's next one is denied without asking anyone.
+    let seq = h.say(&session.id, "askmany 65").await;
+    let mut asked = Vec::new();
+    while asked.len() < 64 {
+        let event = watch
+            .until(&session.id, |e| {
+                e.seq > seq && e.kind == EventKind::Permission
+            })
+            .await;
+        asked.push(request_id(&event));
+    }
+    for id in &asked {
+        h.manager
+            .answer(&h.alice, &session.id, id, allow())
+            .await
+            .unwrap();
+    }
+    let result = watch.result_after(&session.id, seq).await;
+    let behaviors: Vec<&str> = result["result"].as_str().unwrap().split(',').collect();
+    assert_eq!(behaviors.len(), 65);
+    assert_eq!(behaviors[64], "deny", "the 65th was refused");
+    assert!(behaviors[..64].iter().all(|b| *b == "allow"));
+    let log = h.log(&session.id).await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.kind == EventKind::Permission)
+            .count(),
+        3 + 64
+    );
+}
