@@ -11,16 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use agent_runtime_api::EventKind;
 
-const KINDS: [EventKind; 8] = [
-    EventKind::Status,
-    EventKind::Input,
-    EventKind::Agent,
-    EventKind::File,
-    EventKind::Error,
-    EventKind::Permission,
-    EventKind::Question,
-    EventKind::Answer,
-];
+const KINDS: [EventKind; 8] = EventKind::ALL;
 
 /// The transports' metrics. Shared by every handler; all updates are lock-free except
 /// the per-status HTTP table, whose std `Mutex` is held only to bump one entry.

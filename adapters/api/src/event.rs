@@ -56,6 +56,18 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 8] = [
+        EventKind::Status,
+        EventKind::Input,
+        EventKind::Agent,
+        EventKind::File,
+        EventKind::Error,
+        EventKind::Permission,
+        EventKind::Question,
+        EventKind::Answer,
+    ];
+
     /// The name used on the wire and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,17 +84,7 @@ impl EventKind {
 
     /// Parses the name used on the wire and in storage.
     pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "status" => EventKind::Status,
-            "input" => EventKind::Input,
-            "agent" => EventKind::Agent,
-            "file" => EventKind::File,
-            "error" => EventKind::Error,
-            "permission" => EventKind::Permission,
-            "question" => EventKind::Question,
-            "answer" => EventKind::Answer,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 }
 

@@ -332,16 +332,7 @@ async fn every_status_and_kind(store: &dyn SessionStore, p: &str) {
             status.as_str()
         );
     }
-    let kinds = [
-        EventKind::Status,
-        EventKind::Input,
-        EventKind::Agent,
-        EventKind::File,
-        EventKind::Error,
-        EventKind::Permission,
-        EventKind::Question,
-        EventKind::Answer,
-    ];
+    let kinds = EventKind::ALL;
     let events: Vec<Event> = kinds
         .iter()
         .zip(1..)
