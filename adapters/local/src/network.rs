@@ -10,13 +10,14 @@
 //! only then is bubblewrap released to start the program, which therefore never sees a
 //! namespace without its network.
 
-use std::io::{PipeReader, PipeWriter, Read, Write};
+use std::io::{PipeReader, PipeWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use agent_runtime_api::{AdapterError, AdapterResult};
+use tokio::io::AsyncReadExt;
 
 /// How long bubblewrap and slirp4netns get to report.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,7 +81,7 @@ impl Handshake {
         self.info.1 = None;
         self.block.0 = None;
         let (info, block) = (self.info.0, self.block.1);
-        let child = blocking_with_timeout("bubblewrap's report", move || child_pid(info)).await?;
+        let child = within_timeout("bubblewrap's report", child_pid(info)).await?;
         // slirp4netns brings `lo` up too; were it first, the kernel would give `lo` its
         // address and bubblewrap's own loopback setup would fail. So wait for bubblewrap's.
         wait_for_loopback(child).await?;
@@ -113,10 +114,10 @@ impl Handshake {
             ))
         })?;
         drop((ready_writer, exit_reader));
-        let ready = blocking_with_timeout("slirp4netns to be ready", move || {
+        let ready = within_timeout("slirp4netns to be ready", async move {
+            let mut reader = async_reader(ready_reader)?;
             let mut byte = [0u8; 1];
-            let mut reader = ready_reader;
-            match reader.read(&mut byte) {
+            match reader.read(&mut byte).await {
                 Ok(1) => Ok(()),
                 _ => Err(AdapterError::Other(
                     "slirp4netns ended before the network was ready".into(),
@@ -183,12 +184,14 @@ async fn wait_for_loopback(pid: u32) -> AdapterResult<()> {
 }
 
 /// Reads bubblewrap's info JSON up to its end and takes `child-pid` from it.
-fn child_pid(mut info: PipeReader) -> AdapterResult<u32> {
+async fn child_pid(info: PipeReader) -> AdapterResult<u32> {
+    let mut info = async_reader(info)?;
     let mut text = Vec::new();
     let mut chunk = [0u8; 512];
     loop {
         let read = info
             .read(&mut chunk)
+            .await
             .map_err(|error| AdapterError::Other(format!("reading bubblewrap's info: {error}")))?;
         if read == 0 {
             break;
@@ -234,17 +237,25 @@ fn pass_fds<const N: usize>(command: &mut tokio::process::Command, fds: [RawFd; 
     }
 }
 
-async fn blocking_with_timeout<T: Send + 'static>(
+/// Waits for `work` up to [`REPORT_TIMEOUT`]; a wait given up on drops `work`, which
+/// closes its end of the pipe it read.
+async fn within_timeout<T>(
     what: &str,
-    work: impl FnOnce() -> AdapterResult<T> + Send + 'static,
+    work: impl std::future::Future<Output = AdapterResult<T>>,
 ) -> AdapterResult<T> {
-    match tokio::time::timeout(REPORT_TIMEOUT, tokio::task::spawn_blocking(work)).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(error)) => Err(AdapterError::Other(format!("waiting for {what}: {error}"))),
-        Err(_) => Err(AdapterError::Other(format!(
-            "waited {REPORT_TIMEOUT:?} for {what} in vain"
-        ))),
-    }
+    tokio::time::timeout(REPORT_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(AdapterError::Other(format!(
+                "waited {REPORT_TIMEOUT:?} for {what} in vain"
+            )))
+        })
+}
+
+/// A pipe's read end, read without blocking a thread.
+fn async_reader(pipe: PipeReader) -> AdapterResult<tokio::net::unix::pipe::Receiver> {
+    tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.into())
+        .map_err(|error| AdapterError::Other(format!("reading a pipe: {error}")))
 }
 
 fn pipe_error(error: std::io::Error) -> AdapterError {
