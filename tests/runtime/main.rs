@@ -5,5 +5,6 @@ mod failures;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod metrics;
 mod outage;
 mod principals;
