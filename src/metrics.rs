@@ -115,9 +115,8 @@ impl Default for Metrics {
 impl Metrics {
     /// Every metric at zero; `sandbox_provider` (the `[sandbox] kind`) labels start times.
     pub fn new(sandbox_provider: &'static str) -> Self {
-        let mut registry = Registry::with_prefix("agent_runtime");
-        let metrics = Self {
-            registry: Registry::default(),
+        let mut metrics = Self {
+            registry: Registry::with_prefix("agent_runtime"),
             sandbox_provider,
             events: Family::default(),
             persist_latency: latency(),
@@ -140,7 +139,7 @@ impl Metrics {
             live_events_missed: Counter::default(),
             http_requests: Family::default(),
         };
-        let r = &mut registry;
+        let r = &mut metrics.registry;
         r.register(
             "events_appended",
             "Events persisted to session logs, by type",
@@ -246,10 +245,7 @@ impl Metrics {
             "HTTP requests answered, by status code (Socket.IO traffic excluded)",
             metrics.http_requests.clone(),
         );
-        Self {
-            registry,
-            ..metrics
-        }
+        metrics
     }
 
     /// The metrics in the Prometheus text exposition format (version 0.0.4).
