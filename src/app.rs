@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::catalog;
 use crate::config::{Config, SandboxConfig};
+use crate::metrics::Metrics;
 use crate::runtime::{SessionManager, ToolHost};
 use crate::tools;
 use crate::transport::origin::{self, GuardConfig, RequestGuard};
@@ -72,7 +73,8 @@ pub async fn serve(
             })
         })
         .transpose()?;
-    let adapters = catalog::build_adapters(&config, link)
+    let metrics = Arc::new(Metrics::new(catalog::sandbox_kind(&config.sandbox)));
+    let adapters = catalog::build_adapters(&config, link, &metrics)
         .await
         .map_err(ServeError::Adapters)?;
     let sandbox_listener = sandbox_socket
@@ -94,7 +96,7 @@ pub async fn serve(
     });
     let auth =
         catalog::authenticator(&config.auth, adapters.store.clone()).map_err(ServeError::Auth)?;
-    let manager = SessionManager::new(adapters, settings);
+    let manager = SessionManager::with_metrics(adapters, settings, metrics);
     let mut tools_state = tools::ToolsState::new(
         tool_sessions,
         tools::http_client(),

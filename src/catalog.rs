@@ -13,6 +13,7 @@ use crate::auth::{Authenticator, NoAuth, Principals, SharedSecret};
 use crate::config::{
     AuthConfig, Config, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
+use crate::metrics::{MeasuredBlobs, MeasuredStore, Metrics};
 use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
 use crate::runtime::{Adapters, AgentSettings, Limits, QuotaLimits, RuntimeSettings};
 use crate::tools::ConvexCaller;
@@ -32,10 +33,13 @@ pub struct CatalogError {
     pub error: AdapterError,
 }
 
-/// Builds every adapter the config names, reporting each one that fails.
+/// Builds every adapter the config names, reporting each one that fails. The session
+/// store and the blob store record every call's time and failure in `metrics`, labelled
+/// by their kind.
 pub async fn build_adapters(
     config: &Config,
     link: Option<agent_runtime_local::RuntimeLink>,
+    metrics: &Arc<Metrics>,
 ) -> Result<Adapters, Vec<CatalogError>> {
     let (store, blobs, profiles, sandboxes) = (
         build_store(config).await,
@@ -45,8 +49,8 @@ pub async fn build_adapters(
     );
     match (store, blobs, profiles, sandboxes) {
         (Ok(store), Ok(blobs), Ok(profiles), Ok(sandboxes)) => Ok(Adapters {
-            store,
-            blobs,
+            store: MeasuredStore::wrap(store, store_kind(&config.store), metrics.clone()),
+            blobs: MeasuredBlobs::wrap(blobs, storage_kind(&config.storage), metrics.clone()),
             profiles,
             sandboxes,
         }),
@@ -70,6 +74,34 @@ fn convex<'a>(
         kind: "convex",
         error: AdapterError::InvalidInput("there is no [convex] section".into()),
     })
+}
+
+/// The `kind` of `[store]`, which labels its metrics.
+pub fn store_kind(config: &StoreConfig) -> &'static str {
+    match config {
+        StoreConfig::Sqlite(_) => "sqlite",
+        StoreConfig::Postgres(_) => "postgres",
+        StoreConfig::Convex {} => "convex",
+        StoreConfig::Memory {} => "memory",
+    }
+}
+
+/// The `kind` of `[storage]`, which labels its metrics.
+pub fn storage_kind(config: &StorageConfig) -> &'static str {
+    match config {
+        StorageConfig::Filesystem(_) => "filesystem",
+        StorageConfig::S3(_) => "s3",
+        StorageConfig::Convex {} => "convex",
+        StorageConfig::Memory {} => "memory",
+    }
+}
+
+/// The `kind` of `[sandbox]`, which labels sandbox start times.
+pub fn sandbox_kind(config: &SandboxConfig) -> &'static str {
+    match config {
+        SandboxConfig::Local(_) => "local",
+        SandboxConfig::Modal(_) => "modal",
+    }
 }
 
 /// The session store named by `[store]`.

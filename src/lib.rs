@@ -5,6 +5,8 @@
 //! - [`error`]: stable error codes shared by every transport.
 //! - [`auth`]: principals and authenticators; [`keys_command`]: `agent-runtime keys`.
 //! - [`transport`]: Socket.IO, REST and SSE on one axum router ([`transport::serve`]).
+//! - [`metrics`]: the metrics behind `/metrics`, recorded by the runtime, the catalog's
+//!   measuring adapters and the transports.
 
 pub mod agent;
 pub mod app;
@@ -15,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys_command;
+pub mod metrics;
 pub mod profiles;
 pub mod runtime;
 pub mod tools;

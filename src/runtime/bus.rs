@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use agent_runtime_api::{Event, async_trait};
 use futures::FutureExt;
@@ -69,6 +70,8 @@ impl StartTimings {
 pub struct Published {
     session_id: Arc<str>,
     event: Event,
+    /// When the event was made (for an agent event, when its line was read).
+    made: Instant,
     /// The event as clients receive it, made once by the first transport that sends it.
     rendered: OnceLock<Option<Box<RawValue>>>,
 }
@@ -82,6 +85,12 @@ impl Published {
     /// The event.
     pub fn event(&self) -> &Event {
         &self.event
+    }
+
+    /// When the event was made (for an agent event, when its line was read), for the
+    /// latency metrics.
+    pub fn made(&self) -> Instant {
+        self.made
     }
 
     /// The event in the transports' wire form: made by `render` the first time it is
@@ -193,16 +202,22 @@ impl EventBus {
     }
 
     /// Hands a session's persisted events, in order, to the sink and to the session's
-    /// followers.
-    pub(crate) async fn publish_events(&self, session_id: &Arc<str>, events: Vec<Event>) {
+    /// followers; `made` says when each was made, index for index.
+    pub(crate) async fn publish_events(
+        &self,
+        session_id: &Arc<str>,
+        events: Vec<Event>,
+        made: Vec<Instant>,
+    ) {
         let followers = (self.0.followers.lock().unwrap())
             .get(session_id)
             .map(|channel| channel.sender.clone());
         let sink = self.0.sink.get();
-        for event in events {
+        for (event, made) in events.into_iter().zip(made) {
             let published = Arc::new(Published {
                 session_id: session_id.clone(),
                 event,
+                made,
                 rendered: OnceLock::new(),
             });
             if let Some(sink) = sink {
@@ -299,9 +314,14 @@ mod tests {
         assert!(!bus.set_sink(sink.clone()), "one sink per runtime");
         let mut a = bus.follow("a");
         let mut also_a = bus.follow("a");
-        bus.publish_events(&"a".into(), vec![event(1), event(2)])
+        bus.publish_events(
+            &"a".into(),
+            vec![event(1), event(2)],
+            vec![Instant::now(); 2],
+        )
+        .await;
+        bus.publish_events(&"b".into(), vec![event(1)], vec![Instant::now(); 1])
             .await;
-        bus.publish_events(&"b".into(), vec![event(1)]).await;
         assert_eq!(
             *sink.seen.lock().unwrap(),
             [("a".into(), 1), ("a".into(), 2), ("b".into(), 1)]
@@ -336,8 +356,12 @@ mod tests {
         let bus = EventBus::new();
         assert!(bus.set_sink(Arc::new(Panicking)));
         let mut follower = bus.follow("a");
-        bus.publish_events(&"a".into(), vec![event(1), event(2)])
-            .await;
+        bus.publish_events(
+            &"a".into(),
+            vec![event(1), event(2)],
+            vec![Instant::now(); 2],
+        )
+        .await;
         for seq in [1, 2] {
             assert_eq!(follower.recv().await.unwrap().event().seq, seq);
         }

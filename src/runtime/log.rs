@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use agent_runtime_api::{
     AdapterError, Event, EventKind, SessionError, SessionRecord, SessionStatus, Usage,
@@ -46,6 +47,9 @@ pub(crate) struct SessionLog {
     inner: Arc<Inner>,
     id: Arc<str>,
     record: SessionRecord,
+    /// The usage already added to the metrics' counters: the record's when it was
+    /// opened (counted by an earlier holder), then as of the last status change.
+    counted_usage: Usage,
 }
 
 impl SessionLog {
@@ -78,11 +82,30 @@ impl SessionLog {
         }
     }
 
+    /// The log of `record`, counted in the sessions gauge under its status until it is
+    /// dropped.
     fn with_record(inner: Arc<Inner>, record: SessionRecord) -> Self {
+        (inner.metrics).session_status(&record.agent_type, None, Some(record.status));
         Self {
             inner,
             id: record.id.as_str().into(),
+            counted_usage: record.usage.clone(),
             record,
+        }
+    }
+
+    /// Adds the usage reported since the last call to the metrics' counters.
+    fn count_usage(&mut self) {
+        let (now, before) = (&self.record.usage, &self.counted_usage);
+        let more = Usage {
+            input_tokens: now.input_tokens.saturating_sub(before.input_tokens),
+            output_tokens: now.output_tokens.saturating_sub(before.output_tokens),
+            cost_usd: (now.cost_usd - before.cost_usd).max(0.0),
+            turns: now.turns.saturating_sub(before.turns),
+        };
+        if more != Usage::default() {
+            (self.inner.metrics).usage(&self.record.agent_type, &more);
+            self.counted_usage = now.clone();
         }
     }
 
@@ -173,6 +196,10 @@ impl SessionLog {
             return false;
         }
         self.record.status = to;
+        (self.inner.metrics).session_status(&self.record.agent_type, Some(from), Some(to));
+        // A turn's usage is counted at the next status change (or when the log is let go), when
+        // the record is saved with it.
+        self.count_usage();
         if to == SessionStatus::Starting {
             self.record.error = None;
         }
@@ -231,10 +258,11 @@ impl SessionLog {
     }
 
     async fn push(&mut self, event: Event) -> u64 {
+        let made = Instant::now();
         let (seq, at) = (event.seq, event.at);
         // The seq is used only once the writer took the event: if this future is dropped
         // while the writer's queue is full, the next event gets the same seq, no gap.
-        self.inner.writer.append(self.id.clone(), event).await;
+        self.inner.writer.append(self.id.clone(), event, made).await;
         self.record.last_seq = seq;
         self.record.last_activity_at = at;
         seq
@@ -280,6 +308,18 @@ impl SessionLog {
                 tracing::error!(session_id = %self.id, %error, "the session record could not be saved")
             }
         }
+    }
+}
+
+impl Drop for SessionLog {
+    /// The session is no longer held here: it leaves the sessions gauge.
+    fn drop(&mut self) {
+        self.count_usage();
+        (self.inner.metrics).session_status(
+            &self.record.agent_type,
+            Some(self.record.status),
+            None,
+        );
     }
 }
 

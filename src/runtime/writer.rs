@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use agent_runtime_api::{AdapterError, AdapterResult, Event, SessionEvents, SessionStore};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::bus::EventBus;
 use super::policy;
+use crate::metrics::Metrics;
 
 /// The most events persisted in one batch.
 const MAX_BATCH: usize = 2048;
@@ -39,7 +41,13 @@ impl Retries {
 }
 
 enum Request {
-    Append { session_id: Arc<str>, event: Event },
+    /// `made`: when the event was made (for an agent event, when its line was read), for
+    /// the latency metrics; it travels beside the event, which is the adapters' type.
+    Append {
+        session_id: Arc<str>,
+        event: Event,
+        made: Instant,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -47,35 +55,43 @@ enum Request {
 #[derive(Clone)]
 pub(crate) struct EventWriter {
     requests: mpsc::Sender<Request>,
+    metrics: Arc<Metrics>,
 }
 
 impl EventWriter {
     /// Starts the writer task.
-    pub(crate) fn start(store: Arc<dyn SessionStore>, bus: EventBus) -> Self {
-        Self::start_with(store, bus, Retries::SERVER)
+    pub(crate) fn start(
+        store: Arc<dyn SessionStore>,
+        bus: EventBus,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self::start_with(store, bus, metrics, Retries::SERVER)
     }
 
     /// Starts the writer task with its own retry timing.
     pub(crate) fn start_with(
         store: Arc<dyn SessionStore>,
         bus: EventBus,
+        metrics: Arc<Metrics>,
         retries: Retries,
     ) -> Self {
         let (requests, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(store, bus, receiver, retries));
-        Self { requests }
+        tokio::spawn(run(store, bus, metrics.clone(), receiver, retries));
+        Self { requests, metrics }
     }
 
-    /// Queues an event; waits only when the queue is full.
-    pub(crate) async fn append(&self, session_id: Arc<str>, event: Event) {
-        if self
-            .requests
-            .send(Request::Append { session_id, event })
-            .await
-            .is_err()
-        {
+    /// Queues an event made at `made`; waits only when the queue is full.
+    pub(crate) async fn append(&self, session_id: Arc<str>, event: Event, made: Instant) {
+        let request = Request::Append {
+            session_id,
+            event,
+            made,
+        };
+        if self.requests.send(request).await.is_err() {
             tracing::error!("event writer has stopped; an event was not persisted");
         }
+        self.metrics
+            .writer_queue(QUEUE_CAPACITY - self.requests.capacity());
     }
 
     /// Resolves once every event queued before this call is persisted and published.
@@ -90,16 +106,21 @@ impl EventWriter {
 async fn run(
     store: Arc<dyn SessionStore>,
     bus: EventBus,
+    metrics: Arc<Metrics>,
     mut receiver: mpsc::Receiver<Request>,
     retries: Retries,
 ) {
-    let mut batch: Vec<(Arc<str>, Event)> = Vec::new();
+    let mut batch: Vec<(Arc<str>, Event, Instant)> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
         while let Some(request) = next {
             match request {
-                Request::Append { session_id, event } => batch.push((session_id, event)),
+                Request::Append {
+                    session_id,
+                    event,
+                    made,
+                } => batch.push((session_id, event, made)),
                 Request::Flush(done) => flushes.push(done),
             }
             next = if batch.len() < MAX_BATCH {
@@ -108,8 +129,10 @@ async fn run(
                 None
             };
         }
+        // Set here as well as by the actors, so the gauge falls when they stop adding.
+        metrics.writer_queue(receiver.len());
         let groups = group_by_session(batch.drain(..));
-        persist_and_publish(store.as_ref(), &bus, groups, retries).await;
+        persist_and_publish(store.as_ref(), &bus, &metrics, groups, retries).await;
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
@@ -120,6 +143,8 @@ async fn run(
 struct Pending {
     session_id: Arc<str>,
     events: Vec<Event>,
+    /// When each event was made, index for index.
+    made: Vec<Instant>,
     attempts: u32,
 }
 
@@ -136,14 +161,16 @@ struct Pending {
 async fn persist_and_publish(
     store: &dyn SessionStore,
     bus: &EventBus,
-    groups: Vec<(Arc<str>, Vec<Event>)>,
+    metrics: &Metrics,
+    groups: Vec<Group>,
     retries: Retries,
 ) {
     let mut pending: Vec<Pending> = groups
         .into_iter()
-        .map(|(session_id, events)| Pending {
+        .map(|(session_id, events, made)| Pending {
             session_id,
             events,
+            made,
             attempts: 0,
         })
         .collect();
@@ -166,6 +193,7 @@ async fn persist_and_publish(
             pending.len(),
             pending.iter().map(|p| p.events.len()).sum::<usize>(),
         );
+        metrics.writer_batch(events);
         let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {
             Err(AdapterError::Other(
                 "the store gave no outcome for these events".into(),
@@ -176,7 +204,12 @@ async fn persist_and_publish(
         for (mut group, outcome) in pending.into_iter().zip(outcomes) {
             group.attempts += 1;
             match settle(&group, outcome, retries, &mut unavailable) {
-                Settled::Persisted => bus.publish_events(&group.session_id, group.events).await,
+                Settled::Persisted => {
+                    for (event, made) in group.events.iter().zip(&group.made) {
+                        metrics.event_persisted(event.kind, *made);
+                    }
+                    (bus.publish_events(&group.session_id, group.events, group.made)).await
+                }
                 Settled::Retry => retry.push(group),
                 Settled::GivenUp => {}
             }
@@ -263,17 +296,23 @@ fn settle(
     }
 }
 
+/// One session's events of a batch, and when each was made.
+type Group = (Arc<str>, Vec<Event>, Vec<Instant>);
+
 /// Splits a batch into one run of events per session, keeping each session's order, so
 /// that each session is one entry of the batch append.
-fn group_by_session(batch: impl Iterator<Item = (Arc<str>, Event)>) -> Vec<(Arc<str>, Vec<Event>)> {
-    let mut groups: Vec<(Arc<str>, Vec<Event>)> = Vec::new();
+fn group_by_session(batch: impl Iterator<Item = (Arc<str>, Event, Instant)>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Arc<str>, usize> = HashMap::new();
-    for (session_id, event) in batch {
+    for (session_id, event, made) in batch {
         match index.get(&session_id) {
-            Some(&at) => groups[at].1.push(event),
+            Some(&at) => {
+                groups[at].1.push(event);
+                groups[at].2.push(made);
+            }
             None => {
                 index.insert(session_id.clone(), groups.len());
-                groups.push((session_id, vec![event]));
+                groups.push((session_id, vec![event], vec![made]));
             }
         }
     }
@@ -464,7 +503,9 @@ mod tests {
             let mut queued = false;
             for (id, seqs) in &mut turns {
                 if let Some(seq) = seqs.next() {
-                    writer.append(id.clone(), sample_event(seq)).await;
+                    writer
+                        .append(id.clone(), sample_event(seq), Instant::now())
+                        .await;
                     queued = true;
                 }
             }
@@ -491,7 +532,7 @@ mod tests {
             store.create(&sample_record(id, "alice")).await.unwrap();
         }
         let store = Arc::new(store);
-        let writer = EventWriter::start_with(store.clone(), bus.clone(), FAST);
+        let writer = EventWriter::start_with(store.clone(), bus.clone(), Arc::default(), FAST);
 
         // "gone" has no record: a session deleted while its events were queued.
         queue(
@@ -567,7 +608,7 @@ mod tests {
         }
         let store = Arc::new(store);
         // Attempts on error are few, but an outage is waited out beyond them.
-        let writer = EventWriter::start_with(store.clone(), bus.clone(), FAST);
+        let writer = EventWriter::start_with(store.clone(), bus.clone(), Arc::default(), FAST);
 
         queue(&writer, &[("a", 1..=5), ("b", 1..=3)]).await;
         writer.flush().await;

@@ -8,7 +8,6 @@
 //!   message waits for that turn's `result` through the manager's turn waiter).
 //! - `sse`: the event log as JSON pages, as Server-Sent Events, and as NDJSON transcript.
 //! - `ops`: `/healthz`, `/readyz`, `/metrics` (no authentication: probes and scrapers).
-//! - `metrics`: the counters behind `/metrics`, in the Prometheus text format.
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
 //! - [`error`]: the error → HTTP status table and the error bodies.
 //! - [`origin`]: the `Origin` and `Host` checks in front of every route, and CORS.
@@ -23,7 +22,6 @@
 //! falls between the read and the subscription.
 
 pub mod error;
-mod metrics;
 mod ops;
 pub mod origin;
 pub mod payload;
@@ -48,8 +46,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 use crate::runtime::SessionManager;
-use metrics::Metrics;
 use origin::RequestGuard;
 
 /// What the transports need to serve clients.
@@ -89,7 +87,7 @@ pub(crate) struct Context {
     pub(crate) manager: SessionManager,
     /// The authenticator.
     pub(crate) auth: Arc<dyn Authenticator>,
-    /// The counters behind `/metrics`.
+    /// The metrics behind `/metrics`: the manager's, which the transports add to.
     pub(crate) metrics: Arc<Metrics>,
     /// Turns true once the server shuts down, so endless responses (SSE, `wait: true`)
     /// end and graceful shutdown can finish.
@@ -188,7 +186,7 @@ struct Parts {
 
 fn build(state: AppState) -> Parts {
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = state.manager.metrics().clone();
     let ctx: Shared = Arc::new(Context {
         manager: state.manager,
         auth: state.auth,

@@ -50,7 +50,7 @@ async fn readyz(State(ctx): State<Shared>) -> Response {
 /// The Prometheus text format.
 async fn metrics(State(ctx): State<Shared>) -> Response {
     (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         ctx.metrics.render(),
     )
         .into_response()

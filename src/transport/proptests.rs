@@ -156,7 +156,7 @@ static SERVED: LazyLock<Served> = LazyLock::new(|| {
         .build()
         .expect("a runtime");
     let router = runtime.block_on(async {
-        let adapters = crate::catalog::build_adapters(&config, None)
+        let adapters = crate::catalog::build_adapters(&config, None, &Default::default())
             .await
             .unwrap_or_else(|_| panic!("memory adapters build"));
         let store = adapters.store.clone();

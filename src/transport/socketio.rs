@@ -21,10 +21,10 @@ use socketioxide::socket::Socket;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::error::{error_ack, error_object};
-use super::metrics::Metrics;
 use super::{REVALIDATE_EVERY, Shared, bearer_token, room, wire};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
+use crate::metrics::Metrics;
 use crate::runtime::{DomainEvent, LiveSink, Published};
 
 mod requests;
@@ -321,7 +321,6 @@ pub(crate) struct Rooms {
 impl LiveSink for Rooms {
     async fn appended(&self, published: &Published) {
         let event = published.event();
-        self.metrics.event_appended(event.kind);
         // Already logged by `RuntimeError::internal`; the log still has the event.
         let Some(envelope) = published.rendered(wire::rendered_envelope) else {
             return;
@@ -331,18 +330,19 @@ impl LiveSink for Rooms {
         let Some(namespace) = self.io.of("/") else {
             return;
         };
-        if let Err(error) = namespace
+        let sent = namespace
             .to(room(session_id))
             .emit("session:event", envelope)
-            .await
-        {
+            .await;
+        self.metrics.event_sent(published.made());
+        if let Err(error) = sent {
             self.metrics.live_event_missed();
             tracing::warn!(%session_id, seq = event.seq, %error, "a client's buffer is full: broadcast incomplete");
         }
     }
 }
 
-/// Follows session lifecycle news until the bus closes: counts starts, and empties a
+/// Follows session lifecycle news until the bus closes: counts deletes, and empties a
 /// deleted session's room.
 pub(crate) async fn follow_lifecycle(
     io: SocketIo,
@@ -351,7 +351,7 @@ pub(crate) async fn follow_lifecycle(
 ) {
     loop {
         match bus.recv().await {
-            Ok(DomainEvent::Started { timings, .. }) => metrics.session_started(&timings),
+            Ok(DomainEvent::Started { .. }) => {}
             Ok(DomainEvent::Deleted { session_id }) => {
                 metrics.session_deleted();
                 let room = room(&session_id);

@@ -98,6 +98,8 @@ async fn stream(
     ctx.manager.get(&principal, &session_id).await?;
     let follower = ctx.manager.bus().follow(&session_id);
     let (sender, receiver) = mpsc::channel(64);
+    // Counted while its feed runs, which ends when the client goes away.
+    let open = ctx.metrics.sse_stream();
     let feed = Feed {
         ctx,
         principal,
@@ -106,7 +108,10 @@ async fn stream(
         last: after,
         sender,
     };
-    tokio::spawn(feed.run(follower));
+    tokio::spawn(async move {
+        feed.run(follower).await;
+        drop(open);
+    });
     let events = futures::stream::unfold(receiver, |mut receiver| async move {
         let event = receiver.recv().await?;
         Some((Ok::<_, Infallible>(event), receiver))

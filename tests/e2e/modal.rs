@@ -358,7 +358,9 @@ async fn start_phases_are_logged_and_measured() {
     let count = metrics
         .lines()
         .find_map(|l| {
-            l.strip_prefix("agent_runtime_session_start_seconds_count{phase=\"sandbox\"} ")
+            l.strip_prefix(
+                "agent_runtime_session_start_seconds_count{phase=\"sandbox\",provider=\"modal\"} ",
+            )
         })
         .unwrap_or_else(|| panic!("no sandbox phase count:\n{metrics}"));
     assert!(count.trim().parse::<u64>().unwrap() >= 1, "{metrics}");

@@ -410,6 +410,40 @@ async fn errors_ops_routes_and_body_limits() {
         (400, &json!("invalid_request")),
         "{body}"
     );
+
+    // The real binary's metrics after that traffic: every event went through the
+    // Socket.IO fan-out, and the configured store was measured under its kind. The actor
+    // answers a `get` only after it dealt with the turn's end (its `idle` is published).
+    let (status, session) = http.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(
+        (status, &session["session"]["status"]),
+        (200, &json!("idle"))
+    );
+    let (_, metrics) = http.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    let value = |series: &str| -> f64 {
+        let sample = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '));
+        let sample = sample.unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
+        sample.parse().unwrap()
+    };
+    let persisted = value("agent_runtime_event_persist_latency_seconds_count");
+    assert!(persisted >= 4.0, "{metrics}");
+    assert_eq!(
+        value("agent_runtime_event_send_latency_seconds_count"),
+        persisted
+    );
+    assert_eq!(
+        value("agent_runtime_sessions{status=\"idle\",profile=\"tester\"}"),
+        1.0
+    );
+    let batch = "{adapter=\"sqlite\",operation=\"append_batch\"}";
+    assert!(value(&format!("agent_runtime_store_call_seconds_count{batch}")) >= 1.0);
+    assert_eq!(
+        value(&format!("agent_runtime_store_errors_total{batch}")),
+        0.0
+    );
     assert_eq!(runtime.terminate(), Some(0));
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use agent_runtime::auth::Principal;
 use agent_runtime::error::RuntimeError;
+use agent_runtime::metrics::{MeasuredBlobs, MeasuredStore, Metrics};
 use agent_runtime::runtime::{
     Adapters, AgentSettings, CreateSession, Limits, LiveSink, MessageContent, Published,
     RuntimeSettings, SessionManager,
@@ -84,6 +85,24 @@ impl Harness {
 
     /// A harness over `store` instead of a plain memory store.
     pub async fn with_store(settings: RuntimeSettings, store: Arc<dyn SessionStore>) -> Self {
+        Self::build(settings, store, None).await
+    }
+
+    /// A harness that records into `metrics`, its stores measured as the catalog's are.
+    pub async fn measured(metrics: Arc<Metrics>) -> Self {
+        Self::build(
+            settings(),
+            Arc::new(MemorySessionStore::new()),
+            Some(metrics),
+        )
+        .await
+    }
+
+    async fn build(
+        settings: RuntimeSettings,
+        store: Arc<dyn SessionStore>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         let root = tempfile::tempdir().unwrap();
         let mut files = FileTree::default();
         files.insert(
@@ -107,13 +126,20 @@ impl Harness {
         ))
         .unwrap();
         let blobs = Arc::new(MemoryBlobStore::new());
-        let adapters = Adapters {
+        let mut adapters = Adapters {
             store,
             blobs: blobs.clone(),
             profiles: Arc::new(profiles),
             sandboxes,
         };
-        let manager = SessionManager::new(adapters, settings);
+        let manager = match metrics {
+            Some(metrics) => {
+                adapters.store = MeasuredStore::wrap(adapters.store, "memory", metrics.clone());
+                adapters.blobs = MeasuredBlobs::wrap(adapters.blobs, "memory", metrics.clone());
+                SessionManager::with_metrics(adapters, settings, metrics)
+            }
+            None => SessionManager::new(adapters, settings),
+        };
         let (published, _) = broadcast::channel(64 * 1024);
         assert!(manager.bus().set_sink(Arc::new(Relay(published.clone()))));
         Harness {

@@ -5,6 +5,7 @@ mod failures;
 mod harness;
 mod hostile;
 mod lifecycle;
+mod metrics;
 mod outage;
 mod principals;
 mod requests;

@@ -85,6 +85,8 @@ async fn a_tool_call_waits_for_a_person_and_the_first_answer_wins() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidRequest);
     assert_eq!(h.manager.pending(&session.id).len(), 1);
+    let gauge = "agent_runtime_approvals_pending 1";
+    assert!(h.manager.metrics().render().contains(gauge), "{gauge}");
 
     // The first valid answer wins; the next one is told the request is closed.
     let answered = h
@@ -106,6 +108,8 @@ async fn a_tool_call_waits_for_a_person_and_the_first_answer_wins() {
     );
     assert_eq!(h.file(&session.id, "approved.txt").await, b"yes");
     assert!(h.manager.pending(&session.id).is_empty());
+    let gauge = "agent_runtime_approvals_pending 0";
+    assert!(h.manager.metrics().render().contains(gauge), "{gauge}");
 
     let log = h.log(&session.id).await;
     assert_gap_free(&log);

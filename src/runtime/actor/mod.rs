@@ -190,7 +190,7 @@ impl Actor {
         let (commands, receiver) = mpsc::channel(64);
         let last_activity = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
         let busy = Arc::new(AtomicBool::new(false));
-        let (requests, pending) = Requests::new();
+        let (requests, pending) = Requests::new(inner.metrics.clone());
         let handle = SessionHandle {
             owner: log.record().owner.as_str().into(),
             commands,

@@ -51,16 +51,29 @@ pub(crate) struct Requests {
     closed: VecDeque<String>,
     closed_set: HashSet<String>,
     view: watch::Sender<Arc<[Event]>>,
+    /// Counts the requests waiting for a person, across sessions.
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Drop for Requests {
+    /// A session that ends with requests open (it stopped or crashed) no longer waits for
+    /// anyone.
+    fn drop(&mut self) {
+        for _ in self.pending.values() {
+            self.metrics.approval_settled();
+        }
+    }
 }
 
 impl Requests {
-    pub(crate) fn new() -> (Self, PendingView) {
+    pub(crate) fn new(metrics: Arc<crate::metrics::Metrics>) -> (Self, PendingView) {
         let (view, receiver) = watch::channel(Arc::from(Vec::new()));
         let requests = Self {
             pending: BTreeMap::new(),
             closed: VecDeque::new(),
             closed_set: HashSet::new(),
             view,
+            metrics,
         };
         (requests, receiver)
     }
@@ -72,6 +85,7 @@ impl Requests {
 
     fn close(&mut self, request_id: &str) -> Option<Pending> {
         let pending = self.pending.remove(request_id)?;
+        self.metrics.approval_settled();
         if self.closed.len() >= REMEMBERED_CLOSED
             && let Some(oldest) = self.closed.pop_front()
         {
@@ -138,6 +152,7 @@ impl Actor {
             }),
         };
         let event = self.log.request(&payload).await;
+        self.requests.metrics.approval_pending();
         self.requests.pending.insert(
             request_id,
             Pending {

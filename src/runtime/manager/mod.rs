@@ -27,6 +27,7 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};
+use crate::metrics::Metrics;
 
 mod lifecycle;
 mod locks;
@@ -44,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) writer: EventWriter,
     /// Bounds how long requests wait while the session store is away.
     pub(crate) deadline: StoreDeadline,
+    /// What `/metrics` exports; shared with the transports.
+    pub(crate) metrics: Arc<Metrics>,
     /// Live sessions by id. A std Mutex: held for a map operation, never across an await.
     live: Mutex<HashMap<String, SessionHandle>>,
     /// One lock per session id, taken by create, resume, stop and delete so that they
@@ -93,10 +96,22 @@ pub struct SessionManager {
 }
 
 impl SessionManager {
-    /// A manager over these adapters. Starts the event writer and the idle sweeper.
+    /// A manager over these adapters, with metrics of its own. Starts the event writer
+    /// and the idle sweeper.
     pub fn new(adapters: Adapters, settings: RuntimeSettings) -> Self {
+        Self::with_metrics(adapters, settings, Arc::default())
+    }
+
+    /// A manager over these adapters that records into `metrics` (the registry the
+    /// catalog's measuring adapters and the transports share). Starts the event writer
+    /// and the idle sweeper.
+    pub fn with_metrics(
+        adapters: Adapters,
+        settings: RuntimeSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let bus = EventBus::new();
-        let writer = EventWriter::start(adapters.store.clone(), bus.clone());
+        let writer = EventWriter::start(adapters.store.clone(), bus.clone(), metrics.clone());
         let deadline = StoreDeadline::new(adapters.store.clone(), settings.store_patience);
         let inner = Arc::new(Inner {
             adapters,
@@ -104,6 +119,7 @@ impl SessionManager {
             bus,
             writer,
             deadline,
+            metrics,
             live: Mutex::default(),
             lifecycle: KeyedLocks::default(),
             storing_for: KeyedLocks::default(),
@@ -113,6 +129,12 @@ impl SessionManager {
         });
         tokio::spawn(super::sweeper::run(Arc::downgrade(&inner)));
         Self { inner }
+    }
+
+    /// The metrics this manager records into, for the transports to add theirs and
+    /// export them all.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// The bus on which every persisted event is published.
@@ -231,6 +253,7 @@ impl SessionManager {
                     agent_ms = timings.agent.as_millis() as u64,
                     "session started"
                 );
+                self.inner.metrics.session_started(&timings);
                 self.inner.bus.publish(super::DomainEvent::Started {
                     session_id: log.id().clone(),
                     timings,

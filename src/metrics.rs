@@ -1,0 +1,745 @@
+//! The runtime's metrics, exported at `/metrics` in the Prometheus text format through
+//! `prometheus-client`.
+//!
+//! One [`Metrics`] per runtime, shared as an `Arc`: the session manager, the event writer
+//! and each session's log record what happens in the runtime, the catalog's measuring
+//! adapters ([`MeasuredStore`], [`MeasuredBlobs`]) time every store and storage call, and
+//! the transports count responses, connections and live sends. It lives here, outside
+//! both, so that the runtime records metrics without knowing the transports.
+//!
+//! Every metric counts what this process did since it started.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_runtime_api::{
+    AdapterResult, ApiKeyRecord, BlobKey, BlobMeta, BlobStore, Event, EventKind, SessionEvents,
+    SessionFilter, SessionPage, SessionRecord, SessionStatus, SessionStore, Usage, async_trait,
+};
+use bytes::Bytes;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Histograms of latencies: 100 µs to about 100 s, doubling.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 21))
+}
+
+/// Histograms of sandbox start phases: 10 ms to about 10 min, doubling.
+fn start_phase() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 17))
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusCode {
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SessionLabels {
+    status: &'static str,
+    profile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProfileLabel {
+    profile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    profile: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    adapter: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+    provider: &'static str,
+}
+
+/// The runtime's metrics and the registry that exports them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    sandbox_provider: &'static str,
+    events: Family<TypeLabel, Counter>,
+    persist_latency: Histogram,
+    send_latency: Histogram,
+    batch_events: Histogram,
+    queue_depth: Gauge,
+    sessions: Family<SessionLabels, Gauge>,
+    sessions_deleted: Counter,
+    session_start: Histograms<PhaseLabels>,
+    tokens: Family<TokenLabels, Counter>,
+    cost: Family<ProfileLabel, Counter<f64, std::sync::atomic::AtomicU64>>,
+    turns: Family<ProfileLabel, Counter>,
+    store_calls: Histograms<CallLabels>,
+    store_errors: Family<CallLabels, Counter>,
+    storage_calls: Histograms<CallLabels>,
+    storage_errors: Family<CallLabels, Counter>,
+    approvals_pending: Gauge,
+    socketio_connections: Gauge,
+    sse_streams: Gauge,
+    live_events_missed: Counter,
+    http_requests: Family<StatusCode, Counter>,
+}
+
+impl Default for Metrics {
+    /// Metrics whose sandbox provider is unnamed (tests, embedders).
+    fn default() -> Self {
+        Self::new("unnamed")
+    }
+}
+
+impl Metrics {
+    /// Every metric at zero; `sandbox_provider` (the `[sandbox] kind`) labels start times.
+    pub fn new(sandbox_provider: &'static str) -> Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("agent_runtime"),
+            sandbox_provider,
+            events: Family::default(),
+            persist_latency: latency(),
+            send_latency: latency(),
+            batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            queue_depth: Gauge::default(),
+            sessions: Family::default(),
+            sessions_deleted: Counter::default(),
+            session_start: Family::new_with_constructor(start_phase),
+            tokens: Family::default(),
+            cost: Family::default(),
+            turns: Family::default(),
+            store_calls: Family::new_with_constructor(latency),
+            store_errors: Family::default(),
+            storage_calls: Family::new_with_constructor(latency),
+            storage_errors: Family::default(),
+            approvals_pending: Gauge::default(),
+            socketio_connections: Gauge::default(),
+            sse_streams: Gauge::default(),
+            live_events_missed: Counter::default(),
+            http_requests: Family::default(),
+        };
+        let r = &mut metrics.registry;
+        r.register(
+            "events_appended",
+            "Events persisted to session logs, by type",
+            metrics.events.clone(),
+        );
+        r.register_with_unit(
+            "event_persist_latency",
+            "Time from an event's making (for an agent event, reading its line) until the store took it",
+            Unit::Seconds,
+            metrics.persist_latency.clone(),
+        );
+        r.register_with_unit(
+            "event_send_latency",
+            "Time from an event's making (for an agent event, reading its line) until it was queued on the sockets of its Socket.IO room",
+            Unit::Seconds,
+            metrics.send_latency.clone(),
+        );
+        r.register(
+            "writer_batch_events",
+            "Events per batch append of the event writer (each attempt)",
+            metrics.batch_events.clone(),
+        );
+        r.register(
+            "writer_queue_depth",
+            "Requests waiting in the event writer's queue",
+            metrics.queue_depth.clone(),
+        );
+        r.register(
+            "sessions",
+            "Sessions this process holds (live, starting, or ending), by status and profile",
+            metrics.sessions.clone(),
+        );
+        r.register(
+            "sessions_deleted",
+            "Sessions deleted",
+            metrics.sessions_deleted.clone(),
+        );
+        r.register_with_unit(
+            "session_start",
+            "Time to bring sessions up (create and resume), by phase and sandbox provider",
+            Unit::Seconds,
+            metrics.session_start.clone(),
+        );
+        r.register(
+            "tokens",
+            "Tokens the agents reported, by profile and direction (input includes cache reads and writes)",
+            metrics.tokens.clone(),
+        );
+        r.register(
+            "cost_usd",
+            "Cost in US dollars the agents reported, by profile",
+            metrics.cost.clone(),
+        );
+        r.register(
+            "turns",
+            "Completed turns, by profile",
+            metrics.turns.clone(),
+        );
+        r.register_with_unit(
+            "store_call",
+            "Session store calls, by adapter and operation",
+            Unit::Seconds,
+            metrics.store_calls.clone(),
+        );
+        r.register(
+            "store_errors",
+            "Session store calls that failed, by adapter and operation",
+            metrics.store_errors.clone(),
+        );
+        r.register_with_unit(
+            "storage_call",
+            "Blob storage calls, by adapter and operation",
+            Unit::Seconds,
+            metrics.storage_calls.clone(),
+        );
+        r.register(
+            "storage_errors",
+            "Blob storage calls that failed, by adapter and operation",
+            metrics.storage_errors.clone(),
+        );
+        r.register(
+            "approvals_pending",
+            "Requests for a person (permissions and questions) waiting for an answer",
+            metrics.approvals_pending.clone(),
+        );
+        r.register(
+            "socketio_connections",
+            "Socket.IO connections open now",
+            metrics.socketio_connections.clone(),
+        );
+        r.register(
+            "sse_streams",
+            "Server-Sent Events streams open now",
+            metrics.sse_streams.clone(),
+        );
+        r.register(
+            "live_events_missed",
+            "Live events a Socket.IO client missed because its buffer was full (it fills the gap from the log)",
+            metrics.live_events_missed.clone(),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests answered, by status code (Socket.IO traffic excluded)",
+            metrics.http_requests.clone(),
+        );
+        metrics
+    }
+
+    /// The metrics in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// The store took an event that was made at `made`.
+    pub(crate) fn event_persisted(&self, kind: EventKind, made: Instant) {
+        self.events
+            .get_or_create(&TypeLabel {
+                r#type: kind.as_str(),
+            })
+            .inc();
+        self.persist_latency.observe(made.elapsed().as_secs_f64());
+    }
+
+    /// An event made at `made` was queued on the sockets of its room.
+    pub fn event_sent(&self, made: Instant) {
+        self.send_latency.observe(made.elapsed().as_secs_f64());
+    }
+
+    /// The writer asked the store to take `events` events at once.
+    pub(crate) fn writer_batch(&self, events: usize) {
+        self.batch_events.observe(events as f64);
+    }
+
+    /// The writer's queue holds `depth` requests.
+    pub(crate) fn writer_queue(&self, depth: usize) {
+        self.queue_depth.set(depth as i64);
+    }
+
+    /// A session held by this process has `status` now (`None`: no longer held), where it
+    /// had `was` (`None`: it was not held).
+    pub(crate) fn session_status(
+        &self,
+        profile: &str,
+        was: Option<SessionStatus>,
+        status: Option<SessionStatus>,
+    ) {
+        let labels = |status: SessionStatus| SessionLabels {
+            status: status.as_str(),
+            profile: profile.to_owned(),
+        };
+        if let Some(was) = was {
+            self.sessions.get_or_create(&labels(was)).dec();
+        }
+        if let Some(status) = status {
+            self.sessions.get_or_create(&labels(status)).inc();
+        }
+    }
+
+    /// A session came up; `timings` says how long each phase took.
+    pub(crate) fn session_started(&self, timings: &crate::runtime::StartTimings) {
+        for (phase, took) in timings.phases() {
+            let labels = PhaseLabels {
+                phase,
+                provider: self.sandbox_provider,
+            };
+            (self.session_start.get_or_create(&labels)).observe(took.as_secs_f64());
+        }
+    }
+
+    /// A session was deleted.
+    pub fn session_deleted(&self) {
+        self.sessions_deleted.inc();
+    }
+
+    /// A session of `profile` used `more` since it was last counted.
+    pub(crate) fn usage(&self, profile: &str, more: &Usage) {
+        let tokens = |direction| TokenLabels {
+            profile: profile.to_owned(),
+            direction,
+        };
+        (self.tokens.get_or_create(&tokens("input"))).inc_by(more.input_tokens);
+        (self.tokens.get_or_create(&tokens("output"))).inc_by(more.output_tokens);
+        let profile = ProfileLabel {
+            profile: profile.to_owned(),
+        };
+        if more.cost_usd > 0.0 {
+            self.cost.get_or_create(&profile).inc_by(more.cost_usd);
+        }
+        self.turns.get_or_create(&profile).inc_by(more.turns);
+    }
+
+    /// A request for a person (a `permission` or `question`) started waiting for an
+    /// answer; [`Metrics::approval_settled`] follows once it is answered, withdrawn or
+    /// its session ends.
+    pub fn approval_pending(&self) {
+        self.approvals_pending.inc();
+    }
+
+    /// A pending request was answered, withdrawn, or ended with its session.
+    pub fn approval_settled(&self) {
+        self.approvals_pending.dec();
+    }
+
+    /// A Socket.IO socket connected.
+    pub fn socket_connected(&self) {
+        self.socketio_connections.inc();
+    }
+
+    /// A Socket.IO socket disconnected.
+    pub fn socket_disconnected(&self) {
+        self.socketio_connections.dec();
+    }
+
+    /// An SSE stream opened; it counts until the returned guard is dropped.
+    pub fn sse_stream(&self) -> SseStream {
+        self.sse_streams.inc();
+        SseStream(self.sse_streams.clone())
+    }
+
+    /// A client missed a live event: its socket's buffer was full. (An SSE stream that
+    /// falls behind re-reads the log and misses nothing.)
+    pub fn live_event_missed(&self) {
+        self.live_events_missed.inc();
+    }
+
+    /// An HTTP response went out with `status`.
+    pub fn http_response(&self, status: u16) {
+        self.http_requests
+            .get_or_create(&StatusCode { status })
+            .inc();
+    }
+}
+
+/// An open SSE stream, counted in `agent_runtime_sse_streams` while it lives.
+#[derive(Debug)]
+pub struct SseStream(Gauge);
+
+impl Drop for SseStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Which family a measuring adapter records into.
+#[derive(Clone, Copy)]
+enum Calls {
+    Store,
+    Storage,
+}
+
+/// Times one call of a measured adapter and counts its failure.
+async fn measured<T>(
+    metrics: &Metrics,
+    calls: Calls,
+    adapter: &'static str,
+    operation: &'static str,
+    call: impl Future<Output = AdapterResult<T>>,
+) -> AdapterResult<T> {
+    let started = Instant::now();
+    let result = call.await;
+    record(
+        metrics,
+        calls,
+        adapter,
+        operation,
+        started.elapsed(),
+        result.is_err(),
+    );
+    result
+}
+
+fn record(
+    metrics: &Metrics,
+    calls: Calls,
+    adapter: &'static str,
+    operation: &'static str,
+    took: Duration,
+    failed: bool,
+) {
+    let (histograms, errors) = match calls {
+        Calls::Store => (&metrics.store_calls, &metrics.store_errors),
+        Calls::Storage => (&metrics.storage_calls, &metrics.storage_errors),
+    };
+    let labels = CallLabels { adapter, operation };
+    histograms
+        .get_or_create(&labels)
+        .observe(took.as_secs_f64());
+    if failed {
+        errors.get_or_create(&labels).inc();
+    }
+}
+
+/// Every operation of [`SessionStore`], by the name its metrics carry.
+const STORE_OPERATIONS: [&str; 13] = [
+    "create",
+    "get",
+    "update",
+    "list",
+    "delete",
+    "append_events",
+    "append_batch",
+    "events_after",
+    "ping",
+    "create_key",
+    "key_by_hash",
+    "list_keys",
+    "revoke_key",
+];
+
+/// Every operation of [`BlobStore`], by the name its metrics carry.
+const STORAGE_OPERATIONS: [&str; 6] = ["put", "get", "list", "delete", "delete_prefix", "ping"];
+
+/// Makes the error counters of an adapter's operations exist at 0, so that an error
+/// rate is defined before the first error and a dashboard finds the series.
+fn declare_errors(
+    errors: &Family<CallLabels, Counter>,
+    adapter: &'static str,
+    operations: &[&'static str],
+) {
+    for &operation in operations {
+        drop(errors.get_or_create(&CallLabels { adapter, operation }));
+    }
+}
+
+/// A [`SessionStore`] that times every call of the store it wraps and counts its failures
+/// under `adapter`; what the calls do and answer is the wrapped store's.
+pub struct MeasuredStore {
+    inner: Arc<dyn SessionStore>,
+    adapter: &'static str,
+    metrics: Arc<Metrics>,
+}
+
+impl MeasuredStore {
+    /// Wraps `inner`, whose kind (`sqlite`, `postgres`, `convex`, `memory`) is `adapter`.
+    pub fn wrap(
+        inner: Arc<dyn SessionStore>,
+        adapter: &'static str,
+        metrics: Arc<Metrics>,
+    ) -> Arc<dyn SessionStore> {
+        declare_errors(&metrics.store_errors, adapter, &STORE_OPERATIONS);
+        Arc::new(Self {
+            inner,
+            adapter,
+            metrics,
+        })
+    }
+
+    async fn time<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = AdapterResult<T>>,
+    ) -> AdapterResult<T> {
+        measured(&self.metrics, Calls::Store, self.adapter, operation, call).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for MeasuredStore {
+    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
+        self.time("create", self.inner.create(record)).await
+    }
+    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
+        self.time("get", self.inner.get(id)).await
+    }
+    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
+        self.time("update", self.inner.update(record)).await
+    }
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> AdapterResult<SessionPage> {
+        self.time("list", self.inner.list(filter, limit, cursor))
+            .await
+    }
+    async fn delete(&self, id: &str) -> AdapterResult<()> {
+        self.time("delete", self.inner.delete(id)).await
+    }
+    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
+        self.time("append_events", self.inner.append_events(id, events))
+            .await
+    }
+    async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
+        let started = Instant::now();
+        let outcomes = self.inner.append_batch(batch).await;
+        // One failing session fails the call as the dashboard sees it; which sessions the
+        // writer retries is its own business.
+        let failed = outcomes.len() < batch.len() || outcomes.iter().any(Result::is_err);
+        record(
+            &self.metrics,
+            Calls::Store,
+            self.adapter,
+            "append_batch",
+            started.elapsed(),
+            failed,
+        );
+        outcomes
+    }
+    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
+        self.time("events_after", self.inner.events_after(id, after, limit))
+            .await
+    }
+    async fn ping(&self) -> AdapterResult<()> {
+        self.time("ping", self.inner.ping()).await
+    }
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        self.time("create_key", self.inner.create_key(key)).await
+    }
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        self.time("key_by_hash", self.inner.key_by_hash(key_hash))
+            .await
+    }
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        self.time("list_keys", self.inner.list_keys()).await
+    }
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        self.time("revoke_key", self.inner.revoke_key(name)).await
+    }
+}
+
+/// A [`BlobStore`] that times every call of the storage it wraps and counts its failures
+/// under `adapter`; what the calls do and answer is the wrapped storage's.
+pub struct MeasuredBlobs {
+    inner: Arc<dyn BlobStore>,
+    adapter: &'static str,
+    metrics: Arc<Metrics>,
+}
+
+impl MeasuredBlobs {
+    /// Wraps `inner`, whose kind (`filesystem`, `s3`, `convex`, `memory`) is `adapter`.
+    pub fn wrap(
+        inner: Arc<dyn BlobStore>,
+        adapter: &'static str,
+        metrics: Arc<Metrics>,
+    ) -> Arc<dyn BlobStore> {
+        declare_errors(&metrics.storage_errors, adapter, &STORAGE_OPERATIONS);
+        Arc::new(Self {
+            inner,
+            adapter,
+            metrics,
+        })
+    }
+
+    async fn time<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = AdapterResult<T>>,
+    ) -> AdapterResult<T> {
+        measured(&self.metrics, Calls::Storage, self.adapter, operation, call).await
+    }
+}
+
+#[async_trait]
+impl BlobStore for MeasuredBlobs {
+    async fn put(&self, key: &BlobKey, bytes: Bytes) -> AdapterResult<()> {
+        self.time("put", self.inner.put(key, bytes)).await
+    }
+    async fn get(&self, key: &BlobKey) -> AdapterResult<Option<Bytes>> {
+        self.time("get", self.inner.get(key)).await
+    }
+    async fn list(&self, prefix: &BlobKey) -> AdapterResult<Vec<BlobMeta>> {
+        self.time("list", self.inner.list(prefix)).await
+    }
+    async fn delete(&self, key: &BlobKey) -> AdapterResult<()> {
+        self.time("delete", self.inner.delete(key)).await
+    }
+    async fn delete_prefix(&self, prefix: &BlobKey) -> AdapterResult<()> {
+        self.time("delete_prefix", self.inner.delete_prefix(prefix))
+            .await
+    }
+    async fn ping(&self) -> AdapterResult<()> {
+        self.time("ping", self.inner.ping()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agent_runtime_api::{contract, memory};
+
+    use super::*;
+
+    /// The number a sample line of `text` says, by its exact name and labels.
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn measured_adapters_keep_the_contracts_and_count_every_call() {
+        let metrics = Arc::new(Metrics::new("local"));
+        let store = MeasuredStore::wrap(
+            Arc::new(memory::MemorySessionStore::new()),
+            "memory",
+            metrics.clone(),
+        );
+        contract::session_store(store.as_ref()).await;
+        let blobs = MeasuredBlobs::wrap(
+            Arc::new(memory::MemoryBlobStore::new()),
+            "memory",
+            metrics.clone(),
+        );
+        contract::blob_store(blobs.as_ref()).await;
+
+        let text = metrics.render();
+        for (family, operations) in [
+            ("store", &STORE_OPERATIONS[..]),
+            ("storage", &STORAGE_OPERATIONS[..]),
+        ] {
+            for operation in operations {
+                let labels = format!("{{adapter=\"memory\",operation=\"{operation}\"}}");
+                let calls = sample(
+                    &text,
+                    &format!("agent_runtime_{family}_call_seconds_count{labels}"),
+                );
+                assert!(calls >= Some(1.0), "{family} {operation} is timed:\n{text}");
+                let errors = sample(
+                    &text,
+                    &format!("agent_runtime_{family}_errors_total{labels}"),
+                );
+                assert!(
+                    errors.is_some(),
+                    "{family} {operation} errors are declared:\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn renders_the_prometheus_text_format() {
+        let metrics = Metrics::new("modal");
+        metrics.http_response(200);
+        metrics.http_response(404);
+        metrics.http_response(200);
+        metrics.socket_connected();
+        metrics.socket_connected();
+        metrics.socket_disconnected();
+        let stream = metrics.sse_stream();
+        metrics.session_deleted();
+        metrics.event_persisted(EventKind::Agent, Instant::now());
+        metrics.session_status("coder", None, Some(SessionStatus::Starting));
+        metrics.session_status(
+            "coder",
+            Some(SessionStatus::Starting),
+            Some(SessionStatus::Idle),
+        );
+        metrics.usage(
+            "coder",
+            &Usage {
+                input_tokens: 12,
+                output_tokens: 3,
+                cost_usd: 0.25,
+                turns: 1,
+            },
+        );
+        metrics.session_started(&crate::runtime::StartTimings {
+            sandbox: Duration::from_millis(1500),
+            ..Default::default()
+        });
+        let text = metrics.render();
+        for (series, value) in [
+            ("agent_runtime_http_requests_total{status=\"200\"}", 2.0),
+            ("agent_runtime_http_requests_total{status=\"404\"}", 1.0),
+            ("agent_runtime_socketio_connections", 1.0),
+            ("agent_runtime_sse_streams", 1.0),
+            ("agent_runtime_sessions_deleted_total", 1.0),
+            ("agent_runtime_events_appended_total{type=\"agent\"}", 1.0),
+            ("agent_runtime_event_persist_latency_seconds_count", 1.0),
+            (
+                "agent_runtime_sessions{status=\"idle\",profile=\"coder\"}",
+                1.0,
+            ),
+            (
+                "agent_runtime_sessions{status=\"starting\",profile=\"coder\"}",
+                0.0,
+            ),
+            (
+                "agent_runtime_tokens_total{profile=\"coder\",direction=\"input\"}",
+                12.0,
+            ),
+            ("agent_runtime_cost_usd_total{profile=\"coder\"}", 0.25),
+            (
+                "agent_runtime_session_start_seconds_sum{phase=\"sandbox\",provider=\"modal\"}",
+                1.5,
+            ),
+            ("agent_runtime_approvals_pending", 0.0),
+        ] {
+            assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+        }
+        assert!(
+            text.contains("# TYPE agent_runtime_http_requests_total counter\n"),
+            "{text}"
+        );
+        drop(stream);
+        assert_eq!(
+            sample(&metrics.render(), "agent_runtime_sse_streams"),
+            Some(0.0)
+        );
+    }
+}
