@@ -29,7 +29,7 @@ mod layers;
 mod load;
 mod secret;
 mod sections;
-mod units;
+pub(crate) mod units;
 mod validate;
 
 #[cfg(test)]

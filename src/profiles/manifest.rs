@@ -1,6 +1,7 @@
 //! `profile.toml`: the raw serde shape and its checked, typed form.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use agent_runtime_api::RelPath;
 use serde::Deserialize;
@@ -46,6 +47,12 @@ pub enum OnUnlistedTool {
     /// event for `AskUserQuestion`) and the agent waits for their answer.
     Ask,
 }
+
+/// How long a request of the agent's waits for a person when the profile does not say.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// The longest a profile may let a request wait: a live sandbox kept that long for one
+/// answer is a leak, not a wait.
+pub const MAX_ANSWER_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Whether a profile's system prompt replaces Claude Code's own or is appended to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -119,6 +126,7 @@ pub(crate) struct Manifest {
     pub max_turns: Option<u32>,
     pub permission_mode: Option<PermissionMode>,
     pub on_unlisted_tool: OnUnlistedTool,
+    pub answer_timeout: Duration,
     pub allowed_tools: Vec<String>,
     pub disallowed_tools: Vec<String>,
     pub system_prompt: Option<(PromptSource, PromptMode)>,
@@ -166,6 +174,8 @@ struct RawManifest {
     permission_mode: Option<PermissionMode>,
     #[serde(default)]
     on_unlisted_tool: OnUnlistedTool,
+    #[serde(default, deserialize_with = "crate::config::units::optional_duration")]
+    answer_timeout: Option<Duration>,
     #[serde(default)]
     allowed_tools: Vec<String>,
     #[serde(default)]
@@ -256,12 +266,20 @@ impl Manifest {
             .map(|(name, server)| Ok((name.clone(), mcp_server(&name, server)?)))
             .collect::<Result<_, String>>()
             .map_err(in_manifest)?;
+        let answer_timeout = raw.answer_timeout.unwrap_or(DEFAULT_ANSWER_TIMEOUT);
+        if answer_timeout > MAX_ANSWER_TIMEOUT {
+            return Err(in_manifest(format!(
+                "`answer_timeout` is at most {}",
+                humantime::format_duration(MAX_ANSWER_TIMEOUT)
+            )));
+        }
         Ok(Manifest {
             description: raw.description,
             model: raw.model,
             max_turns: raw.max_turns,
             permission_mode: raw.permission_mode,
             on_unlisted_tool: raw.on_unlisted_tool,
+            answer_timeout,
             allowed_tools: raw.allowed_tools,
             disallowed_tools: raw.disallowed_tools,
             system_prompt: system_prompt.map_err(in_manifest)?,

@@ -167,6 +167,8 @@ pub struct RenderedProfile {
     pub permission_mode: Option<PermissionMode>,
     /// Whether tool calls the profile does not allow are asked of the clients.
     pub on_unlisted_tool: OnUnlistedTool,
+    /// How long a request of the agent's waits for an answer before it is denied.
+    pub answer_timeout: std::time::Duration,
     /// Tools the agent may use without asking.
     pub allowed_tools: Vec<String>,
     /// Tools the agent may not use.
@@ -333,6 +335,7 @@ impl Profile {
             max_turns: self.manifest.max_turns,
             permission_mode: self.manifest.permission_mode,
             on_unlisted_tool: self.manifest.on_unlisted_tool,
+            answer_timeout: self.manifest.answer_timeout,
             allowed_tools: self.manifest.allowed_tools.clone(),
             disallowed_tools: self.manifest.disallowed_tools.clone(),
             system_prompt,

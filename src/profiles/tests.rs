@@ -1,6 +1,7 @@
 //! Tests of parsing, metadata checks and rendering.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use agent_runtime_api::{FileTree, ProfileBundle, RelPath};
 use serde_json::{Value, json};
@@ -86,6 +87,7 @@ model = "sonnet"
 max_turns = 7
 permission_mode = "acceptEdits"
 on_unlisted_tool = "ask"
+answer_timeout = "15m"
 allowed_tools = ["Read", "Bash(git:*)"]
 disallowed_tools = ["WebFetch"]
 system_prompt = { file = "prompt.md", mode = "replace" }
@@ -162,6 +164,7 @@ fn renders_every_manifest_string() {
     assert_eq!(rendered.max_turns, Some(7));
     assert_eq!(rendered.permission_mode.unwrap().as_str(), "acceptEdits");
     assert_eq!(rendered.on_unlisted_tool, OnUnlistedTool::Ask);
+    assert_eq!(rendered.answer_timeout, Duration::from_secs(15 * 60));
     assert_eq!(rendered.allowed_tools, ["Read", "Bash(git:*)"]);
     assert_eq!(rendered.disallowed_tools, ["WebFetch"]);
     // Tools stay unrendered: they render per call.
@@ -275,6 +278,12 @@ fn manifest_errors_name_the_key_and_line() {
         (
             "description = \"d\"\non_unlisted_tool = \"maybe\"\n",
             "maybe",
+        ),
+        ("description = \"d\"\nanswer_timeout = \"soon\"\n", "soon"),
+        ("description = \"d\"\nanswer_timeout = \"0s\"\n", "0s"),
+        (
+            "description = \"d\"\nanswer_timeout = \"8days\"\n",
+            "`answer_timeout` is at most 7days",
         ),
         ("description = \"d\"\nmax_turns = -1\n", "line 2"),
         (

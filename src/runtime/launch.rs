@@ -123,6 +123,7 @@ pub(crate) async fn launch(
             }
             Ok(Launched {
                 ask: rendered.on_unlisted_tool == OnUnlistedTool::Ask,
+                answer_timeout: rendered.answer_timeout,
                 key,
                 new_agent_session_id,
                 sandbox,

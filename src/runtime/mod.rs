@@ -7,6 +7,7 @@
 mod actor;
 mod bus;
 mod deadline;
+mod expiry;
 mod launch;
 mod log;
 mod manager;

@@ -6,6 +6,7 @@
 //! logs written before and after are byte for byte alike, and so is the wire.
 
 use agent_runtime_api::{EventKind, RelPath, SessionStatus};
+use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::error::ErrorCode;
@@ -67,6 +68,9 @@ pub(crate) struct InputData<'a> {
 pub(crate) struct PermissionData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<&'a str>,
+    /// When the request is denied unanswered (the profile's `answer_timeout`).
+    #[serde(rename = "expiresAt", serialize_with = "millis")]
+    pub(crate) expires_at: DateTime<Utc>,
     pub(crate) input: &'a serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "requestId")]
     pub(crate) request_id: &'a str,
@@ -82,11 +86,19 @@ pub(crate) struct PermissionData<'a> {
 /// agent wrote them.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct QuestionData<'a> {
+    /// When the request is denied unanswered (the profile's `answer_timeout`).
+    #[serde(rename = "expiresAt", serialize_with = "millis")]
+    pub(crate) expires_at: DateTime<Utc>,
     pub(crate) questions: &'a serde_json::Value,
     #[serde(rename = "requestId")]
     pub(crate) request_id: &'a str,
     #[serde(rename = "toolUseId", skip_serializing_if = "Option::is_none")]
     pub(crate) tool_use_id: Option<&'a str>,
+}
+
+/// A time as the envelope's `at` is written: RFC 3339, UTC, milliseconds.
+fn millis<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// How a request was closed.
@@ -99,10 +111,81 @@ pub(crate) enum Outcome {
     Deny,
     /// The agent stopped waiting (its turn ended or was interrupted).
     Withdrawn,
+    /// No one answered: the deadline passed, or the session ended first (`reason`).
+    Expired,
 }
 
-/// The end of a request: a client's answer, naming the principal who gave it, or the
-/// agent's withdrawal.
+/// Why a request expired unanswered (the `reason` of an `expired` answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExpiryReason {
+    /// Its `answer_timeout` passed; the agent was told and its turn went on.
+    Timeout,
+    /// The session was stopped (by a client, as idle, for a delete).
+    Stopped,
+    /// The runtime shut down.
+    Shutdown,
+    /// The agent exited on its own.
+    AgentCrashed,
+    /// The runtime died with the session live; found by startup recovery.
+    RuntimeRestarted,
+}
+
+impl ExpiryReason {
+    /// The reason as it appears in the event.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ExpiryReason::Timeout => "timeout",
+            ExpiryReason::Stopped => "stopped",
+            ExpiryReason::Shutdown => "shutdown",
+            ExpiryReason::AgentCrashed => "agent_crashed",
+            ExpiryReason::RuntimeRestarted => "runtime_restarted",
+        }
+    }
+
+    /// The reason of a stop: shutdown is told apart, every other stop (a client's, the
+    /// idle sweeper's, a delete's) is `stopped`.
+    pub(crate) fn of_stop(reason: &str) -> Self {
+        if reason == "shutdown" {
+            ExpiryReason::Shutdown
+        } else {
+            ExpiryReason::Stopped
+        }
+    }
+
+    /// The reason in the words of the note a resumed agent gets.
+    pub(crate) fn in_note(self) -> &'static str {
+        match self {
+            ExpiryReason::Timeout => "no one answered in time",
+            ExpiryReason::Stopped => "the session was stopped",
+            ExpiryReason::Shutdown => "the host shut down",
+            ExpiryReason::AgentCrashed => "the agent process exited",
+            ExpiryReason::RuntimeRestarted => "the host stopped unexpectedly",
+        }
+    }
+
+    /// What the agent and the clients are told.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            ExpiryReason::Timeout => "No one answered this request in time; it was denied.",
+            ExpiryReason::Stopped => "The session was stopped before anyone answered.",
+            ExpiryReason::Shutdown => "The runtime shut down before anyone answered.",
+            ExpiryReason::AgentCrashed => "The agent exited before anyone answered.",
+            ExpiryReason::RuntimeRestarted => {
+                "The runtime stopped unexpectedly before anyone answered."
+            }
+        }
+    }
+}
+
+impl Serialize for ExpiryReason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The end of a request: a client's answer, naming the principal who gave it, the
+/// agent's withdrawal, or its expiry with the reason.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct AnswerData<'a> {
     /// Allowed for the rest of the agent's process.
@@ -118,6 +201,9 @@ pub(crate) struct AnswerData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) message: Option<&'a str>,
     pub(crate) outcome: Outcome,
+    /// Why an `expired` request expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<ExpiryReason>,
     #[serde(rename = "requestId")]
     pub(crate) request_id: &'a str,
 }
@@ -283,6 +369,68 @@ mod tests {
         ];
         for (payload, untyped) in cases {
             assert_eq!(bytes(&payload), untyped.to_string());
+        }
+    }
+
+    #[test]
+    fn request_and_answer_payloads_carry_their_deadline_and_expiry() {
+        let input = json!({ "command": "ls" });
+        let at: DateTime<Utc> = "2026-01-01T00:00:00.123456Z".parse().unwrap();
+        let permission = Payload::Permission(PermissionData {
+            description: None,
+            expires_at: at,
+            input: input.as_object().unwrap(),
+            request_id: "r-1",
+            suggestions: None,
+            tool: "Bash",
+            tool_use_id: Some("toolu_1"),
+        });
+        assert_eq!(
+            bytes(&permission),
+            r#"{"expiresAt":"2026-01-01T00:00:00.123Z","input":{"command":"ls"},"requestId":"r-1","tool":"Bash","toolUseId":"toolu_1"}"#
+        );
+        let expired = Payload::Answer(AnswerData {
+            always: false,
+            answers: None,
+            by: None,
+            input: None,
+            message: Some(ExpiryReason::RuntimeRestarted.message()),
+            outcome: Outcome::Expired,
+            reason: Some(ExpiryReason::RuntimeRestarted),
+            request_id: "r-1",
+        });
+        assert_eq!(
+            bytes(&expired),
+            json!({ "message": "The runtime stopped unexpectedly before anyone answered.",
+                    "outcome": "expired", "reason": "runtime_restarted", "requestId": "r-1" })
+            .to_string()
+        );
+        assert_eq!(
+            serde_json::from_str::<ExpiryReason>(r#""runtime_restarted""#).unwrap(),
+            ExpiryReason::RuntimeRestarted,
+            "read back as written"
+        );
+        assert_eq!(ExpiryReason::of_stop("shutdown"), ExpiryReason::Shutdown);
+        for stop in ["stopped", "idle", "deleted"] {
+            assert_eq!(ExpiryReason::of_stop(stop), ExpiryReason::Stopped);
+        }
+    }
+
+    #[test]
+    fn every_expiry_reason_is_documented() {
+        let protocol = include_str!("../../docs/protocol.md");
+        for reason in [
+            ExpiryReason::Timeout,
+            ExpiryReason::Stopped,
+            ExpiryReason::Shutdown,
+            ExpiryReason::AgentCrashed,
+            ExpiryReason::RuntimeRestarted,
+        ] {
+            assert!(
+                protocol.contains(&format!("| `{}` |", reason.as_str())),
+                "the expiry reason {} is missing from docs/protocol.md",
+                reason.as_str()
+            );
         }
     }
 

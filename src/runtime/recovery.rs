@@ -1,6 +1,7 @@
 //! Startup recovery: sessions that a dead runtime left live are made resumable again.
-//! Their orphaned sandboxes are synced (where still reachable) and reaped; their records
-//! become `stopped`.
+//! Their orphaned sandboxes are synced (where still reachable) and reaped; the requests
+//! they left waiting for a person expire (`runtime_restarted`); their records become
+//! `stopped`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,8 +9,10 @@ use std::sync::Arc;
 use agent_runtime_api::{SessionFilter, SessionRecord, SessionStatus};
 
 use super::Inner;
+use super::expiry;
 use super::launch::session_key;
 use super::log::SessionLog;
+use super::payload::ExpiryReason;
 use super::workspace::{self, Synced};
 
 /// What recovery did.
@@ -78,6 +81,14 @@ pub(crate) async fn recover(
     }
     for record in stale {
         let mut log = SessionLog::reopen(inner.clone(), record).await?;
+        // Requests the dead runtime left waiting are closed before the session stops, so
+        // clients see why no answer is taken, and the next life's agent hears of them.
+        expiry::expire_left(
+            inner.adapters.store.as_ref(),
+            &mut log,
+            ExpiryReason::RuntimeRestarted,
+        )
+        .await?;
         if log
             .transition(SessionStatus::Stopped, Some("recovered"))
             .await

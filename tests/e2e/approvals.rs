@@ -330,7 +330,7 @@ async fn a_js_client_answers_a_claude_code_approval_after_a_reconnect() {
 }
 
 #[tokio::test]
-async fn stopping_claude_code_while_it_waits_withdraws_the_request() {
+async fn stopping_claude_code_while_it_waits_expires_the_request() {
     let fake = FakeAnthropic::start().await;
     let Some(setup) = claude_setup(&fake) else {
         return;
@@ -340,6 +340,7 @@ async fn stopping_claude_code_while_it_waits_withdraws_the_request() {
     let id = http.create_session("claude-ask").await;
     let seq = send(&http, &id, r#"TOOL:Bash {"command":"printf x > x.txt"}"#).await;
     let asked = wait_for_event(&http, &id, seq, "permission").await;
+    assert!(asked["data"]["expiresAt"].is_string(), "{asked}");
     wait_for_status(&http, &id, "waiting").await;
     let started = std::time::Instant::now();
     let (status, stopped) = http
@@ -353,8 +354,9 @@ async fn stopping_claude_code_while_it_waits_withdraws_the_request() {
         "Claude Code ended without its grace running out: {:?}",
         started.elapsed()
     );
-    let withdrawn = wait_for_event(&http, &id, asked["seq"].as_u64().unwrap(), "answer").await;
-    assert_eq!(withdrawn["data"]["outcome"], "withdrawn", "{withdrawn}");
+    let expired = wait_for_event(&http, &id, asked["seq"].as_u64().unwrap(), "answer").await;
+    assert_eq!(expired["data"]["outcome"], "expired", "{expired}");
+    assert_eq!(expired["data"]["reason"], "stopped", "{expired}");
     let (status, late) = answer(
         &http,
         &id,
@@ -365,5 +367,91 @@ async fn stopping_claude_code_while_it_waits_withdraws_the_request() {
         (status, &late["error"]["code"]),
         (404, &json!("request_not_found"))
     );
+    assert_eq!(runtime.terminate(), Some(0));
+}
+
+#[tokio::test]
+async fn a_request_pending_across_a_kill_9_expires_and_the_model_hears_of_it() {
+    let fake = FakeAnthropic::start().await;
+    let Some(setup) = claude_setup(&fake) else {
+        return;
+    };
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    let id = http.create_session("claude-ask").await;
+    let seq = send(
+        &http,
+        &id,
+        r#"TOOL:Bash {"command":"printf lost > lost.txt"}"#,
+    )
+    .await;
+    let asked = wait_for_event(&http, &id, seq, "permission").await;
+    let request_id = asked["data"]["requestId"].as_str().unwrap().to_owned();
+    wait_for_status(&http, &id, "waiting").await;
+    runtime.kill9();
+
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    let (_, session) = http.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(session["session"]["status"], "stopped", "{session}");
+    assert_eq!(session["session"]["pending"], json!([]));
+    let (_, page) = http
+        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+        .await;
+    let log = page["events"].as_array().unwrap();
+    let tail: Vec<&Value> = log.iter().rev().take(2).rev().map(|e| &e["data"]).collect();
+    assert_eq!(
+        tail,
+        [
+            &json!({ "requestId": request_id, "outcome": "expired", "reason": "runtime_restarted",
+                     "message": "The runtime stopped unexpectedly before anyone answered." }),
+            &json!({ "status": "stopped", "reason": "recovered" }),
+        ],
+        "{page}"
+    );
+    for (index, event) in log.iter().enumerate() {
+        assert_eq!(event["seq"], index as u64 + 1, "no gap in the log");
+    }
+    let (status, late) = answer(
+        &http,
+        &id,
+        json!({ "requestId": request_id, "behavior": "allow" }),
+    )
+    .await;
+    assert_eq!(
+        (status, &late["error"]["code"]),
+        (404, &json!("request_not_found"))
+    );
+
+    // Resumed, the agent's next turn carries the runtime's note to the model.
+    let (status, resumed) = http
+        .post(&format!("/v1/sessions/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    let result = http.turn(&id, "after the restart").await;
+    assert_eq!(result["is_error"], false, "{result}");
+    let requests = fake.requests();
+    let last = requests.last().expect("the model was called");
+    let user_texts: Vec<&str> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    let note = user_texts
+        .iter()
+        .find(|t| t.starts_with("Note from the host, not from the user:"))
+        .unwrap_or_else(|| panic!("no note in {user_texts:?}"));
+    assert!(
+        note.contains(r#"the tool call Bash with input {"command":"printf lost > lost.txt"}"#)
+            && note.contains("(the host stopped unexpectedly)"),
+        "{note}"
+    );
+    assert!(user_texts.contains(&"after the restart"), "{user_texts:?}");
+    let (status, _) = http.get(&format!("/v1/sessions/{id}/files/lost.txt")).await;
+    assert_eq!(status, 404, "the expired command did not run");
     assert_eq!(runtime.terminate(), Some(0));
 }

@@ -28,6 +28,13 @@ description = "Test agent whose tool calls are approved by a person"
 on_unlisted_tool = "ask"
 "#;
 
+/// [`ASKING_PROFILE`] whose requests wait for an answer only briefly.
+pub const HURRIED_PROFILE: &str = r#"
+description = "Test agent whose tool calls wait for a person for a second"
+on_unlisted_tool = "ask"
+answer_timeout = "1s"
+"#;
+
 pub struct Harness {
     pub manager: SessionManager,
     pub blobs: Arc<MemoryBlobStore>,
@@ -120,6 +127,11 @@ impl Harness {
                 manifest: ASKING_PROFILE.into(),
                 files: FileTree::default(),
             },
+            ProfileBundle {
+                name: "hurried".into(),
+                manifest: HURRIED_PROFILE.into(),
+                files: FileTree::default(),
+            },
         ]);
         let sandboxes = agent_runtime_local::build(agent_runtime_local::LocalSandboxConfig::new(
             root.path().join("sandboxes"),
@@ -172,8 +184,13 @@ impl Harness {
 
     /// Creates a session of the profile whose tool calls are asked of the clients.
     pub async fn create_asking(&self) -> SessionRecord {
+        self.create_of("asker").await
+    }
+
+    /// Creates a session of the profile `agent_type`.
+    pub async fn create_of(&self, agent_type: &str) -> SessionRecord {
         let request = CreateSession {
-            agent_type: "asker".into(),
+            agent_type: agent_type.into(),
             ..Default::default()
         };
         self.manager

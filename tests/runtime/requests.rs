@@ -367,7 +367,7 @@ async fn a_profile_that_does_not_ask_denies_the_agents_requests() {
 }
 
 #[tokio::test]
-async fn stopping_a_waiting_session_withdraws_its_request() {
+async fn stopping_a_waiting_session_expires_its_request_and_the_next_life_hears_of_it() {
     let h = Harness::start().await;
     let session = h.create_asking().await;
     let mut watch = h.watch();
@@ -393,9 +393,13 @@ async fn stopping_a_waiting_session_withdraws_its_request() {
         .filter(|e| e.kind == EventKind::Answer)
         .map(data)
         .collect();
-    assert_eq!(answers.len(), 1, "{answers:?}");
-    assert_eq!(answers[0]["outcome"], "withdrawn");
-    assert_eq!(answers[0]["requestId"], request_id(&request));
+    assert_eq!(
+        answers,
+        [
+            json!({ "requestId": request_id(&request), "outcome": "expired", "reason": "stopped",
+                 "message": "The session was stopped before anyone answered." })
+        ]
+    );
     let statuses: Vec<Value> = log
         .iter()
         .filter(|e| e.kind == EventKind::Status)
@@ -414,6 +418,184 @@ async fn stopping_a_waiting_session_withdraws_its_request() {
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::RequestNotFound);
+
+    // The first message of the next life carries the runtime's note before the client's
+    // words (the scripted agent echoes what it got); the one after it does not.
+    h.manager.resume(&h.alice, &session.id).await.unwrap();
+    let result = h.turn(&session.id, "hello again").await;
+    let echoed = result["result"].as_str().unwrap();
+    assert!(
+        echoed.starts_with("echo: Note from the host, not from the user:"),
+        "{echoed}"
+    );
+    assert!(
+        echoed.contains(r#"the tool call Bash with input {"command":"make deploy"}"#)
+            && echoed.contains("(the session was stopped)")
+            && echoed.ends_with("\nhello again"),
+        "{echoed}"
+    );
+    let result = h.turn(&session.id, "and again").await;
+    assert_eq!(result["result"], "echo: and again");
+    // A resume without news tells the agent nothing.
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    h.manager.resume(&h.alice, &session.id).await.unwrap();
+    let result = h.turn(&session.id, "quiet").await;
+    assert_eq!(result["result"], "echo: quiet");
+}
+
+#[tokio::test]
+async fn a_shutdown_expires_what_waits() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    h.say(&session.id, r#"ask AskUserQuestion {"questions":[{"question":"Go?","header":"Go","multiSelect":false,"options":[]}]}"#)
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Question)
+        .await;
+    watch.status(&session.id, "waiting").await;
+    h.manager.shutdown().await;
+    let log = h.log(&session.id).await;
+    let answers: Vec<Value> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Answer)
+        .map(data)
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            json!({ "requestId": request_id(&request), "outcome": "expired", "reason": "shutdown",
+                 "message": "The runtime shut down before anyone answered." })
+        ]
+    );
+    assert_eq!(data(log.last().unwrap())["reason"], "shutdown");
+    h.manager.resume(&h.alice, &session.id).await.unwrap();
+    let result = h.turn(&session.id, "back").await;
+    let echoed = result["result"].as_str().unwrap();
+    assert!(
+        echoed.contains(r#"your questions "Go?""#) && echoed.contains("(the host shut down)"),
+        "{echoed}"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_request_is_denied_at_its_deadline_and_the_turn_goes_on() {
+    let mut settings = settings();
+    settings.idle_timeout = Duration::from_millis(300);
+    let h = Harness::with_settings(settings).await;
+    let session = h.create_of("hurried").await;
+    let mut watch = h.watch();
+    let seq = h
+        .say(
+            &session.id,
+            r#"ask Write {"file_path":"late.txt","content":"x"}"#,
+        )
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    let expires_at: chrono::DateTime<chrono::Utc> = data(&request)["expiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ahead = expires_at - request.at;
+    assert!(
+        ahead >= chrono::Duration::milliseconds(990)
+            && ahead <= chrono::Duration::milliseconds(1100),
+        "{ahead}"
+    );
+    assert_eq!(
+        data(&h.manager.pending(&session.id)[0])["expiresAt"],
+        data(&request)["expiresAt"]
+    );
+
+    let expired = watch
+        .until(&session.id, |e| e.kind == EventKind::Answer)
+        .await;
+    assert_eq!(
+        data(&expired),
+        json!({ "requestId": request_id(&request), "outcome": "expired", "reason": "timeout",
+                "message": "No one answered this request within 1s; it was denied. Go on without it." })
+    );
+    assert!(expired.at >= expires_at, "not before its deadline");
+    let result = watch.result_after(&session.id, seq).await;
+    assert_eq!(
+        result["result"],
+        "TOOL RESULT SEEN: No one answered this request within 1s; it was denied. Go on without it."
+    );
+    let error = h
+        .manager
+        .answer(&h.alice, &session.id, &request_id(&request), allow())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::RequestClosed);
+    let files = h.manager.files(&h.alice, &session.id).await.unwrap();
+    assert!(!files.iter().any(|f| f.path == "late.txt"));
+    let statuses: Vec<Value> = h
+        .log(&session.id)
+        .await
+        .iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["starting", "idle", "running", "waiting", "running", "idle"],
+        "the waiting session outlived its idle timeout"
+    );
+    // The agent was told at the time, so its next life is not told again.
+    h.manager.stop(&h.alice, &session.id).await.unwrap();
+    h.manager.resume(&h.alice, &session.id).await.unwrap();
+    let result = h.turn(&session.id, "next").await;
+    assert_eq!(result["result"], "echo: next");
+}
+
+#[tokio::test]
+async fn an_agent_that_exits_while_it_waits_expires_its_request() {
+    let h = Harness::start().await;
+    let session = h.create_asking().await;
+    let mut watch = h.watch();
+    h.say(&session.id, r#"askcrash Bash {"command":"make deploy"}"#)
+        .await;
+    let request = watch
+        .until(&session.id, |e| e.kind == EventKind::Permission)
+        .await;
+    let expired = watch
+        .until(&session.id, |e| e.kind == EventKind::Answer)
+        .await;
+    assert_eq!(
+        data(&expired),
+        json!({ "requestId": request_id(&request), "outcome": "expired", "reason": "agent_crashed",
+                "message": "The agent exited before anyone answered." })
+    );
+    watch.status(&session.id, "failed").await;
+    assert!(h.manager.pending(&session.id).is_empty());
+    let log = h.log(&session.id).await;
+    assert_gap_free(&log);
+    let kinds: Vec<EventKind> = log
+        .iter()
+        .skip_while(|e| e.kind != EventKind::Permission)
+        .map(|e| e.kind)
+        .filter(|k| *k != EventKind::Agent)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Permission,
+            EventKind::Status, // waiting
+            EventKind::Error,  // agent_crashed
+            EventKind::Answer,
+            EventKind::Status, // failed
+        ]
+    );
+    h.manager.resume(&h.alice, &session.id).await.unwrap();
+    let result = h.turn(&session.id, "back").await;
+    let echoed = result["result"].as_str().unwrap();
+    assert!(
+        echoed.contains("the tool call Bash") && echoed.contains("(the agent process exited)"),
+        "{echoed}"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! How a live session ends: stopped on request, or its agent gone.
 
 use super::*;
+use crate::runtime::payload::ExpiryReason;
 
 impl Actor {
     /// Final sync and teardown. The agent gets its stdin closed (and an interrupt if a
@@ -13,6 +14,9 @@ impl Actor {
         self.log
             .transition(SessionStatus::Stopping, Some(reason))
             .await;
+        // Clients hear at once that no answer is taken any more, and why; the agent's
+        // next life is told with its next message.
+        self.expire_all(ExpiryReason::of_stop(reason)).await;
         if self.turn_active {
             self.write_stdin(&agent::control_request("interrupt-stop", "interrupt"))
                 .await;
@@ -99,6 +103,7 @@ impl Actor {
         self.log
             .error(EventErrorCode::AgentCrashed, &message, true)
             .await;
+        self.expire_all(ExpiryReason::AgentCrashed).await;
         // A periodic sync still under way could store older content after the final one.
         if let Some(task) = self.periodic_sync.take()
             && let Ok((synced, _)) = task.await

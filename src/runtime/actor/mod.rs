@@ -117,6 +117,8 @@ pub(crate) struct Launched {
     pub(crate) key: RelPath,
     /// Whether the profile relays the agent's permission requests to the clients.
     pub(crate) ask: bool,
+    /// How long a relayed request waits for an answer.
+    pub(crate) answer_timeout: Duration,
     /// The conversation id the runtime chose, when the agent started a new one.
     pub(crate) new_agent_session_id: Option<String>,
     pub(crate) sandbox: Arc<dyn Sandbox>,
@@ -134,8 +136,13 @@ pub(crate) struct Actor {
     log: SessionLog,
     /// Whether the profile relays the agent's permission requests to the clients.
     ask: bool,
+    /// How long a relayed request waits for an answer.
+    answer_timeout: Duration,
     /// The agent's requests that wait for a person.
     requests: Requests,
+    /// What the agent is told with the next message it gets: the requests of its last
+    /// life that expired unanswered (set on resume).
+    note: Option<String>,
     sandbox: Arc<dyn Sandbox>,
     io: AgentIo,
     /// Messages accepted but not yet sent to the agent, with their waiters.
@@ -204,7 +211,9 @@ impl Actor {
             key: parts.key,
             log,
             ask: parts.ask,
+            answer_timeout: parts.answer_timeout,
             requests,
+            note: None,
             sandbox: parts.sandbox,
             io: parts.io,
             queue: VecDeque::new(),
@@ -224,6 +233,11 @@ impl Actor {
             stdout_open: true,
         };
         (actor, handle, receiver)
+    }
+
+    /// Sets what the agent is told before its next message (see [`Actor::note`]).
+    pub(crate) fn tell_next_turn(&mut self, note: Option<String>) {
+        self.note = note;
     }
 
     /// Marks the freshly started session ready for messages.
@@ -255,6 +269,7 @@ impl Actor {
                 },
                 line = self.io.stdout.next_line(), if self.stdout_open => self.on_output(line).await,
                 status = &mut self.io.exit => break Ended::Exited(status),
+                () = requests::until(self.requests.next_deadline()) => self.expire_due().await,
                 _ = sync_timer.tick(), if self.periodic_sync.is_none() => self.start_periodic_sync(),
                 done = wait_sync(&mut self.periodic_sync) => self.finish_periodic_sync(done).await,
             }
@@ -417,8 +432,11 @@ impl Actor {
         self.interrupted = false;
         self.turn_waiter = waiter;
         self.busy.store(true, Ordering::Relaxed);
-        self.write_stdin(&agent::user_message(content.as_json()))
-            .await;
+        let line = match self.note.take() {
+            Some(note) => agent::user_message(&requests::with_note(&note, content.as_json())),
+            None => agent::user_message(content.as_json()),
+        };
+        self.write_stdin(&line).await;
         if self.record().status != SessionStatus::Running {
             self.log.transition(SessionStatus::Running, None).await;
         }

@@ -3,6 +3,10 @@
 //! answer, and is closed by exactly one `answer` event. So a request is pending exactly
 //! when its event has no `answer` event after it, which the log alone can tell.
 //!
+//! A request waits at most the profile's `answer_timeout` (its event says until when,
+//! `expiresAt`); then it expires: the agent is denied, and the `answer` says `expired`.
+//! A session that ends while requests wait expires them with its reason.
+//!
 //! The actor owns the pending set; the session's handle gets a read-only copy of the
 //! pending request events (a `watch`), for session objects and `session:join`.
 
@@ -15,7 +19,9 @@ use tokio::sync::watch;
 use super::*;
 use crate::agent::{CanUseTool, PermissionDecision, PermissionUpdate};
 use crate::runtime::Answer;
-use crate::runtime::payload::{AnswerData, Outcome, Payload, PermissionData, QuestionData};
+use crate::runtime::payload::{
+    AnswerData, ExpiryReason, Outcome, Payload, PermissionData, QuestionData,
+};
 
 /// The tool through which Claude Code asks the person questions.
 pub(crate) const QUESTION_TOOL: &str = "AskUserQuestion";
@@ -39,6 +45,8 @@ struct Pending {
     tool_use_id: Option<String>,
     /// The question texts, for a question request.
     questions: Option<Vec<String>>,
+    /// When it is denied unanswered.
+    deadline: tokio::time::Instant,
     /// The request's event as persisted.
     event: Event,
 }
@@ -81,6 +89,11 @@ impl Requests {
     fn publish(&self) {
         let events: Vec<Event> = self.pending.values().map(|p| p.event.clone()).collect();
         self.view.send_replace(events.into());
+    }
+
+    /// The earliest deadline of a pending request.
+    pub(super) fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.pending.values().map(|p| p.deadline).min()
     }
 
     fn close(&mut self, request_id: &str) -> Option<Pending> {
@@ -133,17 +146,25 @@ impl Actor {
             return;
         }
         let request_id = uuid::Uuid::now_v7().to_string();
+        // The profile bounds `answer_timeout` (at most a week), so neither sum overflows.
+        let deadline = tokio::time::Instant::now() + self.answer_timeout;
+        let expires_at = chrono::Duration::from_std(self.answer_timeout)
+            .ok()
+            .and_then(|timeout| Utc::now().checked_add_signed(timeout))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
         let questions = (request.tool_name == QUESTION_TOOL)
             .then(|| question_texts(&request.input))
             .flatten();
         let payload = match (&questions, request.input.get("questions")) {
             (Some(_), Some(questions)) => Payload::Question(QuestionData {
+                expires_at,
                 questions,
                 request_id: &request_id,
                 tool_use_id: request.tool_use_id.as_deref(),
             }),
             _ => Payload::Permission(PermissionData {
                 description: request.description.as_deref(),
+                expires_at,
                 input: &request.input,
                 request_id: &request_id,
                 suggestions: request.permission_suggestions.as_ref(),
@@ -161,6 +182,7 @@ impl Actor {
                 input: request.input,
                 tool_use_id: request.tool_use_id,
                 questions,
+                deadline,
                 event,
             },
         );
@@ -204,10 +226,77 @@ impl Actor {
                     input: None,
                     message: Some(why),
                     outcome: Outcome::Withdrawn,
+                    reason: None,
                     request_id,
                 })
                 .await;
         }
+    }
+
+    /// Denies the requests whose deadline passed: an `expired` answer for the clients, a
+    /// denial the model reads for the agent, whose turn goes on.
+    pub(super) async fn expire_due(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<String> = self
+            .requests
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let waited = humantime::format_duration(self.answer_timeout).to_string();
+        let message = format!(
+            "No one answered this request within {waited}; it was denied. Go on without it."
+        );
+        for request_id in due {
+            if let Some(pending) = self
+                .expire(&request_id, ExpiryReason::Timeout, &message)
+                .await
+            {
+                let deny = PermissionDecision::Deny {
+                    message: &message,
+                    interrupt: false,
+                };
+                self.write_stdin(&agent::permission_response(
+                    &pending.agent_request_id,
+                    &deny,
+                ))
+                .await;
+            }
+        }
+        self.resume_turn().await;
+    }
+
+    /// Closes every pending request as expired: the session ends (`reason`) before anyone
+    /// answered. The agent is not answered: it is interrupted or already gone, and its
+    /// next life is told with its next message (see [`note_of_expired`]).
+    pub(super) async fn expire_all(&mut self, reason: ExpiryReason) {
+        let ids: Vec<String> = self.requests.pending.keys().cloned().collect();
+        for request_id in ids {
+            self.expire(&request_id, reason, reason.message()).await;
+        }
+    }
+
+    async fn expire(
+        &mut self,
+        request_id: &str,
+        reason: ExpiryReason,
+        message: &str,
+    ) -> Option<Pending> {
+        let pending = self.requests.close(request_id)?;
+        self.log
+            .answer(AnswerData {
+                always: false,
+                answers: None,
+                by: None,
+                input: None,
+                message: Some(message),
+                outcome: Outcome::Expired,
+                reason: Some(reason),
+                request_id,
+            })
+            .await;
+        Some(pending)
     }
 
     /// Once nothing waits for a person any more, the turn runs again.
@@ -266,6 +355,7 @@ impl Actor {
                 input: edited,
                 message,
                 outcome,
+                reason: None,
                 request_id,
             })
             .await;
@@ -296,6 +386,28 @@ impl Actor {
         self.resume_turn().await;
         Ok(seq)
     }
+}
+
+/// Resolves when `deadline` passes; never without one.
+pub(super) async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A message's content with `note` as a text block before it: the runtime's own words,
+/// apart from the client's.
+pub(super) fn with_note(note: &str, content: &Value) -> Value {
+    let note = serde_json::json!({ "type": "text", "text": note });
+    let blocks = match content {
+        Value::Array(blocks) => std::iter::once(note)
+            .chain(blocks.iter().cloned())
+            .collect(),
+        Value::String(text) => vec![note, serde_json::json!({ "type": "text", "text": text })],
+        other => vec![note, other.clone()],
+    };
+    Value::Array(blocks)
 }
 
 /// The denial's text for the agent.
@@ -388,6 +500,7 @@ mod tests {
             questions: question_texts(&input),
             input,
             tool_use_id: None,
+            deadline: tokio::time::Instant::now(),
             event: Event {
                 seq: 1,
                 at: Utc::now(),
@@ -462,6 +575,19 @@ mod tests {
             assert_eq!(error.code, ErrorCode::InvalidRequest);
             assert!(error.message.contains(why), "{why}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn a_note_comes_before_the_clients_content_as_a_block_of_its_own() {
+        assert_eq!(
+            with_note("n", &json!("hi")),
+            json!([{ "type": "text", "text": "n" }, { "type": "text", "text": "hi" }])
+        );
+        let image = json!({ "type": "image", "source": { "type": "url", "url": "u" } });
+        assert_eq!(
+            with_note("n \"quoted\"", &json!([image])),
+            json!([{ "type": "text", "text": "n \"quoted\"" }, image])
+        );
     }
 
     #[test]

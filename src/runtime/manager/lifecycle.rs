@@ -4,6 +4,8 @@
 //! taken by another principal's new session.
 
 use super::*;
+use crate::runtime::expiry;
+use crate::runtime::payload::ExpiryReason;
 
 impl SessionManager {
     /// Final sync, then the sandbox goes away; the session can be resumed.
@@ -109,9 +111,21 @@ impl SessionManager {
             // No actor of this runtime has it, yet the record says it is live: its actor
             // ended without a save of its last status taking. It is stopped first, as
             // recovery would.
+            expiry::expire_left(
+                self.inner.adapters.store.as_ref(),
+                &mut log,
+                ExpiryReason::RuntimeRestarted,
+            )
+            .await
+            .map_err(|e| RuntimeError::storage("reading the event log", e))?;
             log.transition(SessionStatus::Stopped, Some("recovered"))
                 .await;
         }
+        // Read before this life's `starting`: what the last lives left for the agent.
+        let note =
+            expiry::resume_note(self.inner.adapters.store.as_ref(), log.id(), log.last_seq())
+                .await
+                .map_err(|e| RuntimeError::storage("reading the event log", e))?;
         if !log
             .transition(SessionStatus::Starting, Some("resume"))
             .await
@@ -121,7 +135,7 @@ impl SessionManager {
                 "its status does not allow a resume",
             ));
         }
-        self.bring_up(log, rendered, Start::Resume).await
+        self.bring_up(log, rendered, Start::Resume, note).await
     }
 
     /// Stops the session if live and removes its record, log, files and transcripts.

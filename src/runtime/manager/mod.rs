@@ -226,7 +226,7 @@ impl SessionManager {
         let rendered = launch::render(&self.inner, &profile, &record)?;
         self.store_new(&record, limits).await?;
         let log = SessionLog::begin(self.inner.clone(), record).await;
-        let record = self.bring_up(log, rendered, Start::New).await?;
+        let record = self.bring_up(log, rendered, Start::New, None).await?;
         drop(guard);
         if let Some(message) = request.message {
             self.send_message(principal, &id, message, None).await?;
@@ -236,12 +236,14 @@ impl SessionManager {
 
     /// Launches the agent for a session in `starting` (its status event already logged),
     /// registers the actor and marks the session `idle`. On failure the session ends
-    /// `failed` with the error, which is also returned.
+    /// `failed` with the error, which is also returned. `note` goes to the agent with its
+    /// first message (what expired while the session was down).
     async fn bring_up(
         &self,
         mut log: SessionLog,
         rendered: crate::profiles::RenderedProfile,
         start: Start,
+        note: Option<String>,
     ) -> Result<SessionRecord, RuntimeError> {
         match launch::launch(&self.inner, log.record(), rendered, start).await {
             Ok(launched) => {
@@ -262,6 +264,7 @@ impl SessionManager {
                     log.set_agent_session_id(agent_session_id);
                 }
                 let (mut actor, handle, commands) = Actor::new(self.inner.clone(), log, launched);
+                actor.tell_next_turn(note);
                 // Live before the `idle` event is out: a client that hears it and asks at
                 // once finds the session (its command waits in the channel until `run`).
                 self.inner

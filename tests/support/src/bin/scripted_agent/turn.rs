@@ -16,6 +16,8 @@
 //! interrupt while waiting withdraws the request (`control_cancel_request`).
 //! `askmany <n>` asks about `n` Bash calls at once, as parallel tool calls do, waits for
 //! every answer and replies with the behaviours in the order asked (`allow,deny,...`).
+//! `askcrash <tool> <json input>` asks like `ask`, then exits (as `crash`) half a second
+//! later, still waiting.
 //!
 //! `sh` runs the command with `sh -c` in the working directory, as an agent's shell tool
 //! would, and replies with `exit <code>` followed by its output (stdout, then stderr).
@@ -169,6 +171,7 @@ impl Agent {
             }
             ("ask", _) if !rest.trim().is_empty() => self.ask(ctx, rest.trim()),
             ("askmany", Ok(n)) => self.ask_many(ctx, n),
+            ("askcrash", _) if !rest.trim().is_empty() => self.ask_then_crash(ctx, rest.trim()),
             ("sh", _) if !rest.trim().is_empty() => {
                 let reply = shell(rest.trim());
                 self.say(ctx, &reply)
@@ -262,6 +265,24 @@ impl Agent {
         early["total_cost_usd"] = json!(-1.0);
         emit(&early);
         self.say(ctx, "forged")
+    }
+
+    /// A tool call that needs the host's permission, and an exit while it waits.
+    fn ask_then_crash(&mut self, ctx: &Ctx, rest: &str) -> Outcome {
+        let (tool, input) = rest.split_once(' ').unwrap_or((rest, "{}"));
+        let input: Value = serde_json::from_str(input).unwrap_or_else(|_| json!({}));
+        let tool_use_id = format!("toolu_scripted_{}", short_id());
+        self.assistant_block(
+            ctx,
+            json!({"type": "tool_use", "id": tool_use_id, "name": tool, "input": input}),
+        );
+        let request = json!({"subtype": "can_use_tool", "tool_name": tool, "display_name": tool,
+            "input": input, "tool_use_id": tool_use_id, "description": tool});
+        emit(
+            &json!({"type": "control_request", "request_id": crate::shapes::uuid(), "request": request}),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        self.crash(ctx)
     }
 
     /// A tool call that needs the host's permission; see the module docs.
