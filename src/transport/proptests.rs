@@ -17,7 +17,7 @@ use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
 /// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 17] = [
+const DOCUMENTED_CODES: [ErrorCode; 19] = [
     ErrorCode::Unauthorized,
     ErrorCode::OriginForbidden,
     ErrorCode::HostForbidden,
@@ -34,6 +34,8 @@ const DOCUMENTED_CODES: [ErrorCode; 17] = [
     ErrorCode::StorageUnavailable,
     ErrorCode::RequestNotFound,
     ErrorCode::RequestClosed,
+    ErrorCode::BudgetExceeded,
+    ErrorCode::Forbidden,
     ErrorCode::Internal,
 ];
 
