@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::{Http, Runtime, Setup, node};
 
 /// Runs `agent-runtime keys --config <setup's config> ARGS`.
-fn keys(setup: &Setup, args: &[&str]) -> Output {
+pub(crate) fn keys(setup: &Setup, args: &[&str]) -> Output {
     setup.write_config();
     std::process::Command::new(env!("CARGO_BIN_EXE_agent-runtime"))
         .arg("keys")
@@ -25,7 +25,7 @@ fn keys(setup: &Setup, args: &[&str]) -> Output {
 }
 
 /// `keys create ARGS`; returns the printed key.
-fn create_key(setup: &Setup, args: &[&str]) -> String {
+pub(crate) fn create_key(setup: &Setup, args: &[&str]) -> String {
     let mut all = vec!["create"];
     all.extend_from_slice(args);
     let output = keys(setup, &all);
