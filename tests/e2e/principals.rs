@@ -65,6 +65,11 @@ async fn rest_attempts(http: &Http, id: &str) -> Vec<(String, u16, Value)> {
             format!("/v1/sessions/{id}/answers"),
             Some(json!({ "requestId": "r-1", "behavior": "allow" })),
         ),
+        (
+            Method::PUT,
+            format!("/v1/sessions/{id}/budget"),
+            Some(json!({ "maxTurns": 1 })),
+        ),
         (Method::POST, format!("/v1/sessions/{id}/interrupt"), None),
         (Method::POST, format!("/v1/sessions/{id}/stop"), None),
         (Method::POST, format!("/v1/sessions/{id}/resume"), None),
@@ -130,10 +135,12 @@ fn assert_socket_summary(summary: &Value) {
     }
     for side in ["aOnB", "bOnA"] {
         let codes = summary[side].as_object().unwrap();
-        assert_eq!(codes.len(), 9, "{summary}");
+        assert_eq!(codes.len(), 10, "{summary}");
         assert!(codes.values().all(|c| c == "not_found"), "{summary}");
     }
     assert_eq!(summary["stopped"], "stopped");
+    assert_eq!(summary["ownBudget"], "forbidden", "{summary}");
+    assert_eq!(summary["raisedBudget"], 3, "{summary}");
 }
 
 #[tokio::test]
