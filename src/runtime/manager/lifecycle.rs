@@ -148,11 +148,16 @@ impl SessionManager {
                 ));
             }
             if let Some(handle) = this.inner.handle(&id) {
+                let mut actor_alive = handle.pending.clone();
                 let (reply, answer) = oneshot::channel();
                 let command = Command::SetBudget { budget, reply };
                 if let Some(result) = ask(&handle, command, answer).await {
                     return result;
                 }
+                // The actor is ending (a crash, a shutdown) and saves the record once
+                // more before it is gone, which would undo a write made now. Its pending
+                // view closes when it is dropped, after that save.
+                while actor_alive.changed().await.is_ok() {}
             }
             this.store_budget(&id, budget).await
         });
