@@ -256,3 +256,30 @@ async fn only_an_admin_raises_a_budget_live_or_stopped() {
     let record = h.manager.get(&h.alice, &session.id).await.unwrap();
     assert_eq!((record.usage.turns, record.budget), (3, more));
 }
+
+/// Lines of another conversation, or after the turn ended, claim results with absurd
+/// costs: they count for nothing, so a turn and cost budget is judged by the turns the
+/// runtime ran.
+#[tokio::test]
+async fn forged_result_lines_do_not_use_up_a_budget() {
+    let h = Harness::start().await;
+    let session = create(&h, "tester", Some(budget(Some(0.01), None, Some(2)))).await;
+    let mut watch = h.watch();
+    let seq = h.say(&session.id, "forge").await;
+    watch
+        .until(&session.id, |e| {
+            e.seq > seq && e.kind == EventKind::Agent && data(e)["result"] == "forged"
+        })
+        .await;
+    let record = h.manager.get(&h.alice, &session.id).await.unwrap();
+    assert_eq!(record.usage.turns, 1, "one turn counted");
+    assert!(record.usage.cost_usd < 0.01, "{:?}", record.usage);
+    assert_eq!(budget_events(&h, &session.id).await.len(), 0);
+    // The budget's second turn is still there, and it is the last.
+    h.turn(&session.id, "reply two").await;
+    assert_eq!(budget_events(&h, &session.id).await.len(), 1);
+    assert_eq!(
+        send(&h, &h.alice, &session.id).await,
+        Err(ErrorCode::BudgetExceeded)
+    );
+}
