@@ -78,6 +78,7 @@ class Session {
       lastSeq: this.events.length,
       agentSessionId: this.id,
       usage: { inputTokens: 0, outputTokens: 0, costUsd: 0, turns: 0 },
+      budget: { maxCostUsd: null, maxTokens: null, maxTurns: null },
       error: null,
     };
   }

@@ -42,6 +42,11 @@ pub enum ErrorCode {
     /// The request was answered already (the first valid answer won), or the agent
     /// stopped waiting for it.
     RequestClosed,
+    /// The session used up one of its budget's limits; it takes no more messages until
+    /// an admin raises the budget.
+    BudgetExceeded,
+    /// The principal may see the session but not do this to it (only an admin may).
+    Forbidden,
     /// Anything else; details are logged, not sent.
     Internal,
 }
@@ -67,6 +72,8 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::RequestNotFound => "request_not_found",
             ErrorCode::RequestClosed => "request_closed",
+            ErrorCode::BudgetExceeded => "budget_exceeded",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::Internal => "internal",
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agent_runtime_api::RelPath;
+use agent_runtime_api::{Budget, RelPath};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -135,6 +135,8 @@ pub(crate) struct Manifest {
     pub env: BTreeMap<String, String>,
     pub mcp_servers: BTreeMap<String, McpServerSpec>,
     pub tools: Vec<ToolSpec>,
+    /// The most each session of the profile may use (`[budget]`); unlimited when absent.
+    pub budget: Budget,
 }
 
 /// Where the system prompt's template comes from.
@@ -191,6 +193,34 @@ struct RawManifest {
     mcp_servers: BTreeMap<String, RawMcpServer>,
     #[serde(default)]
     tools: Vec<RawTool>,
+    #[serde(default)]
+    budget: RawBudget,
+}
+
+/// `[budget]`: the most a session of the profile may use; each limit absent is unlimited.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    max_cost_usd: Option<f64>,
+    max_tokens: Option<u64>,
+    max_turns: Option<u64>,
+}
+
+impl RawBudget {
+    fn check(self) -> Result<Budget, String> {
+        if let Some(cost) = self.max_cost_usd
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(format!(
+                "`budget.max_cost_usd` must be a non-negative number, not {cost}"
+            ));
+        }
+        Ok(Budget {
+            max_cost_usd: self.max_cost_usd,
+            max_tokens: self.max_tokens,
+            max_turns: self.max_turns,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -288,6 +318,7 @@ impl Manifest {
             env: raw.env,
             mcp_servers,
             tools: tools(raw.tools).map_err(in_manifest)?,
+            budget: raw.budget.check().map_err(in_manifest)?,
         })
     }
 }

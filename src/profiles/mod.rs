@@ -252,6 +252,11 @@ impl Profile {
         &self.name
     }
 
+    /// The most each session of the profile may use (`[budget]`).
+    pub fn budget(&self) -> agent_runtime_api::Budget {
+        self.manifest.budget
+    }
+
     /// What clients see of the profile.
     pub fn summary(&self) -> ProfileSummary {
         ProfileSummary {

@@ -269,6 +269,22 @@ fn tools_are_checked_when_the_profile_loads() {
 }
 
 #[test]
+fn a_budget_section_sets_the_limits_and_its_absence_is_unlimited() {
+    let plain = Profile::parse(bundle("description = \"d\"\n", &[])).unwrap();
+    assert_eq!(plain.budget(), agent_runtime_api::Budget::default());
+    let manifest = "description = \"d\"\n[budget]\nmax_cost_usd = 0.5\nmax_turns = 3\n";
+    let limited = Profile::parse(bundle(manifest, &[])).unwrap();
+    assert_eq!(
+        limited.budget(),
+        agent_runtime_api::Budget {
+            max_cost_usd: Some(0.5),
+            max_tokens: None,
+            max_turns: Some(3),
+        }
+    );
+}
+
+#[test]
 fn manifest_errors_name_the_key_and_line() {
     let cases = [
         ("description = \"d\"\nmodle = \"x\"\n", "modle"),
@@ -314,6 +330,16 @@ fn manifest_errors_name_the_key_and_line() {
         (
             "description = \"d\"\n[[tools]]\nname = \"t\"\nkind = \"ftp\"\ndescription = \"\"\n",
             "ftp",
+        ),
+        ("description = \"d\"\n[budget]\nmax_cost = 1\n", "max_cost"),
+        ("description = \"d\"\n[budget]\nmax_turns = -1\n", "line 3"),
+        (
+            "description = \"d\"\n[budget]\nmax_cost_usd = -0.5\n",
+            "`budget.max_cost_usd` must be a non-negative number",
+        ),
+        (
+            "description = \"d\"\n[budget]\nmax_cost_usd = nan\n",
+            "`budget.max_cost_usd` must be a non-negative number",
         ),
     ];
     for (manifest, expected) in cases {

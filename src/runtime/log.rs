@@ -129,6 +129,13 @@ impl SessionLog {
         &mut self.record.usage
     }
 
+    /// Sets the session's budget (an admin raised it) and saves the record at once: the
+    /// limits hold from now on, whatever status change comes next.
+    pub(crate) async fn set_budget(&mut self, budget: agent_runtime_api::Budget) {
+        self.record.budget = budget;
+        self.save().await;
+    }
+
     /// The conversation the agent was started with; saved with the next status change.
     pub(crate) fn set_agent_session_id(&mut self, agent_session_id: String) {
         self.record.agent_session_id = Some(agent_session_id);

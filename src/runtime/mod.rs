@@ -5,6 +5,7 @@
 //! and the [`EventBus`].
 
 mod actor;
+mod budget;
 mod bus;
 mod deadline;
 mod expiry;
@@ -154,6 +155,8 @@ pub struct CreateSession {
     /// The principal the session is created for; only an admin may name another than
     /// itself. `None`: the caller.
     pub owner: Option<String>,
+    /// Limits tighter than the profile's `[budget]`; `None`: the profile's.
+    pub budget: Option<agent_runtime_api::Budget>,
 }
 
 /// A user message: a string or an array of Anthropic content blocks, already validated.

@@ -267,6 +267,8 @@ pub(crate) enum EventErrorCode {
     SyncFailed,
     /// Queued messages never reached the agent because the session ended.
     MessagesDropped,
+    /// The session's usage reached a limit of its budget; it takes no more messages.
+    BudgetExceeded,
     /// The agent exited on its own; fatal.
     AgentCrashed,
     /// The session could not be started; fatal, with the code the request failed with
@@ -285,6 +287,7 @@ impl EventErrorCode {
             EventErrorCode::FileSkipped => "file_skipped",
             EventErrorCode::SyncFailed => "sync_failed",
             EventErrorCode::MessagesDropped => "messages_dropped",
+            EventErrorCode::BudgetExceeded => "budget_exceeded",
             EventErrorCode::AgentCrashed => "agent_crashed",
             EventErrorCode::StartFailed(code) => code.as_str(),
         }
@@ -445,6 +448,7 @@ mod tests {
             EventErrorCode::FileSkipped,
             EventErrorCode::SyncFailed,
             EventErrorCode::MessagesDropped,
+            EventErrorCode::BudgetExceeded,
             EventErrorCode::AgentCrashed,
         ] {
             assert!(

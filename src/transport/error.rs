@@ -18,13 +18,18 @@ use crate::error::{ErrorCode, RuntimeError};
 /// mistyped field, a bad query parameter). `profile_not_found`, `profile_invalid` and
 /// `metadata_invalid` are 422: the request was understood, but the agent type it names or
 /// the metadata it carries cannot be used. `file_too_large` is 422 too: the file exists,
-/// but this runtime does not serve files that large.
+/// but this runtime does not serve files that large. `budget_exceeded` is 409 like
+/// `request_closed`: the session's state refuses the message, and sending it again does not
+/// help until an admin raised the budget (not 402: nothing is paid here, and not 429:
+/// waiting does not help).
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::OriginForbidden | ErrorCode::HostForbidden => StatusCode::FORBIDDEN,
+        ErrorCode::OriginForbidden | ErrorCode::HostForbidden | ErrorCode::Forbidden => {
+            StatusCode::FORBIDDEN
+        }
         ErrorCode::NotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::RequestClosed => StatusCode::CONFLICT,
+        ErrorCode::RequestClosed | ErrorCode::BudgetExceeded => StatusCode::CONFLICT,
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::ProfileNotFound
         | ErrorCode::ProfileInvalid

@@ -3,7 +3,7 @@
 //!
 //! Optional fields that are `null` count as absent: JavaScript clients send either.
 
-use agent_runtime_api::SessionStatus;
+use agent_runtime_api::{Budget, SessionStatus};
 use serde_json::{Map, Value};
 
 use crate::error::RuntimeError;
@@ -121,12 +121,73 @@ pub fn create(payload: &Value) -> Result<CreateSession, RuntimeError> {
         Some(_) => Some(content(fields, "message")?),
     };
     let owner = optional_str(fields, "owner")?.map(str::to_owned);
+    let budget = present(fields, "budget")
+        .map(|v| budget(v, "budget"))
+        .transpose()?;
     Ok(CreateSession {
         agent_type,
         metadata,
         session_id,
         message,
         owner,
+        budget,
+    })
+}
+
+/// Parses `session:budget`: `{ sessionId, budget }`.
+pub fn set_budget(payload: &Value) -> Result<(&str, Budget), RuntimeError> {
+    let fields = object(payload)?;
+    let session_id = required_str(fields, "sessionId")?;
+    let value =
+        present(fields, "budget").ok_or_else(|| RuntimeError::invalid("`budget` is required"))?;
+    Ok((session_id, budget(value, "budget")?))
+}
+
+/// `{ maxCostUsd?, maxTokens?, maxTurns? }`: a budget's limits, each absent (or `null`)
+/// when unlimited. `name` is the field it came in (`budget`), or empty when it is the
+/// whole body (`PUT .../budget`), so that a refusal names the limit as the client sent it.
+pub fn budget(value: &Value, name: &str) -> Result<Budget, RuntimeError> {
+    let field = |limit: &str| match name {
+        "" => limit.to_owned(),
+        _ => format!("{name}.{limit}"),
+    };
+    let fields = value.as_object().ok_or_else(|| match name {
+        "" => RuntimeError::invalid("the budget must be a JSON object"),
+        _ => RuntimeError::invalid(format!("`{name}` must be a JSON object")),
+    })?;
+    const LIMITS: [&str; 3] = ["maxCostUsd", "maxTokens", "maxTurns"];
+    if let Some(unknown) = fields.keys().find(|k| !LIMITS.contains(&k.as_str())) {
+        return Err(RuntimeError::invalid(format!(
+            "`{}` is not a limit; a budget has {}",
+            field(unknown),
+            LIMITS.join(", ")
+        )));
+    }
+    let max_cost_usd = present(fields, "maxCostUsd")
+        .map(|v| match v.as_f64() {
+            Some(cost) if cost >= 0.0 => Ok(cost),
+            _ => Err(RuntimeError::invalid(format!(
+                "`{}` must be a non-negative number",
+                field("maxCostUsd")
+            ))),
+        })
+        .transpose()?;
+    let count = |limit: &str| {
+        present(fields, limit)
+            .map(|v| {
+                v.as_u64().ok_or_else(|| {
+                    RuntimeError::invalid(format!(
+                        "`{}` must be a non-negative integer",
+                        field(limit)
+                    ))
+                })
+            })
+            .transpose()
+    };
+    Ok(Budget {
+        max_cost_usd,
+        max_tokens: count("maxTokens")?,
+        max_turns: count("maxTurns")?,
     })
 }
 
@@ -322,6 +383,51 @@ mod tests {
         let error = result.unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidRequest);
         error.message
+    }
+
+    #[test]
+    fn a_budget_is_parsed_and_checked_limit_by_limit() {
+        let created = create(&json!({"agentType": "a", "budget": {"maxTurns": 2, "maxCostUsd": 0.5, "maxTokens": null}})).unwrap();
+        assert_eq!(
+            created.budget,
+            Some(Budget {
+                max_cost_usd: Some(0.5),
+                max_tokens: None,
+                max_turns: Some(2)
+            })
+        );
+        assert_eq!(create(&json!({"agentType": "a"})).unwrap().budget, None);
+        for (bad, expected) in [
+            (json!(3), "`budget` must be a JSON object"),
+            (json!({"maxTurn": 1}), "`budget.maxTurn` is not a limit"),
+            (
+                json!({"maxTurns": -1}),
+                "`budget.maxTurns` must be a non-negative integer",
+            ),
+            (
+                json!({"maxTokens": 1.5}),
+                "`budget.maxTokens` must be a non-negative integer",
+            ),
+            (
+                json!({"maxCostUsd": -0.1}),
+                "`budget.maxCostUsd` must be a non-negative number",
+            ),
+            (
+                json!({"maxCostUsd": "1"}),
+                "`budget.maxCostUsd` must be a non-negative number",
+            ),
+        ] {
+            let message = message_of(create(&json!({"agentType": "a", "budget": bad})));
+            assert!(message.starts_with(expected), "{message}");
+        }
+        // As a whole body, the limits are named as they are sent.
+        let message = message_of(budget(&json!({"maxTurns": "2"}), ""));
+        assert!(message.starts_with("`maxTurns` must be"), "{message}");
+        let request = json!({"sessionId": "s", "budget": {"maxTurns": 4}});
+        let (id, set) = set_budget(&request).unwrap();
+        assert_eq!((id, set.max_turns), ("s", Some(4)));
+        let message = message_of(set_budget(&json!({"sessionId": "s"})));
+        assert!(message.starts_with("`budget` is required"), "{message}");
     }
 
     #[test]

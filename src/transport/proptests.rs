@@ -17,7 +17,7 @@ use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
 /// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 17] = [
+const DOCUMENTED_CODES: [ErrorCode; 19] = [
     ErrorCode::Unauthorized,
     ErrorCode::OriginForbidden,
     ErrorCode::HostForbidden,
@@ -34,12 +34,14 @@ const DOCUMENTED_CODES: [ErrorCode; 17] = [
     ErrorCode::StorageUnavailable,
     ErrorCode::RequestNotFound,
     ErrorCode::RequestClosed,
+    ErrorCode::BudgetExceeded,
+    ErrorCode::Forbidden,
     ErrorCode::Internal,
 ];
 
 /// Field names the parsers look for, so that generated objects reach past "missing
 /// field" into each field's own checks; content-block names too.
-const FIELDS: [&str; 21] = [
+const FIELDS: [&str; 25] = [
     "agentType",
     "metadata",
     "sessionId",
@@ -61,6 +63,10 @@ const FIELDS: [&str; 21] = [
     "input",
     "always",
     "answers",
+    "budget",
+    "maxCostUsd",
+    "maxTokens",
+    "maxTurns",
 ];
 
 fn field_name() -> impl Strategy<Value = String> {
@@ -117,6 +123,8 @@ proptest! {
             payload::join(&payload).err(),
             payload::list(&payload).err(),
             payload::optional_object(&payload).err(),
+            payload::set_budget(&payload).err(),
+            payload::budget(&payload, "").err(),
         ];
         for error in refusals.into_iter().flatten() {
             assert_parser_refusal(error)?;
@@ -194,13 +202,14 @@ fn percent_encode(text: &str, keep: &[u8]) -> String {
 }
 
 fn rest_path() -> impl Strategy<Value = String> {
-    const TEMPLATES: [&str; 16] = [
+    const TEMPLATES: [&str; 17] = [
         "/v1/profiles",
         "/v1/sessions",
         "/v1/sessions/{}",
         "/v1/sessions/{}/messages",
         "/v1/sessions/{}/interrupt",
         "/v1/sessions/{}/answers",
+        "/v1/sessions/{}/budget",
         "/v1/sessions/{}/stop",
         "/v1/sessions/{}/resume",
         "/v1/sessions/{}/events",

@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -30,6 +30,7 @@ pub(crate) fn routes(ctx: &Shared) -> Router<Shared> {
         .route("/v1/sessions/{id}", get(get_session).delete(delete))
         .route("/v1/sessions/{id}/messages", post(send_message))
         .route("/v1/sessions/{id}/answers", post(answer))
+        .route("/v1/sessions/{id}/budget", put(set_budget))
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/stop", post(stop))
         .route("/v1/sessions/{id}/resume", post(resume))
@@ -239,6 +240,19 @@ async fn answer(
         .answer(&principal, &id, request_id, answer)
         .await?;
     Ok(Json(AnswerBody { seq }).into_response())
+}
+
+/// `{ maxCostUsd?, maxTokens?, maxTurns? }` → `{ session }`: the session's new budget
+/// (admins only).
+async fn set_budget(
+    State(ctx): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let budget = payload::budget(&body, "")?;
+    let record = ctx.manager.set_budget(&principal, &id, budget).await?;
+    Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
 
 async fn interrupt(

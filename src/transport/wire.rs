@@ -30,6 +30,8 @@ pub struct WireSession<'a> {
     last_seq: u64,
     agent_session_id: Option<&'a str>,
     usage: WireUsage,
+    /// The session's limits, each `null` when unlimited.
+    budget: WireBudget,
     error: Option<WireError<'a>>,
     /// The envelopes of the `permission` and `question` events that wait for an answer.
     pending: Vec<Box<RawValue>>,
@@ -42,6 +44,14 @@ struct WireUsage {
     output_tokens: u64,
     cost_usd: f64,
     turns: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireBudget {
+    max_cost_usd: Option<f64>,
+    max_tokens: Option<u64>,
+    max_turns: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +78,11 @@ impl<'a> WireSession<'a> {
                 output_tokens: record.usage.output_tokens,
                 cost_usd: record.usage.cost_usd,
                 turns: record.usage.turns,
+            },
+            budget: WireBudget {
+                max_cost_usd: record.budget.max_cost_usd,
+                max_tokens: record.budget.max_tokens,
+                max_turns: record.budget.max_turns,
             },
             error: record.error.as_ref().map(|e| WireError {
                 code: &e.code,
@@ -269,7 +284,7 @@ pub struct EmptyBody {}
 
 #[cfg(test)]
 mod tests {
-    use agent_runtime_api::{EventKind, SessionError, SessionStatus, Usage};
+    use agent_runtime_api::{Budget, EventKind, SessionError, SessionStatus, Usage};
     use chrono::TimeZone;
 
     use super::*;
@@ -297,6 +312,11 @@ mod tests {
                 cost_usd: 0.5,
                 turns: 2,
             },
+            budget: Budget {
+                max_cost_usd: Some(1.0),
+                max_tokens: None,
+                max_turns: Some(5),
+            },
             error: Some(SessionError {
                 code: "agent_failed".into(),
                 message: "exited".into(),
@@ -315,6 +335,7 @@ mod tests {
                 r#""createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:01.005Z","#,
                 r#""lastActivityAt":"2026-01-01T00:00:02.120Z","lastSeq":17,"agentSessionId":"agent-9","#,
                 r#""usage":{"inputTokens":10,"outputTokens":20,"costUsd":0.5,"turns":2},"#,
+                r#""budget":{"maxCostUsd":1.0,"maxTokens":null,"maxTurns":5},"#,
                 r#""error":{"code":"agent_failed","message":"exited"},"pending":[]}"#
             )
         );

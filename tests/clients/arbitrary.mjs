@@ -9,7 +9,7 @@ import { scriptArgs } from "./checks.mjs";
 
 const EVENTS = [
   "session:create", "session:message", "session:join", "session:leave",
-  "session:answer", "session:interrupt", "session:stop", "session:resume", "session:delete",
+  "session:answer", "session:budget", "session:interrupt", "session:stop", "session:resume", "session:delete",
   "session:get", "session:list", "session:files", "profile:list",
 ];
 
@@ -17,7 +17,8 @@ const EVENTS = [
 const FIELDS = [
   "agentType", "metadata", "sessionId", "message", "content", "messageId", "afterSeq",
   "status", "limit", "cursor", "type", "text", "source", "__proto__", "constructor",
-  "requestId", "behavior", "input", "always", "answers",
+  "requestId", "behavior", "input", "always", "answers", "budget", "maxCostUsd", "maxTokens",
+  "maxTurns",
 ];
 
 const STRINGS = [

@@ -60,6 +60,7 @@ export function assertSession(session, status) {
     [
       "agentSessionId",
       "agentType",
+      "budget",
       "createdAt",
       "error",
       "id",
@@ -79,6 +80,10 @@ export function assertSession(session, status) {
     "outputTokens",
     "turns",
   ]);
+  assert.deepEqual(Object.keys(session.budget).sort(), ["maxCostUsd", "maxTokens", "maxTurns"]);
+  for (const [limit, value] of Object.entries(session.budget)) {
+    assert.ok(value === null || (typeof value === "number" && value >= 0), `budget.${limit}: ${value}`);
+  }
   assert.ok(Array.isArray(session.pending), "pending is a list");
   for (const field of ["createdAt", "updatedAt", "lastActivityAt"]) {
     assert.match(session[field], RFC3339_UTC, field);

@@ -16,6 +16,7 @@ function attempts(sessionId) {
     ["session:join", { sessionId, afterSeq: 0 }],
     ["session:message", { sessionId, content: "hello" }],
     ["session:answer", { sessionId, requestId: "r-1", behavior: "allow" }],
+    ["session:budget", { sessionId, budget: { maxTurns: 1 } }],
     ["session:interrupt", { sessionId }],
     ["session:stop", { sessionId }],
     ["session:resume", { sessionId }],
@@ -59,6 +60,14 @@ runScript(async ({ url }) => {
     "invalid_request",
   ).message;
 
+  // Only an admin sets a budget: its owner is refused, the admin's limits are kept.
+  const ownBudget = assertError(
+    await request(sa, "session:budget", { sessionId: idA, budget: { maxTurns: 1 } }),
+    "forbidden",
+  ).code;
+  await requestOk(sadmin, "session:budget", { sessionId: idB, budget: { maxTurns: 3 } });
+  const raisedBudget = (await requestOk(sb, "session:get", { sessionId: idB })).session.budget.maxTurns;
+
   const all = (await requestOk(sadmin, "session:list", {})).sessions.map((s) => s.id);
   assert.ok(all.includes(idA) && all.includes(idB), `admin lists both: ${all}`);
   await requestOk(sadmin, "session:get", { sessionId: idB });
@@ -82,5 +91,5 @@ runScript(async ({ url }) => {
     rateLimited = ack.error;
     socket.close();
   }
-  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped, rateLimited };
+  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped, rateLimited, ownBudget, raisedBudget };
 });

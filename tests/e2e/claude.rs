@@ -153,3 +153,87 @@ async fn wait_for_status(http: &Http, id: &str, status: &str) {
     }
     panic!("session {id} never became {status}");
 }
+
+/// A budget of one turn, given at create: the pinned Claude Code's first turn runs, its
+/// `result` is counted, and the second message is refused until an admin raises the
+/// budget; then the session goes on.
+#[tokio::test]
+async fn claude_code_on_a_one_turn_budget_is_stopped_until_an_admin_raises_it() {
+    let fake = FakeAnthropic::start().await;
+    let Some(mut setup) = claude_setup(&fake) else {
+        return;
+    };
+    setup.extra_toml += "[auth]\nmode = \"principals\"\n";
+    let alice = crate::principals::create_key(&setup, &["alice"]);
+    let ops = crate::principals::create_key(&setup, &["ops", "--admin"]);
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime).with_token(&alice);
+    let admin = Http::new(&runtime).with_token(&ops);
+
+    let (status, created) = http
+        .post(
+            "/v1/sessions",
+            json!({ "agentType": "claude", "budget": { "maxTurns": 1 } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let session = &created["session"];
+    assert_eq!(
+        session["budget"],
+        json!({ "maxCostUsd": null, "maxTokens": null, "maxTurns": 1 })
+    );
+    let id = session["id"].as_str().unwrap().to_owned();
+
+    let result = http.turn(&id, "first message").await;
+    assert_eq!(result["result"], "echo: first message", "{result}");
+    let (_, page) = http
+        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+        .await;
+    let exceeded = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "error" && e["data"]["code"] == "budget_exceeded")
+        .unwrap_or_else(|| panic!("no budget_exceeded event in {page}"));
+    assert_eq!(exceeded["data"]["fatal"], false);
+
+    let requests_before = fake.requests().len();
+    let (status, refused) = http
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "second message" }),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "budget_exceeded");
+    let (_, got) = http.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(got["session"]["usage"]["turns"], 1, "{got}");
+    assert_eq!(got["session"]["status"], "idle", "{got}");
+    assert_eq!(
+        fake.requests().len(),
+        requests_before,
+        "the model was not called"
+    );
+
+    // The owner may not raise its own budget; an admin may.
+    let path = format!("/v1/sessions/{id}/budget");
+    let (status, forbidden) = http
+        .send(reqwest::Method::PUT, &path, Some(json!({ "maxTurns": 2 })))
+        .await;
+    assert_eq!(status, 403, "{forbidden}");
+    assert_eq!(forbidden["error"]["code"], "forbidden");
+    let (status, raised) = admin
+        .send(reqwest::Method::PUT, &path, Some(json!({ "maxTurns": 2 })))
+        .await;
+    assert_eq!(status, 200, "{raised}");
+    assert_eq!(raised["session"]["budget"]["maxTurns"], 2);
+
+    let result = http.turn(&id, "second message").await;
+    assert_eq!(result["result"], "echo: second message", "{result}");
+    assert!(
+        last_request_texts(&fake).contains(&"second message".to_owned()),
+        "the second message reached the model"
+    );
+    let (_, got) = http.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(got["session"]["usage"]["turns"], 2, "{got}");
+}

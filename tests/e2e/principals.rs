@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::{Http, Runtime, Setup, node};
 
 /// Runs `agent-runtime keys --config <setup's config> ARGS`.
-fn keys(setup: &Setup, args: &[&str]) -> Output {
+pub(crate) fn keys(setup: &Setup, args: &[&str]) -> Output {
     setup.write_config();
     std::process::Command::new(env!("CARGO_BIN_EXE_agent-runtime"))
         .arg("keys")
@@ -25,7 +25,7 @@ fn keys(setup: &Setup, args: &[&str]) -> Output {
 }
 
 /// `keys create ARGS`; returns the printed key.
-fn create_key(setup: &Setup, args: &[&str]) -> String {
+pub(crate) fn create_key(setup: &Setup, args: &[&str]) -> String {
     let mut all = vec!["create"];
     all.extend_from_slice(args);
     let output = keys(setup, &all);
@@ -64,6 +64,11 @@ async fn rest_attempts(http: &Http, id: &str) -> Vec<(String, u16, Value)> {
             Method::POST,
             format!("/v1/sessions/{id}/answers"),
             Some(json!({ "requestId": "r-1", "behavior": "allow" })),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/sessions/{id}/budget"),
+            Some(json!({ "maxTurns": 1 })),
         ),
         (Method::POST, format!("/v1/sessions/{id}/interrupt"), None),
         (Method::POST, format!("/v1/sessions/{id}/stop"), None),
@@ -130,10 +135,12 @@ fn assert_socket_summary(summary: &Value) {
     }
     for side in ["aOnB", "bOnA"] {
         let codes = summary[side].as_object().unwrap();
-        assert_eq!(codes.len(), 9, "{summary}");
+        assert_eq!(codes.len(), 10, "{summary}");
         assert!(codes.values().all(|c| c == "not_found"), "{summary}");
     }
     assert_eq!(summary["stopped"], "stopped");
+    assert_eq!(summary["ownBudget"], "forbidden", "{summary}");
+    assert_eq!(summary["raisedBudget"], 3, "{summary}");
 }
 
 #[tokio::test]

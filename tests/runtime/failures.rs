@@ -66,6 +66,7 @@ async fn bad_requests_get_their_codes_and_change_nothing() {
         session_id: id.map(String::from),
         message: None,
         owner: None,
+        budget: None,
     };
     let cases = [
         (create("nope", json!({}), None), "profile_not_found"),

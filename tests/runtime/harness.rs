@@ -35,6 +35,16 @@ on_unlisted_tool = "ask"
 answer_timeout = "1s"
 "#;
 
+/// A profile whose sessions may take two turns, a thousand tokens and a dollar each.
+pub const BUDGETED_PROFILE: &str = r#"
+description = "Test agent on a budget"
+
+[budget]
+max_turns = 2
+max_tokens = 1000
+max_cost_usd = 1.0
+"#;
+
 pub struct Harness {
     pub manager: SessionManager,
     pub blobs: Arc<MemoryBlobStore>,
@@ -130,6 +140,11 @@ impl Harness {
             ProfileBundle {
                 name: "hurried".into(),
                 manifest: HURRIED_PROFILE.into(),
+                files: FileTree::default(),
+            },
+            ProfileBundle {
+                name: "budgeted".into(),
+                manifest: BUDGETED_PROFILE.into(),
                 files: FileTree::default(),
             },
         ]);

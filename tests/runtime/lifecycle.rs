@@ -195,6 +195,7 @@ async fn create_with_a_first_message_and_a_proposed_id() {
         session_id: Some("my-session_1".into()),
         message: Some(agent_runtime::runtime::MessageContent::new(json!("reply first")).unwrap()),
         owner: None,
+        budget: None,
     };
     let session = h.manager.create(&h.alice, request).await.unwrap();
     assert_eq!(session.id, "my-session_1");

@@ -1,6 +1,7 @@
 //! The session manager end to end, in process: memory stores, real local sandboxes and
 //! the scripted agent. Fast, deterministic, and every lifecycle path.
 
+mod budgets;
 mod failures;
 mod harness;
 mod hostile;

@@ -26,6 +26,11 @@ pub struct SessionRecord {
     pub agent_session_id: Option<String>,
     /// Tokens and cost so far.
     pub usage: Usage,
+    /// The most the session may use; once its usage reaches a limit it takes no more
+    /// messages until the budget is raised. Records stored before budgets existed have
+    /// none, which is unlimited.
+    #[serde(default)]
+    pub budget: Budget,
     /// Why the session failed, when it did.
     pub error: Option<SessionError>,
     /// Optimistic-concurrency version: 1 at create, +1 on every update.
@@ -110,6 +115,38 @@ pub struct Usage {
     pub turns: u64,
 }
 
+/// The most a session may use: each limit absent is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// The most cost in US dollars, as the agent reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    /// The most tokens, input and output together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// The most completed turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u64>,
+}
+
+impl Budget {
+    /// The first limit `usage` has reached, named as its field (`maxCostUsd`,
+    /// `maxTokens`, `maxTurns`); `None` while the session may go on.
+    pub fn reached(&self, usage: &Usage) -> Option<&'static str> {
+        let tokens = usage.input_tokens.saturating_add(usage.output_tokens);
+        if self.max_turns.is_some_and(|max| usage.turns >= max) {
+            Some("maxTurns")
+        } else if self.max_tokens.is_some_and(|max| tokens >= max) {
+            Some("maxTokens")
+        } else if self.max_cost_usd.is_some_and(|max| usage.cost_usd >= max) {
+            Some("maxCostUsd")
+        } else {
+            None
+        }
+    }
+}
+
 /// Why a session failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionError {
@@ -117,4 +154,51 @@ pub struct SessionError {
     pub code: String,
     /// A human-readable explanation.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_reached_at_its_limit_not_before() {
+        let usage = Usage {
+            input_tokens: 60,
+            output_tokens: 40,
+            cost_usd: 0.5,
+            turns: 2,
+        };
+        assert_eq!(Budget::default().reached(&usage), None);
+        let turns = |max| Budget {
+            max_turns: Some(max),
+            ..Budget::default()
+        };
+        assert_eq!(turns(3).reached(&usage), None);
+        assert_eq!(turns(2).reached(&usage), Some("maxTurns"));
+        let tokens = |max| Budget {
+            max_tokens: Some(max),
+            ..Budget::default()
+        };
+        assert_eq!(tokens(101).reached(&usage), None);
+        assert_eq!(tokens(100).reached(&usage), Some("maxTokens"));
+        let cost = |max| Budget {
+            max_cost_usd: Some(max),
+            ..Budget::default()
+        };
+        assert_eq!(cost(0.51).reached(&usage), None);
+        assert_eq!(cost(0.5).reached(&usage), Some("maxCostUsd"));
+    }
+
+    #[test]
+    fn an_unlimited_budget_is_an_empty_object_and_a_missing_one_is_unlimited() {
+        assert_eq!(serde_json::to_string(&Budget::default()).unwrap(), "{}");
+        let budget = Budget {
+            max_turns: Some(1),
+            max_cost_usd: Some(0.25),
+            max_tokens: None,
+        };
+        let json = serde_json::to_string(&budget).unwrap();
+        assert_eq!(json, r#"{"maxCostUsd":0.25,"maxTurns":1}"#);
+        assert_eq!(serde_json::from_str::<Budget>(&json).unwrap(), budget);
+    }
 }

@@ -5,8 +5,8 @@
 //! stored verbatim and escape Convex's rules for field names and nesting.
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, ApiKeyRecord, Event, EventKind, QuotaOverrides, SessionError,
-    SessionRecord, SessionStatus, Usage,
+    AdapterError, AdapterResult, ApiKeyRecord, Budget, Event, EventKind, QuotaOverrides,
+    SessionError, SessionRecord, SessionStatus, Usage,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
@@ -32,6 +32,11 @@ pub(crate) fn record_to_convex(record: &SessionRecord) -> AdapterResult<Value> {
             "outputTokens": counter(record.usage.output_tokens, "output_tokens")?,
             "costUsd": record.usage.cost_usd,
             "turns": counter(record.usage.turns, "turns")?,
+        },
+        "budget": {
+            "maxCostUsd": record.budget.max_cost_usd,
+            "maxTokens": record.budget.max_tokens.map(|n| counter(n, "max_tokens")).transpose()?,
+            "maxTurns": record.budget.max_turns.map(|n| counter(n, "max_turns")).transpose()?,
         },
         "error": record.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
         "version": counter(record.version, "version")?,
@@ -73,6 +78,21 @@ pub(crate) fn record_from_convex(value: &Value) -> AdapterResult<SessionRecord> 
                 .and_then(Value::as_f64)
                 .ok_or_else(|| invalid("usage.costUsd is not a number".into()))?,
             turns: number(usage, "turns")?,
+        },
+        budget: match value.get("budget") {
+            // Stored before budgets existed: unlimited.
+            None | Some(Value::Null) => Budget::default(),
+            Some(budget) => Budget {
+                max_cost_usd: match budget.get("maxCostUsd") {
+                    None | Some(Value::Null) => None,
+                    Some(cost) => Some(
+                        cost.as_f64()
+                            .ok_or_else(|| invalid("budget.maxCostUsd is not a number".into()))?,
+                    ),
+                },
+                max_tokens: optional_number(budget, "maxTokens")?,
+                max_turns: optional_number(budget, "maxTurns")?,
+            },
         },
         error,
         version: number(value, "version")?,
@@ -161,6 +181,14 @@ pub(crate) fn number(value: &Value, name: &str) -> AdapterResult<u64> {
     Ok(read_counter(field, name)?)
 }
 
+/// A counter that may be null or absent.
+fn optional_number(value: &Value, name: &str) -> AdapterResult<Option<u64>> {
+    match value.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => number(value, name).map(Some),
+    }
+}
+
 /// An answer that does not have the documented shape.
 pub(crate) fn invalid(message: String) -> AdapterError {
     AdapterError::Other(format!("unexpected answer from convex: {message}"))
@@ -198,6 +226,11 @@ mod tests {
             last_activity_at: at,
             last_seq: 42,
             agent_session_id: Some("a".into()),
+            budget: Budget {
+                max_cost_usd: Some(2.5),
+                max_tokens: None,
+                max_turns: Some(3),
+            },
             usage: Usage {
                 input_tokens: 1,
                 output_tokens: 2,

@@ -26,6 +26,11 @@ const SQLITE: &[Embedded] = &[
         "api keys",
         include_str!("../migrations/sqlite/0002_api_keys.sql"),
     ),
+    (
+        3,
+        "session budgets",
+        include_str!("../migrations/sqlite/0003_session_budgets.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -38,6 +43,11 @@ const POSTGRES: &[Embedded] = &[
         2,
         "api keys",
         include_str!("../migrations/postgres/0002_api_keys.sql"),
+    ),
+    (
+        3,
+        "session budgets",
+        include_str!("../migrations/postgres/0003_session_budgets.sql"),
     ),
 ];
 

@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::codec::{
-    SESSION_COLUMNS, data_from_db, from_db_int, kind_from_db, list_query, page_from,
+    SESSION_COLUMNS, data_from_db, from_db_int, from_json, kind_from_db, list_query, page_from,
     status_from_db, to_db_int, usage_and_error,
 };
 use crate::config::{SqlDialect, SqlStoreConfig};
@@ -121,7 +121,7 @@ impl PostgresSessionStore {
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds `$1`..`$12`: every column but `version`, in [`SESSION_COLUMNS`] order.
+/// Binds `$1`..`$13`: every column but `version`, in [`SESSION_COLUMNS`] order.
 fn bind_record<'q>(query: PgQuery<'q>, r: &SessionRecord) -> AdapterResult<PgQuery<'q>> {
     Ok(query
         .bind(r.id.as_str())
@@ -135,7 +135,8 @@ fn bind_record<'q>(query: PgQuery<'q>, r: &SessionRecord) -> AdapterResult<PgQue
         .bind(to_db_int(r.last_seq, "last_seq")?)
         .bind(r.agent_session_id.as_deref())
         .bind(Json(&r.usage))
-        .bind(r.error.as_ref().map(Json)))
+        .bind(r.error.as_ref().map(Json))
+        .bind(Json(&r.budget)))
 }
 
 fn record_from_row(row: &PgRow) -> AdapterResult<SessionRecord> {
@@ -162,6 +163,7 @@ fn record_from_row(row: &PgRow) -> AdapterResult<SessionRecord> {
         agent_session_id: row.try_get("agent_session_id").map_err(decode_error)?,
         usage,
         error,
+        budget: from_json(json("budget")?, "budget")?,
         version: from_db_int(int("version")?, "version")?,
     })
 }

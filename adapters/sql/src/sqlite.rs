@@ -197,7 +197,7 @@ async fn insert_rows(
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds `$1`..`$12`: every column but `version`, in [`SESSION_COLUMNS`] order.
+/// Binds `$1`..`$13`: every column but `version`, in [`SESSION_COLUMNS`] order.
 fn bind_record<'q>(query: SqliteQuery<'q>, r: &SessionRecord) -> AdapterResult<SqliteQuery<'q>> {
     Ok(query
         .bind(r.id.clone())
@@ -216,7 +216,8 @@ fn bind_record<'q>(query: SqliteQuery<'q>, r: &SessionRecord) -> AdapterResult<S
                 .as_ref()
                 .map(|e| json_text(e, "error"))
                 .transpose()?,
-        ))
+        )
+        .bind(json_text(&r.budget, "budget")?))
 }
 
 fn record_from_row(row: &SqliteRow) -> AdapterResult<SessionRecord> {
@@ -236,6 +237,7 @@ fn record_from_row(row: &SqliteRow) -> AdapterResult<SessionRecord> {
         agent_session_id: row.try_get("agent_session_id").map_err(decode_error)?,
         usage: from_json_text(&text("usage")?, "usage")?,
         error: error.map(|e| from_json_text(&e, "error")).transpose()?,
+        budget: from_json_text(&text("budget")?, "budget")?,
         version: from_db_int(int("version")?, "version")?,
     })
 }

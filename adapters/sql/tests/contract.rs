@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime_api::contract::{sample_event, sample_record, session_store, unique_prefix};
-use agent_runtime_api::{AdapterError, Event, SessionStore};
+use agent_runtime_api::{AdapterError, Budget, Event, SessionRecord, SessionStore};
 use agent_runtime_sql::{SqlStoreConfig, SqliteSessionStore, build};
 use chrono::{TimeZone, Utc};
 
@@ -59,6 +59,46 @@ async fn sqlite_migrations_are_idempotent() {
     first.create(&record).await.unwrap();
     let second = build(&config).await.expect("second build on the same file");
     assert_eq!(second.get("idempotent").await.unwrap(), Some(record));
+}
+
+/// A session stored before budgets existed reads, once the migration that adds them has
+/// run, as unlimited: the record is as it was, with the default budget.
+#[tokio::test]
+async fn sqlite_records_from_before_budgets_are_unlimited() {
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(dir.path());
+    let record = sample_record("older", "alice");
+    assert_ne!(record.budget, Budget::default(), "the sample has limits");
+    {
+        let store = SqliteSessionStore::connect(&config).await.unwrap();
+        store.create(&record).await.unwrap();
+        store.close().await;
+    }
+    // Back to the schema before budgets, the row kept: the column and the record of its
+    // migration are gone, as in a database the previous release left.
+    let file = dir.path().join("nested").join("store.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    pool.execute("ALTER TABLE sessions DROP COLUMN budget")
+        .await
+        .unwrap();
+    pool.execute("DELETE FROM _sqlx_migrations WHERE version = 3")
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let store = SqliteSessionStore::connect(&config).await.unwrap();
+    let read = store.get("older").await.unwrap().expect("the record");
+    assert_eq!(read.budget, Budget::default());
+    assert_eq!(
+        SessionRecord {
+            budget: record.budget,
+            ..read
+        },
+        record
+    );
 }
 
 #[tokio::test]

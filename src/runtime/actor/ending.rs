@@ -36,7 +36,8 @@ impl Actor {
         self.final_sync().await;
         self.terminate_sandbox().await;
         self.turn_active = false;
-        self.drop_queue(reason).await;
+        self.drop_queue(&format!("the session ended ({reason})"))
+            .await;
         self.busy.store(false, Ordering::Relaxed);
         self.log
             .transition(SessionStatus::Stopped, Some(reason))
@@ -45,9 +46,9 @@ impl Actor {
         Ok(self.record().clone())
     }
 
-    /// Messages accepted but never sent to the agent are dropped when the session ends;
-    /// clients hear which.
-    pub(super) async fn drop_queue(&mut self, reason: &str) {
+    /// Messages accepted but never sent to the agent are dropped when the session ends
+    /// or its budget is used up (`why` says which); clients hear which messages.
+    pub(super) async fn drop_queue(&mut self, why: &str) {
         if self.queue.is_empty() {
             return;
         }
@@ -57,7 +58,7 @@ impl Actor {
             .map(|queued| queued.message_id)
             .collect();
         let message = format!(
-            "the session ended ({reason}) before these queued messages reached the agent: {}",
+            "{why} before these queued messages reached the agent: {}",
             ids.join(", ")
         );
         self.log
@@ -111,7 +112,7 @@ impl Actor {
             self.synced = synced;
         }
         self.final_sync().await;
-        self.drop_queue("agent_crashed").await;
+        self.drop_queue("the session ended (agent_crashed)").await;
         self.terminate_sandbox().await;
         self.busy.store(false, Ordering::Relaxed);
         self.log.fail(EventErrorCode::AgentCrashed, message).await;

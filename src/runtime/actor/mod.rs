@@ -17,6 +17,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::budget;
 use super::log::SessionLog;
 use super::payload::EventErrorCode;
 use super::workspace::{self, Snapshot, Synced};
@@ -55,6 +56,11 @@ pub(crate) enum Command {
         done: Option<oneshot::Sender<Box<RawValue>>>,
     },
     Interrupt {
+        reply: Reply<SessionRecord>,
+    },
+    /// An admin sets new limits; the reply is the saved record.
+    SetBudget {
+        budget: agent_runtime_api::Budget,
         reply: Reply<SessionRecord>,
     },
     Stop {
@@ -308,6 +314,10 @@ impl Actor {
                 reply,
                 done,
             } => {
+                if let Some(refused) = budget::refusal(self.record()) {
+                    let _ = reply.send(Err(refused));
+                    return;
+                }
                 if self.queue.len() >= MAX_QUEUED_MESSAGES {
                     let refused = RuntimeError::new(
                         ErrorCode::CapacityExceeded,
@@ -343,6 +353,10 @@ impl Actor {
                     ))
                     .await;
                 }
+                let _ = reply.send(Ok(self.record().clone()));
+            }
+            Command::SetBudget { budget, reply } => {
+                self.log.set_budget(budget).await;
                 let _ = reply.send(Ok(self.record().clone()));
             }
             Command::Record { reply } => {

@@ -112,7 +112,9 @@ impl Actor {
     }
 
     pub(super) async fn on_turn_end(&mut self, result: agent::TurnResult) {
+        let within_budget = budget::refusal(self.record()).is_none();
         add_usage(self.log.usage_mut(), &result);
+        let exceeded = self.record().budget.reached(&self.record().usage);
         self.turn_active = false;
         // The agent waits for nothing once its turn is over.
         self.withdraw_all("the turn ended before an answer").await;
@@ -130,6 +132,21 @@ impl Actor {
                 .await;
         }
         self.emit_file_changes().await;
+        if let Some(limit) = exceeded {
+            // Said once, by the turn that used the budget up; the queued messages would
+            // start turns over it, so they are dropped and their clients hear which.
+            if within_budget {
+                self.log
+                    .error(
+                        EventErrorCode::BudgetExceeded,
+                        &budget::exceeded_message(limit),
+                        false,
+                    )
+                    .await;
+            }
+            self.drop_queue("the session used up its budget (budget_exceeded)")
+                .await;
+        }
         if self.queue.is_empty() {
             self.busy.store(false, Ordering::Relaxed);
             self.log.transition(SessionStatus::Idle, None).await;

@@ -138,6 +138,76 @@ impl SessionManager {
         self.bring_up(log, rendered, Start::Resume, note).await
     }
 
+    /// Sets the session's budget (admins only): the new limits replace the old ones
+    /// whole, and may be above the profile's. A session that no longer is over its budget
+    /// takes messages again. A non-admin gets `not_found` for another principal's session
+    /// and `forbidden` for its own.
+    pub async fn set_budget(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        budget: agent_runtime_api::Budget,
+    ) -> Result<SessionRecord, RuntimeError> {
+        validate_id(session_id, "sessionId")?;
+        let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
+        let work = detached(async move {
+            // Under the lifecycle lock: a stopped session is not resumed meanwhile, so
+            // no actor holds its record while it is written here.
+            let _guard = this.inner.lock_session(&id).await;
+            this.check_owner(&principal, &id).await?;
+            if !principal.admin {
+                return Err(RuntimeError::new(
+                    ErrorCode::Forbidden,
+                    "only an admin may change a session's budget",
+                ));
+            }
+            if let Some(handle) = this.inner.handle(&id) {
+                let mut actor_alive = handle.pending.clone();
+                let (reply, answer) = oneshot::channel();
+                let command = Command::SetBudget { budget, reply };
+                if let Some(result) = ask(&handle, command, answer).await {
+                    return result;
+                }
+                // The actor is ending (a crash, a shutdown) and saves the record once
+                // more before it is gone, which would undo a write made now. Its pending
+                // view closes when it is dropped, after that save.
+                while actor_alive.changed().await.is_ok() {}
+            }
+            this.store_budget(&id, budget).await
+        });
+        self.inner.deadline.bound(work).await
+    }
+
+    /// Writes a budget into the stored record of a session no actor holds. A conflict
+    /// means an ending actor saved the record last just now: read again and retry.
+    async fn store_budget(
+        &self,
+        session_id: &str,
+        budget: agent_runtime_api::Budget,
+    ) -> Result<SessionRecord, RuntimeError> {
+        let store = &self.inner.adapters.store;
+        for _ in 0..3 {
+            let mut record = self.stored_record(session_id).await?;
+            record.budget = budget;
+            record.updated_at = Utc::now();
+            match store.update(&record).await {
+                Ok(version) => {
+                    record.version = version;
+                    return Ok(record);
+                }
+                Err(AdapterError::Conflict(_)) => continue,
+                Err(AdapterError::NotFound(_)) => {
+                    return Err(RuntimeError::session_not_found(session_id));
+                }
+                Err(error) => return Err(RuntimeError::storage("saving the session", error)),
+            }
+        }
+        Err(RuntimeError::new(
+            ErrorCode::StorageUnavailable,
+            "the session kept changing while its budget was saved; try again",
+        ))
+    }
+
     /// Stops the session if live and removes its record, log, files and transcripts.
     pub async fn delete(
         &self,

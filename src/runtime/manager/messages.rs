@@ -61,6 +61,12 @@ impl SessionManager {
             let handle = match self.owned_handle(principal, session_id)? {
                 Some(handle) => handle,
                 None => {
+                    // A session over its budget would refuse the message once resumed:
+                    // it is refused before a sandbox is started for nothing.
+                    let record = self.owned_record(principal, session_id).await?;
+                    if let Some(refused) = budget::refusal(&record) {
+                        return Err(refused);
+                    }
                     self.resume(principal, session_id).await?;
                     continue;
                 }

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use self::locks::{KeyedGuard, KeyedLocks};
 use super::actor::{Actor, Command, SessionHandle};
+use super::budget;
 use super::deadline::StoreDeadline;
 use super::launch::{self, Start};
 use super::log::SessionLog;
@@ -206,6 +207,7 @@ impl SessionManager {
         let _slot = self.reserve_slot()?;
         let profile = launch::load_profile(&self.inner, &request.agent_type).await?;
         profile.validate_metadata(&metadata)?;
+        let budget = budget::for_new_session(profile.budget(), request.budget)?;
 
         let now = Utc::now();
         let record = SessionRecord {
@@ -220,6 +222,7 @@ impl SessionManager {
             last_seq: 0,
             agent_session_id: None,
             usage: Default::default(),
+            budget,
             error: None,
             version: 1,
         };

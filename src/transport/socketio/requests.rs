@@ -17,6 +17,7 @@ pub(super) fn register(socket: &SocketRef) {
     on(socket, "session:join", join);
     on(socket, "session:leave", leave);
     on(socket, "session:answer", answer);
+    on(socket, "session:budget", set_budget);
     on(socket, "session:interrupt", interrupt);
     on(socket, "session:stop", stop);
     on(socket, "session:resume", resume);
@@ -137,6 +138,16 @@ async fn answer(request: Request) -> Reply {
         )
         .await?;
     ok(AnswerBody { seq })
+}
+
+/// Sets a session's budget (admins only).
+async fn set_budget(request: Request) -> Reply {
+    let (session_id, budget) = payload::set_budget(&request.payload)?;
+    let manager = &request.ctx.manager;
+    let record = manager
+        .set_budget(&request.principal, session_id, budget)
+        .await?;
+    ok(SessionBody::new(&record, &manager.pending(&record.id)))
 }
 
 async fn interrupt(request: Request) -> Reply {

@@ -4,8 +4,8 @@ use serde_json::value::RawValue;
 
 use super::unique_prefix;
 use crate::{
-    AdapterError, ApiKeyRecord, Event, EventKind, QuotaOverrides, SessionEvents, SessionFilter,
-    SessionRecord, SessionStatus, SessionStore, Usage,
+    AdapterError, ApiKeyRecord, Budget, Event, EventKind, QuotaOverrides, SessionEvents,
+    SessionFilter, SessionRecord, SessionStatus, SessionStore, Usage,
 };
 
 /// A record as the runtime would create it.
@@ -23,6 +23,11 @@ pub fn sample_record(id: &str, owner: &str) -> SessionRecord {
         last_seq: 0,
         agent_session_id: None,
         usage: Usage::default(),
+        budget: Budget {
+            max_cost_usd: Some(1.5),
+            max_tokens: None,
+            max_turns: Some(10),
+        },
         error: None,
         version: 1,
     }
@@ -197,6 +202,12 @@ async fn update_is_optimistic(store: &dyn SessionStore, p: &str) {
         output_tokens: 20,
         cost_usd: 0.25,
         turns: 1,
+    };
+    // An admin raised the budget: every limit changes, one to unlimited.
+    record.budget = Budget {
+        max_cost_usd: None,
+        max_tokens: Some(5_000_000),
+        max_turns: Some(20),
     };
     record.error = Some(crate::SessionError {
         code: "agent_crashed".into(),

@@ -31,6 +31,16 @@ export const usage = v.object({
   turns: v.number(),
 });
 
+/**
+ * The most a session may use; each limit `null` when unlimited. Optional in the record
+ * so that sessions stored before budgets existed still validate (they are unlimited).
+ */
+export const budget = v.object({
+  maxCostUsd: v.union(v.number(), v.null()),
+  maxTokens: v.union(v.number(), v.null()),
+  maxTurns: v.union(v.number(), v.null()),
+});
+
 /** A session record as the adapter sends and receives it (also the stored document). */
 export const sessionFields = {
   sessionId: v.string(),
@@ -44,6 +54,7 @@ export const sessionFields = {
   lastSeq: v.number(),
   agentSessionId: v.union(v.string(), v.null()),
   usage,
+  budget: v.optional(budget),
   error: v.union(v.object({ code: v.string(), message: v.string() }), v.null()),
   version: v.number(),
 };

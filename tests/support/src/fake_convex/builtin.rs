@@ -203,6 +203,7 @@ fn session_record(value: &Value) -> Result<Value, FunctionError> {
         ("lastSeq", Number),
         ("agentSessionId", NullableText),
         ("usage", Usage),
+        ("budget", Budget),
         ("error", Error),
         ("version", Number),
     ];
@@ -234,6 +235,8 @@ pub(super) enum Kind {
     Bool,
     Status,
     Usage,
+    /// Optional, as `v.optional(budget)`: absent, or exactly its three limits.
+    Budget,
     Error,
     Quotas,
 }
@@ -278,6 +281,16 @@ pub(super) fn validate(
                 v.as_object().is_some_and(|u| {
                     u.len() == 4 && keys.iter().all(|k| u.get(*k).is_some_and(Value::is_number))
                 })
+            }
+            Kind::Budget => {
+                let keys = ["maxCostUsd", "maxTokens", "maxTurns"];
+                object.get(*field).is_none()
+                    || v.as_object().is_some_and(|b| {
+                        b.len() == 3
+                            && keys
+                                .iter()
+                                .all(|k| b.get(*k).is_some_and(|n| n.is_number() || n.is_null()))
+                    })
             }
             Kind::Error => {
                 v.is_null()
