@@ -467,12 +467,28 @@ fn declare_errors(
     }
 }
 
-/// A [`SessionStore`] that times every call of the store it wraps and counts its failures
-/// under `adapter`; what the calls do and answer is the wrapped store's.
-pub struct MeasuredStore {
-    inner: Arc<dyn SessionStore>,
+/// An adapter that times every call of the adapter it wraps and counts its failures
+/// under the adapter's kind; what the calls do and answer is the wrapped adapter's.
+pub struct Measured<A: ?Sized> {
+    inner: Arc<A>,
+    calls: Calls,
     adapter: &'static str,
     metrics: Arc<Metrics>,
+}
+
+/// A measured [`SessionStore`].
+pub type MeasuredStore = Measured<dyn SessionStore>;
+/// A measured [`BlobStore`].
+pub type MeasuredBlobs = Measured<dyn BlobStore>;
+
+impl<A: ?Sized> Measured<A> {
+    async fn time<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = AdapterResult<T>>,
+    ) -> AdapterResult<T> {
+        measured(&self.metrics, self.calls, self.adapter, operation, call).await
+    }
 }
 
 impl MeasuredStore {
@@ -485,17 +501,10 @@ impl MeasuredStore {
         declare_errors(&metrics.store_errors, adapter, &STORE_OPERATIONS);
         Arc::new(Self {
             inner,
+            calls: Calls::Store,
             adapter,
             metrics,
         })
-    }
-
-    async fn time<T>(
-        &self,
-        operation: &'static str,
-        call: impl Future<Output = AdapterResult<T>>,
-    ) -> AdapterResult<T> {
-        measured(&self.metrics, Calls::Store, self.adapter, operation, call).await
     }
 }
 
@@ -564,14 +573,6 @@ impl SessionStore for MeasuredStore {
     }
 }
 
-/// A [`BlobStore`] that times every call of the storage it wraps and counts its failures
-/// under `adapter`; what the calls do and answer is the wrapped storage's.
-pub struct MeasuredBlobs {
-    inner: Arc<dyn BlobStore>,
-    adapter: &'static str,
-    metrics: Arc<Metrics>,
-}
-
 impl MeasuredBlobs {
     /// Wraps `inner`, whose kind (`filesystem`, `s3`, `convex`, `memory`) is `adapter`.
     pub fn wrap(
@@ -582,17 +583,10 @@ impl MeasuredBlobs {
         declare_errors(&metrics.storage_errors, adapter, &STORAGE_OPERATIONS);
         Arc::new(Self {
             inner,
+            calls: Calls::Storage,
             adapter,
             metrics,
         })
-    }
-
-    async fn time<T>(
-        &self,
-        operation: &'static str,
-        call: impl Future<Output = AdapterResult<T>>,
-    ) -> AdapterResult<T> {
-        measured(&self.metrics, Calls::Storage, self.adapter, operation, call).await
     }
 }
 
