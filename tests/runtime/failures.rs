@@ -13,9 +13,7 @@ async fn an_agent_crash_fails_the_session_and_it_stays_resumable() {
     h.turn(&session.id, "reply before the crash").await;
     let mut watch = h.watch();
     h.say(&session.id, "crash").await;
-    let error = watch
-        .until(&session.id, |e| e.kind == EventKind::Error)
-        .await;
+    let error = watch.next_of(&session.id, EventKind::Error).await;
     let error = data(&error);
     assert_eq!(error["code"], "agent_crashed");
     assert_eq!(error["fatal"], true);

@@ -317,6 +317,11 @@ impl Watch {
             .expect("event in time")
     }
 
+    /// The next persisted event of `session_id` of this kind.
+    pub async fn next_of(&mut self, session_id: &str, kind: EventKind) -> Event {
+        self.until(session_id, |e| e.kind == kind).await
+    }
+
     /// The seqs of `session_id` published since the last call, in order.
     pub fn published(&mut self, session_id: &str) -> Vec<u64> {
         let mut seqs = Vec::new();

@@ -40,9 +40,7 @@ async fn a_tool_call_waits_for_a_person_and_the_first_answer_wins() {
             r#"ask Write {"file_path":"approved.txt","content":"yes"}"#,
         )
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Permission)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Permission).await;
     let asked = data(&request);
     assert_eq!(asked["tool"], "Write");
     assert_eq!(asked["input"]["file_path"], "approved.txt");
@@ -152,9 +150,7 @@ async fn a_denial_reaches_the_agent_and_always_allows_the_tool_for_the_session()
             r#"ask Write {"file_path":"denied.txt","content":"no"}"#,
         )
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Permission)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Permission).await;
     h.manager
         .answer(
             &h.alice,
@@ -250,9 +246,7 @@ async fn a_question_is_answered_with_the_chosen_options() {
             &format!("ask AskUserQuestion {}", json!({ "questions": questions })),
         )
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Question)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Question).await;
     let asked = data(&request);
     assert_eq!(asked["questions"], questions);
     assert!(asked.get("input").is_none() && asked.get("tool").is_none());
@@ -304,9 +298,7 @@ async fn an_interrupt_withdraws_the_request_and_a_waiting_session_is_not_idle() 
     let seq = h
         .say(&session.id, r#"ask Bash {"command":"rm -rf build"}"#)
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Permission)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Permission).await;
     watch.status(&session.id, "waiting").await;
 
     // Long past the idle timeout, the session still waits for its person.
@@ -315,9 +307,7 @@ async fn an_interrupt_withdraws_the_request_and_a_waiting_session_is_not_idle() 
     assert_eq!(record.status, SessionStatus::Waiting);
 
     h.manager.interrupt(&h.alice, &session.id).await.unwrap();
-    let withdrawn = watch
-        .until(&session.id, |e| e.kind == EventKind::Answer)
-        .await;
+    let withdrawn = watch.next_of(&session.id, EventKind::Answer).await;
     assert_eq!(data(&withdrawn)["outcome"], "withdrawn");
     assert!(data(&withdrawn).get("by").is_none());
     watch.result_after(&session.id, seq).await;
@@ -373,9 +363,7 @@ async fn stopping_a_waiting_session_expires_its_request_and_the_next_life_hears_
     let mut watch = h.watch();
     h.say(&session.id, r#"ask Bash {"command":"make deploy"}"#)
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Permission)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Permission).await;
     watch.status(&session.id, "waiting").await;
 
     let started = std::time::Instant::now();
@@ -450,9 +438,7 @@ async fn a_shutdown_expires_what_waits() {
     let mut watch = h.watch();
     h.say(&session.id, r#"ask AskUserQuestion {"questions":[{"question":"Go?","header":"Go","multiSelect":false,"options":[]}]}"#)
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Question)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Question).await;
     watch.status(&session.id, "waiting").await;
     h.manager.shutdown().await;
     let log = h.log(&session.id).await;
@@ -491,9 +477,7 @@ async fn an_unanswered_request_is_denied_at_its_deadline_and_the_turn_goes_on() 
             r#"ask Write {"file_path":"late.txt","content":"x"}"#,
         )
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Permission)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Permission).await;
     let expires_at: chrono::DateTime<chrono::Utc> = data(&request)["expiresAt"]
         .as_str()
         .unwrap()
@@ -510,9 +494,7 @@ async fn an_unanswered_request_is_denied_at_its_deadline_and_the_turn_goes_on() 
         data(&request)["expiresAt"]
     );
 
-    let expired = watch
-        .until(&session.id, |e| e.kind == EventKind::Answer)
-        .await;
+    let expired = watch.next_of(&session.id, EventKind::Answer).await;
     assert_eq!(
         data(&expired),
         json!({ "requestId": request_id(&request), "outcome": "expired", "reason": "timeout",
@@ -558,12 +540,8 @@ async fn an_agent_that_exits_while_it_waits_expires_its_request() {
     let mut watch = h.watch();
     h.say(&session.id, r#"askcrash Bash {"command":"make deploy"}"#)
         .await;
-    let request = watch
-        .until(&session.id, |e| e.kind == EventKind::Permission)
-        .await;
-    let expired = watch
-        .until(&session.id, |e| e.kind == EventKind::Answer)
-        .await;
+    let request = watch.next_of(&session.id, EventKind::Permission).await;
+    let expired = watch.next_of(&session.id, EventKind::Answer).await;
     assert_eq!(
         data(&expired),
         json!({ "requestId": request_id(&request), "outcome": "expired", "reason": "agent_crashed",
@@ -608,9 +586,7 @@ async fn parallel_requests_wait_together_and_a_runaway_agent_is_bounded() {
     let seq = h.say(&session.id, "askmany 3").await;
     let mut asked = Vec::new();
     while asked.len() < 3 {
-        let event = watch
-            .until(&session.id, |e| e.kind == EventKind::Permission)
-            .await;
+        let event = watch.next_of(&session.id, EventKind::Permission).await;
         asked.push(request_id(&event));
     }
     // The first request made the session wait (its status event came before the others).
