@@ -84,6 +84,9 @@ pub struct Metrics {
     registry: Registry,
     sandbox_provider: &'static str,
     events: Family<TypeLabel, Counter>,
+    /// The counters of `events`, one per kind in [`EventKind::ALL`]'s order, looked up
+    /// once: the writer counts every event without taking the family's lock.
+    events_by_kind: [Counter; EventKind::ALL.len()],
     persist_latency: Histogram,
     send_latency: Histogram,
     batch_events: Histogram,
@@ -115,10 +118,18 @@ impl Default for Metrics {
 impl Metrics {
     /// Every metric at zero; `sandbox_provider` (the `[sandbox] kind`) labels start times.
     pub fn new(sandbox_provider: &'static str) -> Self {
+        let events = Family::<TypeLabel, Counter>::default();
+        let events_by_kind = EventKind::ALL.map(|kind| {
+            let label = TypeLabel {
+                r#type: kind.as_str(),
+            };
+            events.get_or_create(&label).clone()
+        });
         let mut metrics = Self {
             registry: Registry::with_prefix("agent_runtime"),
             sandbox_provider,
-            events: Family::default(),
+            events,
+            events_by_kind,
             persist_latency: latency(),
             send_latency: latency(),
             batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
@@ -258,11 +269,9 @@ impl Metrics {
 
     /// The store took an event that was made at `made`.
     pub(crate) fn event_persisted(&self, kind: EventKind, made: Instant) {
-        self.events
-            .get_or_create(&TypeLabel {
-                r#type: kind.as_str(),
-            })
-            .inc();
+        if let Some(at) = EventKind::ALL.iter().position(|k| *k == kind) {
+            self.events_by_kind[at].inc();
+        }
         self.persist_latency.observe(made.elapsed().as_secs_f64());
     }
 
