@@ -8,14 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Http, Runtime, Setup, node};
 
-/// The runtime set up to run the real Claude Code CLI, or `None` (with a message) when
-/// the CLI is not installed here. Under CI a missing CLI is a failure.
-fn claude_setup(fake: &FakeAnthropic) -> Option<Setup> {
-    let mut setup = Setup::scripted();
-    setup.extra_toml = setup.claude_agent(&fake.base_url())?;
-    Some(setup)
-}
-
 /// The tool_result blocks of the last request the model got.
 fn last_tool_results(fake: &FakeAnthropic) -> Vec<Value> {
     let requests = fake.requests();
@@ -96,7 +88,7 @@ async fn answer(http: &Http, id: &str, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn claude_code_asks_a_person_who_allows_denies_and_answers() {
     let fake = FakeAnthropic::start().await;
-    let Some(setup) = claude_setup(&fake) else {
+    let Some(setup) = Setup::claude(&fake.base_url()) else {
         return;
     };
     let runtime = Runtime::start(&setup);
@@ -312,7 +304,7 @@ async fn claude_code_asks_a_person_who_allows_denies_and_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_js_client_answers_a_claude_code_approval_after_a_reconnect() {
     let fake = FakeAnthropic::start().await;
-    let Some(setup) = claude_setup(&fake) else {
+    let Some(setup) = Setup::claude(&fake.base_url()) else {
         return;
     };
     let runtime = Runtime::start(&setup);
@@ -332,7 +324,7 @@ async fn a_js_client_answers_a_claude_code_approval_after_a_reconnect() {
 #[tokio::test]
 async fn stopping_claude_code_while_it_waits_expires_the_request() {
     let fake = FakeAnthropic::start().await;
-    let Some(setup) = claude_setup(&fake) else {
+    let Some(setup) = Setup::claude(&fake.base_url()) else {
         return;
     };
     let runtime = Runtime::start(&setup);
@@ -373,7 +365,7 @@ async fn stopping_claude_code_while_it_waits_expires_the_request() {
 #[tokio::test]
 async fn a_request_pending_across_a_kill_9_expires_and_the_model_hears_of_it() {
     let fake = FakeAnthropic::start().await;
-    let Some(setup) = claude_setup(&fake) else {
+    let Some(setup) = Setup::claude(&fake.base_url()) else {
         return;
     };
     let runtime = Runtime::start(&setup);

@@ -7,14 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Http, Runtime, Setup};
 
-/// The runtime set up to run the real Claude Code CLI, or `None` (with a message) when
-/// the CLI is not installed here. Under CI a missing CLI is a failure.
-fn claude_setup(fake: &FakeAnthropic) -> Option<Setup> {
-    let mut setup = Setup::scripted();
-    setup.extra_toml = setup.claude_agent(&fake.base_url())?;
-    Some(setup)
-}
-
 /// Every user text the fake API saw in its last request, outside system reminders.
 fn last_request_texts(fake: &FakeAnthropic) -> Vec<String> {
     let requests = fake.requests();
@@ -39,7 +31,7 @@ fn last_request_texts(fake: &FakeAnthropic) -> Vec<String> {
 #[tokio::test]
 async fn claude_code_turns_files_interrupt_stop_and_resume() {
     let fake = FakeAnthropic::start().await;
-    let Some(setup) = claude_setup(&fake) else {
+    let Some(setup) = Setup::claude(&fake.base_url()) else {
         return;
     };
     let runtime = Runtime::start(&setup);
@@ -160,7 +152,7 @@ async fn wait_for_status(http: &Http, id: &str, status: &str) {
 #[tokio::test]
 async fn claude_code_on_a_one_turn_budget_is_stopped_until_an_admin_raises_it() {
     let fake = FakeAnthropic::start().await;
-    let Some(mut setup) = claude_setup(&fake) else {
+    let Some(mut setup) = Setup::claude(&fake.base_url()) else {
         return;
     };
     setup.extra_toml += "[auth]\nmode = \"principals\"\n";

@@ -38,6 +38,15 @@ impl Setup {
         }
     }
 
+    /// [`Setup::scripted`] with the pinned Claude Code as its agent, against the fake
+    /// Messages API at `fake_base_url`, or `None` (with a message) when the CLI is not
+    /// installed here. Under CI a missing CLI is a failure.
+    pub fn claude(fake_base_url: &str) -> Option<Self> {
+        let mut setup = Setup::scripted();
+        setup.extra_toml = setup.claude_agent(fake_base_url)?;
+        Some(setup)
+    }
+
     /// The `[agent]` section that runs the pinned Claude Code against the fake Messages API
     /// at `fake_base_url` (reached through a host-service relay), or `None` (with a message)
     /// when the CLI is not installed here. Under CI a missing CLI is a failure.
