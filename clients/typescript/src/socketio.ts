@@ -49,6 +49,15 @@ export class SocketTransport implements Transport {
       if (this.connectedOnce) sink.reconnected();
       this.connectedOnce = true;
     });
+    // socket.io-client leaves a socket the server disconnected (a runtime shutting
+    // down) disconnected; the SDK connects it again.
+    this.socket.on("disconnect", (reason) => {
+      if (reason === "io server disconnect" && !this.closed) {
+        setTimeout(() => {
+          if (!this.closed) this.socket.connect();
+        }, options.reconnectDelayMs);
+      }
+    });
   }
 
   /** Connects; rejects with `unauthorized` when the handshake is refused. */
