@@ -50,12 +50,14 @@ async function tour(client) {
   client.onReconnect(() => (reconnects += 1));
   const sent = await session.send("stamp 300 5");
   const beforeCut = await session.next((e) => e.type === "agent" && e.seq > sent.seq + 20, sent.seq);
-  client.transport.socket.io.engine.close();
+  // A network failure under socket.io-client (over REST, the restart scenario breaks
+  // the SSE stream instead).
+  if (client.transport.kind === "socketio") client.transport.socket.io.engine.close();
   const result = await session.result(sent.seq);
   assert.equal(result.data.result, "stamp 300");
   await session.next(isIdle, result.seq);
   await iterating;
-  assert.ok(reconnects >= 1, "the client reconnected");
+  if (client.transport.kind === "socketio") assert.ok(reconnects >= 1, "the client reconnected");
 
   // Requests, typed answers and typed errors.
   const sessions = (await client.list({ agentType: "tester" })).sessions;

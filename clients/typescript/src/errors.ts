@@ -13,7 +13,7 @@ export class AgentRuntimeError extends Error {
     super(error.message);
     this.name = "AgentRuntimeError";
     this.code = error.code;
-    if (error.retryAfter !== undefined) this.retryAfter = error.retryAfter;
+    if (error.retryAfter !== undefined && error.retryAfter !== null) this.retryAfter = error.retryAfter;
     if (status !== undefined) this.status = status;
   }
 }

@@ -38,7 +38,7 @@ export class RestTransport implements Transport {
         http.json("POST", path(sessionId, "/messages"), body),
       "session:join": async ({ sessionId, afterSeq }: RequestPayload<"session:join">) => {
         const { session } = await http.json<{ session: SessionRecord }>("GET", path(sessionId));
-        const page = afterSeq === undefined ? { events: [], hasMore: false } : await this.page(sessionId, afterSeq);
+        const page = afterSeq === undefined || afterSeq === null ? { events: [], hasMore: false } : await this.page(sessionId, afterSeq);
         return { session, ...page };
       },
       "session:leave": async ({ sessionId }: RequestPayload<"session:leave">) => {

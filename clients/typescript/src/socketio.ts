@@ -98,7 +98,7 @@ export class SocketTransport implements Transport {
     // `session:join` puts the socket in the session's room; the replay it answers with
     // goes to the sink like live events. After a reconnect the client calls this again.
     let page = await this.request("session:join", { sessionId, afterSeq: lastSeq() });
-    const session = page.session;
+    const session = page.session ?? undefined;
     for (;;) {
       for (const envelope of page.events) this.sink.event(envelope);
       if (!page.hasMore || page.events.length === 0) return session;
