@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .protocol import Budget, Envelope, Profile, Session as SessionRecord
+from .protocol import Budget, Event as Envelope, Profile, Session as SessionRecord
 from .session import Session
 from .transport import RestTransport, SocketTransport, TokenSource, Transport
 

@@ -7,7 +7,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypedDict
 
 from .errors import AgentRuntimeError
-from .protocol import Budget, Envelope, FileEntry, Session as SessionRecord
+from .protocol import Budget, Event as Envelope, Session as SessionRecord, WorkspaceFile as FileEntry
 
 if TYPE_CHECKING:
     from .client import AgentRuntimeClient

@@ -13,7 +13,7 @@ import aiohttp
 import socketio
 
 from .errors import AgentRuntimeError, ConnectionClosedError
-from .protocol import Envelope, Session as SessionRecord
+from .protocol import Event as Envelope, Session as SessionRecord
 
 #: A token, or a function (plain or async) that returns a fresh one for each connection.
 TokenSource = str | Callable[[], str | Awaitable[str]] | None
