@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Callable
 
 from .protocol import Budget, Event as Envelope, Profile, Session as SessionRecord
@@ -132,9 +133,9 @@ class AgentRuntimeClient:
         record: SessionRecord = (await self.transport.request("session:get", {"sessionId": session_id}))["session"]
         return record
 
-    async def profiles(self) -> list[Profile]:
+    async def profiles(self) -> builtins.list[Profile]:
         """The profiles sessions may be created of."""
-        profiles: list[Profile] = (await self.transport.request("profile:list", {}))["profiles"]
+        profiles: builtins.list[Profile] = (await self.transport.request("profile:list", {}))["profiles"]
         return profiles
 
     def on_reconnect(self, listener: Callable[[], Any]) -> None:

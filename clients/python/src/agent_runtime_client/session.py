@@ -49,6 +49,12 @@ Handler = Callable[[Envelope], "Decision | Awaitable[Decision]"]
 Listener = Callable[[Envelope], Any]
 
 
+def request_id(event: Envelope) -> str:
+    """The ``requestId`` of a ``permission``, ``question`` or ``answer`` event."""
+    data: dict[str, Any] = dict(event["data"])
+    return str(data["requestId"])
+
+
 def is_result(event: Envelope) -> bool:
     """Whether an event is a turn's ``result`` line."""
     return event["type"] == "agent" and event["data"].get("type") == "result"
@@ -88,7 +94,7 @@ class Session:
         self._closed = False
         for envelope in record.get("pending") or []:
             if envelope["seq"] <= last_seq:
-                self._open[envelope["data"]["requestId"]] = envelope
+                self._open[request_id(envelope)] = envelope
 
     # ---- events -----------------------------------------------------------------
 
@@ -233,14 +239,13 @@ class Session:
 
     def _track(self, event: Envelope) -> None:
         self.record = {**self.record, "lastSeq": event["seq"]}
-        kind = event["type"]
-        if kind == "status":
+        if event["type"] == "status":
             self.record = {**self.record, "status": event["data"]["status"]}
-        elif kind in ("permission", "question"):
+        elif event["type"] == "permission" or event["type"] == "question":
             self._open[event["data"]["requestId"]] = event
             if not self._filling:
                 asyncio.get_running_loop().call_soon(self._dispatch_requests)
-        elif kind == "answer":
+        elif event["type"] == "answer":
             self._open.pop(event["data"]["requestId"], None)
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
@@ -276,23 +281,23 @@ class Session:
         if self._filling or self._closed:
             return
         for envelope in self.pending():
-            request_id = envelope["data"]["requestId"]
-            if request_id in self._handled:
+            waiting = request_id(envelope)
+            if waiting in self._handled:
                 continue
             handler = self._permission_handler if envelope["type"] == "permission" else self._question_handler
             if handler is not None:
-                self._handled.add(request_id)
+                self._handled.add(waiting)
                 self._spawn(self._run_handler(handler, envelope))
 
     async def _run_handler(self, handler: Handler, envelope: Envelope) -> None:
-        request_id = envelope["data"]["requestId"]
+        waiting = request_id(envelope)
         decision = handler(envelope)
         if inspect.isawaitable(decision):
             decision = await decision
-        if request_id not in self._open:
+        if waiting not in self._open:
             return
         try:
-            await self.answer(request_id, decision)
+            await self.answer(waiting, decision)
         except AgentRuntimeError as error:
             if error.code not in ("request_closed", "request_not_found"):
                 raise

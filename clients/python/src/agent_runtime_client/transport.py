@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from urllib.parse import quote, urlencode
 
 import aiohttp
-import socketio
+import socketio  # type: ignore[import-untyped]
 
 from .errors import AgentRuntimeError, ConnectionClosedError
 from .protocol import Event as Envelope, Session as SessionRecord
