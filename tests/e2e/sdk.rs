@@ -355,3 +355,33 @@ fn sdk_types_are_generated_from_the_protocol_schema() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The SDKs' own tests of their ordering logic (duplicates, gaps, reconnects, the
+/// approval helper) through an in-memory transport: `node --test` and `unittest`.
+#[test]
+fn sdk_ordering_logic_tests_pass() {
+    let mut runs = Vec::new();
+    if typescript_sdk().is_some() {
+        let mut command = Command::new("node");
+        command
+            .arg("--test")
+            .arg(root().join("clients/typescript/test"));
+        runs.push(command);
+    }
+    if let Some(python) = python_sdk() {
+        let mut command = Command::new(python);
+        command
+            .args(["-m", "unittest", "discover", "-s"])
+            .arg(root().join("clients/python/tests"));
+        runs.push(command);
+    }
+    for mut command in runs {
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{command:?}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
