@@ -131,7 +131,7 @@ fn run_scenario(
 
 /// The seqs of a session's whole log, read over REST page by page.
 async fn logged_seqs(runtime: &Runtime, id: &str) -> Vec<u64> {
-    let http = Http::new(runtime);
+    let http = Http::new(runtime).with_token(SECRET);
     let mut seqs = Vec::new();
     loop {
         let after = seqs.last().copied().unwrap_or(0);
@@ -179,11 +179,15 @@ async fn saw_the_whole_log(runtime: &Runtime, summary: &Value, id_key: &str, seq
     );
 }
 
+/// The shared secret the tours connect with.
+const SECRET: &str = "sdk-shared-secret";
+
 async fn tour(sdk: Sdk, transport: &str) {
     // The setup owns the runtime's directory: it lives as long as the test.
-    let setup = Setup::scripted();
+    let mut setup = Setup::scripted();
+    setup.extra_toml = format!("[auth]\nmode = \"shared-secret\"\nsecret = \"{SECRET}\"\n");
     let runtime = Runtime::start(&setup);
-    let args = json!({ "scenario": "tour", "transport": transport });
+    let args = json!({ "scenario": "tour", "transport": transport, "token": SECRET });
     let Some((summary, runtime)) =
         tokio::task::spawn_blocking(move || run_scenario(sdk, runtime, &args, |_, rt| rt))
             .await
@@ -191,6 +195,10 @@ async fn tour(sdk: Sdk, transport: &str) {
     else {
         return;
     };
+    assert_eq!(
+        summary["refused"], "unauthorized",
+        "a wrong token: {summary}"
+    );
     saw_the_whole_log(&runtime, &summary, "sessionId", "seqs").await;
     saw_the_whole_log(&runtime, &summary, "askerId", "askerSeqs").await;
     // The cut came mid-turn: the turn's result was still to come.
@@ -222,7 +230,11 @@ async fn tour(sdk: Sdk, transport: &str) {
     );
     assert_eq!(
         summary["outcomes"],
-        json!([["allow", "local"], ["deny", "local"], ["allow", "local"]])
+        json!([
+            ["allow", "shared-secret"],
+            ["deny", "shared-secret"],
+            ["allow", "shared-secret"]
+        ])
     );
     assert_eq!(runtime.terminate(), Some(0));
 }

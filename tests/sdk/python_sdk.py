@@ -43,7 +43,19 @@ def status_is(status):
     return lambda e: e["type"] == "status" and e["data"]["status"] == status
 
 
+async def refusal(transport):
+    """What a client with a wrong token gets: the error code of its first request."""
+    try:
+        refused = await connect(os.environ["RUNTIME_URL"], token="wrong", transport=transport)
+        async with refused:
+            await refused.profiles()
+        return "accepted"
+    except AgentRuntimeError as error:
+        return error.code
+
+
 async def tour(client):
+    refused = await refusal(client.transport.kind)
     profiles = await client.profiles()
     check(any(p["name"] == "tester" for p in profiles), profiles)
 
@@ -118,6 +130,7 @@ async def tour(client):
         check(error.code == "not_found", error)
 
     return {
+        "refused": refused,
         "sessionId": session.id,
         "askerId": asker.id,
         "seqs": [e["seq"] for e in seen],

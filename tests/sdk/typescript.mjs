@@ -31,7 +31,21 @@ function record(session) {
 const isIdle = (e) => e.type === "status" && e.data.status === "idle";
 const isStatus = (status) => (e) => e.type === "status" && e.data.status === status;
 
+/** What a client with a wrong token gets: the error code of its first request. */
+async function refusal() {
+  try {
+    const refused = await connect(url, { token: "wrong", transport: args.transport ?? "socketio" });
+    await refused.profiles();
+    refused.close();
+    return "accepted";
+  } catch (error) {
+    assert.ok(error instanceof AgentRuntimeError, String(error));
+    return error.code;
+  }
+}
+
 async function tour(client) {
+  const refused = await refusal();
   const profiles = await client.profiles();
   assert.ok(profiles.some((p) => p.name === "tester"));
 
@@ -100,6 +114,7 @@ async function tour(client) {
   assert.equal(gone.code, "not_found");
 
   return {
+    refused,
     sessionId: session.id,
     askerId: asker.id,
     seqs: seen.map((e) => e.seq),
