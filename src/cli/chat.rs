@@ -243,6 +243,7 @@ impl Chat {
                         return ExitCode::from(INTERRUPTED);
                     }
                     self.interrupting = true;
+                    self.screen.interrupting();
                     self.screen.note("interrupting the turn (Ctrl-C again to quit)");
                     if let Err(error) = self.client.interrupt(&self.id).await {
                         self.screen.error(&error.to_string());
@@ -303,6 +304,15 @@ impl Chat {
 
     /// A line of the person's: an answer to the request being asked, or a message.
     async fn line(&mut self, line: &str) {
+        if !self.interactive {
+            // A terminal echoes what is typed; a transcript of piped input shows it too.
+            let echo = if self.asking.is_some() {
+                line.to_owned()
+            } else {
+                format!("> {line}")
+            };
+            self.screen.line(&echo);
+        }
         if let Some(asking) = &mut self.asking {
             match asking.take(line) {
                 Step::Again(prompt) => self.screen.ask(&prompt),

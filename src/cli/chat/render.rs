@@ -19,6 +19,8 @@ pub struct Screen {
     streaming: Option<String>,
     /// Messages whose text was shown delta by delta, so their full text is not repeated.
     streamed: HashSet<String>,
+    /// The person interrupted the running turn.
+    interrupted: bool,
 }
 
 impl Screen {
@@ -29,6 +31,7 @@ impl Screen {
             color,
             streaming: None,
             streamed: HashSet::new(),
+            interrupted: false,
         }
     }
 
@@ -86,6 +89,11 @@ impl Screen {
     pub fn prompt(&mut self) {
         self.end_line();
         self.write("> ");
+    }
+
+    /// The person interrupted the running turn: its end is shown as an interruption.
+    pub fn interrupting(&mut self) {
+        self.interrupted = true;
     }
 
     /// The person's answer ended the line (a terminal echoes it; a pipe does not).
@@ -231,7 +239,10 @@ impl Screen {
     fn result(&mut self, data: &Value) {
         self.end_line();
         let subtype = data["subtype"].as_str().unwrap_or("?");
-        if data["is_error"] == true || subtype != "success" {
+        let interrupted = std::mem::take(&mut self.interrupted);
+        if interrupted && subtype != "success" {
+            self.error("turn interrupted");
+        } else if data["is_error"] == true || subtype != "success" {
             let detail = data["result"]
                 .as_str()
                 .map(str::to_owned)
