@@ -33,13 +33,19 @@ impl Chat {
             .args(args)
             .current_dir(dir)
             .env_remove("AGENT_RUNTIME_URL")
-            .env_remove("AGENT_RUNTIME_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("AGENT_RUNTIME_TOKEN");
         for (name, value) in env {
             command.env(name, value);
         }
+        Chat::spawn(command)
+    }
+
+    /// Starts `command` (a chat) with its stdin, stdout and stderr piped.
+    pub fn spawn(mut command: Command) -> Chat {
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = command.spawn().expect("chat starts");
         let stdin = child.stdin.take();
         let output = Arc::new((Mutex::new(String::new()), Condvar::new()));

@@ -11,6 +11,7 @@ mod modal;
 mod origin;
 mod outage;
 mod principals;
+mod quickstart;
 mod recovery;
 mod rest;
 mod socketio;
