@@ -70,6 +70,11 @@ async fn chat(args: ChatArgs) -> Result<ExitCode, String> {
         closed: HashSet::new(),
         asking: None,
     };
+    // A turn already running (another client's, or one this chat left) is waited for
+    // before the next message, like one of its own.
+    if matches!(session["status"].as_str(), Some("running" | "waiting")) {
+        chat.turn = Some(session["lastSeq"].as_u64().unwrap_or_default());
+    }
     for pending in session["pending"].as_array().cloned().unwrap_or_default() {
         chat.requests.push_back(pending);
     }

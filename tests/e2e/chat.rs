@@ -285,6 +285,39 @@ async fn chat_follows_a_lost_connection_without_losing_or_repeating_an_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_left_pending_is_asked_by_the_next_chat_of_the_session() {
+    let setup = Setup::scripted();
+    let runtime = Runtime::start(&setup);
+    let dir = setup.dir.path();
+    let mut chat = Chat::start(&["asker", "--url", &runtime.url], dir, &[]);
+    chat.send(r#"ask Write {"file_path":"later.txt","content":"later"}"#);
+    chat.wait_for("— allow? [y]es / [n]o / [a]lways: ");
+    let (code, output) = chat.finish();
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("the request stays pending for another client"),
+        "{output}"
+    );
+    let id = session_id(&output);
+
+    let mut chat = Chat::start(&["--session", &id, "--url", &runtime.url], dir, &[]);
+    chat.send("y");
+    let (code, output) = chat.finish();
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("? Write later.txt — allow? [y]es / [n]o / [a]lways: "),
+        "{output}"
+    );
+    assert!(output.contains("· answered: allow (by local)"), "{output}");
+    // The turn that waited is over before the chat ends.
+    assert!(
+        output.contains("TOOL RESULT SEEN: File created successfully at: later.txt"),
+        "{output}"
+    );
+    assert!(output.contains("· created later.txt (5 B)"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_interrupts_the_turn_and_then_quits() {
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
