@@ -364,3 +364,41 @@ async fn chat_says_what_is_wrong() {
         "{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_sends_its_token_from_the_flag_or_the_environment() {
+    let mut setup = Setup::scripted();
+    setup.extra_toml = "[auth]\nmode = \"shared-secret\"\nsecret = \"chat-secret\"\n".into();
+    let runtime = Runtime::start(&setup);
+    let dir = setup.dir.path();
+    let (code, output) = Chat::start(&["tester", "--url", &runtime.url], dir, &[]).finish();
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("unauthorized"), "{output}");
+
+    let mut chat = Chat::start(
+        &["tester", "--url", &runtime.url],
+        dir,
+        &[("AGENT_RUNTIME_TOKEN", "chat-secret")],
+    );
+    chat.send("reply with a token from the environment");
+    let (code, output) = chat.finish();
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(
+        lines_equal(&output, "with a token from the environment"),
+        1,
+        "{output}"
+    );
+    let mut chat = Chat::start(
+        &["tester", "--url", &runtime.url, "--token", "chat-secret"],
+        dir,
+        &[],
+    );
+    chat.send("reply with a token from the flag");
+    let (code, output) = chat.finish();
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(
+        lines_equal(&output, "with a token from the flag"),
+        1,
+        "{output}"
+    );
+}
