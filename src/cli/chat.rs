@@ -47,7 +47,12 @@ async fn chat(args: ChatArgs) -> Result<ExitCode, String> {
     let client = Client::new(&args.url, args.token.clone())?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut screen = Screen::new(color);
-    let (session, events) = open(&client, &args, &mut screen).await?;
+    // Ctrl-C is the chat's from here on; while the session starts, it quits.
+    let mut interrupts = interrupts();
+    let (session, events) = tokio::select! {
+        opened = open(&client, &args, &mut screen) => opened?,
+        Some(()) = interrupts.recv() => return Ok(ExitCode::from(INTERRUPTED)),
+    };
     let id = session["id"].as_str().unwrap_or_default().to_owned();
     screen.note(&format!(
         "session {id} · profile {} · {}",
@@ -78,7 +83,7 @@ async fn chat(args: ChatArgs) -> Result<ExitCode, String> {
     for pending in session["pending"].as_array().cloned().unwrap_or_default() {
         chat.requests.push_back(pending);
     }
-    let code = chat.run(events, stdin_lines(), interrupts()).await;
+    let code = chat.run(events, stdin_lines(), interrupts).await;
     chat.screen.note(&format!(
         "resume this session with: agent-runtime chat --session {id}"
     ));
