@@ -220,6 +220,7 @@ impl Chat {
                         if self.event(&envelope) {
                             prompted = false;
                         }
+                        self.ask_again_if_moved();
                     }
                     Some(Feed::Lost(reason)) => {
                         self.screen.note(&format!("connection lost ({reason}); reconnecting…"));
@@ -260,6 +261,18 @@ impl Chat {
                     }
                 }
             }
+        }
+    }
+
+    /// On a terminal, asks the request being asked again when a line of output pushed
+    /// its question up.
+    fn ask_again_if_moved(&mut self) {
+        if let Some(asking) = &self.asking
+            && self.interactive
+            && !self.screen.mid_line()
+        {
+            let prompt = asking.prompt();
+            self.screen.ask(&prompt);
         }
     }
 

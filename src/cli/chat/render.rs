@@ -53,6 +53,11 @@ impl Screen {
         }
     }
 
+    /// Whether the cursor is in the middle of a line (after a prompt, or streamed text).
+    pub fn mid_line(&self) -> bool {
+        self.mid_line
+    }
+
     /// Ends the current line, if one is open.
     pub fn end_line(&mut self) {
         if self.mid_line {
