@@ -318,6 +318,43 @@ async fn a_request_left_pending_is_asked_by_the_next_chat_of_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn questions_are_answered_inline_by_number_or_in_words() {
+    let setup = Setup::scripted();
+    let runtime = Runtime::start(&setup);
+    let questions = json!({ "questions": [
+        { "question": "Which color?", "header": "Color", "multiSelect": false,
+          "options": [{ "label": "Red", "description": "warm" }, { "label": "Blue", "description": "cool" }] },
+        { "question": "Which sizes?", "header": "Sizes", "multiSelect": true,
+          "options": [{ "label": "S", "description": "" }, { "label": "M", "description": "" }, { "label": "L", "description": "" }] },
+        { "question": "Anything else?", "header": "Notes", "multiSelect": false,
+          "options": [{ "label": "No", "description": "" }] } ] });
+    let mut chat = Chat::start(&["asker", "--url", &runtime.url], setup.dir.path(), &[]);
+    chat.send(&format!("ask AskUserQuestion {questions}"));
+    chat.send("3");
+    chat.send("2");
+    chat.send("1, 3");
+    chat.send("gift wrap, please");
+    let (code, output) = chat.finish();
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("  1. Red — warm"), "{output}");
+    assert!(
+        output.contains("answer (numbers, comma separated, or your own words)"),
+        "{output}"
+    );
+    let result = output
+        .lines()
+        .find(|l| l.starts_with("TOOL RESULT SEEN:"))
+        .unwrap_or_else(|| panic!("no tool result in:\n{output}"));
+    for answer in [
+        r#""Which color?"="Blue""#,
+        r#""Which sizes?"="S, L""#,
+        r#""Anything else?"="gift wrap, please""#,
+    ] {
+        assert!(result.contains(answer), "{answer} in {result}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_interrupts_the_turn_and_then_quits() {
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
