@@ -16,7 +16,7 @@ use crate::chat::{Chat, session_id};
 use crate::support::signal;
 
 /// The build step, which this test does not repeat: cargo built the binaries it runs.
-const BUILD: &str = "cargo install --path .";
+const BUILD: &str = "cargo install --locked --path .";
 
 /// The commands of the README's quickstart blocks, in order, without their comments.
 fn quickstart_commands() -> Vec<String> {
