@@ -127,7 +127,7 @@ async fn the_readme_quickstart_runs_as_written() {
                 .unwrap();
             let address = listening_address(child.stderr.take().unwrap());
             env.push(("AGENT_RUNTIME_URL".into(), format!("http://{address}")));
-            server = Some(child);
+            server = Some(Server(child));
         } else if line.ends_with("agent-runtime chat") {
             let mut chat = Chat::spawn(shell(line, &cwd, &env));
             chat.send("hello from the quickstart");
@@ -175,10 +175,22 @@ async fn the_readme_quickstart_runs_as_written() {
         .unwrap();
     assert_eq!(file, "quickstart");
 
-    let mut server = server.expect("the quickstart serves");
-    signal(&server, "TERM");
-    let status = server.wait().unwrap();
+    let mut server = server.take().expect("the quickstart serves");
+    signal(&server.0, "TERM");
+    let status = server.0.wait().unwrap();
     assert!(status.success(), "the runtime shut down cleanly: {status}");
+}
+
+/// The runtime the quickstart started; killed if the test fails before it stops it.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Reads the runtime's JSON log until it says where it listens; keeps draining it after.
