@@ -3,6 +3,7 @@
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
 mod approvals;
+mod chat;
 mod claude;
 mod cli;
 mod escape;
@@ -10,6 +11,7 @@ mod modal;
 mod origin;
 mod outage;
 mod principals;
+mod quickstart;
 mod recovery;
 mod rest;
 mod socketio;
