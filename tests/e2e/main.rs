@@ -4,6 +4,7 @@
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
 mod approvals;
+mod chat;
 mod claude;
 mod cli;
 mod escape;
@@ -11,6 +12,7 @@ mod modal;
 mod origin;
 mod outage;
 mod principals;
+mod quickstart;
 mod recovery;
 mod rest;
 mod sdk;
