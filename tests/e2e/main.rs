@@ -1,5 +1,6 @@
 //! The real `agent-runtime` binary, started on port 0 with its own config, driven over
 //! the network by real clients: `socket.io-client` (npm), `python-socketio`, plain HTTP,
+//! the client SDKs of `clients/`,
 //! and with the pinned Claude Code CLI against the fake Messages API.
 
 mod approvals;
@@ -14,6 +15,7 @@ mod principals;
 mod quickstart;
 mod recovery;
 mod rest;
+mod sdk;
 mod socketio;
 mod support;
 mod ticketdrop;
