@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
-use crate::control::{Call, ControlPlane, UNARY_DEADLINE};
+use crate::control::{Call, ControlPlane};
 use crate::files;
 use crate::grpc::adapter_error;
 use crate::life::Life;
@@ -276,7 +276,7 @@ impl Sandbox for ModalSandbox {
             sandbox_id: self.id.clone(),
         };
         let call = Call {
-            deadline: UNARY_DEADLINE,
+            deadline: None,
             sandbox_token: self.sandbox_token.as_deref(),
         };
         let answer = self

@@ -305,3 +305,52 @@ pub struct SandboxGetCommandRouterAccessResponse {
     #[prost(string, tag = "2")]
     pub url: String,
 }
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SandboxGetTaskIdRequest {
+    #[prost(string, tag = "1")]
+    pub sandbox_id: String,
+    #[prost(float, optional, tag = "2")]
+    pub timeout: Option<f32>,
+    #[prost(bool, tag = "3")]
+    pub wait_until_ready: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SandboxGetTaskIdResponse {
+    #[prost(string, optional, tag = "1")]
+    pub task_id: Option<String>,
+    #[prost(message, optional, tag = "2")]
+    pub task_result: Option<GenericResult>,
+}
+
+/// `modal.client.RPCStatus`, Modal's copy of `google.rpc.Status`: what a failed call
+/// carries in its `grpc-status-details-bin` trailer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Any {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `modal.client.RPCRetryPolicy`: the server's instruction to try again after a delay.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcRetryPolicy {
+    #[prost(float, tag = "1")]
+    pub retry_after_secs: f32,
+}
+
+/// The full name an `Any` holding an [`RpcRetryPolicy`] ends with (after the last `/`).
+pub const RPC_RETRY_POLICY_TYPE: &str = "modal.client.RPCRetryPolicy";
