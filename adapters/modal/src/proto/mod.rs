@@ -6,7 +6,10 @@
 //! decode and omitted fields take their defaults, so a subset stays wire-compatible.
 //! Enums are plain `i32`; their values are in [`status`] and the constants below.
 //!
-//! The messages are public so a test server can speak exactly the same wire format.
+//! The messages are public so a test server can speak exactly the same wire format. They
+//! serialize (serde) with Modal's field names, which is how the conformance test
+//! (`tests/fake_modal/conformance.rs`) compares them, field by field, with the classes of
+//! the official `modal` package.
 #![allow(missing_docs)] // Each field is Modal's own; its name and number are its documentation.
 
 /// gRPC method paths.
