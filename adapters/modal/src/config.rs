@@ -17,6 +17,9 @@ pub const DEFAULT_CLAUDE_CODE_VERSION: &str = "2.1.197";
 pub const OWNER_TAG: &str = "agent-runtime-owner";
 /// The tag that names the session a sandbox serves.
 pub const SESSION_TAG: &str = "agent-runtime-session";
+/// The tag that names the session id a sandbox's directories were named after (see
+/// [`SESSION_PLACEHOLDER`]); it stays when the sandbox is handed to another session.
+pub const DIRS_TAG: &str = "agent-runtime-dirs";
 /// Written in `workdir` or `agent_home`, expands to the session id.
 pub const SESSION_PLACEHOLDER: &str = "{session_id}";
 
@@ -290,7 +293,7 @@ fn check_values(config: &ModalConfig, problems: &mut Vec<String>) {
         problems.push("workdir and agent_home must be separate directories".to_owned());
     }
     for name in config.tags.keys() {
-        if name == OWNER_TAG || name == SESSION_TAG {
+        if name == OWNER_TAG || name == SESSION_TAG || name == DIRS_TAG {
             problems.push(format!("tags: {name:?} is set by the provider itself"));
         }
     }

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::{OWNER_TAG, SESSION_PLACEHOLDER, SESSION_TAG, Settings, resolve};
+use crate::config::{DIRS_TAG, OWNER_TAG, SESSION_PLACEHOLDER, SESSION_TAG, Settings, resolve};
 use crate::control::{Call, ControlPlane};
 use crate::grpc::adapter_error;
 use crate::image;
@@ -120,6 +120,19 @@ impl ModalSandboxProvider {
         Ok((expand(&config.workdir), expand(&config.agent_home)))
     }
 
+    /// The tags of a new sandbox. [`DIRS_TAG`] keeps the session id its directories were
+    /// named after, which stays when the sandbox is handed to another session.
+    fn tags(&self, spec: &SandboxSpec) -> Vec<proto::SandboxTag> {
+        let mut tags = vec![
+            tag(OWNER_TAG, &spec.owner_tag),
+            tag(SESSION_TAG, &spec.session_id),
+            tag(DIRS_TAG, &spec.session_id),
+        ];
+        let extra = self.settings.config.tags.iter();
+        tags.extend(extra.map(|(name, value)| tag(name, value)));
+        tags
+    }
+
     async fn create_sandbox(
         &self,
         app_id: &str,
@@ -141,11 +154,7 @@ impl ModalSandboxProvider {
             workdir: Some(workspace.to_owned()),
             idle_timeout_secs: (idle > 0).then(|| u32::try_from(idle).unwrap_or(u32::MAX)),
         };
-        let mut tags = vec![
-            tag(OWNER_TAG, &spec.owner_tag),
-            tag(SESSION_TAG, &spec.session_id),
-        ];
-        tags.extend(config.tags.iter().map(|(name, value)| tag(name, value)));
+        let tags = self.tags(spec);
         // The spec's environment goes in as an ephemeral secret: every command inherits it.
         let secret_sources = (!spec.env.is_empty())
             .then(|| proto::SecretSource {
@@ -203,6 +212,8 @@ impl ModalSandboxProvider {
                 agent_home,
                 sandbox_token,
                 access: created.command_router_access,
+                environment: self.settings.environment.clone(),
+                tags: self.tags(spec),
             },
         )?;
         if let Err(error) = sandbox.place(&spec.workspace, &spec.agent_home).await {
@@ -385,7 +396,8 @@ impl SandboxProvider for ModalSandboxProvider {
         } else {
             task_id
         };
-        let (workspace, agent_home) = self.paths(session_id)?;
+        let dirs = tag_value(info, DIRS_TAG).unwrap_or(session_id);
+        let (workspace, agent_home) = self.paths(dirs)?;
         let parts = Parts {
             id: id.to_owned(),
             task_id,
@@ -393,6 +405,8 @@ impl SandboxProvider for ModalSandboxProvider {
             agent_home,
             sandbox_token: None,
             access: None,
+            environment: self.settings.environment.clone(),
+            tags: info.tags.clone(),
         };
         Ok(Box::new(ModalSandbox::new(
             Arc::clone(&self.control),

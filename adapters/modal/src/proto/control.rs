@@ -358,3 +358,13 @@ pub struct RpcRetryPolicy {
 
 /// The full name an `Any` holding an [`RpcRetryPolicy`] ends with (after the last `/`).
 pub const RPC_RETRY_POLICY_TYPE: &str = "modal.client.RPCRetryPolicy";
+
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct SandboxTagsSetRequest {
+    #[prost(string, tag = "1")]
+    pub environment_name: String,
+    #[prost(string, tag = "2")]
+    pub sandbox_id: String,
+    #[prost(message, repeated, tag = "3")]
+    pub tags: Vec<SandboxTag>,
+}

@@ -31,6 +31,7 @@ pub mod rpc {
     pub const SANDBOX_GET_COMMAND_ROUTER_ACCESS: &str =
         "/modal.client.ModalClient/SandboxGetCommandRouterAccess";
     pub const SANDBOX_GET_TASK_ID_V2: &str = "/modal.client.ModalClient/SandboxGetTaskIdV2";
+    pub const SANDBOX_TAGS_SET_V2: &str = "/modal.client.ModalClient/SandboxTagsSetV2";
 
     pub const TASK_EXEC_START: &str = "/modal.task_command_router.TaskCommandRouter/TaskExecStart";
     pub const TASK_EXEC_STDIN_WRITE: &str =

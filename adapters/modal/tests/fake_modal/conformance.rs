@@ -275,6 +275,14 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample(
+            "modal.client.SandboxTagsSetRequest",
+            proto::SandboxTagsSetRequest {
+                environment_name: "environment_name".into(),
+                sandbox_id: "sandbox_id".into(),
+                tags: tags(),
+            },
+        ),
+        sample(
             "modal.client.RPCStatus",
             proto::RpcStatus {
                 code: 8,
@@ -431,6 +439,12 @@ fn rpcs() -> serde_json::Value {
             rpc::SANDBOX_GET_TASK_ID_V2,
             &c("SandboxGetTaskIdRequest"),
             &c("SandboxGetTaskIdResponse"),
+            false
+        ),
+        client(
+            rpc::SANDBOX_TAGS_SET_V2,
+            &c("SandboxTagsSetRequest"),
+            "google.protobuf.Empty",
             false
         ),
         client(

@@ -46,6 +46,7 @@ pub(super) async fn dispatch(
         "SandboxCreateV2" => {
             unary(request, move |r| async move { sandbox_create(s, r).await }).await
         }
+        "SandboxTagsSetV2" => unary(request, move |r| async move { tags_set(&s, r) }).await,
         "SandboxGetTaskIdV2" => unary(request, move |r| async move { task_id(&s, r) }).await,
         "SandboxWaitV2" => unary(request, move |r| async move { sandbox_wait(&s, r).await }).await,
         "SandboxTerminateV2" => {
@@ -294,7 +295,7 @@ fn create_now(
         id: id.clone(),
         task_id: task_id.clone(),
         app_id: request.app_id.clone(),
-        tags: request.tags.clone(),
+        tags: Mutex::new(request.tags.clone()),
         env,
         workdir,
         created_at,
@@ -389,7 +390,7 @@ fn info(sandbox: &FakeSandbox, withheld: bool) -> proto::SandboxInfo {
             result: sandbox.result(),
         }),
         app_id: sandbox.app_id.clone(),
-        tags: sandbox.tags.clone(),
+        tags: lock(&sandbox.tags).clone(),
     }
 }
 
@@ -441,4 +442,22 @@ fn task_id(
         task_id: Some(sandbox.task_id.clone()),
         task_result: sandbox.result(),
     })
+}
+
+/// Replaces the sandbox's tags.
+fn tags_set(
+    state: &State,
+    request: Request<proto::SandboxTagsSetRequest>,
+) -> Result<proto::Empty, Status> {
+    admit(state, &request)?;
+    let request = request.into_inner();
+    let sandbox = state.sandbox(&request.sandbox_id)?;
+    if sandbox.result().is_some() {
+        return Err(Status::not_found(format!(
+            "sandbox {} has ended",
+            sandbox.id
+        )));
+    }
+    *lock(&sandbox.tags) = request.tags;
+    Ok(proto::Empty {})
 }

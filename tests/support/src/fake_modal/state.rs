@@ -120,7 +120,7 @@ pub(super) struct FakeSandbox {
     pub id: String,
     pub task_id: String,
     pub app_id: String,
-    pub tags: Vec<SandboxTag>,
+    pub tags: Mutex<Vec<SandboxTag>>,
     pub env: BTreeMap<String, String>,
     pub workdir: PathBuf,
     pub created_at: f64,
@@ -159,7 +159,8 @@ impl FakeSandbox {
 
     /// Whether the sandbox has every tag of `wanted`.
     pub fn has_tags(&self, wanted: &[SandboxTag]) -> bool {
-        wanted.iter().all(|tag| self.tags.contains(tag))
+        let tags = lock(&self.tags);
+        wanted.iter().all(|tag| tags.contains(tag))
     }
 }
 
