@@ -255,6 +255,18 @@ impl FakeModal {
         ids
     }
 
+    /// A sandbox's tags as they are now (`SandboxTagsSetV2` replaces them), as
+    /// (name, value) pairs; `None` for an unknown id.
+    pub fn tags(&self, sandbox_id: &str) -> Option<Vec<(String, String)>> {
+        let sandbox = self.state.lock().sandboxes.get(sandbox_id).cloned()?;
+        let tags = lock(&sandbox.tags).clone();
+        Some(
+            tags.into_iter()
+                .map(|t| (t.tag_name, t.tag_value))
+                .collect(),
+        )
+    }
+
     /// The last `SandboxCreateV2` request received.
     pub fn last_create_request(&self) -> Option<SandboxCreateV2Request> {
         self.state.lock().last_create.clone()
