@@ -179,3 +179,36 @@ async fn measure_create_to_idle_with_and_without_the_pool() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_recovery_reaps_warm_and_taken_sandboxes_and_keeps_the_files() {
+    let fake = FakeModal::start().await;
+    let mut setup = modal_setup(&fake);
+    with_pool(&mut setup, 1);
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    wait_until("a warm sandbox", async || ready(&http).await == 1).await;
+    let id = http.create_session("tester").await;
+    let reply = http.turn(&id, "write notes.md from a warm sandbox").await;
+    assert_eq!(reply["result"], "wrote notes.md", "{reply}");
+    wait_until("a new warm sandbox", async || ready(&http).await == 1).await;
+    assert_eq!(fake.live_sandboxes().len(), 2);
+    runtime.kill9();
+
+    // The next run has no pool: what is live after its start is what recovery left.
+    setup.extra_toml = setup.extra_toml.replace("size = 1", "size = 0");
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    assert!(
+        fake.live_sandboxes().is_empty(),
+        "the session's and the warm sandbox were reaped: {:?}",
+        fake.live_sandboxes()
+    );
+    let (status, file) = http.get(&format!("/v1/sessions/{id}/files/notes.md")).await;
+    assert_eq!(
+        (status, file),
+        (200, serde_json::Value::String("from a warm sandbox".into())),
+        "the files of the session in a taken warm sandbox survive the crash"
+    );
+    assert_eq!(runtime.terminate(), Some(0));
+}
