@@ -9,6 +9,7 @@ mod claude;
 mod cli;
 mod escape;
 mod modal;
+mod modal_pool;
 mod origin;
 mod outage;
 mod principals;

@@ -10,3 +10,4 @@ mod metrics;
 mod outage;
 mod principals;
 mod requests;
+mod warm_pool;
