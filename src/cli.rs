@@ -56,6 +56,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Create, list and revoke API keys in the configured session store.
     Keys(KeysArgs),
+    /// Print the protocol's JSON Schema (docs/protocol.schema.json).
+    Schema,
 }
 
 /// Options of `keys`.

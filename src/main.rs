@@ -22,6 +22,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args.config).await,
             Command::Check(args) => run_check(args.config).await,
             Command::Keys(args) => run_keys(args).await,
+            Command::Schema => {
+                print!("{}", agent_runtime::transport::schema::protocol_text());
+                ExitCode::SUCCESS
+            }
         }
     })
 }

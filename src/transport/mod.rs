@@ -9,6 +9,8 @@
 //! - `sse`: the event log as JSON pages, as Server-Sent Events, and as NDJSON transcript.
 //! - `ops`: `/healthz`, `/readyz`, `/metrics` (no authentication: probes and scrapers).
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
+//! - [`requests`]: the request payloads as types (field types in `fields`);
+//!   [`schema`]: the protocol's JSON Schema, generated from those and the wire types.
 //! - [`error`]: the error → HTTP status table and the error bodies.
 //! - [`origin`]: the `Origin` and `Host` checks in front of every route, and CORS.
 //! - `proptests` (tests only): arbitrary payloads and HTTP requests, no panic, every
@@ -22,12 +24,15 @@
 //! falls between the read and the subscription.
 
 pub mod error;
+mod fields;
 mod ops;
 pub mod origin;
 pub mod payload;
 #[cfg(test)]
 mod proptests;
+pub mod requests;
 mod rest;
+pub mod schema;
 mod socketio;
 mod sse;
 pub mod wire;
