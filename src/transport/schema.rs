@@ -380,6 +380,9 @@ fn sorted(value: Value) -> Value {
 }
 
 #[cfg(test)]
+mod conformance;
+
+#[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
