@@ -124,7 +124,10 @@ proptest! {
             payload::list(&payload).err(),
             payload::optional_object(&payload).err(),
             payload::set_budget(&payload).err(),
-            payload::budget(&payload, "").err(),
+            payload::budget(&payload).err(),
+            payload::answer(&payload).err(),
+            payload::post_message(&payload).err(),
+            payload::post_answer(&payload).err(),
         ];
         for error in refusals.into_iter().flatten() {
             assert_parser_refusal(error)?;
