@@ -22,8 +22,12 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args.config).await,
             Command::Check(args) => run_check(args.config).await,
             Command::Keys(args) => run_keys(args).await,
-            Command::Schema => {
-                print!("{}", agent_runtime::transport::schema::protocol_text());
+            Command::Schema(args) => {
+                use agent_runtime::transport::{openapi, schema};
+                match args.kind {
+                    cli::SchemaKind::Protocol => print!("{}", schema::protocol_text()),
+                    cli::SchemaKind::Openapi => print!("{}", openapi::document_text()),
+                }
                 ExitCode::SUCCESS
             }
         }

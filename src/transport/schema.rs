@@ -341,6 +341,8 @@ pub fn protocol() -> Value {
     g.answer::<ProfilesBody<'_>>();
     g.answer::<MessageBody<'_>>();
     g.answer::<AnswerBody>();
+    g.answer::<super::ops::Health>();
+    g.answer::<super::ops::Readiness>();
     g.answer::<ErrorCode>();
     let definitions = generators.definitions();
     sorted(json!({
@@ -367,7 +369,7 @@ pub fn protocol_text() -> String {
 
 /// `value` with the keys of every object in sorted order, whatever order serde_json's
 /// maps keep, so the output is the same in every build.
-fn sorted(value: Value) -> Value {
+pub(crate) fn sorted(value: Value) -> Value {
     match value {
         Value::Object(fields) => {
             let mut pairs: Vec<(String, Value)> = fields.into_iter().collect();
