@@ -3,6 +3,9 @@
 //! one of its responses, the content type one it documents, and a JSON body valid for
 //! that response's schema; a request body that succeeded must be valid for the
 //! operation's. So the document cannot fall behind the API the tests exercise.
+//!
+//! Likewise every Socket.IO ack and event the `socket.io-client` scripts get
+//! ([`check_socketio`]), against the protocol schema's `x-socketio` map.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -25,15 +28,18 @@ pub struct Exchange<'a> {
 
 struct Spec {
     document: Value,
+    protocol: Value,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
 static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec {
     document: agent_runtime::transport::openapi::document(),
+    protocol: agent_runtime::transport::schema::protocol(),
     validators: Mutex::new(HashMap::new()),
 });
 
-/// A validator for `schema` (which may `$ref` the document's components).
+/// A validator for `schema`, which may `$ref` the OpenAPI document's components or the
+/// protocol schema's `$defs`.
 fn validator(key: String, schema: &Value) -> Arc<jsonschema::Validator> {
     let mut validators = SPEC.validators.lock().unwrap();
     validators
@@ -42,6 +48,7 @@ fn validator(key: String, schema: &Value) -> Arc<jsonschema::Validator> {
             let root = json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "components": SPEC.document["components"],
+                "$defs": SPEC.protocol["$defs"],
                 "allOf": [schema],
             });
             Arc::new(jsonschema::validator_for(&root).expect("the document's schemas compile"))
@@ -57,7 +64,7 @@ fn assert_valid(what: &str, key: String, schema: &Value, instance: &Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "{what} does not follow docs/openapi.json: {errors:?}\n{instance:#}"
+        "{what} does not follow the published schema: {errors:?}\n{instance:#}"
     );
 }
 
@@ -105,6 +112,45 @@ pub fn check(exchange: &Exchange<'_>) {
     }
 }
 
+/// Checks what a `socket.io-client` script recorded (`PROTOCOL_LOG`, one JSON line per
+/// ack or envelope) against the protocol schema: an ack for an event the `x-socketio` map
+/// does not have, or one unlike its `ack` (or, with `ok: false`, its `errorAck`), fails;
+/// so does a payload that succeeded but is not a valid request, and an envelope that is
+/// not a valid `Event`.
+pub fn check_socketio(script: &str, recorded: &str) {
+    let requests = &SPEC.protocol["x-socketio"]["requests"];
+    let event_schema = json!({ "$ref": "#/$defs/Event" });
+    for line in recorded.lines().filter(|l| !l.is_empty()) {
+        let line: Value = serde_json::from_str(line).expect("the script records JSON");
+        if line["kind"] == "event" {
+            let what = format!("{script}: a session:event");
+            assert_valid(&what, "event".into(), &event_schema, &line["envelope"]);
+            continue;
+        }
+        let event = line["event"].as_str().unwrap_or_default();
+        let what = format!("{script}: the ack of {event}");
+        let Some(entry) = requests.get(event) else {
+            panic!("{what}: {event} is not in the schema's x-socketio requests");
+        };
+        let ack = &line["ack"];
+        if ack["ok"] == true {
+            assert_valid(&what, format!("{event} ack"), &entry["ack"], ack);
+            let payload = &line["payload"];
+            if !(payload.is_null() && entry["payloadOptional"] == true) {
+                let what = format!("{script}: the accepted payload of {event}");
+                assert_valid(
+                    &what,
+                    format!("{event} request"),
+                    &entry["request"],
+                    payload,
+                );
+            }
+        } else {
+            assert_valid(&what, "error ack".into(), &entry["errorAck"], ack);
+        }
+    }
+}
+
 /// The check fails on what the document does not say, so passing it means something.
 #[test]
 fn undocumented_routes_statuses_and_bodies_fail() {
@@ -130,4 +176,40 @@ fn undocumented_routes_statuses_and_bodies_fail() {
     let error = json!({ "error": { "code": "not_found", "message": "no session x" } });
     assert!(run("GET", "/v1/sessions/x", 404, error.clone()));
     assert!(!run("GET", "/v1/sessions/x", 404, json!({ "error": "x" })));
+}
+
+/// The Socket.IO check fails on acks and envelopes the schema does not describe.
+#[test]
+fn undescribed_acks_and_events_fail() {
+    let run = |line: Value| {
+        std::panic::catch_unwind(move || check_socketio("test", &line.to_string())).is_ok()
+    };
+    let error = json!({ "ok": false, "error": { "code": "not_found", "message": "no" } });
+    assert!(run(
+        json!({ "kind": "ack", "event": "session:get", "payload": {}, "ack": error })
+    ));
+    assert!(!run(
+        json!({ "kind": "ack", "event": "session:gossip", "payload": {}, "ack": error })
+    ));
+    let odd = json!({ "ok": false, "error": { "code": "oops", "message": "no" } });
+    assert!(!run(
+        json!({ "kind": "ack", "event": "session:get", "payload": {}, "ack": odd })
+    ));
+    let ok = json!({ "ok": true });
+    let payload = json!({ "sessionId": "s" });
+    assert!(run(
+        json!({ "kind": "ack", "event": "session:leave", "payload": payload, "ack": ok })
+    ));
+    assert!(!run(
+        json!({ "kind": "ack", "event": "session:get", "payload": payload, "ack": ok })
+    ));
+    assert!(!run(
+        json!({ "kind": "ack", "event": "session:leave", "payload": {}, "ack": ok })
+    ));
+    let envelope = json!({ "sessionId": "s", "seq": 1, "at": "2026-01-01T00:00:00.000Z",
+        "type": "status", "data": { "status": "idle" } });
+    assert!(run(json!({ "kind": "event", "envelope": envelope })));
+    let mut odd = envelope;
+    odd["data"]["status"] = json!("sleeping");
+    assert!(!run(json!({ "kind": "event", "envelope": odd })));
 }

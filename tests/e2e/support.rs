@@ -251,9 +251,12 @@ pub fn node(script: &str, runtime: &Runtime, args: &Value) -> Value {
         clients.join("node_modules/socket.io-client").exists(),
         "run `npm ci` in tests/clients (scripts/test does it)"
     );
+    let log_dir = tempfile::tempdir().unwrap();
+    let protocol_log = log_dir.path().join("protocol.ndjson");
     let output = Command::new("node")
         .arg(clients.join(script))
         .env("RUNTIME_URL", &runtime.url)
+        .env("PROTOCOL_LOG", &protocol_log)
         .env("SCRIPT_ARGS", args.to_string())
         // A guard against hangs, not a performance bound: creates run sandboxes.
         .env("SCRIPT_TIMEOUT_MS", "60000")
@@ -266,6 +269,8 @@ pub fn node(script: &str, runtime: &Runtime, args: &Value) -> Value {
         String::from_utf8_lossy(&output.stderr),
         runtime.log()
     );
+    let seen = std::fs::read_to_string(&protocol_log).unwrap_or_default();
+    crate::spec::check_socketio(script, &seen);
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}"))
 }
