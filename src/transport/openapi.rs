@@ -600,7 +600,11 @@ mod tests {
                 unrouted.push(operation.id);
             }
         }
-        assert_eq!(unrouted, ["forkSession"]);
+        // Until the fork's route lands, it is the one operation described ahead of it.
+        assert!(
+            unrouted.iter().all(|id| *id == "forkSession"),
+            "{unrouted:?}"
+        );
     }
 
     #[test]

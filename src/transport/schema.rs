@@ -442,8 +442,12 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
+        // Until the fork's handler lands, it is the one event described ahead of it.
         let unserved: Vec<&&str> = mapped.difference(&registered).collect();
-        assert_eq!(unserved, [&"session:fork"]);
+        assert!(
+            unserved.iter().all(|event| **event == "session:fork"),
+            "{unserved:?}"
+        );
         assert!(registered.is_subset(&mapped), "{registered:?}");
     }
 
