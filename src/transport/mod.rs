@@ -7,8 +7,13 @@
 //! - `rest`: the `/v1` REST routes and their bearer-token middleware (`wait: true` on a
 //!   message waits for that turn's `result` through the manager's turn waiter).
 //! - `sse`: the event log as JSON pages, as Server-Sent Events, and as NDJSON transcript.
-//! - `ops`: `/healthz`, `/readyz`, `/metrics` (no authentication: probes and scrapers).
+//! - `ops`: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (no authentication:
+//!   probes, scrapers and client generators).
+//! - [`openapi`]: the REST API's OpenAPI 3.1 document: the operation table, with the
+//!   schemas of [`schema`].
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
+//! - [`requests`]: the request payloads as types (field types in `fields`);
+//!   [`schema`]: the protocol's JSON Schema, generated from those and the wire types.
 //! - [`error`]: the error → HTTP status table and the error bodies.
 //! - [`origin`]: the `Origin` and `Host` checks in front of every route, and CORS.
 //! - `proptests` (tests only): arbitrary payloads and HTTP requests, no panic, every
@@ -22,12 +27,16 @@
 //! falls between the read and the subscription.
 
 pub mod error;
+mod fields;
+pub mod openapi;
 mod ops;
 pub mod origin;
 pub mod payload;
 #[cfg(test)]
 mod proptests;
+pub mod requests;
 mod rest;
+pub mod schema;
 mod socketio;
 mod sse;
 pub mod wire;

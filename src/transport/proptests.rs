@@ -124,7 +124,10 @@ proptest! {
             payload::list(&payload).err(),
             payload::optional_object(&payload).err(),
             payload::set_budget(&payload).err(),
-            payload::budget(&payload, "").err(),
+            payload::budget(&payload).err(),
+            payload::answer(&payload).err(),
+            payload::post_message(&payload).err(),
+            payload::post_answer(&payload).err(),
         ];
         for error in refusals.into_iter().flatten() {
             assert_parser_refusal(error)?;
@@ -143,15 +146,18 @@ proptest! {
     }
 }
 
+/// The OpenAPI document, made once.
+static DOCUMENT: LazyLock<Value> = LazyLock::new(super::openapi::document);
+
 /// The REST router of a runtime with no profiles (so no agent ever starts), served in
 /// process on a runtime of its own.
-struct Served {
-    runtime: tokio::runtime::Runtime,
-    router: Router,
+pub(super) struct Served {
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) router: Router,
     _dir: tempfile::TempDir,
 }
 
-static SERVED: LazyLock<Served> = LazyLock::new(|| {
+pub(super) static SERVED: LazyLock<Served> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("a temp dir");
     std::fs::create_dir(dir.path().join("profiles")).expect("the profiles dir");
     let toml = "[store]\nkind = \"memory\"\n[storage]\nkind = \"memory\"\n\
@@ -340,6 +346,21 @@ fn check_request(
         method,
         target
     );
+    // A request the OpenAPI document has an operation for gets a status it documents.
+    let path = target.split('?').next().unwrap_or_default();
+    let method_name = method.as_str().to_lowercase();
+    if let Some((template, operation)) =
+        super::openapi::find_operation(&DOCUMENT, &method_name, path)
+    {
+        prop_assert!(
+            operation["responses"].get(status.as_str()).is_some(),
+            "{} {}: {} is not documented for {}",
+            method,
+            target,
+            status,
+            template
+        );
+    }
     if status.is_success() {
         return Ok(());
     }

@@ -190,10 +190,11 @@ async fn send_message(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = payload::object(&body)?;
-    let content = payload::content(fields, "content")?;
-    let message_id = payload::optional_str(fields, "messageId")?.map(str::to_owned);
-    let wait = payload::optional_bool(fields, "wait")?.unwrap_or(false);
+    let payload::PostMessage {
+        content,
+        message_id,
+        wait,
+    } = payload::post_message(&body)?;
     if !wait {
         let accepted = ctx
             .manager
@@ -233,11 +234,10 @@ async fn answer(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = payload::object(&body)?;
-    let (request_id, answer) = payload::answer_fields(fields)?;
+    let (request_id, answer) = payload::post_answer(&body)?;
     let seq = ctx
         .manager
-        .answer(&principal, &id, request_id, answer)
+        .answer(&principal, &id, &request_id, answer)
         .await?;
     Ok(Json(AnswerBody { seq }).into_response())
 }
@@ -250,7 +250,7 @@ async fn set_budget(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let budget = payload::budget(&body, "")?;
+    let budget = payload::budget(&body)?;
     let record = ctx.manager.set_budget(&principal, &id, budget).await?;
     Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
