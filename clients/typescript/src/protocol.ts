@@ -106,6 +106,7 @@ export type SessionStatus =
  * Every request payload, ack, REST body, session object and event of the protocol (docs/protocol.md), generated from the runtime's wire types. `x-socketio` maps Socket.IO events to definitions: each request event has a `request` payload, a success `ack` and an `errorAck`; `payloadOptional` requests may be sent without a payload. Optional fields that are null count as absent.
  */
 export interface Protocol {
+  AdapterFailure?: AdapterFailure;
   AgentData?: AgentData;
   AgentEvent?: AgentEvent;
   AnswerAccepted?: AnswerAccepted;
@@ -135,6 +136,7 @@ export interface Protocol {
   FileListAck?: FileListAck;
   ForkedFrom?: ForkedFrom;
   HandshakeAuth?: HandshakeAuth;
+  Health?: Health;
   InputData?: InputData;
   InputEvent?: InputEvent;
   JoinRequest?: JoinRequest;
@@ -154,6 +156,7 @@ export interface Protocol {
   ProfileListAck?: ProfileListAck;
   QuestionData?: QuestionData;
   QuestionEvent?: QuestionEvent;
+  Readiness?: Readiness;
   SendMessageRequest?: SendMessageRequest;
   Session?: Session;
   SessionBudget?: SessionBudget;
@@ -170,6 +173,13 @@ export interface Protocol {
   StatusEvent?: StatusEvent;
   Usage?: Usage;
   WorkspaceFile?: WorkspaceFile;
+}
+/**
+ * An adapter that did not answer, and its error.
+ */
+export interface AdapterFailure {
+  adapter: string;
+  error: string;
 }
 /**
  * One JSON object the agent printed, verbatim (Claude Code stream-json: `system`, `assistant`, `user`, `result`, `stream_event`, ...). Open: its fields are the agent's.
@@ -685,6 +695,12 @@ export interface HandshakeAuth {
   token?: string | null;
 }
 /**
+ * `{ status: "ok" }`: the process answers.
+ */
+export interface Health {
+  status: "ok";
+}
+/**
  * `session:join`.
  */
 export interface JoinRequest {
@@ -841,6 +857,17 @@ export interface ProfileListAck {
    * Every profile a session can be created for.
    */
   profiles: Profile[];
+}
+/**
+ * `{ status: "ready" }`, or `{ status: "unavailable", failed }` naming the adapters that
+ * do not answer.
+ */
+export interface Readiness {
+  /**
+   * The adapters that did not answer (only when `unavailable`).
+   */
+  failed?: AdapterFailure[];
+  status: "ready" | "unavailable";
 }
 /**
  * `session:message`.

@@ -40,6 +40,12 @@ Outcome: TypeAlias = Literal['allow', 'deny', 'withdrawn', 'expired']
 SessionStatus: TypeAlias = Literal['starting', 'idle', 'running', 'waiting', 'stopping', 'stopped', 'failed']
 
 
+class AdapterFailure(TypedDict):
+    """An adapter that did not answer, and its error."""
+    adapter: str
+    error: str
+
+
 class AgentEvent(TypedDict):
     """An envelope of type `agent`."""
     at: str
@@ -253,6 +259,11 @@ class HandshakeAuth(TypedDict):
     """The shared secret, an API key or a JWT; an `Authorization: Bearer` header works too. Anything (or nothing) with `auth.mode = "none"`."""
 
 
+class Health(TypedDict):
+    """`{ status: "ok" }`: the process answers."""
+    status: Literal['ok']
+
+
 class InputData(TypedDict):
     """A user message as it was accepted for the agent."""
     content: MessageContent
@@ -409,6 +420,15 @@ class QuestionEvent(TypedDict):
     """1 for a session's first event, then one more per event, across all types."""
     sessionId: str
     type: Literal['question']
+
+
+class Readiness(TypedDict):
+    """`{ status: "ready" }`, or `{ status: "unavailable", failed }` naming the adapters that
+    do not answer.
+    """
+    failed: NotRequired[list[AdapterFailure]]
+    """The adapters that did not answer (only when `unavailable`)."""
+    status: Literal['ready', 'unavailable']
 
 
 class SendMessageRequest(TypedDict):
