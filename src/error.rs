@@ -47,6 +47,9 @@ pub enum ErrorCode {
     BudgetExceeded,
     /// The principal may see the session but not do this to it (only an admin may).
     Forbidden,
+    /// The session is in the middle of something that the request must not cut into: a
+    /// fork of a session whose turn runs or waits for an answer.
+    SessionBusy,
     /// Anything else; details are logged, not sent.
     Internal,
 }
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::RequestClosed => "request_closed",
             ErrorCode::BudgetExceeded => "budget_exceeded",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::SessionBusy => "session_busy",
             ErrorCode::Internal => "internal",
         }
     }

@@ -30,6 +30,7 @@ use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};
 use crate::metrics::Metrics;
 
+mod fork;
 mod lifecycle;
 mod locks;
 mod messages;
@@ -223,6 +224,7 @@ impl SessionManager {
             agent_session_id: None,
             usage: Default::default(),
             budget,
+            forked_from: None,
             error: None,
             version: 1,
         };
