@@ -6,6 +6,7 @@ mod approvals;
 mod claude;
 mod cli;
 mod escape;
+mod forks;
 mod modal;
 mod origin;
 mod outage;
