@@ -193,3 +193,85 @@ async fn claude_code_session_forks_over_socketio() {
     );
     assert_eq!(runtime.terminate(), Some(0));
 }
+
+/// Forks of a live and a stopped session of the scripted agent, on a store and a storage
+/// adapter of `setup`: the fork has the files and the conversation, the source its log.
+async fn fork_on(setup: &Setup) {
+    let runtime = Runtime::start(setup);
+    let http = Http::new(&runtime);
+    let id = http.create_session("tester").await;
+    http.turn(&id, "write notes/a.txt from the source").await;
+    http.turn(&id, "remember the blue door").await;
+    for stop_first in [false, true] {
+        if stop_first {
+            let (status, body) = http
+                .post(&format!("/v1/sessions/{id}/stop"), json!({}))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let before = events(&http, &id).await;
+        let seq = before.last().unwrap()["seq"].as_u64().unwrap();
+        let (status, forked) = http
+            .post(&format!("/v1/sessions/{id}/fork"), json!({}))
+            .await;
+        assert_eq!(status, 201, "{forked}");
+        let fork = &forked["session"];
+        assert_eq!(fork["forkedFrom"], json!({ "sessionId": id, "seq": seq }));
+        let fork_id = fork["id"].as_str().unwrap();
+        let (status, file) = http
+            .get(&format!("/v1/sessions/{fork_id}/files/notes/a.txt"))
+            .await;
+        assert_eq!((status, file), (200, json!("from the source")));
+        let result = http.turn(fork_id, "history").await;
+        let history = result["result"].as_str().unwrap();
+        assert!(history.contains("remember the blue door"), "{history}");
+        assert_eq!(events(&http, fork_id).await[0]["seq"], 1);
+        assert_eq!(events(&http, &id).await, before, "the source's log");
+        // Read back from the store, the fork still says where it came from.
+        let (status, stopped) = http
+            .post(&format!("/v1/sessions/{fork_id}/stop"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{stopped}");
+        assert_eq!(stopped["session"]["forkedFrom"], fork["forkedFrom"]);
+    }
+    assert_eq!(runtime.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forks_on_postgres_and_s3() {
+    let (Some((_, database)), Some(endpoint)) = (
+        crate::outage::postgres_database("forks"),
+        crate::outage::s3_endpoint(),
+    ) else {
+        return;
+    };
+    let bucket = format!("forks-{}", std::process::id());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let mut setup = Setup::scripted();
+    setup.store_toml =
+        format!("kind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:5432/{database}\"");
+    setup.storage_toml = format!(
+        "kind = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"test\"\nsecret_access_key = \"test\"\nallow_http = true\npath_style = true"
+    );
+    fork_on(&setup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forks_on_convex() {
+    let convex = agent_runtime_testkit::fake_convex::FakeConvex::start().await;
+    let mut setup = Setup::scripted();
+    setup.store_toml = "kind = \"convex\"".into();
+    setup.storage_toml = "kind = \"convex\"".into();
+    setup.extra_toml = format!(
+        "[convex]\nurl = \"{url}\"\ndeploy_key = \"{key}\"\nallow_http = true\n",
+        url = convex.base_url(),
+        key = convex.deploy_key(),
+    );
+    fork_on(&setup).await;
+}
