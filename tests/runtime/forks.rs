@@ -210,6 +210,21 @@ async fn a_session_mid_turn_is_not_forked() {
     let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
     assert_eq!(listed.sessions.len(), 1, "no fork was stored");
     h.manager.fork(&h.alice, &source.id, None).await.unwrap();
+
+    // A turn that waits for a person's answer is running too.
+    let asking = h.create_asking().await;
+    h.say(
+        &asking.id,
+        r#"ask Write {"file_path":"x.txt","content":"y"}"#,
+    )
+    .await;
+    watch.status(&asking.id, "waiting").await;
+    let err = h
+        .manager
+        .fork(&h.alice, &asking.id, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "session_busy", "{err}");
 }
 
 #[tokio::test]
@@ -236,4 +251,87 @@ async fn forks_of_unknown_or_foreign_sessions_are_not_found() {
     assert_eq!(fork.owner, "alice");
     let value: Value = h.turn(&fork.id, "history").await;
     assert!(value["result"].as_str().unwrap().contains("blue door"));
+}
+
+fn quotas(max_live: u32, max_stored: u32) -> agent_runtime::runtime::QuotaLimits {
+    agent_runtime::runtime::QuotaLimits {
+        max_live_sessions: max_live,
+        max_stored_sessions: max_stored,
+        creates_per_minute: 0,
+        messages_per_minute: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_fork_is_held_to_the_owners_quotas_and_leaves_nothing_when_refused() {
+    // One stored session at most: the fork would be the second.
+    let mut settings = crate::harness::settings();
+    settings.quotas = quotas(0, 1);
+    let h = Harness::with_settings(settings).await;
+    let first = source(&h).await;
+    let before = stored(&h, &first.id).await;
+    let err = h.manager.fork(&h.alice, &first.id, None).await.unwrap_err();
+    assert_eq!(err.code.as_str(), "quota_exceeded", "{err}");
+    let everything = h
+        .blobs
+        .list(&BlobKey::parse("sessions/").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        everything.iter().all(|meta| meta
+            .key
+            .as_str()
+            .starts_with(&format!("sessions/{}/", first.id))),
+        "the refused fork's copies are gone: {:?}",
+        everything
+            .iter()
+            .map(|m| m.key.as_str())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(stored(&h, &first.id).await, before);
+    let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
+    assert_eq!(listed.sessions.len(), 1);
+
+    // One live session at most: the source is live, so its fork may not start.
+    let mut settings = crate::harness::settings();
+    settings.quotas = quotas(1, 0);
+    let h = Harness::with_settings(settings).await;
+    let first = source(&h).await;
+    let err = h.manager.fork(&h.alice, &first.id, None).await.unwrap_err();
+    assert_eq!(err.code.as_str(), "quota_exceeded", "{err}");
+    // Stopped, it may.
+    h.manager.stop(&h.alice, &first.id).await.unwrap();
+    h.manager.fork(&h.alice, &first.id, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fork_gets_the_profiles_budget_and_a_usage_of_its_own() {
+    let h = Harness::start().await;
+    let source = h
+        .manager
+        .create(
+            &h.alice,
+            agent_runtime::runtime::CreateSession {
+                agent_type: "budgeted".into(),
+                budget: Some(agent_runtime_api::Budget {
+                    max_turns: Some(1),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.turn(&source.id, "remember the blue door").await;
+    let spent = h.manager.get(&h.alice, &source.id).await.unwrap();
+    assert_eq!(spent.usage.turns, 1);
+    let fork = h.manager.fork(&h.alice, &source.id, None).await.unwrap();
+    assert_eq!(
+        fork.budget.max_turns,
+        Some(2),
+        "the profile's, not the source's"
+    );
+    assert_eq!(fork.usage, Default::default());
+    let result = h.turn(&fork.id, "history").await;
+    assert!(result["result"].as_str().unwrap().contains("blue door"));
 }
