@@ -74,9 +74,10 @@ pub async fn serve(
         })
         .transpose()?;
     let metrics = Arc::new(Metrics::new(catalog::sandbox_kind(&config.sandbox)));
-    let adapters = catalog::build_adapters(&config, link, &metrics)
+    let mut adapters = catalog::build_adapters(&config, link, &metrics)
         .await
         .map_err(ServeError::Adapters)?;
+    let warm_pool = catalog::warm_pool(&config, &mut adapters, &settings, &metrics);
     let sandbox_listener = sandbox_socket
         .as_deref()
         .map(agent_runtime_local::bind_socket)
@@ -115,6 +116,10 @@ pub async fn serve(
         Ok(_) => {}
         Err(error) => tracing::error!(%error, "startup recovery failed; sessions stay as they are"),
     }
+    // After recovery, which reaps every sandbox of this runtime's owner tag.
+    if let Some(pool) = &warm_pool {
+        pool.start();
+    }
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
@@ -125,6 +130,9 @@ pub async fn serve(
     let served = transport::serve(listener, sandbox_listener, state, shutdown).await;
     tracing::info!(live = manager.live_sessions(), "stopping every session");
     manager.shutdown().await;
+    if let Some(pool) = &warm_pool {
+        pool.drain().await;
+    }
     if let Some(path) = &sandbox_socket {
         let _ = std::fs::remove_file(path);
     }

@@ -7,6 +7,7 @@
 //! - [`transport`]: Socket.IO, REST and SSE on one axum router ([`transport::serve`]).
 //! - [`metrics`]: the metrics behind `/metrics`, recorded by the runtime, the catalog's
 //!   measuring adapters and the transports.
+//! - [`warm_pool`]: sandboxes made ahead of sessions, a decorator of any sandbox provider.
 
 pub mod agent;
 pub mod app;
@@ -22,3 +23,4 @@ pub mod profiles;
 pub mod runtime;
 pub mod tools;
 pub mod transport;
+pub mod warm_pool;

@@ -106,6 +106,47 @@ pub struct Metrics {
     sse_streams: Gauge,
     live_events_missed: Counter,
     http_requests: Family<StatusCode, Counter>,
+    warm_pool: WarmPoolMetrics,
+}
+
+/// The warm pool's metrics (`crate::warm_pool`).
+#[derive(Debug)]
+struct WarmPoolMetrics {
+    ready: Gauge,
+    takes: Family<OutcomeLabel, Counter>,
+    age: Histogram,
+    expired: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+impl WarmPoolMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "warm_pool_ready",
+            "Warm sandboxes ready for a session now",
+            self.ready.clone(),
+        );
+        r.register(
+            "warm_pool_takes",
+            "Sandbox creates that took a warm sandbox (hit) or made one (miss)",
+            self.takes.clone(),
+        );
+        r.register_with_unit(
+            "warm_pool_age",
+            "Age of warm sandboxes when a session took them",
+            Unit::Seconds,
+            self.age.clone(),
+        );
+        r.register(
+            "warm_pool_expired",
+            "Warm sandboxes replaced for passing max_age",
+            self.expired.clone(),
+        );
+    }
 }
 
 impl Default for Metrics {
@@ -149,6 +190,12 @@ impl Metrics {
             sse_streams: Gauge::default(),
             live_events_missed: Counter::default(),
             http_requests: Family::default(),
+            warm_pool: WarmPoolMetrics {
+                ready: Gauge::default(),
+                takes: Family::default(),
+                age: start_phase(),
+                expired: Counter::default(),
+            },
         };
         let r = &mut metrics.registry;
         r.register(
@@ -256,7 +303,33 @@ impl Metrics {
             "HTTP requests answered, by status code (Socket.IO traffic excluded)",
             metrics.http_requests.clone(),
         );
+        metrics.warm_pool.register(r);
         metrics
+    }
+
+    /// The warm pool holds `ready` sandboxes now.
+    pub fn warm_pool_ready(&self, ready: usize) {
+        self.warm_pool
+            .ready
+            .set(i64::try_from(ready).unwrap_or(i64::MAX));
+    }
+
+    /// A create took a warm sandbox made `age` ago.
+    pub fn warm_pool_hit(&self, age: Duration) {
+        let hit = OutcomeLabel { outcome: "hit" };
+        self.warm_pool.takes.get_or_create(&hit).inc();
+        self.warm_pool.age.observe(age.as_secs_f64());
+    }
+
+    /// A create found no warm sandbox (or taking one failed) and made one.
+    pub fn warm_pool_miss(&self) {
+        let miss = OutcomeLabel { outcome: "miss" };
+        self.warm_pool.takes.get_or_create(&miss).inc();
+    }
+
+    /// A warm sandbox was replaced for passing its maximum age.
+    pub fn warm_pool_expired(&self) {
+        self.warm_pool.expired.inc();
     }
 
     /// The metrics in the Prometheus text exposition format (version 0.0.4).

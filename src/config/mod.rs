@@ -49,7 +49,7 @@ pub use error::{ConfigError, Problem};
 pub use secret::Secret;
 pub use sections::{
     AgentConfig, AuthConfig, JwtConfig, LimitsConfig, LogConfig, LogFormat, PrincipalsConfig,
-    QuotasConfig, ServerConfig, SessionsConfig, SharedSecretConfig,
+    QuotasConfig, ServerConfig, SessionsConfig, SharedSecretConfig, WarmPoolConfig,
 };
 pub use units::ByteSize;
 
@@ -89,6 +89,9 @@ pub struct Config {
     /// tools use.
     #[serde(default)]
     pub convex: Option<agent_runtime_convex::ConvexConfig>,
+    /// `[warm_pool]`.
+    #[serde(default)]
+    pub warm_pool: WarmPoolConfig,
 }
 
 /// Values given on the command line; they override every other layer.

@@ -229,3 +229,23 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
+
+/// `[warm_pool]`: sandboxes made ahead of sessions (see `crate::warm_pool`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WarmPoolConfig {
+    /// How many sandboxes are kept ready; 0 turns the pool off.
+    pub size: usize,
+    /// A ready sandbox older than this is terminated and replaced.
+    #[serde(deserialize_with = "crate::config::units::duration")]
+    pub max_age: Duration,
+}
+
+impl Default for WarmPoolConfig {
+    fn default() -> Self {
+        WarmPoolConfig {
+            size: 0,
+            max_age: Duration::from_secs(600),
+        }
+    }
+}

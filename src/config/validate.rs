@@ -85,6 +85,18 @@ pub fn check(config: &Config) -> Vec<Finding> {
     check_agent(config, &mut findings);
     check_convex(config, &mut findings);
     check_limits(config, &mut findings);
+    if config.warm_pool.size > config.sessions.max_sessions {
+        findings.push((
+            key("warm_pool.size"),
+            format!(
+                "must be at most sessions.max_sessions ({}): more warm sandboxes than sessions could never all be taken",
+                config.sessions.max_sessions
+            ),
+        ));
+    }
+    if config.warm_pool.max_age < std::time::Duration::from_secs(1) {
+        findings.push((key("warm_pool.max_age"), "must be at least 1s".to_owned()));
+    }
     if config.sessions.max_sessions == 0 {
         findings.push((
             key("sessions.max_sessions"),

@@ -18,7 +18,7 @@ use crate::support::{Http, Runtime, Setup};
 const RUNTIME_OWNER: &str = "agent-runtime";
 
 /// A runtime whose sandboxes are made by `fake`, under `<temp dir>/modal/<session id>/`.
-fn modal_setup(fake: &FakeModal) -> Setup {
+pub(crate) fn modal_setup(fake: &FakeModal) -> Setup {
     let mut setup = Setup::scripted();
     let root = modal_root(&setup);
     setup.sandbox_toml = format!(
@@ -42,7 +42,7 @@ fn modal_root(setup: &Setup) -> PathBuf {
     setup.dir.path().join("modal")
 }
 
-async fn post_empty(http: &Http, path: &str) -> Value {
+pub(crate) async fn post_empty(http: &Http, path: &str) -> Value {
     let (status, body) = http.post(path, json!({})).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
@@ -66,7 +66,7 @@ async fn events(http: &Http, id: &str) -> Vec<Value> {
     }
 }
 
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     for _ in 0..400 {
         if check().await {
             return;

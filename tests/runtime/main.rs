@@ -11,3 +11,4 @@ mod metrics;
 mod outage;
 mod principals;
 mod requests;
+mod warm_pool;

@@ -188,6 +188,16 @@ pub trait Sandbox: Send + Sync {
     async fn spawn(&self, command: &CommandSpec) -> AdapterResult<AgentProcess>;
     /// Kills everything in the sandbox and releases it.
     async fn terminate(&self) -> AdapterResult<()>;
+    /// Hands the sandbox to the session `session_id`: from then on `list_owned` reports it
+    /// as serving that session (its owner tag stays). A warm pool makes sandboxes before
+    /// their session exists and hands one over when a session takes it. A provider that
+    /// cannot refuses with `InvalidInput`, which is the default.
+    async fn assign(&self, session_id: &str) -> AdapterResult<()> {
+        Err(crate::AdapterError::InvalidInput(format!(
+            "sandbox {} cannot be handed to session {session_id:?}",
+            self.id()
+        )))
+    }
 }
 
 /// Creates sandboxes.

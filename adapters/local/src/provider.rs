@@ -240,7 +240,7 @@ impl SandboxProvider for LocalSandboxProvider {
 }
 
 /// A session id names a directory, so it must be one plain path component.
-fn check_session_id(session_id: &str) -> AdapterResult<()> {
+pub(crate) fn check_session_id(session_id: &str) -> AdapterResult<()> {
     let refuse = |reason: &str| {
         Err(AdapterError::InvalidInput(format!(
             "session id {:?} cannot name a sandbox: {reason}",

@@ -275,6 +275,13 @@ impl Sandbox for LocalSandbox {
         })
     }
 
+    async fn assign(&self, session_id: &str) -> AdapterResult<()> {
+        crate::provider::check_session_id(session_id)?;
+        let mut marker = self.live_marker().await?;
+        marker.session_id = session_id.to_owned();
+        marker::write(&self.dir, &marker).await
+    }
+
     async fn terminate(&self) -> AdapterResult<()> {
         let _guard = self.marker_lock.lock().await;
         match marker::read(&self.dir).await {

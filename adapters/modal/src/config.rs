@@ -17,6 +17,9 @@ pub const DEFAULT_CLAUDE_CODE_VERSION: &str = "2.1.197";
 pub const OWNER_TAG: &str = "agent-runtime-owner";
 /// The tag that names the session a sandbox serves.
 pub const SESSION_TAG: &str = "agent-runtime-session";
+/// The tag that names the session id a sandbox's directories were named after (see
+/// [`SESSION_PLACEHOLDER`]); it stays when the sandbox is handed to another session.
+pub const DIRS_TAG: &str = "agent-runtime-dirs";
 /// Written in `workdir` or `agent_home`, expands to the session id.
 pub const SESSION_PLACEHOLDER: &str = "{session_id}";
 
@@ -37,6 +40,9 @@ pub const SESSION_PLACEHOLDER: &str = "{session_id}";
 /// image = { tag = "node:22-slim", commands = ["RUN npm install -g @anthropic-ai/claude-code@2.1.197"] }
 /// resources = { cpu = 1.0, memory_mb = 2048 }
 /// tags = { team = "research" }
+/// attempt_timeout = "30s"         # each attempt of a control-plane call
+/// start_timeout = "5m"            # scheduling and the first router connection
+/// max_throttle_wait = "5m"        # all waits Modal asks for while throttling one call
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,6 +76,19 @@ pub struct ModalConfig {
     pub agent_home: String,
     /// Extra tags put on every sandbox.
     pub tags: BTreeMap<String, String>,
+    /// The deadline of each attempt of a control-plane call. A create that outlives it is
+    /// retried with the same `x-idempotency-key`, so Modal makes one sandbox, not two.
+    #[serde(with = "duration_text")]
+    pub attempt_timeout: Duration,
+    /// How long a new sandbox may take to be scheduled (its task id polled) and for its
+    /// command router to accept the first connection. Modal's Python client allows about
+    /// five minutes: the sandbox may take a long time to start on the worker.
+    #[serde(with = "duration_text")]
+    pub start_timeout: Duration,
+    /// The most time one call waits in total as Modal's `RPCRetryPolicy` asks (throttling,
+    /// `RESOURCE_EXHAUSTED`) before it fails; "0s" fails throttled calls at once.
+    #[serde(with = "duration_text")]
+    pub max_throttle_wait: Duration,
 }
 
 impl Default for ModalConfig {
@@ -87,6 +106,9 @@ impl Default for ModalConfig {
             workdir: "/workspace".to_owned(),
             agent_home: "/agent-home".to_owned(),
             tags: BTreeMap::new(),
+            attempt_timeout: Duration::from_secs(30),
+            start_timeout: Duration::from_secs(5 * 60),
+            max_throttle_wait: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -242,6 +264,19 @@ fn check_values(config: &ModalConfig, problems: &mut Vec<String>) {
     if config.idle_timeout > Duration::from_secs(86_400) {
         problems.push("idle_timeout must be at most 24h".to_owned());
     }
+    if config.attempt_timeout < Duration::from_millis(100)
+        || config.attempt_timeout > Duration::from_secs(3600)
+    {
+        problems.push("attempt_timeout must be between 100ms and 1h".to_owned());
+    }
+    if config.start_timeout < Duration::from_millis(100)
+        || config.start_timeout > Duration::from_secs(3600)
+    {
+        problems.push("start_timeout must be between 100ms and 1h".to_owned());
+    }
+    if config.max_throttle_wait > Duration::from_secs(86_400) {
+        problems.push("max_throttle_wait must be at most 24h".to_owned());
+    }
     for (name, path) in [
         ("workdir", &config.workdir),
         ("agent_home", &config.agent_home),
@@ -258,7 +293,7 @@ fn check_values(config: &ModalConfig, problems: &mut Vec<String>) {
         problems.push("workdir and agent_home must be separate directories".to_owned());
     }
     for name in config.tags.keys() {
-        if name == OWNER_TAG || name == SESSION_TAG {
+        if name == OWNER_TAG || name == SESSION_TAG || name == DIRS_TAG {
             problems.push(format!("tags: {name:?} is set by the provider itself"));
         }
     }

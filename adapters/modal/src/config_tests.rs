@@ -19,6 +19,10 @@ fn defaults_fill_every_field() {
     assert_eq!(config.server_url, "https://api.modal.com");
     assert_eq!(config.timeout, Duration::from_secs(86_400));
     assert_eq!(config.idle_timeout, Duration::from_secs(900));
+    // As Modal's clients: 30 s per attempt, about five minutes to start.
+    assert_eq!(config.attempt_timeout, Duration::from_secs(30));
+    assert_eq!(config.start_timeout, Duration::from_secs(300));
+    assert_eq!(config.max_throttle_wait, Duration::from_secs(300));
     assert_eq!(
         config.image.dockerfile_commands(),
         [
@@ -35,9 +39,13 @@ fn reads_every_field() {
             "environment": "dev", "app": "a", "timeout": "2h", "idle_timeout": "0s",
             "workdir": "/w", "agent_home": "/h", "tags": {"team": "x"},
             "image": {"tag": "debian:12", "commands": ["RUN true"]},
-            "resources": {"cpu": 0.5, "memory_mb": 512}}"#,
+            "resources": {"cpu": 0.5, "memory_mb": 512}, "attempt_timeout": "5s",
+            "start_timeout": "1m", "max_throttle_wait": "0s"}"#,
     )
     .unwrap();
+    assert_eq!(config.attempt_timeout, Duration::from_secs(5));
+    assert_eq!(config.start_timeout, Duration::from_secs(60));
+    assert_eq!(config.max_throttle_wait, Duration::ZERO);
     assert_eq!(config.token_secret, Some(Secret::new("as-2")));
     assert_eq!(config.timeout, Duration::from_secs(7200));
     assert_eq!(config.resources.memory_mb, 512);
@@ -100,6 +108,8 @@ fn lists_malformed_values() {
             memory_mb: 0,
         },
         timeout: Duration::ZERO,
+        attempt_timeout: Duration::ZERO,
+        start_timeout: Duration::from_secs(7200),
         tags: BTreeMap::from([(OWNER_TAG.to_owned(), "x".to_owned())]),
         ..with_credentials()
     };
@@ -111,6 +121,8 @@ fn lists_malformed_values() {
         "cpu",
         "memory_mb",
         "timeout",
+        "attempt_timeout",
+        "start_timeout",
         OWNER_TAG,
     ] {
         assert!(problems.contains(expected), "{expected} in {problems}");

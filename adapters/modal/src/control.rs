@@ -11,14 +11,14 @@ use tonic::{Code, Status, Streaming};
 
 use crate::auth::Token;
 use crate::config::{Secret, Settings};
-use crate::grpc::{self, CONTROL_RETRY, set_header, with_retry};
+use crate::grpc::{self, Attempt, CONTROL_RETRY, RetryRules, set_header, with_retry};
 use crate::proto::{self, rpc};
 
 /// `ClientType::CLIENT`, the type the Python client reports.
 const CLIENT_TYPE: &str = "1";
 /// The client version whose protocol the messages in `proto` follow.
 const CLIENT_VERSION: &str = "1.6.4";
-/// The deadline of ordinary unary calls.
+/// The deadline of ordinary router calls.
 pub(crate) const UNARY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a token whose refresh failed is still used before the refresh is tried again.
 const REFRESH_RETRY: Duration = Duration::from_secs(5);
@@ -26,22 +26,35 @@ const REFRESH_RETRY: Duration = Duration::from_secs(5);
 /// Options of one control-plane call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call<'a> {
-    /// The deadline of each attempt.
-    pub deadline: Duration,
+    /// The deadline of each attempt; `None` for the configured `attempt_timeout`.
+    pub deadline: Option<Duration>,
     /// `x-modal-sandbox-token`, for calls about a sandbox made by `SandboxCreateV2`.
     pub sandbox_token: Option<&'a str>,
 }
 
 impl Call<'static> {
-    /// An ordinary call with the default deadline.
+    /// An ordinary call with the configured deadline.
     pub const PLAIN: Call<'static> = Call {
-        deadline: UNARY_DEADLINE,
+        deadline: None,
         sandbox_token: None,
     };
 }
 
+/// The configured patience of the clients.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The deadline of each attempt of a control-plane call.
+    pub attempt_timeout: Duration,
+    /// How long a new sandbox may take to get a task and a reachable router.
+    pub start_timeout: Duration,
+    /// The most one call waits in total on the server's retry delays.
+    pub max_throttle_wait: Duration,
+}
+
 /// A connection to Modal's control plane, shared by the provider and its sandboxes.
 pub(crate) struct ControlPlane {
+    /// The configured patience, shared with the router clients.
+    pub limits: Limits,
     endpoint: Endpoint,
     /// Made on first use, because a channel needs the Tokio runtime and `build` does not.
     channel: OnceLock<Channel>,
@@ -55,7 +68,13 @@ pub(crate) struct ControlPlane {
 impl ControlPlane {
     /// Prepares the client; connects on the first call.
     pub fn new(settings: &Settings) -> AdapterResult<Self> {
+        let config = &settings.config;
         Ok(ControlPlane {
+            limits: Limits {
+                attempt_timeout: config.attempt_timeout,
+                start_timeout: config.start_timeout,
+                max_throttle_wait: config.max_throttle_wait,
+            },
             endpoint: grpc::endpoint(&settings.config.server_url)?,
             channel: OnceLock::new(),
             token_id: settings.token_id.clone(),
@@ -70,8 +89,19 @@ impl ControlPlane {
             .clone()
     }
 
-    /// A unary call, retried on transient failures, re-authenticated once when Modal says
-    /// the auth token is no longer valid.
+    /// The retry rules of control-plane calls.
+    fn rules(&self) -> RetryRules {
+        RetryRules {
+            backoff: CONTROL_RETRY,
+            patience: None,
+            max_throttle_wait: self.limits.max_throttle_wait,
+        }
+    }
+
+    /// A unary call, retried on transient failures and after the delays a throttling
+    /// server asks for, re-authenticated once when Modal says the auth token is no longer
+    /// valid. All attempts carry one `x-idempotency-key`, so the server can answer a
+    /// retried create with the sandbox the first attempt made.
     pub async fn unary<Q, R>(
         &self,
         path: &'static str,
@@ -82,9 +112,11 @@ impl ControlPlane {
         Q: prost::Message + Clone + Send + Sync + 'static,
         R: prost::Message + Default + Send + Sync + 'static,
     {
+        let key = uuid::Uuid::new_v4().to_string();
+        let (message, key) = (&message, key.as_str());
         self.reauthenticating(|| async {
-            with_retry(CONTROL_RETRY, path, || async {
-                let request = self.request(message.clone(), call).await?;
+            with_retry(self.rules(), path, |attempt| async move {
+                let request = self.request(message.clone(), call, key, attempt).await?;
                 grpc::unary(&self.channel(), path, request).await
             })
             .await
@@ -103,9 +135,11 @@ impl ControlPlane {
         Q: prost::Message + Clone + Send + Sync + 'static,
         R: prost::Message + Default + Send + Sync + 'static,
     {
+        let key = uuid::Uuid::new_v4().to_string();
+        let (message, key) = (&message, key.as_str());
         self.reauthenticating(|| async {
-            with_retry(CONTROL_RETRY, path, || async {
-                let request = self.request(message.clone(), call).await?;
+            with_retry(self.rules(), path, |attempt| async move {
+                let request = self.request(message.clone(), call, key, attempt).await?;
                 grpc::server_streaming(&self.channel(), path, request).await
             })
             .await
@@ -131,11 +165,18 @@ impl ControlPlane {
         }
     }
 
-    async fn request<Q>(&self, message: Q, call: Call<'_>) -> Result<tonic::Request<Q>, Status> {
+    async fn request<Q>(
+        &self,
+        message: Q,
+        call: Call<'_>,
+        key: &str,
+        attempt: Attempt,
+    ) -> Result<tonic::Request<Q>, Status> {
         let token = self.auth_token().await?;
         let mut request = tonic::Request::new(message);
-        request.set_timeout(call.deadline);
+        request.set_timeout(call.deadline.unwrap_or(self.limits.attempt_timeout));
         self.identify(&mut request)?;
+        mark_attempt(&mut request, key, attempt)?;
         set_header(&mut request, "x-modal-auth-token", &token)?;
         if let Some(sandbox_token) = call.sandbox_token.filter(|t| !t.is_empty()) {
             set_header(&mut request, "x-modal-sandbox-token", sandbox_token)?;
@@ -177,11 +218,14 @@ impl ControlPlane {
     }
 
     async fn fetch_token(&self) -> Result<Token, Status> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let key = key.as_str();
         let token: proto::AuthTokenGetResponse =
-            with_retry(CONTROL_RETRY, rpc::AUTH_TOKEN_GET, || async {
+            with_retry(self.rules(), rpc::AUTH_TOKEN_GET, |attempt| async move {
                 let mut request = tonic::Request::new(proto::Empty {});
-                request.set_timeout(UNARY_DEADLINE);
+                request.set_timeout(self.limits.attempt_timeout);
                 self.identify(&mut request)?;
+                mark_attempt(&mut request, key, attempt)?;
                 grpc::unary(&self.channel(), rpc::AUTH_TOKEN_GET, request).await
             })
             .await?;
@@ -193,4 +237,20 @@ impl ControlPlane {
         tracing::debug!("fetched a Modal auth token");
         Ok(Token::new(token.token))
     }
+}
+
+/// The headers Modal's clients put on each attempt of a call: one idempotency key for all
+/// attempts, the attempt's number and, on a retry, the seconds since the first attempt.
+fn mark_attempt<Q>(
+    request: &mut tonic::Request<Q>,
+    key: &str,
+    attempt: Attempt,
+) -> Result<(), Status> {
+    set_header(request, "x-idempotency-key", key)?;
+    set_header(request, "x-retry-attempt", &attempt.retry.to_string())?;
+    if attempt.retry > 0 {
+        let delay = attempt.first_at.elapsed().as_secs_f64();
+        set_header(request, "x-retry-delay", &format!("{delay:.3}"))?;
+    }
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Commands run through the command router, bridged into [`AgentProcess`] pipes.
 //!
 //! stdout and stderr are server streams read from a byte offset; a stream that breaks is
-//! reopened at the number of bytes already delivered, so nothing is lost or repeated.
+//! reopened at the number of bytes already delivered, so nothing is lost or repeated. A
+//! stream the router refuses midway (its JWT expired while it was open) is reopened the
+//! same way with fresh access, once per break, as Modal's own client does.
 //! stdin is sent in chunks, each at the offset it starts at, which makes retries
 //! idempotent. `exit` races the command's own wait against the sandbox's end.
 
@@ -92,6 +94,8 @@ async fn read_output(exec: Arc<Exec>, fd: i32, mut sink: DuplexStream) {
     let mut offset = 0u64;
     // Consecutive breaks without output in between; reset by every chunk.
     let mut delays = ROUTER_RETRY.build();
+    // Whether access was fetched again since the last chunk; a second refusal is final.
+    let mut reauthorized = false;
     loop {
         let request = proto::TaskExecStdioReadRequest {
             task_id: exec.task_id.clone(),
@@ -111,12 +115,20 @@ async fn read_output(exec: Arc<Exec>, fd: i32, mut sink: DuplexStream) {
             match stream.message().await {
                 Ok(Some(chunk)) => {
                     delays = ROUTER_RETRY.build();
+                    reauthorized = false;
                     if sink.write_all(&chunk.data).await.is_err() {
                         return; // Nobody reads this pipe any more.
                     }
                     offset += chunk.data.len() as u64;
                 }
                 Ok(None) => return, // The process closed it.
+                Err(status) if status.code() == Code::Unauthenticated && !reauthorized => {
+                    tracing::debug!(exec = %exec.exec_id, fd, offset,
+                        "router refused the output stream's JWT; resuming with fresh access");
+                    exec.router.expire_access().await;
+                    reauthorized = true;
+                    break;
+                }
                 Err(status) if is_transient(status.code()) => {
                     let Some(delay) = delays.next() else {
                         return lost(&exec, fd, offset, &status);

@@ -4,10 +4,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use agent_runtime_api::AdapterError;
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use prost::Message;
+use tokio::time::Instant;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status, Streaming};
+
+use crate::proto;
 
 /// Largest message accepted or sent, as Modal's own clients configure it.
 const MAX_MESSAGE_BYTES: usize = 100 * 1024 * 1024;
@@ -39,26 +43,103 @@ pub(crate) fn is_transient(code: Code) -> bool {
     )
 }
 
-/// Runs `attempt` until it succeeds, fails with a non-transient status, or the policy's
-/// retries are used up.
+/// How one kind of call is retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryRules {
+    /// Delays between attempts that failed with a transient status; retrying stops when
+    /// they run out.
+    pub backoff: ExponentialBuilder,
+    /// When set, no attempt starts later than this after the first one.
+    pub patience: Option<Duration>,
+    /// The most time spent in all waits a server asked for with an `RPCRetryPolicy`
+    /// (`RESOURCE_EXHAUSTED` and the like); zero fails such calls at once.
+    pub max_throttle_wait: Duration,
+}
+
+/// What an attempt knows about the attempts before it, for the `x-retry-*` headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt {
+    /// 0 for the first attempt, then 1, 2, … (throttled attempts not counted, as Modal's
+    /// clients count them).
+    pub retry: u32,
+    /// When the first attempt started.
+    pub first_at: Instant,
+}
+
+/// Runs `attempt` until it succeeds, fails with a status that is neither transient nor
+/// carries a server retry delay, or the rules' retries, patience or throttle budget are
+/// used up. A server's delay is honoured whatever the status code, as Modal's clients do.
 pub(crate) async fn with_retry<T, F, Fut>(
-    policy: ExponentialBuilder,
+    rules: RetryRules,
     what: &str,
-    attempt: F,
+    mut attempt: F,
 ) -> Result<T, Status>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    attempt
-        .retry(policy)
-        .sleep(tokio::time::sleep)
-        .when(|status| is_transient(status.code()))
-        .notify(|status, delay| {
+    let first_at = Instant::now();
+    let mut delays = rules.backoff.build();
+    let mut throttled = Duration::ZERO;
+    let mut retry = 0;
+    loop {
+        let status = match attempt(Attempt { retry, first_at }).await {
+            Ok(value) => return Ok(value),
+            Err(status) => status,
+        };
+        let delay = if let Some(wait) = server_retry_delay(&status) {
+            if throttled + wait > rules.max_throttle_wait {
+                tracing::debug!(
+                    rpc = what,
+                    ?wait,
+                    "throttled beyond max_throttle_wait; giving up"
+                );
+                return Err(status);
+            }
+            throttled += wait;
+            tracing::debug!(rpc = what, code = ?status.code(), grpc_message = status.message(),
+                ?wait, "throttled by the server; retrying after the delay it asked for");
+            wait
+        } else if is_transient(status.code()) {
+            let Some(delay) = delays.next() else {
+                return Err(status);
+            };
+            retry += 1;
             tracing::debug!(rpc = what, code = ?status.code(), grpc_message = status.message(),
                 ?delay, "transient gRPC failure; retrying");
-        })
-        .await
+            delay
+        } else {
+            return Err(status);
+        };
+        if rules
+            .patience
+            .is_some_and(|patience| first_at.elapsed() + delay > patience)
+        {
+            return Err(status);
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The delay a failed call's `RPCRetryPolicy` detail asks for (at least 100 ms, as Modal's
+/// clients read it), if it carries one.
+pub(crate) fn server_retry_delay(status: &Status) -> Option<Duration> {
+    if status.details().is_empty() {
+        return None;
+    }
+    let details = proto::RpcStatus::decode(status.details()).ok()?;
+    // Modal's clients take the first policy; more than one is not expected.
+    let policy = details
+        .details
+        .iter()
+        .find(|any| any.type_url.rsplit('/').next() == Some(proto::RPC_RETRY_POLICY_TYPE))?;
+    let policy = proto::RpcRetryPolicy::decode(policy.value.as_slice()).ok()?;
+    let secs = if policy.retry_after_secs.is_finite() {
+        policy.retry_after_secs.clamp(0.1, 86_400.0)
+    } else {
+        0.1
+    };
+    Some(Duration::from_secs_f32(secs))
 }
 
 /// A lazily connecting channel to `url`: TLS with public roots for `https://`, plain HTTP/2
@@ -176,7 +257,6 @@ mod tests {
 
     #[test]
     fn delays_double_up_to_the_cap_and_run_out() {
-        use backon::BackoffBuilder;
         let millis = |policy: ExponentialBuilder| -> Vec<u128> {
             // backon multiplies in f32: a delay may be off by a nanosecond.
             let millis = |delay: Duration| (delay.as_secs_f64() * 1000.0).round() as u128;
@@ -195,6 +275,42 @@ mod tests {
         assert!(matches!(not_found, AdapterError::NotFound(m) if m.contains("gone")));
         assert!(adapter_error("x", &Status::unavailable("")).is_transient());
         assert!(!adapter_error("x", &Status::unauthenticated("")).is_transient());
+    }
+
+    #[test]
+    fn reads_the_servers_retry_delay_from_the_status_details() {
+        let status = |type_url: &str, secs: f32| {
+            let policy = proto::RpcRetryPolicy {
+                retry_after_secs: secs,
+            };
+            let details = proto::RpcStatus {
+                code: Code::ResourceExhausted as i32,
+                message: "slow down".into(),
+                details: vec![proto::Any {
+                    type_url: type_url.into(),
+                    value: policy.encode_to_vec(),
+                }],
+            };
+            Status::with_details(
+                Code::ResourceExhausted,
+                "slow down",
+                details.encode_to_vec().into(),
+            )
+        };
+        let delay = |s: &Status| server_retry_delay(s).map(|d| d.as_millis());
+        let modal = "type.modal.com/modal.client.RPCRetryPolicy";
+        let google = "type.googleapis.com/modal.client.RPCRetryPolicy";
+        assert_eq!(delay(&status(modal, 2.5)), Some(2500));
+        assert_eq!(delay(&status(google, 2.5)), Some(2500));
+        assert_eq!(delay(&status(modal, 0.0)), Some(100), "at least 100 ms");
+        assert_eq!(delay(&status(modal, f32::NAN)), Some(100));
+        assert_eq!(
+            delay(&status("type.modal.com/modal.client.Other", 2.0)),
+            None
+        );
+        assert_eq!(delay(&Status::resource_exhausted("no details")), None);
+        let garbage = Status::with_details(Code::ResourceExhausted, "x", vec![0xff, 0xff].into());
+        assert_eq!(delay(&garbage), None);
     }
 
     #[test]

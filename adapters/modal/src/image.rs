@@ -72,7 +72,7 @@ async fn builder_version(control: &ControlPlane, settings: &Settings) -> Adapter
 /// Follows the build until it has a result, reopening the stream where it left off.
 async fn join(control: &ControlPlane, image_id: &str) -> AdapterResult<proto::GenericResult> {
     let call = Call {
-        deadline: Duration::from_secs_f32(JOIN_SECONDS + 15.0),
+        deadline: Some(Duration::from_secs_f32(JOIN_SECONDS + 15.0)),
         sandbox_token: None,
     };
     let mut last_entry_id = String::new();

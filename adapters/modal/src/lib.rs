@@ -24,8 +24,9 @@
 //! list:     SandboxListV2 by tag, paginated; terminate: SandboxTerminateV2
 //! ```
 //!
-//! Sandboxes carry two tags, [`OWNER_TAG`] and [`SESSION_TAG`], which is how `list_owned`
-//! and `open` find them after a restart.
+//! Sandboxes carry three tags, [`OWNER_TAG`], [`SESSION_TAG`] and [`DIRS_TAG`], which is
+//! how `list_owned` and `open` find them after a restart; `assign` rewrites the session tag
+//! (`SandboxTagsSetV2`) when a warm pool hands a sandbox to a session.
 //!
 //! **Architecture Invariant:** every unary call has a deadline and transient failures are
 //! retried with backoff; the output streams have no deadline, because a command may run for
@@ -49,7 +50,7 @@ mod router;
 mod sandbox;
 
 pub use config::{
-    DEFAULT_CLAUDE_CODE_VERSION, DEFAULT_SERVER_URL, ImageConfig, ModalConfig, OWNER_TAG,
+    DEFAULT_CLAUDE_CODE_VERSION, DEFAULT_SERVER_URL, DIRS_TAG, ImageConfig, ModalConfig, OWNER_TAG,
     ResourcesConfig, SESSION_PLACEHOLDER, SESSION_TAG, Secret, build, check_offline,
 };
 pub use provider::{CreateTimings, ModalSandboxProvider};

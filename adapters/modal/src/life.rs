@@ -82,7 +82,7 @@ async fn watch_loop(
     sender: watch::Sender<Option<SandboxEnd>>,
 ) {
     let call = Call {
-        deadline: Duration::from_secs_f32(POLL_SECONDS) * 2,
+        deadline: Some(Duration::from_secs_f32(POLL_SECONDS) * 2),
         sandbox_token: sandbox_token.as_deref(),
     };
     let mut failures = 0u32;

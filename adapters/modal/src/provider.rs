@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::{OWNER_TAG, SESSION_PLACEHOLDER, SESSION_TAG, Settings, resolve};
+use crate::config::{DIRS_TAG, OWNER_TAG, SESSION_PLACEHOLDER, SESSION_TAG, Settings, resolve};
 use crate::control::{Call, ControlPlane};
 use crate::grpc::adapter_error;
 use crate::image;
@@ -21,6 +21,8 @@ use crate::sandbox::{ModalSandbox, Parts};
 
 /// Most pages read by one listing, against a server that keeps returning pages.
 const MAX_PAGES: usize = 1000;
+/// How often a sandbox without a task yet is asked for it (as Modal's clients do).
+const TASK_ID_POLL: Duration = Duration::from_millis(500);
 
 /// How long each phase of the last `create` took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,19 @@ impl ModalSandboxProvider {
         Ok((expand(&config.workdir), expand(&config.agent_home)))
     }
 
+    /// The tags of a new sandbox. [`DIRS_TAG`] keeps the session id its directories were
+    /// named after, which stays when the sandbox is handed to another session.
+    fn tags(&self, spec: &SandboxSpec) -> Vec<proto::SandboxTag> {
+        let mut tags = vec![
+            tag(OWNER_TAG, &spec.owner_tag),
+            tag(SESSION_TAG, &spec.session_id),
+            tag(DIRS_TAG, &spec.session_id),
+        ];
+        let extra = self.settings.config.tags.iter();
+        tags.extend(extra.map(|(name, value)| tag(name, value)));
+        tags
+    }
+
     async fn create_sandbox(
         &self,
         app_id: &str,
@@ -139,11 +154,7 @@ impl ModalSandboxProvider {
             workdir: Some(workspace.to_owned()),
             idle_timeout_secs: (idle > 0).then(|| u32::try_from(idle).unwrap_or(u32::MAX)),
         };
-        let mut tags = vec![
-            tag(OWNER_TAG, &spec.owner_tag),
-            tag(SESSION_TAG, &spec.session_id),
-        ];
-        tags.extend(config.tags.iter().map(|(name, value)| tag(name, value)));
+        let tags = self.tags(spec);
         // The spec's environment goes in as an ephemeral secret: every command inherits it.
         let secret_sources = (!spec.env.is_empty())
             .then(|| proto::SecretSource {
@@ -176,15 +187,33 @@ impl ModalSandboxProvider {
             .await?;
         let created_at = Instant::now();
         tracing::Span::current().record("sandbox_id", created.sandbox_id.as_str());
+        let sandbox_token = Some(created.sandbox_token).filter(|t| !t.is_empty());
+        let task_id = if created.task_id.is_empty() {
+            match self
+                .task_id(&created.sandbox_id, sandbox_token.as_deref())
+                .await
+            {
+                Ok(task_id) => task_id,
+                Err(error) => {
+                    self.abandon(&created.sandbox_id, sandbox_token.as_deref())
+                        .await;
+                    return Err(error);
+                }
+            }
+        } else {
+            created.task_id
+        };
         let sandbox = ModalSandbox::new(
             Arc::clone(&self.control),
             Parts {
                 id: created.sandbox_id,
-                task_id: created.task_id,
+                task_id,
                 workspace,
                 agent_home,
-                sandbox_token: Some(created.sandbox_token).filter(|t| !t.is_empty()),
+                sandbox_token,
                 access: created.command_router_access,
+                environment: self.settings.environment.clone(),
+                tags: self.tags(spec),
             },
         )?;
         if let Err(error) = sandbox.place(&spec.workspace, &spec.agent_home).await {
@@ -201,6 +230,68 @@ impl ModalSandboxProvider {
         };
         self.report(timings);
         Ok(Box::new(sandbox))
+    }
+
+    /// Polls `SandboxGetTaskIdV2` until the sandbox has a task (it has been scheduled on a
+    /// worker), for at most `start_timeout`.
+    async fn task_id(
+        &self,
+        sandbox_id: &str,
+        sandbox_token: Option<&str>,
+    ) -> AdapterResult<String> {
+        let patience = self.control.limits.start_timeout;
+        let started = Instant::now();
+        let call = Call {
+            deadline: None,
+            sandbox_token,
+        };
+        loop {
+            let request = proto::SandboxGetTaskIdRequest {
+                sandbox_id: sandbox_id.to_owned(),
+                ..Default::default()
+            };
+            let response: proto::SandboxGetTaskIdResponse = self
+                .control
+                .unary(rpc::SANDBOX_GET_TASK_ID_V2, request, call)
+                .await
+                .map_err(|status| adapter_error("getting a sandbox's task", &status))?;
+            match response.task_id.filter(|id| !id.is_empty()) {
+                Some(task_id) => return Ok(task_id),
+                None => {
+                    if let Some(result) = response.task_result {
+                        return Err(AdapterError::NotFound(format!(
+                            "Modal sandbox {sandbox_id} ended before it started: {}",
+                            result.exception
+                        )));
+                    }
+                }
+            }
+            if started.elapsed() + TASK_ID_POLL > patience {
+                return Err(AdapterError::Unavailable(format!(
+                    "Modal sandbox {sandbox_id} was not scheduled within {patience:?}"
+                )));
+            }
+            tokio::time::sleep(TASK_ID_POLL).await;
+        }
+    }
+
+    /// Terminates a sandbox that could not be made ready, logging a failure.
+    async fn abandon(&self, sandbox_id: &str, sandbox_token: Option<&str>) {
+        let request = proto::SandboxTerminateRequest {
+            sandbox_id: sandbox_id.to_owned(),
+        };
+        let call = Call {
+            deadline: None,
+            sandbox_token,
+        };
+        let answer = self
+            .control
+            .unary::<_, proto::SandboxTerminateResponse>(rpc::SANDBOX_TERMINATE_V2, request, call)
+            .await;
+        if let Err(status) = answer {
+            tracing::warn!(sandbox = sandbox_id, code = ?status.code(),
+                grpc_message = status.message(), "terminating a sandbox that did not start");
+        }
     }
 
     fn report(&self, timings: CreateTimings) {
@@ -300,12 +391,13 @@ impl SandboxProvider for ModalSandboxProvider {
             .as_ref()
             .map(|t| t.id.clone())
             .unwrap_or_default();
-        if task_id.is_empty() {
-            return Err(AdapterError::Unavailable(format!(
-                "Modal sandbox {id} has not started yet"
-            )));
-        }
-        let (workspace, agent_home) = self.paths(session_id)?;
+        let task_id = if task_id.is_empty() {
+            self.task_id(id, None).await?
+        } else {
+            task_id
+        };
+        let dirs = tag_value(info, DIRS_TAG).unwrap_or(session_id);
+        let (workspace, agent_home) = self.paths(dirs)?;
         let parts = Parts {
             id: id.to_owned(),
             task_id,
@@ -313,6 +405,8 @@ impl SandboxProvider for ModalSandboxProvider {
             agent_home,
             sandbox_token: None,
             access: None,
+            environment: self.settings.environment.clone(),
+            tags: info.tags.clone(),
         };
         Ok(Box::new(ModalSandbox::new(
             Arc::clone(&self.control),

@@ -1,21 +1,31 @@
 //! The client of one sandbox's command router (the worker service that runs commands).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agent_runtime_api::AdapterResult;
+use backon::ExponentialBuilder;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
 use crate::auth::Token;
-use crate::control::{Call, ControlPlane, UNARY_DEADLINE};
-use crate::grpc::{self, ROUTER_RETRY, set_header, with_retry};
+use crate::control::{Call, ControlPlane};
+use crate::grpc::{self, ROUTER_RETRY, RetryRules, is_transient, set_header, with_retry};
 use crate::proto::{self, router_access_target::Target, rpc};
 
 /// Access is fetched again when its JWT expires sooner than this.
 const ACCESS_MARGIN: Duration = Duration::from_secs(30);
+
+/// Until the router first answers: from 1 s doubling to 10 s, within `start_timeout`. A
+/// sandbox may take minutes to start on its worker after it was scheduled; Modal's Python
+/// client allows about five minutes the same way.
+const CONNECT_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_secs(1))
+    .with_max_delay(Duration::from_secs(10))
+    .with_max_times(1000);
 
 /// Where the router is and the JWT that admits us.
 struct Access {
@@ -31,6 +41,9 @@ pub(crate) struct Router {
     sandbox_token: Option<String>,
     /// Held while access is fetched, so concurrent callers share one fetch.
     access: Mutex<Option<Access>>,
+    /// Whether the router has answered a call yet; until then failures to reach it are
+    /// retried with the patience of a starting sandbox.
+    reached: AtomicBool,
 }
 
 impl Router {
@@ -54,7 +67,43 @@ impl Router {
             sandbox_id,
             sandbox_token,
             access: Mutex::new(access),
+            reached: AtomicBool::new(false),
         })
+    }
+
+    /// Drops the current JWT, so the next call fetches access again. For a stream the
+    /// router refused in the middle (its JWT expired while it was open).
+    pub async fn expire_access(&self) {
+        if let Some(access) = self.access.lock().await.as_mut() {
+            access.token.expires_at = Instant::now();
+        }
+    }
+
+    fn rules(&self) -> RetryRules {
+        let max_throttle_wait = self.control.limits.max_throttle_wait;
+        if self.reached.load(Ordering::Relaxed) {
+            return RetryRules {
+                backoff: ROUTER_RETRY,
+                patience: None,
+                max_throttle_wait,
+            };
+        }
+        RetryRules {
+            backoff: CONNECT_RETRY,
+            patience: Some(self.control.limits.start_timeout),
+            max_throttle_wait,
+        }
+    }
+
+    /// Notes that the router answered, which ends the patient first-connection retries.
+    fn observe<T>(&self, result: &Result<T, Status>) {
+        let answered = match result {
+            Ok(_) => true,
+            Err(status) => !is_transient(status.code()),
+        };
+        if answered {
+            self.reached.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A unary call with `deadline` per attempt, retried on transient failures, with access
@@ -70,10 +119,12 @@ impl Router {
         R: prost::Message + Default + Send + Sync + 'static,
     {
         self.reauthorizing(|| async {
-            with_retry(ROUTER_RETRY, path, || async {
+            with_retry(self.rules(), path, |_| async {
                 let (channel, mut request) = self.request(message.clone()).await?;
                 request.set_timeout(deadline);
-                grpc::unary(&channel, path, request).await
+                let result = grpc::unary(&channel, path, request).await;
+                self.observe(&result);
+                result
             })
             .await
         })
@@ -88,9 +139,11 @@ impl Router {
         R: prost::Message + Default + Send + Sync + 'static,
     {
         self.reauthorizing(|| async {
-            with_retry(ROUTER_RETRY, path, || async {
+            with_retry(self.rules(), path, |_| async {
                 let (channel, request) = self.request(message.clone()).await?;
-                grpc::server_streaming(&channel, path, request).await
+                let result = grpc::server_streaming(&channel, path, request).await;
+                self.observe(&result);
+                result
             })
             .await
         })
@@ -105,9 +158,7 @@ impl Router {
         match attempt().await {
             Err(status) if status.code() == Code::Unauthenticated => {
                 tracing::debug!(sandbox = %self.sandbox_id, "router refused its JWT; fetching access again");
-                if let Some(access) = self.access.lock().await.as_mut() {
-                    access.token.expires_at = Instant::now();
-                }
+                self.expire_access().await;
                 attempt().await
             }
             other => other,
@@ -133,7 +184,7 @@ impl Router {
             target: Some(Target::SandboxId(self.sandbox_id.clone())),
         };
         let call = Call {
-            deadline: UNARY_DEADLINE,
+            deadline: None,
             sandbox_token: self.sandbox_token.as_deref(),
         };
         let fresh: proto::SandboxGetCommandRouterAccessResponse = self

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
-use crate::control::{Call, ControlPlane, UNARY_DEADLINE};
+use crate::config::SESSION_TAG;
+use crate::control::{Call, ControlPlane};
 use crate::files;
 use crate::grpc::adapter_error;
 use crate::life::Life;
@@ -33,6 +34,10 @@ pub(crate) struct Parts {
     pub agent_home: String,
     pub sandbox_token: Option<String>,
     pub access: Option<proto::CommandRouterAccess>,
+    /// The Modal environment, for `SandboxTagsSetV2`.
+    pub environment: String,
+    /// The sandbox's tags, all of which `assign` sends again.
+    pub tags: Vec<proto::SandboxTag>,
 }
 
 /// A handle on one sandbox. Handles on the same sandbox may coexist.
@@ -46,6 +51,9 @@ pub(crate) struct ModalSandbox {
     router: Arc<Router>,
     /// Watches the sandbox while this handle or any of its processes lives.
     life: Life,
+    environment: String,
+    /// The sandbox's tags as last set.
+    tags: std::sync::Mutex<Vec<proto::SandboxTag>>,
 }
 
 /// What a command printed and how it ended.
@@ -78,6 +86,8 @@ impl ModalSandbox {
             control,
             router: Arc::new(router),
             life,
+            environment: parts.environment,
+            tags: std::sync::Mutex::new(parts.tags),
         })
     }
 
@@ -271,12 +281,37 @@ impl Sandbox for ModalSandbox {
         self.start(args, command.env.clone()).await
     }
 
+    async fn assign(&self, session_id: &str) -> AdapterResult<()> {
+        let mut tags = self.tags.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        tags.retain(|tag| tag.tag_name != SESSION_TAG);
+        tags.push(proto::SandboxTag {
+            tag_name: SESSION_TAG.to_owned(),
+            tag_value: session_id.to_owned(),
+        });
+        // The tags are replaced as a whole, so all of them go again.
+        let request = proto::SandboxTagsSetRequest {
+            environment_name: self.environment.clone(),
+            sandbox_id: self.id.clone(),
+            tags: tags.clone(),
+        };
+        let call = Call {
+            deadline: None,
+            sandbox_token: self.sandbox_token.as_deref(),
+        };
+        self.control
+            .unary::<_, proto::Empty>(rpc::SANDBOX_TAGS_SET_V2, request, call)
+            .await
+            .map_err(|status| adapter_error("tagging a sandbox", &status))?;
+        *self.tags.lock().unwrap_or_else(|e| e.into_inner()) = tags;
+        Ok(())
+    }
+
     async fn terminate(&self) -> AdapterResult<()> {
         let request = proto::SandboxTerminateRequest {
             sandbox_id: self.id.clone(),
         };
         let call = Call {
-            deadline: UNARY_DEADLINE,
+            deadline: None,
             sandbox_token: self.sandbox_token.as_deref(),
         };
         let answer = self

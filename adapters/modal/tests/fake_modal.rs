@@ -18,6 +18,11 @@ use tokio::time::timeout;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
+#[path = "fake_modal/conformance.rs"]
+mod conformance;
+#[path = "fake_modal/official_clients.rs"]
+mod official_clients;
+
 fn config(fake: &FakeModal, root: &Path) -> ModalConfig {
     ModalConfig {
         server_url: fake.url().to_owned(),

@@ -21,7 +21,7 @@ const CASES: &[Case] = &[
         "unknown section",
         "[serverr]\nlisten = \"127.0.0.1:1\"\n",
         &[],
-        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `quotas`, `limits`, `vars`, `log`, `convex`",
+        "agent-runtime.toml: serverr: unknown key; expected one of `server`, `auth`, `store`, `storage`, `profiles`, `sandbox`, `agent`, `sessions`, `quotas`, `limits`, `vars`, `log`, `convex`, `warm_pool`",
     ),
     (
         "unknown key in a backend section",
@@ -232,6 +232,18 @@ const CASES: &[Case] = &[
         "[server\nlisten = 1\n",
         &[],
         "agent-runtime.toml: invalid TOML: TOML parse error at line 1, column 8\n  |\n1 | [server\n  |        ^\ninvalid table header\nexpected `.`, `]`",
+    ),
+    (
+        "a warm pool larger than the sessions it serves",
+        "[sessions]\nmax_sessions = 2\n[warm_pool]\nsize = 3\nmax_age = \"10m\"\n",
+        &[],
+        "agent-runtime.toml: warm_pool.size: must be at most sessions.max_sessions (2): more warm sandboxes than sessions could never all be taken",
+    ),
+    (
+        "unknown key in the warm pool",
+        "[warm_pool]\nsize = 1\nper_profile = true\n",
+        &[],
+        "agent-runtime.toml: warm_pool.per_profile: unknown key; expected one of `size`, `max_age`",
     ),
     (
         "several problems at once",

@@ -382,10 +382,28 @@ async fn empty_sandbox(provider: &dyn SandboxProvider, owner_tag: &str) {
             "an empty directory gives an empty list"
         );
     }
+    assignment(provider, sandbox.as_ref(), owner_tag).await;
     sandbox
         .terminate()
         .await
         .expect("terminate an idle sandbox");
+}
+
+/// A sandbox handed to another session is listed under it, and reopens with the same
+/// directories (a warm pool's sandbox, taken by a session).
+async fn assignment(provider: &dyn SandboxProvider, sandbox: &dyn Sandbox, owner_tag: &str) {
+    let session_id = unique_prefix("sb-assigned");
+    sandbox.assign(&session_id).await.expect("assign");
+    let listed = provider.list_owned(owner_tag).await.expect("list_owned");
+    let entry = listed.iter().find(|info| info.id == sandbox.id());
+    assert_eq!(
+        entry.map(|info| info.session_id.as_str()),
+        Some(session_id.as_str()),
+        "list_owned reports the session it was handed to: {listed:?}"
+    );
+    let opened = provider.open(sandbox.id()).await.expect("open");
+    assert_eq!(opened.workspace_path(), sandbox.workspace_path());
+    assert_eq!(opened.agent_home_path(), sandbox.agent_home_path());
 }
 
 async fn termination(provider: &dyn SandboxProvider, sandbox: &dyn Sandbox, owner_tag: &str) {

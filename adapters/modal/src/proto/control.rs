@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 
 /// `google.protobuf.Empty` and every empty request or response.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct Empty {}
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct AuthTokenGetResponse {
     #[prost(string, tag = "1")]
     pub token: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct AppGetOrCreateRequest {
     #[prost(string, tag = "1")]
     pub app_name: String,
@@ -23,13 +23,13 @@ pub struct AppGetOrCreateRequest {
     pub object_creation_type: i32,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct AppGetOrCreateResponse {
     #[prost(string, tag = "1")]
     pub app_id: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct EnvironmentGetOrCreateRequest {
     #[prost(string, tag = "1")]
     pub deployment_name: String,
@@ -37,7 +37,7 @@ pub struct EnvironmentGetOrCreateRequest {
     pub object_creation_type: i32,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct EnvironmentGetOrCreateResponse {
     #[prost(string, tag = "1")]
     pub environment_id: String,
@@ -45,7 +45,7 @@ pub struct EnvironmentGetOrCreateResponse {
     pub metadata: Option<EnvironmentMetadata>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct EnvironmentMetadata {
     #[prost(string, tag = "1")]
     pub name: String,
@@ -53,19 +53,19 @@ pub struct EnvironmentMetadata {
     pub settings: Option<EnvironmentSettings>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct EnvironmentSettings {
     #[prost(string, tag = "1")]
     pub image_builder_version: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct Image {
     #[prost(string, repeated, tag = "6")]
     pub dockerfile_commands: Vec<String>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct ImageGetOrCreateRequest {
     #[prost(message, optional, tag = "2")]
     pub image: Option<Image>,
@@ -75,7 +75,7 @@ pub struct ImageGetOrCreateRequest {
     pub builder_version: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct ImageGetOrCreateResponse {
     #[prost(string, tag = "1")]
     pub image_id: String,
@@ -83,7 +83,7 @@ pub struct ImageGetOrCreateResponse {
     pub result: Option<GenericResult>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct ImageJoinStreamingRequest {
     #[prost(string, tag = "1")]
     pub image_id: String,
@@ -93,7 +93,7 @@ pub struct ImageJoinStreamingRequest {
     pub last_entry_id: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct ImageJoinStreamingResponse {
     #[prost(message, optional, tag = "1")]
     pub result: Option<GenericResult>,
@@ -105,7 +105,7 @@ pub struct ImageJoinStreamingResponse {
     pub eof: bool,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskLogs {
     #[prost(string, tag = "1")]
     pub data: String,
@@ -113,7 +113,7 @@ pub struct TaskLogs {
     pub file_descriptor: i32,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct GenericResult {
     #[prost(int32, tag = "1")]
     pub status: i32,
@@ -125,7 +125,7 @@ pub struct GenericResult {
     pub traceback: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct Resources {
     #[prost(uint32, tag = "2")]
     pub memory_mb: u32,
@@ -134,7 +134,7 @@ pub struct Resources {
 }
 
 /// The sandbox definition (`modal.client.Sandbox`).
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct Sandbox {
     #[prost(string, repeated, tag = "1")]
     pub entrypoint_args: Vec<String>,
@@ -150,7 +150,7 @@ pub struct Sandbox {
     pub idle_timeout_secs: Option<u32>,
 }
 
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, Eq, prost::Message, serde::Serialize)]
 pub struct SandboxTag {
     #[prost(string, tag = "1")]
     pub tag_name: String,
@@ -158,21 +158,23 @@ pub struct SandboxTag {
     pub tag_value: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct StringMap {
     #[prost(btree_map = "string, string", tag = "1")]
     pub contents: BTreeMap<String, String>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SecretSource {
     #[prost(oneof = "secret_source::Source", tags = "1, 2")]
+    #[serde(flatten)]
     pub source: Option<secret_source::Source>,
 }
 
 /// The `source` oneof of [`SecretSource`].
 pub mod secret_source {
-    #[derive(Clone, PartialEq, prost::Oneof)]
+    #[derive(Clone, PartialEq, prost::Oneof, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
     pub enum Source {
         #[prost(string, tag = "1")]
         SecretId(String),
@@ -181,7 +183,7 @@ pub mod secret_source {
     }
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct CommandRouterAccess {
     #[prost(string, tag = "1")]
     pub jwt: String,
@@ -189,7 +191,7 @@ pub struct CommandRouterAccess {
     pub url: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxCreateV2Request {
     #[prost(string, tag = "1")]
     pub app_id: String,
@@ -201,7 +203,7 @@ pub struct SandboxCreateV2Request {
     pub secret_sources: Vec<SecretSource>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxCreateV2Response {
     #[prost(string, tag = "1")]
     pub sandbox_id: String,
@@ -213,7 +215,7 @@ pub struct SandboxCreateV2Response {
     pub sandbox_token: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxWaitRequest {
     #[prost(string, tag = "1")]
     pub sandbox_id: String,
@@ -221,25 +223,25 @@ pub struct SandboxWaitRequest {
     pub timeout: f32,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxWaitResponse {
     #[prost(message, optional, tag = "1")]
     pub result: Option<GenericResult>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxTerminateRequest {
     #[prost(string, tag = "1")]
     pub sandbox_id: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxTerminateResponse {
     #[prost(message, optional, tag = "1")]
     pub existing_result: Option<GenericResult>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxListRequest {
     #[prost(string, tag = "1")]
     pub app_id: String,
@@ -253,13 +255,13 @@ pub struct SandboxListRequest {
     pub tags: Vec<SandboxTag>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxListResponse {
     #[prost(message, repeated, tag = "1")]
     pub sandboxes: Vec<SandboxInfo>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxInfo {
     #[prost(string, tag = "1")]
     pub id: String,
@@ -273,7 +275,7 @@ pub struct SandboxInfo {
     pub tags: Vec<SandboxTag>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskInfo {
     #[prost(string, tag = "1")]
     pub id: String,
@@ -281,15 +283,17 @@ pub struct TaskInfo {
     pub result: Option<GenericResult>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxGetCommandRouterAccessRequest {
     #[prost(oneof = "router_access_target::Target", tags = "1, 2")]
+    #[serde(flatten)]
     pub target: Option<router_access_target::Target>,
 }
 
 /// The `target` oneof of [`SandboxGetCommandRouterAccessRequest`].
 pub mod router_access_target {
-    #[derive(Clone, PartialEq, prost::Oneof)]
+    #[derive(Clone, PartialEq, prost::Oneof, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
     pub enum Target {
         #[prost(string, tag = "1")]
         SandboxId(String),
@@ -298,10 +302,69 @@ pub mod router_access_target {
     }
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct SandboxGetCommandRouterAccessResponse {
     #[prost(string, tag = "1")]
     pub jwt: String,
     #[prost(string, tag = "2")]
     pub url: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct SandboxGetTaskIdRequest {
+    #[prost(string, tag = "1")]
+    pub sandbox_id: String,
+    #[prost(float, optional, tag = "2")]
+    pub timeout: Option<f32>,
+    #[prost(bool, tag = "3")]
+    pub wait_until_ready: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct SandboxGetTaskIdResponse {
+    #[prost(string, optional, tag = "1")]
+    pub task_id: Option<String>,
+    #[prost(message, optional, tag = "2")]
+    pub task_result: Option<GenericResult>,
+}
+
+/// `modal.client.RPCStatus`, Modal's copy of `google.rpc.Status`: what a failed call
+/// carries in its `grpc-status-details-bin` trailer.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct Any {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `modal.client.RPCRetryPolicy`: the server's instruction to try again after a delay.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct RpcRetryPolicy {
+    #[prost(float, tag = "1")]
+    pub retry_after_secs: f32,
+}
+
+/// The full name an `Any` holding an [`RpcRetryPolicy`] ends with (after the last `/`).
+pub const RPC_RETRY_POLICY_TYPE: &str = "modal.client.RPCRetryPolicy";
+
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct SandboxTagsSetRequest {
+    #[prost(string, tag = "1")]
+    pub environment_name: String,
+    #[prost(string, tag = "2")]
+    pub sandbox_id: String,
+    #[prost(message, repeated, tag = "3")]
+    pub tags: Vec<SandboxTag>,
 }

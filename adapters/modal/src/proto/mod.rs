@@ -6,7 +6,10 @@
 //! decode and omitted fields take their defaults, so a subset stays wire-compatible.
 //! Enums are plain `i32`; their values are in [`status`] and the constants below.
 //!
-//! The messages are public so a test server can speak exactly the same wire format.
+//! The messages are public so a test server can speak exactly the same wire format. They
+//! serialize (serde) with Modal's field names, which is how the conformance test
+//! (`tests/fake_modal/conformance.rs`) compares them, field by field, with the classes of
+//! the official `modal` package.
 #![allow(missing_docs)] // Each field is Modal's own; its name and number are its documentation.
 
 /// gRPC method paths.
@@ -27,6 +30,8 @@ pub mod rpc {
     pub const SANDBOX_LIST_V2: &str = "/modal.client.ModalClient/SandboxListV2";
     pub const SANDBOX_GET_COMMAND_ROUTER_ACCESS: &str =
         "/modal.client.ModalClient/SandboxGetCommandRouterAccess";
+    pub const SANDBOX_GET_TASK_ID_V2: &str = "/modal.client.ModalClient/SandboxGetTaskIdV2";
+    pub const SANDBOX_TAGS_SET_V2: &str = "/modal.client.ModalClient/SandboxTagsSetV2";
 
     pub const TASK_EXEC_START: &str = "/modal.task_command_router.TaskCommandRouter/TaskExecStart";
     pub const TASK_EXEC_STDIN_WRITE: &str =

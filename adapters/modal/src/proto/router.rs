@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskExecStartRequest {
     #[prost(string, tag = "1")]
     pub task_id: String,
@@ -21,7 +21,7 @@ pub struct TaskExecStartRequest {
     pub env: BTreeMap<String, String>,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskExecStdinWriteRequest {
     #[prost(string, tag = "1")]
     pub task_id: String,
@@ -35,7 +35,7 @@ pub struct TaskExecStdinWriteRequest {
     pub eof: bool,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskExecStdioReadRequest {
     #[prost(string, tag = "1")]
     pub task_id: String,
@@ -47,14 +47,14 @@ pub struct TaskExecStdioReadRequest {
     pub file_descriptor: i32,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskExecStdioReadResponse {
     #[prost(bytes = "vec", tag = "1")]
     pub data: Vec<u8>,
 }
 
 /// `TaskExecWaitRequest` (also the shape of `TaskExecPollRequest`).
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskExecWaitRequest {
     #[prost(string, tag = "1")]
     pub task_id: String,
@@ -62,15 +62,17 @@ pub struct TaskExecWaitRequest {
     pub exec_id: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
 pub struct TaskExecWaitResponse {
     #[prost(oneof = "exit_status::ExitStatus", tags = "1, 2")]
+    #[serde(flatten)]
     pub exit_status: Option<exit_status::ExitStatus>,
 }
 
 /// The `exit_status` oneof of [`TaskExecWaitResponse`].
 pub mod exit_status {
-    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
+    #[derive(Clone, Copy, PartialEq, prost::Oneof, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
     pub enum ExitStatus {
         #[prost(int32, tag = "1")]
         Code(i32),

@@ -17,7 +17,13 @@
 //!   along with the client headers and the token id and secret.
 //!
 //! Fault injection: [`FakeModal::fail_next`], [`FakeModal::drop_next_stream`],
-//! [`FakeModal::expire_tokens`], [`FakeModal::set_token_ttl`], [`FakeModal::stall_router`].
+//! [`FakeModal::expire_tokens`], [`FakeModal::set_token_ttl`], [`FakeModal::stall_router`],
+//! and the behaviours of a real deployment that Modal's own clients handle:
+//! [`FakeModal::set_create_delay`] (slow creates; attempts with one `x-idempotency-key`
+//! share one sandbox), [`FakeModal::throttle_next`] (`RESOURCE_EXHAUSTED` with an
+//! `RPCRetryPolicy`), [`FakeModal::expire_router_jwt_mid_stream`],
+//! [`FakeModal::withhold_task_ids`] (the task id only from `SandboxGetTaskIdV2`, after
+//! polls) and [`FakeModal::start_router_late`].
 //!
 //! The fake shares the host's filesystem: sandboxes are kept apart only by their working
 //! directories, so tests give each session its own paths (the provider's `{session_id}`
@@ -38,7 +44,8 @@ use tokio::sync::oneshot;
 use tonic::codegen::tokio_stream::wrappers::TcpListenerStream;
 
 use service::{ControlService, RouterService};
-use state::State;
+pub use state::CreateAttempt;
+use state::{State, lock};
 
 /// A running fake Modal; stops (and kills what it started) when dropped.
 pub struct FakeModal {
@@ -120,6 +127,64 @@ impl FakeModal {
         self.state.faults.router_stalled.send_replace(stalled);
     }
 
+    /// Each `SandboxCreateV2` takes `delay` from now on, whether or not its caller waits.
+    pub fn set_create_delay(&self, delay: Duration) {
+        *lock(&self.state.faults.create_delay) = delay;
+    }
+
+    /// The next `n` control-plane calls (other than `AuthTokenGet`) fail with
+    /// `RESOURCE_EXHAUSTED`, asking the client to try again after `retry_after`.
+    pub fn throttle_next(&self, n: u32, retry_after: Duration) {
+        *lock(&self.state.faults.throttle_delay) = retry_after;
+        self.state.faults.throttle_next.store(n, Ordering::SeqCst);
+    }
+
+    /// The next stdout stream opened is refused with `UNAUTHENTICATED` after its first
+    /// chunk, its sandbox's router JWTs having expired meanwhile. Calls add up.
+    pub fn expire_router_jwt_mid_stream(&self) {
+        self.state
+            .faults
+            .refuse_streams
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Task ids are missing from create responses and listings until `SandboxGetTaskIdV2`
+    /// has answered `polls` more times without one (a sandbox not yet scheduled).
+    pub fn withhold_task_ids(&self, polls: u32) {
+        self.state
+            .faults
+            .withhold_task_ids
+            .store(polls, Ordering::SeqCst);
+    }
+
+    /// Sandboxes created from now on are told their router is on another port, which
+    /// refuses connections until `delay` has passed (a sandbox slow to start on its worker).
+    ///
+    /// # Panics
+    /// If no local port can be bound.
+    pub async fn start_router_late(&self, delay: Duration) {
+        let reserved = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port for the late router");
+        let address = reserved.local_addr().expect("the late router's address");
+        drop(reserved); // Refused until the router binds it again.
+        self.state.lock().router_url = Some(format!("http://{address}"));
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let listener = match tokio::net::TcpListener::bind(address).await {
+                Ok(listener) => listener,
+                Err(error) => return eprintln!("fake Modal: late router: {error}"),
+            };
+            let server = tonic::transport::Server::builder()
+                .add_service(RouterService(state))
+                .serve_with_incoming(TcpListenerStream::new(listener));
+            if let Err(error) = server.await {
+                eprintln!("fake Modal: late router stopped: {error}");
+            }
+        });
+    }
+
     /// Ends a sandbox from Modal's side with a `GenericStatus` (4 timeout, 7 idle timeout,
     /// …): kills its processes and reports the status. `false` for an unknown id.
     pub fn end_sandbox(&self, sandbox_id: &str, status: i32) -> bool {
@@ -152,6 +217,26 @@ impl FakeModal {
         self.state.counters.streams_dropped.load(Ordering::SeqCst)
     }
 
+    /// How many calls were refused by [`FakeModal::throttle_next`].
+    pub fn throttles_served(&self) -> u32 {
+        self.state.counters.throttles_served.load(Ordering::SeqCst)
+    }
+
+    /// How many streams were refused by [`FakeModal::expire_router_jwt_mid_stream`].
+    pub fn streams_refused(&self) -> u32 {
+        self.state.counters.streams_refused.load(Ordering::SeqCst)
+    }
+
+    /// How many `SandboxGetTaskIdV2` calls were answered.
+    pub fn task_id_polls(&self) -> u32 {
+        self.state.counters.task_id_polls.load(Ordering::SeqCst)
+    }
+
+    /// The metadata of every `SandboxCreateV2` attempt, in arrival order.
+    pub fn create_attempts(&self) -> Vec<CreateAttempt> {
+        self.state.lock().create_attempts.clone()
+    }
+
     /// How many images were built (each distinct image once).
     pub fn image_builds(&self) -> u32 {
         self.state.counters.image_builds.load(Ordering::SeqCst)
@@ -168,6 +253,18 @@ impl FakeModal {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// A sandbox's tags as they are now (`SandboxTagsSetV2` replaces them), as
+    /// (name, value) pairs; `None` for an unknown id.
+    pub fn tags(&self, sandbox_id: &str) -> Option<Vec<(String, String)>> {
+        let sandbox = self.state.lock().sandboxes.get(sandbox_id).cloned()?;
+        let tags = lock(&sandbox.tags).clone();
+        Some(
+            tags.into_iter()
+                .map(|t| (t.tag_name, t.tag_value))
+                .collect(),
+        )
     }
 
     /// The last `SandboxCreateV2` request received.

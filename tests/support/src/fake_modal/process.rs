@@ -155,12 +155,12 @@ impl Process {
     }
 
     /// The output of `fd` (0 stdout, 1 stderr) from `offset`, following it until it closes;
-    /// with `drop_after_first`, the stream breaks after its first chunk.
+    /// with `break_after_first`, the stream fails with that status after its first chunk.
     pub fn read(
         &self,
         fd: i32,
         offset: u64,
-        drop_after_first: bool,
+        break_after_first: Option<Status>,
     ) -> Messages<TaskExecStdioReadResponse> {
         let output = if fd == 1 {
             self.stderr.subscribe()
@@ -171,7 +171,7 @@ impl Process {
         tokio::spawn(follow(
             output,
             usize::try_from(offset).unwrap_or(usize::MAX),
-            drop_after_first,
+            break_after_first,
             sender,
         ));
         receiver
@@ -196,7 +196,7 @@ async fn collect(mut pipe: impl AsyncRead + Unpin, output: watch::Sender<Output>
 async fn follow(
     mut output: watch::Receiver<Output>,
     mut offset: usize,
-    drop_after_first: bool,
+    mut break_after_first: Option<Status>,
     sender: mpsc::Sender<Result<TaskExecStdioReadResponse, Status>>,
 ) {
     loop {
@@ -219,10 +219,8 @@ async fn follow(
             {
                 return;
             }
-            if drop_after_first {
-                let _ = sender
-                    .send(Err(Status::unavailable("fake Modal: stream dropped")))
-                    .await;
+            if let Some(status) = break_after_first.take() {
+                let _ = sender.send(Err(status)).await;
                 return;
             }
             continue;

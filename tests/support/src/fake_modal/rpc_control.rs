@@ -15,7 +15,7 @@ use tonic::codegen::http;
 use tonic::{Request, Status};
 
 use super::service::{Messages, streaming, unary, unimplemented};
-use super::state::{FakeSandbox, State, now};
+use super::state::{CreateAttempt, FakeSandbox, State, lock, now, take};
 
 /// Sandboxes per `SandboxListV2` page; small, so clients must paginate.
 const PAGE: usize = 3;
@@ -43,7 +43,11 @@ pub(super) async fn dispatch(
             unary(request, move |r| async move { image_get_or_create(&s, r) }).await
         }
         "ImageJoinStreaming" => streaming(request, move |r| async move { image_join(&s, r) }).await,
-        "SandboxCreateV2" => unary(request, move |r| async move { sandbox_create(&s, r) }).await,
+        "SandboxCreateV2" => {
+            unary(request, move |r| async move { sandbox_create(s, r).await }).await
+        }
+        "SandboxTagsSetV2" => unary(request, move |r| async move { tags_set(&s, r) }).await,
+        "SandboxGetTaskIdV2" => unary(request, move |r| async move { task_id(&s, r) }).await,
         "SandboxWaitV2" => unary(request, move |r| async move { sandbox_wait(&s, r).await }).await,
         "SandboxTerminateV2" => {
             unary(request, move |r| async move { sandbox_terminate(&s, r) }).await
@@ -59,6 +63,7 @@ pub(super) async fn dispatch(
 /// Injected failures first, then the client's headers and auth token.
 fn admit<Q>(state: &State, request: &Request<Q>) -> Result<(), Status> {
     state.injected_failure()?;
+    state.throttled()?;
     state.check_client(request.metadata(), false)
 }
 
@@ -195,12 +200,53 @@ fn image_join(
     Ok(receiver)
 }
 
-fn sandbox_create(
-    state: &State,
+/// Creates a sandbox after the configured delay. Attempts with the same
+/// `x-idempotency-key` share one creation, which goes on when an attempt's caller gives up:
+/// a retried create answers with the sandbox the first attempt made.
+async fn sandbox_create(
+    state: Arc<State>,
     request: Request<proto::SandboxCreateV2Request>,
 ) -> Result<proto::SandboxCreateV2Response, Status> {
-    admit(state, &request)?;
-    let request = request.into_inner();
+    admit(&state, &request)?;
+    let header = |name: &str| {
+        let value = request.metadata().get(name).and_then(|v| v.to_str().ok());
+        value.map(str::to_owned)
+    };
+    let attempt = CreateAttempt {
+        idempotency_key: header("x-idempotency-key").unwrap_or_default(),
+        retry_attempt: header("x-retry-attempt").unwrap_or_default(),
+        retry_delay: header("x-retry-delay"),
+    };
+    let key = attempt.idempotency_key.clone();
+    let mut outcome = {
+        let mut inner = state.lock();
+        inner.create_attempts.push(attempt);
+        match inner.creates.get(&key).filter(|_| !key.is_empty()) {
+            Some(outcome) => outcome.clone(),
+            None => {
+                let (sender, outcome) = watch::channel(None);
+                inner.creates.insert(key, outcome.clone());
+                let delay = *lock(&state.faults.create_delay);
+                let state = Arc::clone(&state);
+                let request = request.into_inner();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    sender.send_replace(Some(create_now(&state, request)));
+                });
+                outcome
+            }
+        }
+    };
+    let done = outcome.wait_for(Option::is_some).await;
+    let done = done.map_err(|_| Status::internal("fake Modal: create abandoned"))?;
+    done.clone()
+        .unwrap_or_else(|| Err(Status::internal("fake Modal: no outcome")))
+}
+
+fn create_now(
+    state: &State,
+    request: proto::SandboxCreateV2Request,
+) -> Result<proto::SandboxCreateV2Response, Status> {
     let definition = request
         .definition
         .clone()
@@ -249,7 +295,7 @@ fn sandbox_create(
         id: id.clone(),
         task_id: task_id.clone(),
         app_id: request.app_id.clone(),
-        tags: request.tags.clone(),
+        tags: Mutex::new(request.tags.clone()),
         env,
         workdir,
         created_at,
@@ -264,7 +310,12 @@ fn sandbox_create(
     drop(inner);
     let access = proto::CommandRouterAccess {
         jwt: state.router_jwt(&sandbox),
-        url: state.url.clone(),
+        url: state.router_url(),
+    };
+    let task_id = if state.task_ids_withheld() {
+        String::new()
+    } else {
+        task_id
     };
     Ok(proto::SandboxCreateV2Response {
         sandbox_id: id.clone(),
@@ -317,20 +368,29 @@ fn sandbox_list(
         .cloned()
         .collect();
     matching.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
-    let sandboxes = matching.iter().take(PAGE).map(|s| info(s)).collect();
+    let withheld = state.task_ids_withheld();
+    let sandboxes = matching
+        .iter()
+        .take(PAGE)
+        .map(|s| info(s, withheld))
+        .collect();
     Ok(proto::SandboxListResponse { sandboxes })
 }
 
-fn info(sandbox: &FakeSandbox) -> proto::SandboxInfo {
+fn info(sandbox: &FakeSandbox, withheld: bool) -> proto::SandboxInfo {
     proto::SandboxInfo {
         id: sandbox.id.clone(),
         created_at: sandbox.created_at,
         task_info: Some(proto::TaskInfo {
-            id: sandbox.task_id.clone(),
+            id: if withheld {
+                String::new()
+            } else {
+                sandbox.task_id.clone()
+            },
             result: sandbox.result(),
         }),
         app_id: sandbox.app_id.clone(),
-        tags: sandbox.tags.clone(),
+        tags: lock(&sandbox.tags).clone(),
     }
 }
 
@@ -360,6 +420,44 @@ fn router_access(
     }
     Ok(proto::SandboxGetCommandRouterAccessResponse {
         jwt: state.router_jwt(&sandbox),
-        url: state.url.clone(),
+        url: state.router_url(),
     })
+}
+
+/// The sandbox's task id, withheld while the test asks for polls without one.
+fn task_id(
+    state: &State,
+    request: Request<proto::SandboxGetTaskIdRequest>,
+) -> Result<proto::SandboxGetTaskIdResponse, Status> {
+    admit(state, &request)?;
+    let sandbox = state.sandbox(&request.into_inner().sandbox_id)?;
+    state.counters.task_id_polls.fetch_add(1, Ordering::SeqCst);
+    if take(&state.faults.withhold_task_ids) {
+        return Ok(proto::SandboxGetTaskIdResponse {
+            task_id: None,
+            task_result: sandbox.result(),
+        });
+    }
+    Ok(proto::SandboxGetTaskIdResponse {
+        task_id: Some(sandbox.task_id.clone()),
+        task_result: sandbox.result(),
+    })
+}
+
+/// Replaces the sandbox's tags.
+fn tags_set(
+    state: &State,
+    request: Request<proto::SandboxTagsSetRequest>,
+) -> Result<proto::Empty, Status> {
+    admit(state, &request)?;
+    let request = request.into_inner();
+    let sandbox = state.sandbox(&request.sandbox_id)?;
+    if sandbox.result().is_some() {
+        return Err(Status::not_found(format!(
+            "sandbox {} has ended",
+            sandbox.id
+        )));
+    }
+    *lock(&sandbox.tags) = request.tags;
+    Ok(proto::Empty {})
 }

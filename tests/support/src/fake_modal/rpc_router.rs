@@ -11,7 +11,7 @@ use tonic::{Request, Status};
 
 use super::process::Process;
 use super::service::{Messages, streaming, unary, unimplemented};
-use super::state::{FakeSandbox, State, lock};
+use super::state::{FakeSandbox, State, lock, take};
 
 /// How long one `TaskExecWait` waits before answering "still running".
 const WAIT: Duration = Duration::from_secs(50);
@@ -103,14 +103,24 @@ fn stdio_read(
     let sandbox = admit(state, &request, &request.get_ref().task_id)?;
     let request = request.into_inner();
     let process = process(&sandbox, &request.exec_id)?;
-    let drop_it = request.file_descriptor == proto::FD_STDOUT && state.take_stream_drop();
-    if drop_it {
+    let stdout = request.file_descriptor == proto::FD_STDOUT;
+    let mut break_it = None;
+    if stdout && state.take_stream_drop() {
         state
             .counters
             .streams_dropped
             .fetch_add(1, Ordering::SeqCst);
+        break_it = Some(Status::unavailable("fake Modal: stream dropped"));
+    } else if stdout && take(&state.faults.refuse_streams) {
+        // The JWT the stream was opened with expires while it is open.
+        lock(&sandbox.router_jwts).clear();
+        state
+            .counters
+            .streams_refused
+            .fetch_add(1, Ordering::SeqCst);
+        break_it = Some(Status::unauthenticated("fake Modal: router JWT expired"));
     }
-    Ok(process.read(request.file_descriptor, request.offset, drop_it))
+    Ok(process.read(request.file_descriptor, request.offset, break_it))
 }
 
 async fn exec_wait(

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use agent_runtime_modal::proto::{GenericResult, SandboxCreateV2Request, SandboxTag};
+use agent_runtime_modal::proto::{
+    GenericResult, SandboxCreateV2Request, SandboxCreateV2Response, SandboxTag,
+};
 use base64::Engine;
 use tokio::sync::watch;
 use tonic::Status;
@@ -20,6 +22,27 @@ pub(super) struct Faults {
     pub fail_next: AtomicU32,
     pub drop_streams: AtomicU32,
     pub router_stalled: watch::Sender<bool>,
+    /// Control-plane calls still to refuse with `RESOURCE_EXHAUSTED`, and the delay
+    /// their `RPCRetryPolicy` asks for.
+    pub throttle_next: AtomicU32,
+    pub throttle_delay: Mutex<Duration>,
+    /// stdout streams still to refuse midway with `UNAUTHENTICATED`.
+    pub refuse_streams: AtomicU32,
+    /// `SandboxGetTaskIdV2` answers still to give without a task id.
+    pub withhold_task_ids: AtomicU32,
+    /// How long a `SandboxCreateV2` takes.
+    pub create_delay: Mutex<Duration>,
+}
+
+/// The metadata of one `SandboxCreateV2` attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAttempt {
+    /// `x-idempotency-key`, empty if absent.
+    pub idempotency_key: String,
+    /// `x-retry-attempt`, empty if absent.
+    pub retry_attempt: String,
+    /// `x-retry-delay`, if present.
+    pub retry_delay: Option<String>,
 }
 
 /// What happened, for assertions.
@@ -30,6 +53,9 @@ pub(super) struct Counters {
     pub tokens_refused: AtomicU32,
     pub streams_dropped: AtomicU32,
     pub image_builds: AtomicU32,
+    pub throttles_served: AtomicU32,
+    pub streams_refused: AtomicU32,
+    pub task_id_polls: AtomicU32,
 }
 
 /// The whole fake's state.
@@ -56,7 +82,16 @@ pub(super) struct Inner {
     pub tasks: HashMap<String, String>,
     pub last_created_at: f64,
     pub last_create: Option<SandboxCreateV2Request>,
+    /// Every `SandboxCreateV2` attempt, in arrival order.
+    pub create_attempts: Vec<CreateAttempt>,
+    /// Idempotency key → the outcome of the create it started (`None` while running).
+    pub creates: HashMap<String, watch::Receiver<Option<CreateOutcome>>>,
+    /// Where sandboxes are told their router is, when it is not this server.
+    pub router_url: Option<String>,
 }
+
+/// What a create answered.
+pub(super) type CreateOutcome = Result<SandboxCreateV2Response, Status>;
 
 impl Inner {
     /// A fresh id with `prefix`.
@@ -85,7 +120,7 @@ pub(super) struct FakeSandbox {
     pub id: String,
     pub task_id: String,
     pub app_id: String,
-    pub tags: Vec<SandboxTag>,
+    pub tags: Mutex<Vec<SandboxTag>>,
     pub env: BTreeMap<String, String>,
     pub workdir: PathBuf,
     pub created_at: f64,
@@ -124,7 +159,8 @@ impl FakeSandbox {
 
     /// Whether the sandbox has every tag of `wanted`.
     pub fn has_tags(&self, wanted: &[SandboxTag]) -> bool {
-        wanted.iter().all(|tag| self.tags.contains(tag))
+        let tags = lock(&self.tags);
+        wanted.iter().all(|tag| tags.contains(tag))
     }
 }
 
@@ -136,6 +172,11 @@ impl State {
                 fail_next: AtomicU32::new(0),
                 drop_streams: AtomicU32::new(0),
                 router_stalled: watch::channel(false).0,
+                throttle_next: AtomicU32::new(0),
+                throttle_delay: Mutex::new(Duration::ZERO),
+                refuse_streams: AtomicU32::new(0),
+                withhold_task_ids: AtomicU32::new(0),
+                create_delay: Mutex::new(Duration::ZERO),
             },
             counters: Counters::default(),
             inner: Mutex::new(Inner {
@@ -148,6 +189,9 @@ impl State {
                 tasks: HashMap::new(),
                 last_created_at: 0.0,
                 last_create: None,
+                create_attempts: Vec::new(),
+                creates: HashMap::new(),
+                router_url: None,
             }),
         }
     }
@@ -158,26 +202,41 @@ impl State {
 
     /// Fails the call if the test asked for failures.
     pub fn injected_failure(&self) -> Result<(), Status> {
-        let take = |n: u32| n.checked_sub(1);
-        if self
-            .faults
-            .fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, take)
-            .is_ok()
-        {
+        if take(&self.faults.fail_next) {
             self.counters.failures_served.fetch_add(1, Ordering::SeqCst);
             return Err(Status::unavailable("fake Modal: injected failure"));
         }
         Ok(())
     }
 
+    /// Refuses the call with `RESOURCE_EXHAUSTED` and a retry delay if the test asked for it.
+    pub fn throttled(&self) -> Result<(), Status> {
+        if !take(&self.faults.throttle_next) {
+            return Ok(());
+        }
+        self.counters
+            .throttles_served
+            .fetch_add(1, Ordering::SeqCst);
+        let delay = *lock(&self.faults.throttle_delay);
+        Err(throttle_status(delay))
+    }
+
+    /// Whether task ids are missing from create responses and listings for now.
+    pub fn task_ids_withheld(&self) -> bool {
+        self.faults.withhold_task_ids.load(Ordering::SeqCst) > 0
+    }
+
+    /// Where a sandbox's command router is served.
+    pub fn router_url(&self) -> String {
+        self.lock()
+            .router_url
+            .clone()
+            .unwrap_or_else(|| self.url.clone())
+    }
+
     /// Whether to break the stdout stream being opened.
     pub fn take_stream_drop(&self) -> bool {
-        let take = |n: u32| n.checked_sub(1);
-        self.faults
-            .drop_streams
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, take)
-            .is_ok()
+        take(&self.faults.drop_streams)
     }
 
     pub fn expire_tokens(&self) {
@@ -264,6 +323,37 @@ impl State {
         lock(&sandbox.router_jwts).insert(jwt.clone(), exp);
         jwt
     }
+}
+
+/// Takes one from a countdown of faults; `true` if there was one to take.
+pub(super) fn take(count: &AtomicU32) -> bool {
+    count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// `RESOURCE_EXHAUSTED` with Modal's `RPCRetryPolicy` in the status details, packed as
+/// Modal's servers pack it (an `Any` in a `google.rpc.Status`-shaped `RPCStatus`).
+fn throttle_status(delay: Duration) -> Status {
+    use agent_runtime_modal::proto::{Any, RPC_RETRY_POLICY_TYPE, RpcRetryPolicy, RpcStatus};
+    use prost::Message;
+    let message = "fake Modal: too many requests";
+    let policy = RpcRetryPolicy {
+        retry_after_secs: delay.as_secs_f32(),
+    };
+    let details = RpcStatus {
+        code: tonic::Code::ResourceExhausted as i32,
+        message: message.to_owned(),
+        details: vec![Any {
+            type_url: format!("type.modal.com/{RPC_RETRY_POLICY_TYPE}"),
+            value: policy.encode_to_vec(),
+        }],
+    };
+    Status::with_details(
+        tonic::Code::ResourceExhausted,
+        message,
+        details.encode_to_vec().into(),
+    )
 }
 
 /// Seconds since the epoch.
