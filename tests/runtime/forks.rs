@@ -199,6 +199,8 @@ async fn a_session_mid_turn_is_not_forked() {
     let mut watch = h.watch();
     h.say(&source.id, "sleep 60000").await;
     watch.status(&source.id, "running").await;
+    // The agent began the turn (its `system/init`): the interrupt below ends it.
+    watch.next_of(&source.id, EventKind::Agent).await;
     let err = h
         .manager
         .fork(&h.alice, &source.id, None)
