@@ -52,6 +52,7 @@ export type ErrorCode =
   | "request_closed"
   | "budget_exceeded"
   | "forbidden"
+  | "session_busy"
   | "internal";
 /**
  * The code of an `error` event (or of a failed session's `error`): one of the event error codes, or the request error code a session could not be started with (then the error is fatal).

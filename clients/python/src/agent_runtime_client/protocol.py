@@ -16,7 +16,7 @@ Behavior: TypeAlias = Literal['allow', 'deny']
 Change: TypeAlias = Literal['created', 'modified', 'deleted']
 
 #: The stable error codes of the wire protocol (a request's error, `code` of an error object).
-ErrorCode: TypeAlias = Literal['unauthorized', 'origin_forbidden', 'host_forbidden', 'not_found', 'invalid_request', 'profile_not_found', 'profile_invalid', 'metadata_invalid', 'capacity_exceeded', 'quota_exceeded', 'rate_limited', 'file_too_large', 'sandbox_failed', 'agent_failed', 'storage_unavailable', 'request_not_found', 'request_closed', 'budget_exceeded', 'forbidden', 'internal']
+ErrorCode: TypeAlias = Literal['unauthorized', 'origin_forbidden', 'host_forbidden', 'not_found', 'invalid_request', 'profile_not_found', 'profile_invalid', 'metadata_invalid', 'capacity_exceeded', 'quota_exceeded', 'rate_limited', 'file_too_large', 'sandbox_failed', 'agent_failed', 'storage_unavailable', 'request_not_found', 'request_closed', 'budget_exceeded', 'forbidden', 'session_busy', 'internal']
 
 #: A session event, as `session:event` sends it and the event log keeps it. `seq` increases by exactly 1 per session, so a gap means a missed event.
 Event: TypeAlias = 'StatusEvent | InputEvent | AgentEvent | FileEvent | ErrorEvent | PermissionEvent | QuestionEvent | AnswerEvent'
