@@ -102,22 +102,6 @@ impl SessionManager {
         self.bring_up(log, rendered, Start::Resume, None).await
     }
 
-    /// The record of a session `principal` may act on, live or stored; `not_found`
-    /// otherwise.
-    async fn current_record(
-        &self,
-        principal: &Principal,
-        session_id: &str,
-    ) -> Result<SessionRecord, RuntimeError> {
-        if let Some(handle) = self.owned_handle(principal, session_id)? {
-            let (reply, answer) = oneshot::channel();
-            if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
-                return result;
-            }
-        }
-        self.owned_record(principal, session_id).await
-    }
-
     /// Copies the source's workspace and transcript under `into`: a live source's actor
     /// copies them from its sandbox, a stopped one's come from storage.
     async fn copy_source(

@@ -451,6 +451,22 @@ impl SessionManager {
         }
     }
 
+    /// The record of a session `principal` may act on: the actor's while it is live, else
+    /// the stored one; `not_found` otherwise.
+    async fn current_record(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await
+    }
+
     /// The stored record; `not_found` if missing or owned by another principal (an admin
     /// may read every record).
     async fn owned_record(
