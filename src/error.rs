@@ -51,13 +51,16 @@ pub enum ErrorCode {
     BudgetExceeded,
     /// The principal may see the session but not do this to it (only an admin may).
     Forbidden,
+    /// The session is in the middle of something that the request must not cut into: a
+    /// fork of a session whose turn runs or waits for an answer.
+    SessionBusy,
     /// Anything else; details are logged, not sent.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order docs/protocol.md lists them.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Unauthorized,
         ErrorCode::OriginForbidden,
         ErrorCode::HostForbidden,
@@ -77,6 +80,7 @@ impl ErrorCode {
         ErrorCode::RequestClosed,
         ErrorCode::BudgetExceeded,
         ErrorCode::Forbidden,
+        ErrorCode::SessionBusy,
         ErrorCode::Internal,
     ];
 
@@ -102,6 +106,7 @@ impl ErrorCode {
             ErrorCode::RequestClosed => "request_closed",
             ErrorCode::BudgetExceeded => "budget_exceeded",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::SessionBusy => "session_busy",
             ErrorCode::Internal => "internal",
         }
     }

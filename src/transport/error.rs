@@ -30,7 +30,9 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         ErrorCode::NotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::RequestClosed | ErrorCode::BudgetExceeded => StatusCode::CONFLICT,
+        ErrorCode::RequestClosed | ErrorCode::BudgetExceeded | ErrorCode::SessionBusy => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::ProfileNotFound
         | ErrorCode::ProfileInvalid

@@ -283,10 +283,15 @@ const OPERATIONS: &[Operation] = &[
         body: None,
         ok: &[(201, Body::Json("SessionResponse"))],
         errors: &[
+            ErrorCode::SessionBusy,
             ErrorCode::CapacityExceeded,
             ErrorCode::QuotaExceeded,
+            ErrorCode::RateLimited,
             ErrorCode::SandboxFailed,
             ErrorCode::AgentFailed,
+            ErrorCode::ProfileNotFound,
+            ErrorCode::ProfileInvalid,
+            ErrorCode::MetadataInvalid,
         ],
     },
     Operation {
@@ -571,8 +576,7 @@ mod tests {
     }
 
     /// Every documented operation reaches a handler of the real router: not "no route"
-    /// (404 with that message) and not 405. Only the fork, whose handler comes with
-    /// session forks, is documented ahead of its route.
+    /// (404 with that message) and not 405.
     #[test]
     fn every_operation_is_routed() {
         let served = &*super::super::proptests::SERVED;
@@ -600,11 +604,7 @@ mod tests {
                 unrouted.push(operation.id);
             }
         }
-        // Until the fork's route lands, it is the one operation described ahead of it.
-        assert!(
-            unrouted.iter().all(|id| *id == "forkSession"),
-            "{unrouted:?}"
-        );
+        assert!(unrouted.is_empty(), "{unrouted:?}");
     }
 
     #[test]

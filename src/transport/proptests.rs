@@ -17,7 +17,7 @@ use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
 /// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 19] = [
+const DOCUMENTED_CODES: [ErrorCode; 20] = [
     ErrorCode::Unauthorized,
     ErrorCode::OriginForbidden,
     ErrorCode::HostForbidden,
@@ -36,6 +36,7 @@ const DOCUMENTED_CODES: [ErrorCode; 19] = [
     ErrorCode::RequestClosed,
     ErrorCode::BudgetExceeded,
     ErrorCode::Forbidden,
+    ErrorCode::SessionBusy,
     ErrorCode::Internal,
 ];
 
@@ -208,7 +209,7 @@ fn percent_encode(text: &str, keep: &[u8]) -> String {
 }
 
 fn rest_path() -> impl Strategy<Value = String> {
-    const TEMPLATES: [&str; 17] = [
+    const TEMPLATES: [&str; 18] = [
         "/v1/profiles",
         "/v1/sessions",
         "/v1/sessions/{}",
@@ -218,6 +219,7 @@ fn rest_path() -> impl Strategy<Value = String> {
         "/v1/sessions/{}/budget",
         "/v1/sessions/{}/stop",
         "/v1/sessions/{}/resume",
+        "/v1/sessions/{}/fork",
         "/v1/sessions/{}/events",
         "/v1/sessions/{}/files",
         "/v1/sessions/{}/files/{}",

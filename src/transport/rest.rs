@@ -34,6 +34,7 @@ pub(crate) fn routes(ctx: &Shared) -> Router<Shared> {
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/stop", post(stop))
         .route("/v1/sessions/{id}/resume", post(resume))
+        .route("/v1/sessions/{id}/fork", post(fork))
         .route("/v1/sessions/{id}/events", get(sse::events))
         .route("/v1/sessions/{id}/files", get(files))
         .route("/v1/sessions/{id}/files/{*path}", get(file))
@@ -280,6 +281,20 @@ async fn resume(
 ) -> Result<Response, ApiError> {
     let record = ctx.manager.resume(&principal, &id).await?;
     Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
+}
+
+/// 201 `{ session }`: a new session forked from this one, live and `idle`.
+async fn fork(
+    State(ctx): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let record = ctx.manager.fork(&principal, &id, None).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))),
+    )
+        .into_response())
 }
 
 async fn files(

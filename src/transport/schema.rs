@@ -426,7 +426,7 @@ mod tests {
     }
 
     /// Every request event a socket serves has its definitions, and the map names only
-    /// those (and `session:fork`, whose handler comes with session forks).
+    /// those.
     #[test]
     fn the_socketio_map_matches_the_registered_events() {
         let source = include_str!("socketio/requests.rs");
@@ -442,13 +442,7 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        // Until the fork's handler lands, it is the one event described ahead of it.
-        let unserved: Vec<&&str> = mapped.difference(&registered).collect();
-        assert!(
-            unserved.iter().all(|event| **event == "session:fork"),
-            "{unserved:?}"
-        );
-        assert!(registered.is_subset(&mapped), "{registered:?}");
+        assert_eq!(registered, mapped);
     }
 
     #[test]

@@ -47,15 +47,14 @@ pub struct WireSession<'a> {
     usage: WireUsage,
     /// The session's limits, each `null` when unlimited.
     budget: WireBudget,
+    /// The session this one was forked from and the source's last seq then; `null` for
+    /// a session that was created.
+    forked_from: Option<WireForkedFrom<'a>>,
     /// Why the session failed, while it is `failed`.
     error: Option<WireError<'a>>,
     /// The envelopes of the `permission` and `question` events that wait for an answer.
     #[schemars(with = "Vec<schema::EventSchema>")]
     pending: Vec<Box<RawValue>>,
-    /// The session and event a fork was made from; absent (or null) when the session is
-    /// not a fork.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    forked_from: Option<WireForkedFrom<'a>>,
 }
 
 /// What a session's turns used.
@@ -121,6 +120,10 @@ impl<'a> WireSession<'a> {
                 max_tokens: record.budget.max_tokens,
                 max_turns: record.budget.max_turns,
             },
+            forked_from: record.forked_from.as_ref().map(|from| WireForkedFrom {
+                session_id: &from.session_id,
+                seq: from.seq,
+            }),
             error: record.error.as_ref().map(|e| WireError {
                 code: &e.code,
                 message: &e.message,
@@ -129,8 +132,6 @@ impl<'a> WireSession<'a> {
                 .iter()
                 .filter_map(|event| rendered_envelope(&record.id, event))
                 .collect(),
-            // Set once sessions can be forked.
-            forked_from: None,
         }
     }
 }
@@ -342,7 +343,7 @@ pub struct EmptyBody {}
 
 #[cfg(test)]
 mod tests {
-    use agent_runtime_api::{Budget, EventKind, SessionError, SessionStatus, Usage};
+    use agent_runtime_api::{Budget, EventKind, ForkedFrom, SessionError, SessionStatus, Usage};
     use chrono::TimeZone;
 
     use super::*;
@@ -375,6 +376,11 @@ mod tests {
                 max_tokens: None,
                 max_turns: Some(5),
             },
+            forked_from: Some(ForkedFrom {
+                session_id: "s-0".into(),
+                seq: 12,
+                agent_session_id: Some("agent-8".into()),
+            }),
             error: Some(SessionError {
                 code: "agent_failed".into(),
                 message: "exited".into(),
@@ -394,10 +400,15 @@ mod tests {
                 r#""lastActivityAt":"2026-01-01T00:00:02.120Z","lastSeq":17,"agentSessionId":"agent-9","#,
                 r#""usage":{"inputTokens":10,"outputTokens":20,"costUsd":0.5,"turns":2},"#,
                 r#""budget":{"maxCostUsd":1.0,"maxTokens":null,"maxTurns":5},"#,
+                r#""forkedFrom":{"sessionId":"s-0","seq":12},"#,
                 r#""error":{"code":"agent_failed","message":"exited"},"pending":[]}"#
             )
         );
         assert!(!json.contains("owner") && !json.contains("version"));
+        assert!(
+            !json.contains("agent-8"),
+            "the source's conversation id stays inside"
+        );
     }
 
     #[test]
@@ -405,7 +416,9 @@ mod tests {
         let mut record = record();
         record.error = None;
         record.agent_session_id = None;
+        record.forked_from = None;
         let json = serde_json::to_value(WireSession::new(&record, &[])).unwrap();
+        assert!(json["forkedFrom"].is_null() && json.get("forkedFrom").is_some());
         assert!(json["error"].is_null() && json.get("error").is_some());
         assert!(json["agentSessionId"].is_null());
     }

@@ -8,6 +8,7 @@ mod chat;
 mod claude;
 mod cli;
 mod escape;
+mod forks;
 mod modal;
 mod modal_pool;
 mod openapi;

@@ -9,13 +9,13 @@ use crate::codec::to_db_int;
 use crate::config::SqlDialect;
 use crate::error::{from_sqlx, is_unique_violation};
 
-/// The optimistic update: `$1` is the id, `$2`..`$13` the other columns in
-/// [`crate::codec::SESSION_COLUMNS`] order, `$14` the version the caller read. It changes
+/// The optimistic update: `$1` is the id, `$2`..`$14` the other columns in
+/// [`crate::codec::SESSION_COLUMNS`] order, `$15` the version the caller read. It changes
 /// nothing unless that version is still stored, and returns the new version.
 pub(crate) const UPDATE_SQL: &str = "UPDATE sessions SET owner = $2, agent_type = $3, \
      status = $4, metadata = $5, created_at = $6, updated_at = $7, last_activity_at = $8, \
      last_seq = $9, agent_session_id = $10, usage = $11, error = $12, budget = $13, \
-     version = version + 1 WHERE id = $1 AND version = $14 RETURNING version";
+     forked_from = $14, version = version + 1 WHERE id = $1 AND version = $15 RETURNING version";
 
 /// The columns of `api_keys`, in the order `bind_key` binds them.
 pub(crate) const KEY_COLUMNS: &str = "name, key_hash, admin, quotas, created_at";
@@ -94,7 +94,7 @@ macro_rules! session_store {
             async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
                 let sql = format!(
                     "INSERT INTO sessions ({SESSION_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)"
                 );
                 let result = bind_record(sqlx::query(AssertSqlSafe(sql)), record)?
                     .execute(&self.writes)

@@ -52,6 +52,7 @@ export type ErrorCode =
   | "request_closed"
   | "budget_exceeded"
   | "forbidden"
+  | "session_busy"
   | "internal";
 /**
  * The code of an `error` event (or of a failed session's `error`): one of the event error codes, or the request error code a session could not be started with (then the error is fatal).
@@ -83,6 +84,7 @@ export type EventErrorCode =
   | "request_not_found"
   | "request_closed"
   | "forbidden"
+  | "session_busy"
   | "internal";
 /**
  * A session event, as `session:event` sends it and the event log keeps it. `seq` increases by exactly 1 per session, so a gap means a missed event.
@@ -569,10 +571,10 @@ export interface Session {
    */
   error: SessionError | null;
   /**
-   * The session and event a fork was made from; absent (or null) when the session is
-   * not a fork.
+   * The session this one was forked from and the source's last seq then; `null` for
+   * a session that was created.
    */
-  forkedFrom?: ForkedFrom | null;
+  forkedFrom: ForkedFrom | null;
   /**
    * The session's id.
    */

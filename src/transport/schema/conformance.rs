@@ -74,6 +74,11 @@ fn record() -> SessionRecord {
             code: "sandbox_failed".into(),
             message: "no sandbox".into(),
         }),
+        forked_from: Some(agent_runtime_api::ForkedFrom {
+            session_id: "s-0".into(),
+            seq: 9,
+            agent_session_id: Some("agent-8".into()),
+        }),
         version: 4,
     }
 }

@@ -21,6 +21,7 @@ pub(super) fn register(socket: &SocketRef) {
     on(socket, "session:interrupt", interrupt);
     on(socket, "session:stop", stop);
     on(socket, "session:resume", resume);
+    on(socket, "session:fork", fork);
     on(socket, "session:delete", delete);
     on(socket, "session:get", get);
     on(socket, "session:list", list);
@@ -184,6 +185,31 @@ async fn resume(request: Request) -> Reply {
         &record,
         &request.ctx.manager.pending(&record.id),
     ))
+}
+
+/// Forks a session; the socket is in the fork's room when the ack arrives. As for
+/// `session:create`, the fork's id is chosen here and the room joined before it starts,
+/// so the socket sees every event of the fork from seq 1.
+async fn fork(request: Request) -> Reply {
+    let session_id = payload::session_id(&request.payload)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let early = room(&id);
+    request.socket.join(early.clone());
+    let forked = request
+        .ctx
+        .manager
+        .fork(&request.principal, &session_id, Some(id))
+        .await;
+    match forked {
+        Ok(record) => ok(SessionBody::new(
+            &record,
+            &request.ctx.manager.pending(&record.id),
+        )),
+        Err(error) => {
+            request.socket.leave(early);
+            Err(error)
+        }
+    }
 }
 
 /// Deletes a session; the fan-out task empties its room when the bus reports it.
