@@ -115,13 +115,23 @@ pub async fn serve(
         Ok(_) => {}
         Err(error) => tracing::error!(%error, "startup recovery failed; sessions stay as they are"),
     }
+    let address = listener.local_addr()?;
+    // A loopback runtime is the developer's own; elsewhere the console is asked for.
+    let console = config
+        .server
+        .console
+        .unwrap_or_else(|| address.ip().to_canonical().is_loopback());
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
         guard,
+        console,
         ..AppState::new(manager.clone(), auth)
     };
-    tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
+    tracing::info!(%address, "agent-runtime is listening");
+    if console {
+        tracing::info!(url = %format!("http://{}/", reachable(address)), "web console");
+    }
     let served = transport::serve(listener, sandbox_listener, state, shutdown).await;
     tracing::info!(live = manager.live_sessions(), "stopping every session");
     manager.shutdown().await;

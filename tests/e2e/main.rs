@@ -5,6 +5,7 @@
 mod approvals;
 mod claude;
 mod cli;
+mod console;
 mod escape;
 mod modal;
 mod origin;
