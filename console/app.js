@@ -203,6 +203,13 @@ function openFromHash() {
   if (!id && state.current) closeSession();
 }
 
+// The skip link moves focus without touching the hash, which names the open session.
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  const target = $('session').hidden ? $('profile') : $('message');
+  target.focus();
+});
+
 window.addEventListener('hashchange', () => {
   if (state.connection) openFromHash();
 });

@@ -99,6 +99,15 @@ export class Conversation {
     this.frame = 0;
     this.tools = new Map();
     this.count = 0;
+    // Follows the newest event while the reader is at the bottom, also when the log
+    // shrinks (a request panel opens below it); a reader who scrolled up stays put.
+    this.stick = true;
+    container.addEventListener('scroll', () => {
+      this.stick = container.scrollHeight - container.scrollTop - container.clientHeight < 80;
+    });
+    new ResizeObserver(() => {
+      if (this.stick) container.scrollTop = container.scrollHeight;
+    }).observe(container);
   }
 
   /** Forgets everything: another session is shown. */
@@ -109,6 +118,7 @@ export class Conversation {
     this.dirty.clear();
     this.tools.clear();
     this.count = 0;
+    this.stick = true;
     this.container.replaceChildren();
   }
 
@@ -165,7 +175,6 @@ export class Conversation {
   flush() {
     this.frame = 0;
     const log = this.container;
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     for (const turn of this.dirty) {
       if (!turn.live) continue;
       if (turn.events.length - turn.renderedTo > WINDOW) {
@@ -190,7 +199,7 @@ export class Conversation {
       this.updateSummary(turn);
     }
     this.dirty.clear();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (this.stick) log.scrollTop = log.scrollHeight;
   }
 
   showEarlier(turn) {

@@ -125,6 +125,11 @@ const scenarios = {
   async main() {
     await page.goto(url);
     await page.locator('#workspace').waitFor();
+    // A keyboard starts at the skip link, then reaches the form.
+    await page.keyboard.press('Tab');
+    check((await page.evaluate(() => document.activeElement.className)) === 'skip', 'the skip link comes first');
+    await page.keyboard.press('Tab');
+    check((await page.evaluate(() => document.activeElement.id)) === 'profile', 'then the profile');
     await page.selectOption('#profile', 'console');
     check(await page.isVisible('label:has-text("Topic (required)")'), 'the required field is marked');
     check(await page.$$eval('#metadata-fields select option', (o) => o.map((x) => x.textContent).join()) === '—,low,high', 'the enum is a select');
@@ -196,6 +201,18 @@ const scenarios = {
     await statusIs('waiting');
     check((await card.locator('h4').textContent()) === 'Allow Bash?', 'the approval names the tool');
     await shot('approval');
+    // The skip link leads the keyboard to the message box, and the session stays open.
+    await page.focus('.skip');
+    await page.keyboard.press('Enter');
+    check((await page.evaluate(() => document.activeElement.id)) === 'message', 'the skip link reaches the message box');
+    check(await page.isVisible('#pending .card'), 'the session stays open');
+    const unlabelled = await page.$$eval('input, select, textarea, button', (controls) =>
+      controls
+        .filter((control) => control.offsetParent !== null)
+        .filter((control) => (control.tagName === 'BUTTON' ? !control.textContent.trim() : !control.labels?.length))
+        .map((control) => control.outerHTML.slice(0, 80)),
+    );
+    check(unlabelled.length === 0, `every visible control has a label: ${unlabelled.join(', ')}`);
     await card.getByRole('button', { name: 'Allow', exact: true }).click();
     await agentSays('TOOL RESULT SEEN').waitFor();
     await page.locator('#pending').waitFor({ state: 'hidden' });
