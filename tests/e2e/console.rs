@@ -289,3 +289,21 @@ async fn the_console_is_served_with_its_headers_and_only_when_enabled() {
     let (status, _) = Http::new(&runtime).get("/console/app.js").await;
     assert_eq!(status, 404);
 }
+
+/// The Markdown renderer's table (`tests/console/markdown.test.mjs`), under node's own
+/// test runner: Markdown becomes its few tags, and nothing an agent writes becomes markup.
+#[test]
+fn the_markdown_renderer_makes_only_its_own_markup() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/markdown.test.mjs");
+    let output = Command::new("node")
+        .arg("--test")
+        .arg(&script)
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
