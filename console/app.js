@@ -331,6 +331,7 @@ function showSession(session) {
     ['Created', new Date(session.createdAt).toLocaleString()],
     ...Object.entries(session.metadata ?? {}).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]),
   ];
+  if (session.forkedFrom) rows.push(['Forked from', `${session.forkedFrom.sessionId} (event ${session.forkedFrom.seq})`]);
   if (session.error) rows.push(['Error', `${session.error.code}: ${session.error.message}`]);
   meta.replaceChildren(
     ...rows.map(([key, value]) => {
@@ -347,7 +348,8 @@ function showSession(session) {
   $('act-interrupt').disabled = !['running', 'waiting'].includes(session.status);
   $('act-stop').disabled = !live;
   $('act-resume').disabled = !['stopped', 'failed'].includes(session.status);
-  $('act-fork').disabled = !state.forkSupported;
+  // A fork of a session whose turn runs is refused (`session_busy`).
+  $('act-fork').disabled = !state.forkSupported || ['running', 'waiting'].includes(session.status);
 }
 
 async function act(button, work) {

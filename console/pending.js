@@ -89,6 +89,31 @@ export class PendingRequests {
     const card = this.frame(envelope, `Allow ${data.tool}?`);
     if (data.description) card.append(node('p', '', data.description));
     card.append(node('pre', '', JSON.stringify(data.input, null, 2)));
+    // The person may change the input the tool runs with.
+    const edit = node('details', 'edit');
+    edit.append(node('summary', '', 'Edit the input'));
+    const editId = `edit-${++counter}`;
+    const editLabel = node('label', '', 'Input (JSON object)');
+    editLabel.htmlFor = editId;
+    const editor = node('textarea');
+    editor.id = editId;
+    editor.rows = 4;
+    editor.value = JSON.stringify(data.input, null, 2);
+    const allowEdited = button('Allow with this input', () => {
+      let input;
+      try {
+        input = JSON.parse(editor.value);
+      } catch {
+        input = null;
+      }
+      if (!input || typeof input !== 'object' || Array.isArray(input)) {
+        card.querySelector('.error').textContent = 'The input must be a JSON object.';
+        return;
+      }
+      this.send(card, data.requestId, { behavior: 'allow', input });
+    });
+    edit.append(editLabel, editor, allowEdited);
+    card.append(edit);
     const id = `deny-${++counter}`;
     const label = node('label', '', 'Reason if denied (optional)');
     label.htmlFor = id;

@@ -213,8 +213,14 @@ const scenarios = {
         .map((control) => control.outerHTML.slice(0, 80)),
     );
     check(unlabelled.length === 0, `every visible control has a label: ${unlabelled.join(', ')}`);
-    await card.getByRole('button', { name: 'Allow', exact: true }).click();
-    await agentSays('TOOL RESULT SEEN').waitFor();
+    // Allowed with an input of the person's own.
+    await card.locator('summary', { hasText: 'Edit the input' }).click();
+    await card.getByLabel('Input (JSON object)').fill('[1]');
+    await card.getByRole('button', { name: 'Allow with this input' }).click();
+    await card.locator('.error', { hasText: 'must be a JSON object' }).waitFor();
+    await card.getByLabel('Input (JSON object)').fill('{"command":"pwd"}');
+    await card.getByRole('button', { name: 'Allow with this input' }).click();
+    await agentSays('TOOL RESULT SEEN: allowed: {"command":"pwd"}').waitFor();
     await page.locator('#pending').waitFor({ state: 'hidden' });
     await page.locator('.meta.answer', { hasText: 'Answer: allow by local' }).waitFor();
     await statusIs('idle');
@@ -235,6 +241,7 @@ const scenarios = {
     };
     await send(`ask AskUserQuestion ${JSON.stringify(question)}`);
     await page.locator('#pending .card fieldset').waitFor();
+    check(await page.isDisabled('#act-fork'), 'no fork while the agent waits');
     await page.getByLabel('blue').check();
     await shot('question');
     await page.locator('#pending .card').getByRole('button', { name: 'Answer' }).click();
