@@ -4,7 +4,8 @@
 // Large sessions stay fast: events are rendered in one batch per animation frame; a turn
 // shows at most WINDOW of its events (a button renders earlier ones on demand); only the
 // last OPEN_TURNS turns stay open, older ones are folded and their nodes dropped until
-// they are opened again. Every rendered event is exactly one element carrying its
+// they are opened again; past SHOWN_TURNS turns the oldest leave the page until asked
+// for. Every rendered event is exactly one element carrying its
 // `data-seq` (events merged into another element, such as a tool's result or a streamed
 // text delta, leave a hidden marker), so the page can be checked for gaps and duplicates.
 
@@ -12,6 +13,7 @@ import { renderMarkdown } from './markdown.js';
 
 const WINDOW = 300;
 const OPEN_TURNS = 4;
+const SHOWN_TURNS = 100;
 
 /** Orders events by seq: applies each once, in order, and asks for a fill on a gap. */
 export class SeqOrder {
@@ -99,6 +101,8 @@ export class Conversation {
     this.frame = 0;
     this.tools = new Map();
     this.count = 0;
+    this.earlier = this.earlierTurnsButton();
+    this.container.append(this.earlier);
     // Follows the newest event while the reader is at the bottom, also when the log
     // shrinks (a request panel opens below it); a reader who scrolled up stays put.
     this.stick = true;
@@ -119,7 +123,29 @@ export class Conversation {
     this.tools.clear();
     this.count = 0;
     this.stick = true;
-    this.container.replaceChildren();
+    this.earlier = this.earlierTurnsButton();
+    this.container.replaceChildren(this.earlier);
+  }
+
+  /** The button that puts turns dropped from the page back, a hundred at a time. */
+  earlierTurnsButton() {
+    const button = node('button', 'more earlier-turns');
+    button.type = 'button';
+    button.hidden = true;
+    button.dataset.hidden = '0';
+    button.addEventListener('click', () => {
+      const hidden = Number(button.dataset.hidden);
+      const from = Math.max(0, hidden - SHOWN_TURNS);
+      button.after(...this.turns.slice(from, hidden).map((turn) => turn.details));
+      this.setEarlierTurns(from);
+    });
+    return button;
+  }
+
+  setEarlierTurns(hidden) {
+    this.earlier.dataset.hidden = String(hidden);
+    this.earlier.hidden = hidden === 0;
+    this.earlier.textContent = `Show earlier turns (${hidden} not shown)`;
   }
 
   /** Adds the next event (in seq order); it is rendered at the next frame. */
@@ -159,9 +185,20 @@ export class Conversation {
     // Fold the turns that are no longer recent and drop their nodes.
     const open = this.turns.filter((t) => t.live);
     for (const old of open.slice(0, Math.max(0, open.length - OPEN_TURNS))) this.fold(old);
+    // Past a limit, the oldest turns leave the page altogether.
+    const hidden = Number(this.earlier.dataset.hidden);
+    if (this.turns.length - hidden > SHOWN_TURNS * 1.5) {
+      const keepFrom = this.turns.length - SHOWN_TURNS;
+      for (const old of this.turns.slice(hidden, keepFrom)) {
+        this.fold(old);
+        old.details.remove();
+      }
+      this.setEarlierTurns(keepFrom);
+    }
   }
 
   fold(turn) {
+    this.updateSummary(turn);
     turn.live = false;
     turn.details.open = false;
     turn.body.replaceChildren(turn.more);
@@ -176,6 +213,7 @@ export class Conversation {
     this.frame = 0;
     const log = this.container;
     for (const turn of this.dirty) {
+      this.updateSummary(turn);
       if (!turn.live) continue;
       if (turn.events.length - turn.renderedTo > WINDOW) {
         turn.body.replaceChildren(turn.more);
@@ -196,7 +234,6 @@ export class Conversation {
         }
       }
       this.updateMore(turn);
-      this.updateSummary(turn);
     }
     this.dirty.clear();
     if (this.stick) log.scrollTop = log.scrollHeight;

@@ -316,24 +316,33 @@ const scenarios = {
     return { id, events };
   },
 
-  /** A session of more than 10,000 events opens, and stays usable. */
+  /** A session of more than 10,000 events and 160 turns opens, and stays usable. */
   async large() {
     await page.goto(`${url}/#session=${args.sessionId}`);
-    await agentSays(/^chunk 10000$/).waitFor();
     const logged = (await loggedEvents(args.sessionId)).length;
     check(logged > 10000, `a large session: ${logged} events`);
     await page.locator('#session-events', { hasText: `${logged} events` }).waitFor();
+    await agentSays('turn 160').waitFor();
     const rendered = await page.locator('#conversation [data-seq]').count();
     check(rendered <= 1000, `at most a window of events is rendered: ${rendered}`);
-    const more = page.locator('.turn-body > .more').last();
+    const turns = await page.locator('details.turn').count();
+    check(turns <= 150, `at most 150 turns are on the page: ${turns}`);
+    // The oldest turns come back on demand; the first one holds the 10,000 chunks.
+    while (await page.isVisible('.earlier-turns')) await page.click('.earlier-turns');
+    const first = page.locator('details.turn').nth(1);
+    await first.locator('summary').first().click();
+    await agentSays(/^chunk 10000$/).waitFor();
+    const inTurn = await first.locator('[data-seq]').count();
+    check(inTurn <= 1000, `a long turn renders a window of its events: ${inTurn}`);
+    const more = first.locator('.turn-body > .more');
     check(/hidden/.test(await more.textContent()), 'earlier events can be shown');
     await more.click();
-    const afterMore = await page.locator('#conversation [data-seq]').count();
-    check(afterMore > rendered, `showing earlier events renders them: ${afterMore}`);
+    const afterMore = await first.locator('[data-seq]').count();
+    check(afterMore > inTurn, `showing earlier events renders them: ${afterMore}`);
     await send('reply still responsive');
     await agentSays('still responsive').waitFor();
     await shot('large');
-    return { logged, rendered, afterMore };
+    return { logged, rendered, turns, inTurn, afterMore };
   },
 
   /** The pinned Claude Code: partial messages stream in, then give way to the message. */

@@ -166,7 +166,7 @@ fn the_console_fills_the_gap_after_the_runtime_restarts() {
 }
 
 #[test]
-fn the_console_opens_a_session_of_ten_thousand_events() {
+fn the_console_opens_a_session_of_ten_thousand_events_and_160_turns() {
     let Some(browser) = browser() else { return };
     let setup = Setup::scripted();
     let runtime = Runtime::start(&setup);
@@ -176,6 +176,9 @@ fn the_console_opens_a_session_of_ten_thousand_events() {
         let id = http.create_session("tester").await;
         let result = http.turn(&id, "emit 10000").await;
         assert_eq!(result["result"], "chunk 10000", "{result}");
+        for turn in 1..=160 {
+            http.turn(&id, &format!("reply turn {turn}")).await;
+        }
         id
     });
     let result = drive(
