@@ -127,6 +127,16 @@ pub async fn serve(
     tracing::info!(%address, "agent-runtime is listening");
     if console {
         tracing::info!(url = %format!("http://{}/", reachable(address)), "web console");
+        if address.ip().is_unspecified()
+            && public_url.is_none()
+            && config.server.allowed_origins.is_none()
+        {
+            tracing::warn!(
+                "the web console's page cannot call a runtime on a wildcard address unless its \
+                 origin is allowed: set server.public_url to the address people open, or \
+                 server.allowed_origins"
+            );
+        }
     }
     let served = transport::serve(listener, sandbox_listener, state, shutdown).await;
     tracing::info!(live = manager.live_sessions(), "stopping every session");
