@@ -74,6 +74,9 @@ async function start() {
 }
 
 function showLogin(message) {
+  // Nothing of the last principal's stays on the page.
+  closeSession();
+  $('sessions').replaceChildren();
   state.connection?.close();
   state.connection = null;
   $('workspace').hidden = true;
@@ -215,7 +218,7 @@ window.addEventListener('hashchange', () => {
 });
 
 function closeSession() {
-  if (state.current) request('session:leave', { sessionId: state.current.id }).catch(() => {});
+  if (state.current && state.connection) request('session:leave', { sessionId: state.current.id }).catch(() => {});
   state.current = null;
   conversation.reset();
   pending.reset();
@@ -234,6 +237,14 @@ function openSession(id) {
   say('action-error', '');
   say('session-title', id);
   say('session-events', '');
+  // Nothing of the session shown before stays until this one is read.
+  say('session-status', '');
+  $('session-status').className = 'badge';
+  say('session-usage', '');
+  $('session-meta').replaceChildren();
+  for (const button of document.querySelectorAll('.session-head .actions button')) {
+    button.disabled = !['act-delete', 'act-files'].includes(button.id);
+  }
   for (const link of document.querySelectorAll('.session-link')) {
     link.toggleAttribute('aria-current', link.dataset.sessionId === id);
   }

@@ -386,10 +386,22 @@ const scenarios = {
     await statusIs('idle');
     await send('reply with a token');
     await agentSays('with a token').waitFor();
+    const id = (await page.textContent('#session-title')).trim();
     await page.click('#sign-out');
     await page.locator('#login').waitFor();
     check((await page.evaluate(() => sessionStorage.getItem('agent-runtime.token'))) === null, 'forgotten');
-    return {};
+    if (args.otherToken) {
+      // Another principal sees none of it: not in the list, and not found when named.
+      await page.getByLabel('Token').fill(args.otherToken);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#sessions li', { hasText: 'No sessions.' }).waitFor();
+      await page.goto(`${url}/#session=${id}`);
+      await page.locator('#action-error', { hasText: 'not_found' }).waitFor();
+      check((await page.textContent('#session-meta')) === '', 'nothing of the other session is shown');
+      check((await page.textContent('#session-usage')) === '', 'not even its usage');
+      await shot('other-principal');
+    }
+    return { id };
   },
 };
 

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use agent_runtime_testkit::fake_anthropic::FakeAnthropic;
 use serde_json::{Value, json};
 
+use crate::principals::create_key;
 use crate::support::{Http, Runtime, Setup};
 
 /// The browser and the driver's directory, or `None` (with a message) when either is
@@ -234,6 +235,25 @@ fn the_console_asks_for_a_token_when_the_runtime_needs_one() {
         || runtime.log(),
     );
     assert_eq!(result["ok"], true, "{result}");
+}
+
+#[test]
+fn the_console_signs_in_with_an_api_key_and_shows_only_its_own_sessions() {
+    let Some(browser) = browser() else { return };
+    let mut setup = Setup::scripted();
+    setup.extra_toml = "[auth]\nmode = \"principals\"\n".into();
+    let alice = create_key(&setup, &["alice"]);
+    let bob = create_key(&setup, &["bob"]);
+    let runtime = Runtime::start(&setup);
+    let result = drive(
+        &browser,
+        &runtime.url,
+        "auth",
+        json!({ "token": alice, "otherToken": bob, "allowUnauthorized": true }),
+        |_| {},
+        || runtime.log(),
+    );
+    assert!(result["id"].is_string(), "{result}");
 }
 
 /// The page and its assets: types, caching, the policy; and no console when it is off.
