@@ -6,8 +6,10 @@
 // `session:join { afterSeq: <last seq applied> }`, page after page while `hasMore`.
 
 import { ApiError, connect, downloadFile, getJson, token } from './api.js';
-import { Conversation, SeqOrder, formatUsd } from './conversation.js';
+import { Conversation, SeqOrder } from './conversation.js';
+import { listFiles } from './files.js';
 import { PendingRequests } from './pending.js';
+import { showSessionHead } from './session-head.js';
 import { buildSchemaForm } from './schema-form.js';
 
 const $ = (id) => document.getElementById(id);
@@ -328,39 +330,7 @@ function showSession(session) {
   const current = state.current;
   if (!current || session.id !== current.id) return;
   current.session = session;
-  const status = $('session-status');
-  status.className = `badge status-${session.status}`;
-  status.textContent = session.status;
-  const usage = session.usage ?? {};
-  say(
-    'session-usage',
-    `${usage.inputTokens ?? 0} in / ${usage.outputTokens ?? 0} out tokens · ${formatUsd(usage.costUsd ?? 0)} · ${usage.turns ?? 0} turns`,
-  );
-  const meta = $('session-meta');
-  const rows = [
-    ['Profile', session.agentType],
-    ['Created', new Date(session.createdAt).toLocaleString()],
-    ...Object.entries(session.metadata ?? {}).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]),
-  ];
-  if (session.forkedFrom) rows.push(['Forked from', `${session.forkedFrom.sessionId} (event ${session.forkedFrom.seq})`]);
-  if (session.error) rows.push(['Error', `${session.error.code}: ${session.error.message}`]);
-  meta.replaceChildren(
-    ...rows.map(([key, value]) => {
-      const group = document.createElement('div');
-      const term = document.createElement('dt');
-      term.textContent = key;
-      const description = document.createElement('dd');
-      description.textContent = value;
-      group.append(term, description);
-      return group;
-    }),
-  );
-  const live = ['starting', 'idle', 'running', 'waiting'].includes(session.status);
-  $('act-interrupt').disabled = !['running', 'waiting'].includes(session.status);
-  $('act-stop').disabled = !live;
-  $('act-resume').disabled = !['stopped', 'failed'].includes(session.status);
-  // A fork of a session whose turn runs is refused (`session_busy`).
-  $('act-fork').disabled = !state.forkSupported || ['running', 'waiting'].includes(session.status);
+  showSessionHead(session, { canFork: state.forkSupported });
 }
 
 async function act(button, work) {
@@ -427,32 +397,8 @@ $('act-files').addEventListener('click', () => {
 });
 $('refresh-files').addEventListener('click', () => loadFiles());
 
-async function loadFiles() {
-  const id = state.current.id;
-  say('files-error', '');
-  try {
-    const { files } = await getJson(`/v1/sessions/${encodeURIComponent(id)}/files`);
-    const items = files.map((file) => {
-      const item = document.createElement('li');
-      const get = document.createElement('button');
-      get.type = 'button';
-      get.className = 'link';
-      get.textContent = file.path;
-      get.setAttribute('aria-label', `Download ${file.path}`);
-      get.addEventListener('click', () => download(file.path));
-      item.append(get, ` ${file.size} bytes · ${new Date(file.modifiedAt).toLocaleString()}`);
-      return item;
-    });
-    if (!items.length) {
-      const empty = document.createElement('li');
-      empty.className = 'hint';
-      empty.textContent = 'The workspace is empty.';
-      items.push(empty);
-    }
-    $('file-list').replaceChildren(...items);
-  } catch (error) {
-    say('files-error', describeError(error));
-  }
+function loadFiles() {
+  return listFiles(state.current.id, { list: $('file-list'), error: $('files-error'), download });
 }
 
 async function download(path) {

@@ -60,6 +60,8 @@ const ASSETS: &[Asset] = &[
     asset!("markdown.js", "text/javascript; charset=utf-8"),
     asset!("schema-form.js", "text/javascript; charset=utf-8"),
     asset!("pending.js", "text/javascript; charset=utf-8"),
+    asset!("session-head.js", "text/javascript; charset=utf-8"),
+    asset!("files.js", "text/javascript; charset=utf-8"),
     asset!(
         "vendor/socket.io.esm.min.js",
         "text/javascript; charset=utf-8"
