@@ -228,7 +228,10 @@ export class Conversation {
       let shown = turn.renderedTo - turn.shownFrom;
       if (shown > WINDOW * 1.5) {
         while (shown > WINDOW) {
-          turn.more.nextElementSibling.remove();
+          const oldest = turn.more.nextElementSibling;
+          // A message still streaming stays whole, however many deltas it took.
+          if (oldest === turn.stream) break;
+          oldest.remove();
           turn.shownFrom += 1;
           shown -= 1;
         }
