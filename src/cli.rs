@@ -1,4 +1,10 @@
-//! Command-line interface definitions. Running the commands is up to the binary.
+//! Command-line interface definitions. Running the commands is up to the binary; the
+//! first-five-minutes commands run from the submodules: [`init`] (`agent-runtime init`),
+//! [`profiles`] (`agent-runtime profiles new`), [`chat`] (`agent-runtime chat`).
+
+pub mod chat;
+pub mod init;
+pub mod profiles;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +21,10 @@ EXAMPLES:
 
   Serve with another config file and address
     agent-runtime serve --config /etc/agent-runtime.toml --listen 0.0.0.0:4000
+
+  First five minutes: a config and a first profile in my-agents/, then serve and chat
+    agent-runtime init my-agents && cd my-agents && agent-runtime
+    agent-runtime chat          # in a second terminal; or open http://127.0.0.1:4000/
 
   Check a config (every problem with its file and key) without serving
     agent-runtime check --config agent-runtime.toml
@@ -56,6 +66,101 @@ pub enum Command {
     Check(CheckArgs),
     /// Create, list and revoke API keys in the configured session store.
     Keys(KeysArgs),
+    /// Write a commented agent-runtime.toml and a first profile into DIR, then say what to
+    /// run next. Existing files are kept unless --force.
+    Init(InitArgs),
+    /// Agent profiles: scaffold a new one.
+    Profiles(ProfilesArgs),
+    /// Chat with an agent of a running runtime in this terminal: each line of stdin is a
+    /// message; the turn streams as it runs; approvals and questions are asked inline.
+    /// Ctrl-C interrupts the turn, a second Ctrl-C (or Ctrl-D) quits.
+    Chat(ChatArgs),
+}
+
+/// Options of `init`.
+#[derive(Clone, Debug, Args)]
+pub struct InitArgs {
+    /// Where to write agent-runtime.toml and profiles/ (made if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The first profile's name.
+    #[arg(long, value_name = "NAME", default_value = "assistant")]
+    pub profile: String,
+    /// The address the config serves on (`server.listen`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+    /// Replace files that exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `profiles`.
+#[derive(Clone, Debug, Args)]
+pub struct ProfilesArgs {
+    /// What to do with profiles.
+    #[command(subcommand)]
+    pub command: ProfilesCommand,
+}
+
+/// The `profiles` subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Write a new profile (profile.toml, system-prompt.md, CLAUDE.md) to edit from there.
+    New(ProfileNewArgs),
+}
+
+/// Options of `profiles new`.
+#[derive(Clone, Debug, Args)]
+pub struct ProfileNewArgs {
+    /// The profile's name, which clients ask for as its agent type: letters, digits, '.',
+    /// '_' and '-', not starting with '.'.
+    pub name: String,
+    /// The folder of profiles to write it into; default: `[profiles] path` of the config
+    /// when the config file exists, else ./profiles.
+    #[arg(long, value_name = "PROFILES_DIR")]
+    pub dir: Option<PathBuf>,
+    /// The config whose `[profiles] path` is the default folder.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        env = "AGENT_RUNTIME_CONFIG",
+        default_value = "agent-runtime.toml"
+    )]
+    pub config: PathBuf,
+    /// Replace the profile's files if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `chat`.
+#[derive(Clone, Debug, Args)]
+pub struct ChatArgs {
+    /// The profile of the new session; may be left out when the runtime has only one.
+    #[arg(conflicts_with = "session")]
+    pub profile: Option<String>,
+    /// The runtime's address.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AGENT_RUNTIME_URL",
+        default_value = "http://127.0.0.1:4000"
+    )]
+    pub url: String,
+    /// The token (API key, JWT or shared secret), sent as a Bearer token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AGENT_RUNTIME_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Go on with this session instead of creating one; a stopped session is resumed.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// The new session's metadata, a JSON object.
+    #[arg(long, value_name = "JSON", conflicts_with = "session")]
+    pub metadata: Option<String>,
 }
 
 /// Options of `keys`.
@@ -234,6 +339,39 @@ mod tests {
             panic!("expected keys");
         };
         assert!(matches!(keys.command, KeysCommand::Revoke { name } if name == "svc-1"));
+    }
+
+    #[test]
+    fn first_five_minutes_commands_parse() {
+        let Command::Init(init) = command(&["init", "agents", "--force"]) else {
+            panic!("expected init");
+        };
+        assert_eq!(init.dir, PathBuf::from("agents"));
+        assert_eq!(init.profile, "assistant");
+        assert!(init.force);
+        let Command::Init(init) = command(&["init"]) else {
+            panic!("expected init");
+        };
+        assert_eq!(init.dir, PathBuf::from("."));
+        let Command::Profiles(profiles) = command(&["profiles", "new", "reviewer", "--dir", "p"])
+        else {
+            panic!("expected profiles");
+        };
+        let ProfilesCommand::New(new) = profiles.command;
+        assert_eq!(
+            (new.name.as_str(), new.dir),
+            ("reviewer", Some(PathBuf::from("p")))
+        );
+        let Command::Chat(chat) = command(&["chat", "--session", "s-1", "--url", "http://h:1"])
+        else {
+            panic!("expected chat");
+        };
+        assert_eq!(chat.session.as_deref(), Some("s-1"));
+        assert_eq!(chat.url, "http://h:1");
+        assert!(
+            Cli::try_parse_from(["agent-runtime", "chat", "tester", "--session", "s-1"]).is_err(),
+            "a profile and a session exclude each other"
+        );
     }
 
     #[test]

@@ -22,6 +22,16 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args.config).await,
             Command::Check(args) => run_check(args.config).await,
             Command::Keys(args) => run_keys(args).await,
+            Command::Init(args) => done(cli::init::run(
+                &args.dir,
+                &args.profile,
+                args.listen,
+                args.force,
+            )),
+            Command::Profiles(args) => match args.command {
+                cli::ProfilesCommand::New(new) => done(cli::profiles::run_new_command(&new)),
+            },
+            Command::Chat(args) => cli::chat::run(args).await,
         }
     })
 }
@@ -91,6 +101,17 @@ async fn run_keys(args: cli::KeysArgs) -> ExitCode {
         }
     };
     match agent_runtime::keys_command::run(&config, args.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exits non-zero with the message of a failed command.
+fn done(result: Result<(), String>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");

@@ -67,7 +67,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A profile name: one path component of `[A-Za-z0-9._-]` that does not start with `.`.
-fn is_safe_name(name: &str) -> bool {
+pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && name

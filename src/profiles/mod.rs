@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::error::{ErrorCode, RuntimeError};
 use serde_json::Value;
 
-pub use directory::{DirectoryProfileSource, MAX_PROFILE_BYTES};
+pub use directory::{DirectoryProfileSource, MAX_PROFILE_BYTES, is_safe_name};
 pub use manifest::{
     ConvexFunctionType, InputSchema, OnUnlistedTool, PermissionMode, PromptMode,
     RUNTIME_MCP_SERVER, ToolKind, ToolSpec,

@@ -176,3 +176,112 @@ fn serving_without_the_agent_program_says_how_to_install_it() {
         "{message}"
     );
 }
+
+/// Runs the binary with extra environment.
+fn run_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agent-runtime"));
+    command.args(args).current_dir(dir).env_remove("RUST_LOG");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the binary runs")
+}
+
+#[test]
+fn init_writes_a_config_and_a_profile_that_check_passes_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&["init", "agents"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let said = text(&output);
+    for next in [
+        "cd agents",
+        "agent-runtime check",
+        "http://127.0.0.1:4000/",
+        "agent-runtime chat",
+    ] {
+        assert!(
+            said.contains(next),
+            "says what to run next ({next}): {said}"
+        );
+    }
+    let agents = dir.path().join("agents");
+    let config = std::fs::read_to_string(agents.join("agent-runtime.toml")).unwrap();
+    assert!(config.contains("listen = \"127.0.0.1:4000\""), "{config}");
+    assert!(agents.join("profiles/assistant/profile.toml").is_file());
+
+    // The agent program is found through the documented override; everything else is as
+    // written.
+    let agent = agent_runtime_testkit::bin_path("scripted-agent");
+    let agent = agent.to_str().unwrap();
+    let env = [("AGENT_RUNTIME__AGENT__COMMAND", agent)];
+    let output = run_with(&["check"], &agents, &env);
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("profile assistant: renders"), "{report}");
+    assert!(report.contains("agent-runtime.toml is ready"), "{report}");
+
+    // A second init keeps what is there.
+    std::fs::write(agents.join("agent-runtime.toml"), "# edited\n").unwrap();
+    let output = run(&["init", "agents"], dir.path());
+    assert!(!output.status.success());
+    let refusal = text(&output);
+    assert!(
+        refusal.contains("agent-runtime.toml") && refusal.contains("--force"),
+        "{refusal}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(agents.join("agent-runtime.toml")).unwrap(),
+        "# edited\n"
+    );
+    let output = run(&["init", "agents", "--force"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_to_string(agents.join("agent-runtime.toml")).unwrap(),
+        config
+    );
+}
+
+#[test]
+fn profiles_new_scaffolds_a_profile_into_the_configs_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        run(&["init", "--profile", "first"], dir.path())
+            .status
+            .success()
+    );
+    let output = run(&["profiles", "new", "reviewer"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let manifest = dir.path().join("profiles/reviewer/profile.toml");
+    let written = std::fs::read_to_string(&manifest).unwrap();
+    assert!(written.contains("agentType = \"reviewer\""), "{written}");
+
+    let agent = agent_runtime_testkit::bin_path("scripted-agent");
+    let env = [("AGENT_RUNTIME__AGENT__COMMAND", agent.to_str().unwrap())];
+    let output = run_with(&["check"], dir.path(), &env);
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report.contains("profile first: renders") && report.contains("profile reviewer: renders"),
+        "{report}"
+    );
+
+    let output = run(&["profiles", "new", "reviewer"], dir.path());
+    assert!(!output.status.success());
+    assert!(text(&output).contains("--force"), "{}", text(&output));
+    for bad in [".hidden", "a/b", "two words"] {
+        let output = run(&["profiles", "new", bad], dir.path());
+        assert!(!output.status.success(), "{bad}");
+        assert!(
+            text(&output).contains("invalid profile name"),
+            "{bad}: {}",
+            text(&output)
+        );
+    }
+    let elsewhere = dir.path().join("more");
+    let output = run(
+        &["profiles", "new", "x", "--dir", elsewhere.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(elsewhere.join("x/profile.toml").is_file());
+}
