@@ -300,7 +300,8 @@ function apply(current, event) {
     updateListStatus(current.id, current.session.status);
     showSession(current.session);
   }
-  if (event.type === 'agent' && event.data?.type === 'result') refreshSoon(current);
+  // Usage and cost are the record's; it is saved as a turn ends and at status changes.
+  if ((event.type === 'agent' && event.data?.type === 'result') || event.type === 'status') refreshSoon(current);
   if (!current.filling) say('session-events', `${current.order.lastSeq} events`);
 }
 
