@@ -20,7 +20,6 @@ const state = {
   readMetadata: () => undefined,
   listCursor: null,
   current: null, // { id, session, order, filling, fillAgain }
-  forkSupported: true,
 };
 
 const conversation = new Conversation($('conversation'), {
@@ -331,7 +330,7 @@ function showSession(session) {
   const current = state.current;
   if (!current || session.id !== current.id) return;
   current.session = session;
-  showSessionHead(session, { canFork: state.forkSupported });
+  showSessionHead(session);
 }
 
 async function act(button, work) {
@@ -363,19 +362,9 @@ sessionAction('act-resume', 'session:resume');
 
 $('act-fork').addEventListener('click', () =>
   act($('act-fork'), async () => {
-    try {
-      const { session } = await request('session:fork', { sessionId: state.current.id }, 10_000);
-      loadSessions();
-      location.hash = `session=${encodeURIComponent(session.id)}`;
-    } catch (error) {
-      // A runtime without forks never acks the event, or names it unknown.
-      if (['timeout', 'unknown_event', 'not_implemented'].includes(error.code)) {
-        state.forkSupported = false;
-        $('act-fork').title = 'This runtime cannot fork sessions';
-        throw new ApiError(error.code, 'this runtime cannot fork sessions');
-      }
-      throw error;
-    }
+    const { session } = await request('session:fork', { sessionId: state.current.id });
+    loadSessions();
+    location.hash = `session=${encodeURIComponent(session.id)}`;
   }),
 );
 

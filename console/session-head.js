@@ -5,8 +5,8 @@ import { formatUsd } from './conversation.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Shows `session` (a session object of docs/protocol.md); `canFork` when forks work. */
-export function showSessionHead(session, { canFork }) {
+/** Shows `session` (a session object of docs/protocol.md). */
+export function showSessionHead(session) {
   const status = $('session-status');
   status.className = `badge status-${session.status}`;
   status.textContent = session.status;
@@ -36,6 +36,11 @@ export function showSessionHead(session, { canFork }) {
   $('act-interrupt').disabled = !['running', 'waiting'].includes(session.status);
   $('act-stop').disabled = !live;
   $('act-resume').disabled = !['stopped', 'failed'].includes(session.status);
-  // A fork of a session whose turn runs is refused (`session_busy`).
-  $('act-fork').disabled = !canFork || ['running', 'waiting'].includes(session.status);
+  // A runtime that forks says where each session came from (`forkedFrom`, null for one
+  // that was created); one that does not has no such field, and no fork is offered. A
+  // fork of a session whose turn runs is refused (`session_busy`).
+  const canFork = 'forkedFrom' in session;
+  const fork = $('act-fork');
+  fork.disabled = !canFork || ['running', 'waiting'].includes(session.status);
+  fork.title = canFork ? '' : 'This runtime cannot fork sessions';
 }

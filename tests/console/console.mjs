@@ -58,6 +58,9 @@ page.on('console', (message) => {
   if (message.type() !== 'error') return;
   // A refused token is an expected 401 in the sign-in scenario; the page handles it.
   if (args.allowUnauthorized && /status of 401/.test(message.text())) return;
+  // While the runtime is down or the page offline, its reconnect attempts fail loudly.
+  const networkDown = /ERR_INTERNET_DISCONNECTED|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to .* failed/;
+  if (args.scenario === 'restart' && networkDown.test(message.text())) return;
   problems.push(`console error: ${message.text()}`);
 });
 page.on('dialog', (dialog) => dialog.accept());
@@ -270,13 +273,17 @@ const scenarios = {
     await page.selectOption('#filter-profile', 'console');
     await link.waitFor();
 
-    // Fork: a new session, or the button says this runtime has none.
-    await page.click('#act-fork');
-    const forked = await Promise.race([
-      page.waitForFunction((original) => !document.getElementById('session-title').textContent.includes(original), id).then(() => true),
-      page.locator('#action-error', { hasText: 'cannot fork' }).waitFor().then(() => false),
-    ]);
-    if (forked) {
+    // Fork: offered only by a runtime whose sessions say where they came from.
+    const canFork = 'forkedFrom' in stored.session;
+    check((await page.isDisabled('#act-fork')) === !canFork, `the fork button follows the runtime (${canFork})`);
+    let forked = false;
+    if (canFork) {
+      await page.click('#act-fork');
+      // A new session opens, or the page says why not.
+      forked = await Promise.race([
+        page.locator('#session-meta dt', { hasText: 'Forked from' }).waitFor().then(() => true),
+        page.locator('#action-error').filter({ hasText: /\S/ }).waitFor().then(() => false),
+      ]);
       await page.goto(`${url}/#session=${id}`);
       await statusIs('idle');
     }
