@@ -11,6 +11,7 @@
 //!   probes, scrapers and client generators).
 //! - [`openapi`]: the REST API's OpenAPI 3.1 document: the operation table, with the
 //!   schemas of [`schema`].
+//! - `console`: the web console's page and assets (`console/`, embedded), when enabled.
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
 //! - [`requests`]: the request payloads as types (field types in `fields`);
 //!   [`schema`]: the protocol's JSON Schema, generated from those and the wire types.
@@ -26,6 +27,7 @@
 //! subscribes to the bus *before* it reads the log, and clients dedup by `seq`, so nothing
 //! falls between the read and the subscription.
 
+mod console;
 pub mod error;
 mod fields;
 pub mod openapi;
@@ -72,6 +74,8 @@ pub struct AppState {
     pub tools: Option<crate::tools::ToolsState>,
     /// Which web pages and `Host` names are served, on every route.
     pub guard: RequestGuard,
+    /// Serves the web console at `/` and `/console/`.
+    pub console: bool,
 }
 
 impl AppState {
@@ -86,6 +90,7 @@ impl AppState {
             max_payload: Self::DEFAULT_MAX_PAYLOAD,
             tools: None,
             guard: RequestGuard::loopback(),
+            console: false,
         }
     }
 }
@@ -215,6 +220,9 @@ fn build(state: AppState) -> Parts {
     let news = ctx.manager.bus().subscribe();
     let lifecycle = tokio::spawn(socketio::follow_lifecycle(io.clone(), news, metrics));
     let mut router = Router::new().merge(rest::routes(&ctx)).merge(ops::routes());
+    if state.console {
+        router = router.merge(console::routes());
+    }
     let tools = state.tools.map(crate::tools::router::<()>);
     if let Some(tools) = &tools {
         router = router.merge(tools.clone().with_state(()));

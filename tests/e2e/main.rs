@@ -7,6 +7,7 @@ mod approvals;
 mod chat;
 mod claude;
 mod cli;
+mod console;
 mod escape;
 mod forks;
 mod modal;
