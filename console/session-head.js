@@ -36,11 +36,6 @@ export function showSessionHead(session) {
   $('act-interrupt').disabled = !['running', 'waiting'].includes(session.status);
   $('act-stop').disabled = !live;
   $('act-resume').disabled = !['stopped', 'failed'].includes(session.status);
-  // A runtime that forks says where each session came from (`forkedFrom`, null for one
-  // that was created); one that does not has no such field, and no fork is offered. A
-  // fork of a session whose turn runs is refused (`session_busy`).
-  const canFork = 'forkedFrom' in session;
-  const fork = $('act-fork');
-  fork.disabled = !canFork || ['running', 'waiting'].includes(session.status);
-  fork.title = canFork ? '' : 'This runtime cannot fork sessions';
+  // A fork of a session whose turn runs or waits is refused (`session_busy`).
+  $('act-fork').disabled = ['running', 'waiting'].includes(session.status);
 }

@@ -174,6 +174,15 @@ async fn the_readme_quickstart_runs_as_written() {
         .await
         .unwrap();
     assert_eq!(file, "quickstart");
+    // The console the README sends people to is served on the loopback bind init writes.
+    let page = reqwest::get(format!("{url}/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<script type=\"module\"")
+    );
 
     let mut server = server.take().expect("the quickstart serves");
     signal(&server.0, "TERM");
