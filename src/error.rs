@@ -189,3 +189,23 @@ impl RuntimeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// `ErrorCode::ALL` is the list docs/protocol.md gives under "Error codes", in its
+    /// order: a code added to the enum but not to the list (or the doc) fails here.
+    #[test]
+    fn every_code_is_listed_as_the_protocol_doc_lists_it() {
+        let doc = include_str!("../docs/protocol.md");
+        let section = doc
+            .split("### Error codes\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .expect("docs/protocol.md has its list of error codes");
+        let listed: Vec<&str> = section.split('`').skip(1).step_by(2).collect();
+        let all: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, all);
+    }
+}

@@ -16,30 +16,6 @@ use super::error::status_for;
 use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
-/// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 20] = [
-    ErrorCode::Unauthorized,
-    ErrorCode::OriginForbidden,
-    ErrorCode::HostForbidden,
-    ErrorCode::NotFound,
-    ErrorCode::InvalidRequest,
-    ErrorCode::ProfileNotFound,
-    ErrorCode::ProfileInvalid,
-    ErrorCode::MetadataInvalid,
-    ErrorCode::CapacityExceeded,
-    ErrorCode::QuotaExceeded,
-    ErrorCode::RateLimited,
-    ErrorCode::SandboxFailed,
-    ErrorCode::AgentFailed,
-    ErrorCode::StorageUnavailable,
-    ErrorCode::RequestNotFound,
-    ErrorCode::RequestClosed,
-    ErrorCode::BudgetExceeded,
-    ErrorCode::Forbidden,
-    ErrorCode::SessionBusy,
-    ErrorCode::Internal,
-];
-
 /// Field names the parsers look for, so that generated objects reach past "missing
 /// field" into each field's own checks; content-block names too.
 const FIELDS: [&str; 25] = [
@@ -377,7 +353,7 @@ fn check_request(
     let body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| TestCaseError::fail(format!("{method} {target}: {status}, not JSON: {e}")))?;
     let code = body["error"]["code"].as_str().unwrap_or_default();
-    let documented = DOCUMENTED_CODES.iter().find(|c| c.as_str() == code);
+    let documented = ErrorCode::ALL.iter().find(|c| c.as_str() == code);
     prop_assert!(
         documented.is_some(),
         "{} {}: code {:?}",
