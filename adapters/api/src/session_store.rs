@@ -46,6 +46,8 @@ pub struct SessionEvents<'a> {
 /// Session records, each session's event log, and API keys.
 ///
 /// # Behavior
+/// Each line is checked by one function of `contract::session_store` (feature
+/// `contract-tests`), in this order.
 /// - `create` stores a record with `version` 1; creating an id that exists fails with
 ///   `Conflict` and changes nothing.
 /// - `get` of a missing id returns `Ok(None)`.
@@ -71,6 +73,8 @@ pub struct SessionEvents<'a> {
 ///   any error that is not one entry's), every entry carries that error; since appends
 ///   are idempotent, the caller may retry any failed entry. A session appears in at most
 ///   one entry of a batch.
+/// - A batch of many sessions, at different points of their logs, leaves each session's
+///   log whole, in order, and only its own.
 /// - `events_after(id, seq, limit)` returns the events with seq greater than `seq`,
 ///   oldest first, at most `limit`; a missing session gives an empty list.
 /// - `ping` succeeds when the backend answers.
