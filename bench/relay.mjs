@@ -79,6 +79,7 @@ class Session {
       agentSessionId: this.id,
       usage: { inputTokens: 0, outputTokens: 0, costUsd: 0, turns: 0 },
       budget: { maxCostUsd: null, maxTokens: null, maxTurns: null },
+      forkedFrom: null,
       error: null,
     };
   }

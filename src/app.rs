@@ -120,13 +120,29 @@ pub async fn serve(
     if let Some(pool) = &warm_pool {
         pool.start();
     }
+    let address = listener.local_addr()?;
+    let console = console_enabled(config.server.console, address);
     let state = AppState {
         max_payload: config.server.max_payload.as_usize(),
         tools: Some(tools_state),
         guard,
+        console,
         ..AppState::new(manager.clone(), auth)
     };
-    tracing::info!(address = %listener.local_addr()?, "agent-runtime is listening");
+    tracing::info!(%address, "agent-runtime is listening");
+    if console {
+        tracing::info!(url = %format!("http://{}/", reachable(address)), "web console");
+        if address.ip().is_unspecified()
+            && public_url.is_none()
+            && config.server.allowed_origins.is_none()
+        {
+            tracing::warn!(
+                "the web console's page cannot call a runtime on a wildcard address unless its \
+                 origin is allowed: set server.public_url to the address people open, or \
+                 server.allowed_origins"
+            );
+        }
+    }
     let served = transport::serve(listener, sandbox_listener, state, shutdown).await;
     tracing::info!(live = manager.live_sessions(), "stopping every session");
     manager.shutdown().await;
@@ -173,6 +189,12 @@ fn request_guard(
     Ok(guard)
 }
 
+/// Whether the web console is served: as configured, else only on a loopback bind (a
+/// loopback runtime is the developer's own; elsewhere the console is asked for).
+fn console_enabled(configured: Option<bool>, listen: std::net::SocketAddr) -> bool {
+    configured.unwrap_or_else(|| listen.ip().to_canonical().is_loopback())
+}
+
 /// The address a local sandbox uses to reach a listener: a wildcard bind is reached over
 /// loopback.
 fn reachable(address: std::net::SocketAddr) -> std::net::SocketAddr {
@@ -208,4 +230,30 @@ pub async fn shutdown_signal() {
         tracing::warn!("second signal: exiting now");
         std::process::exit(130);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_is_on_by_default_only_on_loopback() {
+        let table = [
+            (None, "127.0.0.1:4000", true),
+            (None, "[::1]:4000", true),
+            (None, "[::ffff:127.0.0.1]:4000", true),
+            (None, "0.0.0.0:4000", false),
+            (None, "10.0.0.5:4000", false),
+            (Some(true), "0.0.0.0:4000", true),
+            (Some(false), "127.0.0.1:4000", false),
+        ];
+        for (configured, listen, expected) in table {
+            let listen = listen.parse().unwrap();
+            assert_eq!(
+                console_enabled(configured, listen),
+                expected,
+                "{configured:?} {listen}"
+            );
+        }
+    }
 }

@@ -75,6 +75,26 @@ pub enum Command {
     /// message; the turn streams as it runs; approvals and questions are asked inline.
     /// Ctrl-C interrupts the turn, a second Ctrl-C (or Ctrl-D) quits.
     Chat(ChatArgs),
+    /// Print the protocol's JSON Schema (docs/protocol.schema.json) or the REST API's
+    /// OpenAPI document (docs/openapi.json).
+    Schema(SchemaArgs),
+}
+
+/// Options of `schema`.
+#[derive(Clone, Debug, Args)]
+pub struct SchemaArgs {
+    /// Which document to print.
+    #[arg(value_enum, default_value_t = SchemaKind::Protocol)]
+    pub kind: SchemaKind,
+}
+
+/// The documents `schema` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// The JSON Schema of the whole protocol (Socket.IO and REST).
+    Protocol,
+    /// The OpenAPI 3.1 document of the REST API.
+    Openapi,
 }
 
 /// Options of `init`.

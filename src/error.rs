@@ -4,8 +4,12 @@ use std::fmt;
 
 use agent_runtime_api::AdapterError;
 
-/// The stable error codes of the wire protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The stable error codes of the wire protocol (a request's error, `code` of an error
+/// object).
+// Its serde and schema names are `as_str`'s; a test checks they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(transform = crate::transport::schema::plain_enum)]
 pub enum ErrorCode {
     /// No or wrong credentials.
     Unauthorized,
@@ -47,11 +51,39 @@ pub enum ErrorCode {
     BudgetExceeded,
     /// The principal may see the session but not do this to it (only an admin may).
     Forbidden,
+    /// The session is in the middle of something that the request must not cut into: a
+    /// fork of a session whose turn runs or waits for an answer.
+    SessionBusy,
     /// Anything else; details are logged, not sent.
     Internal,
 }
 
 impl ErrorCode {
+    /// Every code, in the order docs/protocol.md lists them.
+    pub const ALL: [ErrorCode; 21] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::OriginForbidden,
+        ErrorCode::HostForbidden,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidRequest,
+        ErrorCode::ProfileNotFound,
+        ErrorCode::ProfileInvalid,
+        ErrorCode::MetadataInvalid,
+        ErrorCode::CapacityExceeded,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::RateLimited,
+        ErrorCode::FileTooLarge,
+        ErrorCode::SandboxFailed,
+        ErrorCode::AgentFailed,
+        ErrorCode::StorageUnavailable,
+        ErrorCode::RequestNotFound,
+        ErrorCode::RequestClosed,
+        ErrorCode::BudgetExceeded,
+        ErrorCode::Forbidden,
+        ErrorCode::SessionBusy,
+        ErrorCode::Internal,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +106,7 @@ impl ErrorCode {
             ErrorCode::RequestClosed => "request_closed",
             ErrorCode::BudgetExceeded => "budget_exceeded",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::SessionBusy => "session_busy",
             ErrorCode::Internal => "internal",
         }
     }

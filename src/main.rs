@@ -32,6 +32,14 @@ fn main() -> ExitCode {
                 cli::ProfilesCommand::New(new) => done(cli::profiles::run_new_command(&new)),
             },
             Command::Chat(args) => cli::chat::run(args).await,
+            Command::Schema(args) => {
+                use agent_runtime::transport::{openapi, schema};
+                match args.kind {
+                    cli::SchemaKind::Protocol => print!("{}", schema::protocol_text()),
+                    cli::SchemaKind::Openapi => print!("{}", openapi::document_text()),
+                }
+                ExitCode::SUCCESS
+            }
         }
     })
 }

@@ -20,6 +20,16 @@ pub enum LaunchMode {
         /// The transcript's path.
         transcript_path: String,
     },
+    /// Continue the conversation in this transcript file under a new conversation id
+    /// (`--resume <path> --fork-session --session-id <id>`). Claude Code leaves the file
+    /// as it is and writes the new conversation, history included, to `<id>.jsonl` in
+    /// the workspace's transcript directory, from its first turn on.
+    Fork {
+        /// The transcript's path.
+        transcript_path: String,
+        /// The new conversation's id (a UUID).
+        agent_session_id: String,
+    },
 }
 
 /// Everything the driver needs to start the agent for one session.
@@ -95,6 +105,16 @@ pub fn build_command(
     match mode {
         LaunchMode::New { agent_session_id } => push("--session-id", agent_session_id),
         LaunchMode::Resume { transcript_path } => push("--resume", transcript_path),
+        LaunchMode::Fork {
+            transcript_path,
+            agent_session_id,
+        } => {
+            push("--resume", transcript_path);
+            push("--session-id", agent_session_id);
+        }
+    }
+    if let LaunchMode::Fork { .. } = mode {
+        args.push("--fork-session".to_owned());
     }
     // A workspace `.mcp.json` must not add servers the profile did not declare.
     args.push("--strict-mcp-config".to_owned());
@@ -186,6 +206,19 @@ mod tests {
                 .any(|w| w == ["--resume", "/s/home/t.jsonl"])
         );
         assert!(!command.args.iter().any(|a| a == "--permission-prompt-tool"));
+
+        let fork = LaunchMode::Fork {
+            transcript_path: "/s/home/t.jsonl".into(),
+            agent_session_id: "u-2".into(),
+        };
+        let command = build_command(&settings(), &launch, &fork);
+        assert!(
+            command.args.join(" ").contains(
+                "--resume /s/home/t.jsonl --session-id u-2 --fork-session --strict-mcp-config"
+            ),
+            "{:?}",
+            command.args
+        );
 
         // A profile that asks its clients makes Claude Code ask the runtime.
         let asking = AgentLaunch {

@@ -11,6 +11,6 @@ pub use lines::{Line, LineReader};
 pub use mcp::{McpFailure, McpWatch};
 pub use protocol::{
     AgentLine, CanUseTool, NotAnObject, ParsedLine, PermissionDecision, PermissionUpdate,
-    TurnResult, classify, control_error, control_request, parse_line, permission_response,
-    user_message,
+    TurnResult, assistant_uuid, classify, control_error, control_request, parse_line,
+    permission_response, user_message,
 };

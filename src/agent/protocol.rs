@@ -278,6 +278,30 @@ pub fn parse_line(text: String) -> Result<ParsedLine, NotAnObject> {
     Ok(ParsedLine { json, meaning })
 }
 
+/// The `uuid` of an `assistant` line of the conversation itself (not a subagent's, which
+/// has a `parent_tool_use_id` and may be kept elsewhere). Claude Code writes every
+/// assistant message to its transcript under the same uuid (checked with the pinned CLI),
+/// so a transcript that holds it holds the conversation up to that message. A substring
+/// search skips every other line without parsing it again.
+pub fn assistant_uuid(line: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Assistant<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: &'a str,
+        #[serde(default)]
+        uuid: Option<String>,
+        #[serde(default)]
+        parent_tool_use_id: Option<String>,
+    }
+    if !line.contains("\"assistant\"") {
+        return None;
+    }
+    let peek: Assistant = serde_json::from_str(line).ok()?;
+    (peek.kind == "assistant" && peek.parent_tool_use_id.is_none())
+        .then_some(peek.uuid)
+        .flatten()
+}
+
 /// Reads the fields the runtime acts on from one stdout line, without building a tree of
 /// the whole line. A line that is not a JSON object with a string `type` is an error.
 pub fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
@@ -366,6 +390,21 @@ mod tests {
             control_request("intr1", "interrupt"),
             "{\"request\":{\"subtype\":\"interrupt\"},\"request_id\":\"intr1\",\"type\":\"control_request\"}\n"
         );
+    }
+
+    #[test]
+    fn finds_the_uuid_of_assistant_lines_only() {
+        let assistant =
+            r#"{"type":"assistant","message":{"role":"assistant","content":[]},"uuid":"u-1"}"#;
+        assert_eq!(assistant_uuid(assistant).as_deref(), Some("u-1"));
+        let user = r#"{"type":"user","message":{"role":"assistant"},"uuid":"u-2"}"#;
+        assert_eq!(assistant_uuid(user), None);
+        assert_eq!(assistant_uuid(r#"{"type":"assistant"}"#), None);
+        assert_eq!(assistant_uuid(r#"{"type":"result","uuid":"u-3"}"#), None);
+        let subagent = r#"{"type":"assistant","parent_tool_use_id":"toolu_1","uuid":"u-4"}"#;
+        assert_eq!(assistant_uuid(subagent), None);
+        let own = r#"{"type":"assistant","parent_tool_use_id":null,"uuid":"u-5"}"#;
+        assert_eq!(assistant_uuid(own).as_deref(), Some("u-5"));
     }
 
     #[test]

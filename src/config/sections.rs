@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// `name:port`, or `"*"` for no check). `None`: checked on a loopback bind only.
     #[serde(default)]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Serves the web console at `/`. `None`: on for a loopback bind, off otherwise.
+    #[serde(default)]
+    pub console: Option<bool>,
 }
 
 /// `[auth]`: how clients prove who they are. Chosen with `mode = "..."`.

@@ -20,10 +20,23 @@ use crate::tools::ToolSession;
 /// Where the MCP config goes, in the agent's home.
 const MCP_CONFIG_FILE: &str = "mcp-config.json";
 
-/// Whether the session is new or continues a stored conversation.
+/// Whether the session is new or continues from what storage holds of it (a resume, and
+/// a fork's first start: a fork's files and transcript were copied under its id).
 pub(crate) enum Start {
     New,
     Resume,
+}
+
+/// The stored transcript a session's agent continues from.
+enum Continued {
+    /// The session's own conversation: resumed as it is.
+    Own(bytes::Bytes),
+    /// The source's conversation of a fork that has no transcript of its own yet: it
+    /// goes on under the session's own conversation id.
+    Base {
+        agent_session_id: String,
+        bytes: bytes::Bytes,
+    },
 }
 
 /// Loads and parses the profile named `agent_type`.
@@ -75,11 +88,9 @@ pub(crate) async fn launch(
         for file in &stored.files {
             workspace_files.insert(file.path.clone(), file.contents.clone());
         }
-        if let Some(agent_id) = &record.agent_session_id {
-            transcript = workspace::restore_transcript(blobs, &key, agent_id)
-                .await
-                .map_err(|e| RuntimeError::storage("restoring the transcript", e))?;
-        }
+        transcript = stored_conversation(blobs, &key, record)
+            .await
+            .map_err(|e| RuntimeError::storage("restoring the transcript", e))?;
     }
     let mut env = inner.settings.sandbox_env.clone();
     env.extend(rendered.env.clone());
@@ -143,6 +154,30 @@ pub(crate) async fn launch(
     }
 }
 
+/// The transcript the agent of a stored session continues from: its own conversation's,
+/// else, for a fork that has none yet, the one copied from its source.
+async fn stored_conversation(
+    blobs: &dyn agent_runtime_api::BlobStore,
+    key: &RelPath,
+    record: &SessionRecord,
+) -> Result<Option<Continued>, agent_runtime_api::AdapterError> {
+    if let Some(agent_id) = &record.agent_session_id
+        && let Some(bytes) = workspace::restore_transcript(blobs, key, agent_id).await?
+    {
+        return Ok(Some(Continued::Own(bytes)));
+    }
+    let base = record.forked_from.as_ref();
+    if let Some(base) = base.and_then(|from| from.agent_session_id.as_deref())
+        && let Some(bytes) = workspace::restore_transcript(blobs, key, base).await?
+    {
+        return Ok(Some(Continued::Base {
+            agent_session_id: base.to_owned(),
+            bytes,
+        }));
+    }
+    Ok(None)
+}
+
 /// Whether `path` is one of the files that steer Claude Code in the workspace: settings
 /// (hooks, permissions), agents and commands under a `.claude/` directory, instructions in
 /// a `CLAUDE.md` or `CLAUDE.local.md` (Claude Code reads those of subdirectories too), and
@@ -182,7 +217,7 @@ async fn start_agent(
     record: &SessionRecord,
     rendered: &RenderedProfile,
     sandbox: Arc<dyn Sandbox>,
-    transcript: Option<bytes::Bytes>,
+    transcript: Option<Continued>,
 ) -> Result<(AgentIo, Option<String>), RuntimeError> {
     let workspace_path = sandbox.workspace_path().to_owned();
     let home = sandbox.agent_home_path().to_owned();
@@ -195,15 +230,35 @@ async fn start_agent(
     );
 
     let mut new_agent_session_id = None;
+    let transcript_dir = agent::transcript_dir(&workspace_path);
     let mode = match (transcript, &record.agent_session_id) {
-        (Some(bytes), Some(agent_id)) => {
-            let path = format!(
-                "{}/{agent_id}.jsonl",
-                agent::transcript_dir(&workspace_path)
-            );
+        (Some(Continued::Own(bytes)), Some(agent_id)) => {
+            let path = format!("{transcript_dir}/{agent_id}.jsonl");
             home_files.insert(rel(&path), bytes);
             LaunchMode::Resume {
                 transcript_path: format!("{home}/{path}"),
+            }
+        }
+        (
+            Some(Continued::Base {
+                agent_session_id: base,
+                bytes,
+            }),
+            own,
+        ) => {
+            let path = format!("{transcript_dir}/{base}.jsonl");
+            home_files.insert(rel(&path), bytes);
+            let agent_session_id = match own {
+                Some(own) if *own != base => own.clone(),
+                _ => {
+                    let fresh = uuid::Uuid::new_v4().to_string();
+                    new_agent_session_id = Some(fresh.clone());
+                    fresh
+                }
+            };
+            LaunchMode::Fork {
+                transcript_path: format!("{home}/{path}"),
+                agent_session_id,
             }
         }
         // Nothing to continue: a fresh conversation, under a fresh id.

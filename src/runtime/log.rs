@@ -69,17 +69,8 @@ impl SessionLog {
         inner: Arc<Inner>,
         mut record: SessionRecord,
     ) -> Result<Self, AdapterError> {
-        loop {
-            let page = inner
-                .adapters
-                .store
-                .events_after(&record.id, record.last_seq, MAX_EVENT_PAGE)
-                .await?;
-            match page.last() {
-                Some(event) => record.last_seq = event.seq,
-                None => return Ok(Self::with_record(inner, record)),
-            }
-        }
+        record.last_seq = persisted_last_seq(inner.adapters.store.as_ref(), &record).await?;
+        Ok(Self::with_record(inner, record))
     }
 
     /// The log of `record`, counted in the sessions gauge under its status until it is
@@ -314,6 +305,24 @@ impl SessionLog {
             Err(error) => {
                 tracing::error!(session_id = %self.id, %error, "the session record could not be saved")
             }
+        }
+    }
+}
+
+/// The seq of the last event persisted in the log of a session no one holds: the
+/// record's `last_seq`, or later if events were persisted after it was last saved.
+pub(crate) async fn persisted_last_seq(
+    store: &dyn agent_runtime_api::SessionStore,
+    record: &SessionRecord,
+) -> Result<u64, AdapterError> {
+    let mut last_seq = record.last_seq;
+    loop {
+        let page = store
+            .events_after(&record.id, last_seq, MAX_EVENT_PAGE)
+            .await?;
+        match page.last() {
+            Some(event) => last_seq = event.seq,
+            None => return Ok(last_seq),
         }
     }
 }

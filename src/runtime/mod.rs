@@ -12,7 +12,7 @@ mod expiry;
 mod launch;
 mod log;
 mod manager;
-mod payload;
+pub(crate) mod payload;
 mod policy;
 mod quotas;
 mod recovery;

@@ -7,9 +7,11 @@
 
 use agent_runtime_api::{EventKind, RelPath, SessionStatus};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 use crate::error::ErrorCode;
+use crate::transport::schema;
 
 /// One event's data, as the runtime writes it.
 #[derive(Debug, Clone, Serialize)]
@@ -47,16 +49,19 @@ impl Payload<'_> {
 }
 
 /// A status change: the new status, and why when it is not the ordinary course.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub(crate) struct StatusData<'a> {
+    /// Why (`agent_crashed`, a request error code for `failed`, `idle`, `shutdown`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<&'a str>,
+    #[schemars(with = "schema::Status")]
     pub(crate) status: SessionStatus,
 }
 
 /// A user message as it was accepted for the agent.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub(crate) struct InputData<'a> {
+    #[schemars(with = "schema::Content")]
     pub(crate) content: &'a serde_json::Value,
     #[serde(rename = "messageId")]
     pub(crate) message_id: &'a str,
@@ -64,12 +69,13 @@ pub(crate) struct InputData<'a> {
 
 /// The agent asks whether it may make a tool call (a `can_use_tool` request). `requestId`
 /// is the runtime's own id of the request, never the agent's.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub(crate) struct PermissionData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<&'a str>,
     /// When the request is denied unanswered (the profile's `answer_timeout`).
     #[serde(rename = "expiresAt", serialize_with = "millis")]
+    #[schemars(with = "schema::Timestamp")]
     pub(crate) expires_at: DateTime<Utc>,
     pub(crate) input: &'a serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "requestId")]
@@ -84,11 +90,13 @@ pub(crate) struct PermissionData<'a> {
 /// The agent asks the person questions (its `AskUserQuestion` tool): each with its
 /// `question`, `header`, `options` (`label`, `description`) and `multiSelect`, as the
 /// agent wrote them.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub(crate) struct QuestionData<'a> {
     /// When the request is denied unanswered (the profile's `answer_timeout`).
     #[serde(rename = "expiresAt", serialize_with = "millis")]
+    #[schemars(with = "schema::Timestamp")]
     pub(crate) expires_at: DateTime<Utc>,
+    #[schemars(with = "Vec<serde_json::Map<String, serde_json::Value>>")]
     pub(crate) questions: &'a serde_json::Value,
     #[serde(rename = "requestId")]
     pub(crate) request_id: &'a str,
@@ -102,8 +110,9 @@ fn millis<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::
 }
 
 /// How a request was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = schema::plain_enum)]
 pub(crate) enum Outcome {
     /// A client allowed the call (or answered the questions).
     Allow,
@@ -116,8 +125,9 @@ pub(crate) enum Outcome {
 }
 
 /// Why a request expired unanswered (the `reason` of an `expired` answer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(transform = schema::plain_enum)]
 pub(crate) enum ExpiryReason {
     /// Its `answer_timeout` passed; the agent was told and its turn went on.
     Timeout,
@@ -186,7 +196,7 @@ impl Serialize for ExpiryReason {
 
 /// The end of a request: a client's answer, naming the principal who gave it, the
 /// agent's withdrawal, or its expiry with the reason.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
 pub(crate) struct AnswerData<'a> {
     /// Allowed for the rest of the agent's process.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -209,8 +219,9 @@ pub(crate) struct AnswerData<'a> {
 }
 
 /// How a workspace file changed during a turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = schema::plain_enum)]
 pub(crate) enum Change {
     Created,
     Modified,
@@ -218,22 +229,27 @@ pub(crate) enum Change {
 }
 
 /// One workspace file that changed during a turn; `size` is absent for a deleted file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "FileData")]
 pub(crate) struct FileChange {
     pub(crate) change: Change,
+    /// Relative to the workspace, `/`-separated.
+    #[schemars(with = "String")]
     pub(crate) path: RelPath,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) size: Option<u64>,
 }
 
 /// Something that went wrong in a session; `fatal` when the session ends because of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub(crate) struct ErrorData {
+    #[schemars(with = "schema::EventErrorCodeSchema")]
     pub(crate) code: EventErrorCode,
     pub(crate) fatal: bool,
     pub(crate) message: String,
     /// The workspace file it is about (`file_skipped`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub(crate) path: Option<RelPath>,
 }
 
@@ -277,6 +293,20 @@ pub(crate) enum EventErrorCode {
 }
 
 impl EventErrorCode {
+    /// Every code but [`EventErrorCode::StartFailed`]'s, in the order docs/protocol.md
+    /// lists them.
+    pub(crate) const OWN: [EventErrorCode; 9] = [
+        EventErrorCode::LineTooLong,
+        EventErrorCode::AgentFailed,
+        EventErrorCode::ToolFailed,
+        EventErrorCode::TurnFailed,
+        EventErrorCode::FileSkipped,
+        EventErrorCode::SyncFailed,
+        EventErrorCode::MessagesDropped,
+        EventErrorCode::BudgetExceeded,
+        EventErrorCode::AgentCrashed,
+    ];
+
     /// The code as it appears in the event and in the record's `error`.
     pub(crate) fn as_str(self) -> &'static str {
         match self {

@@ -234,9 +234,38 @@ pub(crate) async fn sync_transcript(
     agent_session_id: &str,
     limits: &Limits,
 ) -> AdapterResult<bool> {
+    match read_transcript(sandbox, agent_session_id, limits).await? {
+        Some(bytes) => {
+            put_transcript(blobs, session, agent_session_id, bytes).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Stores `bytes` as the transcript of conversation `agent_session_id` of a session.
+pub(crate) async fn put_transcript(
+    blobs: &dyn BlobStore,
+    session: &RelPath,
+    agent_session_id: &str,
+    bytes: bytes::Bytes,
+) -> AdapterResult<()> {
+    match transcript_name(agent_session_id) {
+        Some(name) => blobs.put(&BlobKey::transcript(session, &name), bytes).await,
+        None => Ok(()),
+    }
+}
+
+/// The agent's transcript of conversation `agent_session_id` as the sandbox holds it
+/// now, if the agent wrote one of at most `limits.workspace_bytes`.
+pub(crate) async fn read_transcript(
+    sandbox: &dyn Sandbox,
+    agent_session_id: &str,
+    limits: &Limits,
+) -> AdapterResult<Option<bytes::Bytes>> {
     let max_bytes = limits.workspace_bytes;
     let Some(name) = transcript_name(agent_session_id) else {
-        return Ok(false);
+        return Ok(None);
     };
     let suffix = format!("/{name}");
     let home = sandbox
@@ -245,23 +274,43 @@ pub(crate) async fn sync_transcript(
     let Some(found) = home.iter().find(|stat| {
         stat.path.as_str().starts_with("projects/") && stat.path.as_str().ends_with(&suffix)
     }) else {
-        return Ok(false);
+        return Ok(None);
     };
-    let bytes = match sandbox
+    match sandbox
         .read_file(SandboxDir::AgentHome, &found.path, max_bytes)
         .await
     {
-        Ok(bytes) => bytes,
+        Ok(bytes) => Ok(Some(bytes)),
         Err(AdapterError::TooLarge(reason)) => {
             tracing::warn!(reason, "the agent's transcript is too large to store");
-            return Ok(false);
+            Ok(None)
         }
-        Err(error) => return Err(error),
-    };
-    blobs
-        .put(&BlobKey::transcript(session, &name), bytes)
-        .await?;
-    Ok(true)
+        Err(error) => Err(error),
+    }
+}
+
+/// Copies what the blob store holds of session `from` to session `to`: every workspace
+/// file, and the transcript of the first of `conversations` it holds one of. Returns
+/// that conversation's id, or `None` when it holds none of them.
+pub(crate) async fn copy_stored(
+    blobs: &dyn BlobStore,
+    from: &RelPath,
+    to: &RelPath,
+    conversations: &[&str],
+) -> AdapterResult<Option<String>> {
+    let files = restore_workspace(blobs, from).await?;
+    for file in files.files {
+        blobs
+            .put(&BlobKey::file(to, &file.path), file.contents)
+            .await?;
+    }
+    for conversation in conversations {
+        if let Some(bytes) = restore_transcript(blobs, from, conversation).await? {
+            put_transcript(blobs, to, conversation, bytes).await?;
+            return Ok(Some((*conversation).to_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// The workspace files stored for a session, and the snapshot-free list of their paths.

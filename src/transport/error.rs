@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::error::{ErrorCode, RuntimeError};
 
@@ -29,7 +30,9 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         ErrorCode::NotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::RequestClosed | ErrorCode::BudgetExceeded => StatusCode::CONFLICT,
+        ErrorCode::RequestClosed | ErrorCode::BudgetExceeded | ErrorCode::SessionBusy => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::ProfileNotFound
         | ErrorCode::ProfileInvalid
@@ -45,18 +48,66 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
 }
 
 /// `{ code, message, retryAfter? }`: the error object shared by REST bodies, acks and
-/// `error` events. `retryAfter` (whole seconds) is there only when waiting helps.
-pub fn error_object(error: &RuntimeError) -> Value {
-    let mut object = json!({ "code": error.code.as_str(), "message": error.message });
-    if let Some(seconds) = error.retry_after {
-        object["retryAfter"] = json!(seconds);
+/// Socket.IO `error` events.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Error")]
+pub struct ErrorObject<'a> {
+    /// What kind of failure this is; clients branch on it.
+    code: ErrorCode,
+    /// What happened, for a person.
+    message: &'a str,
+    /// Whole seconds to wait before trying again; only when waiting helps
+    /// (`rate_limited`, some `quota_exceeded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+/// `{ error }`: the body of every REST error.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ErrorResponse")]
+pub struct ErrorBody<'a> {
+    /// The error.
+    error: ErrorObject<'a>,
+}
+
+/// `{ ok: false, error }`: a failed Socket.IO ack.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ErrorAck")]
+pub struct ErrorAck<'a> {
+    /// The error.
+    error: ErrorObject<'a>,
+    /// Always `false`.
+    #[schemars(schema_with = "crate::transport::schema::always_false")]
+    ok: bool,
+}
+
+/// `{ event, error }`: the Socket.IO `error` event of a request sent without an ack.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "SocketError")]
+pub struct SocketError<'a> {
+    /// The error.
+    pub error: ErrorObject<'a>,
+    /// The request event that failed (`session:message`, ...).
+    pub event: &'a str,
+}
+
+/// The error object of `error`, its fields in the order they were always written; `retryAfter` (whole seconds) is there only when waiting
+/// helps.
+pub fn error_object(error: &RuntimeError) -> ErrorObject<'_> {
+    ErrorObject {
+        code: error.code,
+        message: &error.message,
+        retry_after: error.retry_after,
     }
-    object
 }
 
 /// The failed Socket.IO ack: `{ ok: false, error: { code, message } }`.
-pub fn error_ack(error: &RuntimeError) -> Value {
-    json!({ "ok": false, "error": error_object(error) })
+pub fn error_ack(error: &RuntimeError) -> ErrorAck<'_> {
+    ErrorAck {
+        ok: false,
+        error: error_object(error),
+    }
 }
 
 /// A [`RuntimeError`] as an HTTP response.
@@ -71,7 +122,9 @@ impl From<RuntimeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": error_object(&self.0) });
+        let body = ErrorBody {
+            error: error_object(&self.0),
+        };
         let mut response = (status_for(self.0.code), Json(body)).into_response();
         if let Some(seconds) = self.0.retry_after {
             response
@@ -126,7 +179,9 @@ pub async fn route_not_found(method: Method, uri: Uri) -> ApiError {
 /// The answer for a known path with the wrong method: 405, with the usual error body.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let error = RuntimeError::invalid(format!("{method} is not allowed on {}", uri.path()));
-    let body = json!({ "error": error_object(&error) });
+    let body = ErrorBody {
+        error: error_object(&error),
+    };
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
@@ -163,7 +218,7 @@ mod tests {
     fn ack_shape() {
         let error = RuntimeError::invalid("`sessionId` is required");
         assert_eq!(
-            error_ack(&error).to_string(),
+            serde_json::to_string(&error_ack(&error)).unwrap(),
             r#"{"error":{"code":"invalid_request","message":"`sessionId` is required"},"ok":false}"#
         );
     }
@@ -185,7 +240,7 @@ mod tests {
     async fn a_wait_goes_in_the_body_and_the_retry_after_header() {
         let error = RuntimeError::new(ErrorCode::RateLimited, "slow down").with_retry_after(7);
         assert_eq!(
-            error_ack(&error).to_string(),
+            serde_json::to_string(&error_ack(&error)).unwrap(),
             r#"{"error":{"code":"rate_limited","message":"slow down","retryAfter":7},"ok":false}"#
         );
         let response = ApiError(error).into_response();

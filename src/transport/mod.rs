@@ -7,8 +7,14 @@
 //! - `rest`: the `/v1` REST routes and their bearer-token middleware (`wait: true` on a
 //!   message waits for that turn's `result` through the manager's turn waiter).
 //! - `sse`: the event log as JSON pages, as Server-Sent Events, and as NDJSON transcript.
-//! - `ops`: `/healthz`, `/readyz`, `/metrics` (no authentication: probes and scrapers).
+//! - `ops`: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (no authentication:
+//!   probes, scrapers and client generators).
+//! - [`openapi`]: the REST API's OpenAPI 3.1 document: the operation table, with the
+//!   schemas of [`schema`].
+//! - `console`: the web console's page and assets (`console/`, embedded), when enabled.
 //! - [`wire`]: the JSON shapes clients see; [`payload`]: request parsing that names fields.
+//! - [`requests`]: the request payloads as types (field types in `fields`);
+//!   [`schema`]: the protocol's JSON Schema, generated from those and the wire types.
 //! - [`error`]: the error → HTTP status table and the error bodies.
 //! - [`origin`]: the `Origin` and `Host` checks in front of every route, and CORS.
 //! - `proptests` (tests only): arbitrary payloads and HTTP requests, no panic, every
@@ -21,13 +27,18 @@
 //! subscribes to the bus *before* it reads the log, and clients dedup by `seq`, so nothing
 //! falls between the read and the subscription.
 
+mod console;
 pub mod error;
+mod fields;
+pub mod openapi;
 mod ops;
 pub mod origin;
 pub mod payload;
 #[cfg(test)]
 mod proptests;
+pub mod requests;
 mod rest;
+pub mod schema;
 mod socketio;
 mod sse;
 pub mod wire;
@@ -63,6 +74,8 @@ pub struct AppState {
     pub tools: Option<crate::tools::ToolsState>,
     /// Which web pages and `Host` names are served, on every route.
     pub guard: RequestGuard,
+    /// Serves the web console at `/` and `/console/`.
+    pub console: bool,
 }
 
 impl AppState {
@@ -77,6 +90,7 @@ impl AppState {
             max_payload: Self::DEFAULT_MAX_PAYLOAD,
             tools: None,
             guard: RequestGuard::loopback(),
+            console: false,
         }
     }
 }
@@ -206,6 +220,9 @@ fn build(state: AppState) -> Parts {
     let news = ctx.manager.bus().subscribe();
     let lifecycle = tokio::spawn(socketio::follow_lifecycle(io.clone(), news, metrics));
     let mut router = Router::new().merge(rest::routes(&ctx)).merge(ops::routes());
+    if state.console {
+        router = router.merge(console::routes());
+    }
     let tools = state.tools.map(crate::tools::router::<()>);
     if let Some(tools) = &tools {
         router = router.merge(tools.clone().with_state(()));

@@ -1,19 +1,101 @@
-//! Request payloads, parsed by hand from JSON so that every refusal is `invalid_request`
-//! naming the field, the same on Socket.IO and REST.
+//! Request payloads, parsed through the types of [`super::requests`] with serde, so that
+//! every refusal is `invalid_request` naming the field by its path (`budget.maxTurns`),
+//! the same on Socket.IO and REST.
 //!
-//! Optional fields that are `null` count as absent: JavaScript clients send either.
+//! Optional fields that are `null` count as absent: JavaScript clients send either. Fields
+//! the protocol does not know are ignored, except in a budget (a limit misspelt must not
+//! pass for unlimited) and in an answer (a field that does not go with its `behavior`).
+
+use std::collections::BTreeMap;
 
 use agent_runtime_api::{Budget, SessionStatus};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::fields::{Behavior, REQUIRED};
+use super::requests::{
+    AnswerRequest, BudgetLimits, CreateSessionRequest, JoinRequest, ListProfilesRequest,
+    ListSessionsRequest, PostAnswerRequest, PostMessageRequest, SendMessageRequest,
+    SessionIdRequest, SetBudgetRequest,
+};
 use crate::error::RuntimeError;
 use crate::runtime::{Answer, CreateSession, ListSessions, MessageContent};
 
-/// A payload's fields; refuses anything but a JSON object.
-pub fn object(payload: &Value) -> Result<&Map<String, Value>, RuntimeError> {
-    payload
-        .as_object()
-        .ok_or_else(|| RuntimeError::invalid("the payload must be a JSON object"))
+/// The limits a budget has, in the words of a refusal.
+const LIMITS: &str = "maxCostUsd, maxTokens, maxTurns";
+
+/// Parses a whole payload: anything but a JSON object is refused as such.
+fn parse<T: DeserializeOwned>(payload: &Value) -> Result<T, RuntimeError> {
+    if !payload.is_object() {
+        return Err(RuntimeError::invalid("the payload must be a JSON object"));
+    }
+    parse_at(payload, "")
+}
+
+/// Parses `value`, found at `prefix` (empty for a whole payload), naming the field of a
+/// refusal by its path.
+fn parse_at<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, RuntimeError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let mut path = prefix.to_owned();
+        for segment in error.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key } => push_field(&mut path, key),
+                serde_path_to_error::Segment::Enum { variant } => push_field(&mut path, variant),
+                serde_path_to_error::Segment::Unknown => push_field(&mut path, "?"),
+            }
+        }
+        RuntimeError::invalid(refusal(&path, &error.into_inner().to_string()))
+    })
+}
+
+fn push_field(path: &mut String, name: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(name);
+}
+
+/// The field named in serde's `missing field `x`` or `unknown field `x`, ...`.
+fn quoted_field(message: &str) -> Option<&str> {
+    message.split('`').nth(1)
+}
+
+/// A refusal's words: the field's path, then what is wrong with it. The field types of
+/// [`super::fields`] say the latter (`must be a string`); serde's own errors are put in
+/// the protocol's words; message content names its field itself (`content[1]: ...`).
+fn refusal(path: &str, message: &str) -> String {
+    // serde_path_to_error's path ends at the struct for a missing field, and at the
+    // field itself for an unknown one.
+    let child = |name: &str| {
+        if path == name || path.ends_with(&format!(".{name}")) {
+            return path.to_owned();
+        }
+        let mut child = path.to_owned();
+        push_field(&mut child, name);
+        child
+    };
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("`{}` {REQUIRED}", child(quoted_field(rest).unwrap_or("?")));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        // Only a budget refuses fields it does not know.
+        let name = child(quoted_field(rest).unwrap_or("?"));
+        return format!("`{name}` is not a limit; a budget has {LIMITS}");
+    }
+    if message.starts_with("invalid type: null") {
+        return format!("`{path}` {REQUIRED}");
+    }
+    if message.starts_with("invalid type: ") && message.contains("expected struct") {
+        return format!("`{path}` must be a JSON object");
+    }
+    if let Some(rest) = message
+        .strip_prefix("content")
+        .filter(|rest| rest.starts_with([':', '[']))
+    {
+        return format!("{path}{rest}");
+    }
+    format!("`{path}` {message}")
 }
 
 /// A payload that may be absent altogether (`profile:list`): null counts as `{}`.
@@ -21,186 +103,57 @@ pub fn optional_object(payload: &Value) -> Result<(), RuntimeError> {
     if payload.is_null() {
         return Ok(());
     }
-    object(payload).map(|_| ())
+    parse::<ListProfilesRequest>(payload).map(|_| ())
 }
 
-fn present<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    fields.get(name).filter(|v| !v.is_null())
-}
-
-/// A required, non-empty string field.
-pub fn required_str<'a>(
-    fields: &'a Map<String, Value>,
-    name: &str,
-) -> Result<&'a str, RuntimeError> {
-    match present(fields, name) {
-        None => Err(RuntimeError::invalid(format!("`{name}` is required"))),
-        Some(value) => non_empty_str(value, name),
-    }
-}
-
-/// An optional string field; when present it must be a non-empty string.
-pub fn optional_str<'a>(
-    fields: &'a Map<String, Value>,
-    name: &str,
-) -> Result<Option<&'a str>, RuntimeError> {
-    present(fields, name)
-        .map(|v| non_empty_str(v, name))
-        .transpose()
-}
-
-fn non_empty_str<'a>(value: &'a Value, name: &str) -> Result<&'a str, RuntimeError> {
-    match value.as_str() {
-        Some("") => Err(RuntimeError::invalid(format!("`{name}` must not be empty"))),
-        Some(text) => Ok(text),
-        None => Err(RuntimeError::invalid(format!("`{name}` must be a string"))),
-    }
-}
-
-/// An optional non-negative integer field.
-pub fn optional_u64(fields: &Map<String, Value>, name: &str) -> Result<Option<u64>, RuntimeError> {
-    present(fields, name)
-        .map(|v| {
-            v.as_u64().ok_or_else(|| {
-                RuntimeError::invalid(format!("`{name}` must be a non-negative integer"))
-            })
-        })
-        .transpose()
-}
-
-/// An optional boolean field.
-pub fn optional_bool(
-    fields: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<bool>, RuntimeError> {
-    present(fields, name)
-        .map(|v| {
-            v.as_bool()
-                .ok_or_else(|| RuntimeError::invalid(format!("`{name}` must be true or false")))
-        })
-        .transpose()
-}
-
-/// Message content from a field: required, then checked by [`MessageContent::new`]; a
-/// refusal names the field.
-pub fn content(fields: &Map<String, Value>, name: &str) -> Result<MessageContent, RuntimeError> {
-    let value = present(fields, name)
-        .ok_or_else(|| RuntimeError::invalid(format!("`{name}` is required")))?;
-    MessageContent::new(value.clone()).map_err(|e| name_field(e, name))
-}
-
-/// Makes a content refusal name the field it came from: [`MessageContent::new`] says
-/// `content: ...` or `content[i]: ...`, which is right for `content` but not for
-/// `message`; a refusal that names no field gets the field as a prefix.
-fn name_field(mut error: RuntimeError, name: &str) -> RuntimeError {
-    let renamed = error
-        .message
-        .strip_prefix("content")
-        .filter(|rest| rest.starts_with([':', '[']))
-        .map(|rest| format!("{name}{rest}"));
-    error.message = match renamed {
-        Some(message) => message,
-        None if error.message.contains(name) => error.message,
-        None => format!("{name}: {}", error.message),
-    };
-    error
-}
-
-/// `{ agentType, metadata?, sessionId?, message?, owner? }`.
+/// `session:create` and `POST /v1/sessions`: `{ agentType, metadata?, sessionId?,
+/// message?, owner?, budget? }`.
 pub fn create(payload: &Value) -> Result<CreateSession, RuntimeError> {
-    let fields = object(payload)?;
-    let agent_type = required_str(fields, "agentType")?.to_owned();
-    let metadata = match present(fields, "metadata") {
-        None => Value::Null,
-        Some(value @ Value::Object(_)) => value.clone(),
-        Some(_) => return Err(RuntimeError::invalid("`metadata` must be a JSON object")),
-    };
-    let session_id = optional_str(fields, "sessionId")?.map(str::to_owned);
-    let message = match present(fields, "message") {
-        None => None,
-        Some(_) => Some(content(fields, "message")?),
-    };
-    let owner = optional_str(fields, "owner")?.map(str::to_owned);
-    let budget = present(fields, "budget")
-        .map(|v| budget(v, "budget"))
-        .transpose()?;
+    let request: CreateSessionRequest = parse(payload)?;
     Ok(CreateSession {
-        agent_type,
-        metadata,
-        session_id,
-        message,
-        owner,
-        budget,
+        agent_type: request.agent_type.0,
+        metadata: request.metadata.map_or(Value::Null, |m| Value::Object(m.0)),
+        session_id: request.session_id.map(|id| id.0),
+        message: request.message.map(|content| content.0),
+        owner: request.owner.map(|owner| owner.0),
+        budget: request.budget.map(budget_of),
     })
 }
 
 /// Parses `session:budget`: `{ sessionId, budget }`.
-pub fn set_budget(payload: &Value) -> Result<(&str, Budget), RuntimeError> {
-    let fields = object(payload)?;
-    let session_id = required_str(fields, "sessionId")?;
-    let value =
-        present(fields, "budget").ok_or_else(|| RuntimeError::invalid("`budget` is required"))?;
-    Ok((session_id, budget(value, "budget")?))
+pub fn set_budget(payload: &Value) -> Result<(String, Budget), RuntimeError> {
+    let request: SetBudgetRequest = parse(payload)?;
+    Ok((request.session_id.0, budget_of(request.budget)))
 }
 
-/// `{ maxCostUsd?, maxTokens?, maxTurns? }`: a budget's limits, each absent (or `null`)
-/// when unlimited. `name` is the field it came in (`budget`), or empty when it is the
-/// whole body (`PUT .../budget`), so that a refusal names the limit as the client sent it.
-pub fn budget(value: &Value, name: &str) -> Result<Budget, RuntimeError> {
-    let field = |limit: &str| match name {
-        "" => limit.to_owned(),
-        _ => format!("{name}.{limit}"),
-    };
-    let fields = value.as_object().ok_or_else(|| match name {
-        "" => RuntimeError::invalid("the budget must be a JSON object"),
-        _ => RuntimeError::invalid(format!("`{name}` must be a JSON object")),
-    })?;
-    const LIMITS: [&str; 3] = ["maxCostUsd", "maxTokens", "maxTurns"];
-    if let Some(unknown) = fields.keys().find(|k| !LIMITS.contains(&k.as_str())) {
-        return Err(RuntimeError::invalid(format!(
-            "`{}` is not a limit; a budget has {}",
-            field(unknown),
-            LIMITS.join(", ")
-        )));
+/// `PUT /v1/sessions/{id}/budget`: `{ maxCostUsd?, maxTokens?, maxTurns? }` as the whole
+/// body, each limit absent (or `null`) when unlimited; a refusal names the limit as the
+/// client sent it.
+pub fn budget(body: &Value) -> Result<Budget, RuntimeError> {
+    if !body.is_object() {
+        return Err(RuntimeError::invalid("the budget must be a JSON object"));
     }
-    let max_cost_usd = present(fields, "maxCostUsd")
-        .map(|v| match v.as_f64() {
-            Some(cost) if cost >= 0.0 => Ok(cost),
-            _ => Err(RuntimeError::invalid(format!(
-                "`{}` must be a non-negative number",
-                field("maxCostUsd")
-            ))),
-        })
-        .transpose()?;
-    let count = |limit: &str| {
-        present(fields, limit)
-            .map(|v| {
-                v.as_u64().ok_or_else(|| {
-                    RuntimeError::invalid(format!(
-                        "`{}` must be a non-negative integer",
-                        field(limit)
-                    ))
-                })
-            })
-            .transpose()
-    };
-    Ok(Budget {
-        max_cost_usd,
-        max_tokens: count("maxTokens")?,
-        max_turns: count("maxTurns")?,
-    })
+    parse_at(body, "").map(budget_of)
+}
+
+fn budget_of(limits: BudgetLimits) -> Budget {
+    Budget {
+        max_cost_usd: limits.max_cost_usd.map(|cost| cost.0),
+        max_tokens: limits.max_tokens.map(|count| count.0),
+        max_turns: limits.max_turns.map(|count| count.0),
+    }
 }
 
 /// `{ sessionId }`: the id of the session a request is about.
-pub fn session_id(payload: &Value) -> Result<&str, RuntimeError> {
-    required_str(object(payload)?, "sessionId")
+pub fn session_id(payload: &Value) -> Result<String, RuntimeError> {
+    parse::<SessionIdRequest>(payload).map(|request| request.session_id.0)
 }
 
 /// `{ sessionId, content, messageId? }`.
 #[derive(Debug)]
-pub struct SendMessage<'a> {
+pub struct SendMessage {
     /// The session.
-    pub session_id: &'a str,
+    pub session_id: String,
     /// The validated content.
     pub content: MessageContent,
     /// The client's id for the message, if it chose one.
@@ -208,146 +161,165 @@ pub struct SendMessage<'a> {
 }
 
 /// Parses `session:message`.
-pub fn send_message(payload: &Value) -> Result<SendMessage<'_>, RuntimeError> {
-    let fields = object(payload)?;
-    let session_id = required_str(fields, "sessionId")?;
-    let content = content(fields, "content")?;
-    let message_id = optional_str(fields, "messageId")?.map(str::to_owned);
+pub fn send_message(payload: &Value) -> Result<SendMessage, RuntimeError> {
+    let request: SendMessageRequest = parse(payload)?;
     Ok(SendMessage {
-        session_id,
-        content,
-        message_id,
+        session_id: request.session_id.0,
+        content: request.content.0,
+        message_id: request.message_id.map(|id| id.0),
+    })
+}
+
+/// `POST /v1/sessions/{id}/messages`: `{ content, messageId?, wait? }`.
+#[derive(Debug)]
+pub struct PostMessage {
+    /// The validated content.
+    pub content: MessageContent,
+    /// The client's id for the message, if it chose one.
+    pub message_id: Option<String>,
+    /// Whether to answer once the turn's `result` is there.
+    pub wait: bool,
+}
+
+/// Parses the body of `POST /v1/sessions/{id}/messages`.
+pub fn post_message(body: &Value) -> Result<PostMessage, RuntimeError> {
+    let request: PostMessageRequest = parse(body)?;
+    Ok(PostMessage {
+        content: request.content.0,
+        message_id: request.message_id.map(|id| id.0),
+        wait: request.wait.is_some_and(|wait| wait.0),
     })
 }
 
 /// `{ sessionId, requestId, behavior, message?, input?, always?, answers? }`.
 #[derive(Debug, PartialEq)]
-pub struct AnswerRequest<'a> {
+pub struct AnswerFor {
     /// The session.
-    pub session_id: &'a str,
+    pub session_id: String,
     /// The `requestId` of the `permission` or `question` event answered.
-    pub request_id: &'a str,
+    pub request_id: String,
     /// The answer.
     pub answer: Answer,
 }
 
 /// Parses `session:answer`.
-pub fn answer(payload: &Value) -> Result<AnswerRequest<'_>, RuntimeError> {
-    let fields = object(payload)?;
-    let session_id = required_str(fields, "sessionId")?;
-    let (request_id, answer) = answer_fields(fields)?;
-    Ok(AnswerRequest {
-        session_id,
-        request_id,
-        answer,
+pub fn answer(payload: &Value) -> Result<AnswerFor, RuntimeError> {
+    let request: AnswerRequest = parse(payload)?;
+    let fields = Fields {
+        behavior: request.behavior,
+        message: request.message.map(|m| m.0),
+        input: request.input.map(|i| i.0),
+        always: request.always.is_some_and(|a| a.0),
+        answers: request.answers.map(|a| a.0),
+    };
+    Ok(AnswerFor {
+        session_id: request.session_id.0,
+        request_id: request.request_id.0,
+        answer: fields.answer(payload)?,
     })
 }
 
-/// The fields of an answer, also the body of `POST .../answers`: `requestId`,
-/// `behavior` (`allow` or `deny`), and for `deny` an optional `message`; for `allow` an
-/// optional `input` (an object), `always` (a boolean) or `answers` (question text →
-/// answer text).
-pub fn answer_fields(fields: &Map<String, Value>) -> Result<(&str, Answer), RuntimeError> {
-    let request_id = required_str(fields, "requestId")?;
-    let only = |allowed: &[&str], behavior: &str| match fields
-        .iter()
-        .find(|(name, value)| !value.is_null() && !allowed.contains(&name.as_str()))
-    {
-        Some((name, _)) => Err(RuntimeError::invalid(format!(
-            "`{name}` does not go with behavior `{behavior}`"
-        ))),
-        None => Ok(()),
+/// Parses the body of `POST /v1/sessions/{id}/answers`: `requestId` and the answer.
+pub fn post_answer(body: &Value) -> Result<(String, Answer), RuntimeError> {
+    let request: PostAnswerRequest = parse(body)?;
+    let fields = Fields {
+        behavior: request.behavior,
+        message: request.message.map(|m| m.0),
+        input: request.input.map(|i| i.0),
+        always: request.always.is_some_and(|a| a.0),
+        answers: request.answers.map(|a| a.0),
     };
-    let answer = match required_str(fields, "behavior")? {
-        "deny" => {
-            only(&["sessionId", "requestId", "behavior", "message"], "deny")?;
-            Answer::Deny {
-                message: optional_str(fields, "message")?.map(str::to_owned),
-            }
+    Ok((request.request_id.0, fields.answer(body)?))
+}
+
+/// An answer's fields once each has its type.
+struct Fields {
+    behavior: Behavior,
+    message: Option<String>,
+    input: Option<Map<String, Value>>,
+    always: bool,
+    answers: Option<Map<String, Value>>,
+}
+
+impl Fields {
+    /// The answer, once no field of `payload` is one that does not go with its
+    /// `behavior`: `deny` takes `message`; `allow` takes `input`, `always` and `answers`.
+    fn answer(self, payload: &Value) -> Result<Answer, RuntimeError> {
+        let (behavior, allowed): (&str, &[&str]) = match self.behavior {
+            Behavior::Deny => ("deny", &["message"]),
+            Behavior::Allow => ("allow", &["input", "always", "answers"]),
+        };
+        const ALWAYS: [&str; 3] = ["sessionId", "requestId", "behavior"];
+        let stray = payload.as_object().and_then(|fields| {
+            fields.iter().find(|(name, value)| {
+                !value.is_null()
+                    && !ALWAYS.contains(&name.as_str())
+                    && !allowed.contains(&name.as_str())
+            })
+        });
+        if let Some((name, _)) = stray {
+            return Err(RuntimeError::invalid(format!(
+                "`{name}` does not go with behavior `{behavior}`"
+            )));
         }
-        "allow" => {
-            only(
-                &[
-                    "sessionId",
-                    "requestId",
-                    "behavior",
-                    "input",
-                    "always",
-                    "answers",
-                ],
-                "allow",
-            )?;
-            let input = match present(fields, "input") {
-                None => None,
-                Some(Value::Object(input)) => Some(input.clone()),
-                Some(_) => return Err(RuntimeError::invalid("`input` must be a JSON object")),
-            };
-            let answers = match present(fields, "answers") {
-                None => None,
-                Some(Value::Object(answers)) => Some(
-                    answers
-                        .iter()
-                        .map(|(question, answer)| match answer.as_str() {
-                            Some(text) => Ok((question.clone(), text.to_owned())),
-                            None => Err(RuntimeError::invalid(format!(
-                                "`answers`: the answer to {question:?} must be a string"
-                            ))),
-                        })
-                        .collect::<Result<_, _>>()?,
-                ),
-                Some(_) => {
-                    return Err(RuntimeError::invalid(
-                        "`answers` must be an object of question text to answer text",
-                    ));
-                }
-            };
-            Answer::Allow {
-                input,
-                always: optional_bool(fields, "always")?.unwrap_or(false),
-                answers,
-            }
-        }
-        _ => {
-            return Err(RuntimeError::invalid(
-                "`behavior` must be \"allow\" or \"deny\"",
-            ));
-        }
-    };
-    Ok((request_id, answer))
+        Ok(match self.behavior {
+            Behavior::Deny => Answer::Deny {
+                message: self.message,
+            },
+            Behavior::Allow => Answer::Allow {
+                input: self.input,
+                always: self.always,
+                answers: self.answers.map(answer_texts).transpose()?,
+            },
+        })
+    }
+}
+
+/// `answers`: question text → answer text.
+fn answer_texts(answers: Map<String, Value>) -> Result<BTreeMap<String, String>, RuntimeError> {
+    answers
+        .into_iter()
+        .map(|(question, answer)| match answer {
+            Value::String(text) => Ok((question, text)),
+            _ => Err(RuntimeError::invalid(format!(
+                "`answers`: the answer to {question:?} must be a string"
+            ))),
+        })
+        .collect()
 }
 
 /// `{ sessionId, afterSeq? }`; `after` is `None` when the client wants no events.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Join<'a> {
+pub struct Join {
     /// The session.
-    pub session_id: &'a str,
+    pub session_id: String,
     /// Events with a greater seq are sent.
     pub after: Option<u64>,
 }
 
 /// Parses `session:join`.
-pub fn join(payload: &Value) -> Result<Join<'_>, RuntimeError> {
-    let fields = object(payload)?;
+pub fn join(payload: &Value) -> Result<Join, RuntimeError> {
+    let request: JoinRequest = parse(payload)?;
     Ok(Join {
-        session_id: required_str(fields, "sessionId")?,
-        after: optional_u64(fields, "afterSeq")?,
+        session_id: request.session_id.0,
+        after: request.after_seq.map(|seq| seq.0),
     })
 }
 
-/// `{ agentType?, status?, limit?, cursor? }`.
+/// `{ agentType?, status?, limit?, cursor? }`; no payload at all lists everything.
 pub fn list(payload: &Value) -> Result<ListSessions, RuntimeError> {
     if payload.is_null() {
         return Ok(ListSessions::default());
     }
-    let fields = object(payload)?;
-    let limit = optional_u64(fields, "limit")?
-        .map(|n| limit_value(n, "limit"))
-        .transpose()?;
+    let request: ListSessionsRequest = parse(payload)?;
     Ok(ListSessions {
-        agent_type: optional_str(fields, "agentType")?.map(str::to_owned),
-        status: optional_str(fields, "status")?.map(status).transpose()?,
-        limit,
-        cursor: optional_str(fields, "cursor")?.map(str::to_owned),
+        agent_type: request.agent_type.map(|t| t.0),
+        status: request.status.map(|s| status(&s.0)).transpose()?,
+        limit: request
+            .limit
+            .map(|n| limit_value(n.0, "limit"))
+            .transpose()?,
+        cursor: request.cursor.map(|c| c.0),
     })
 }
 
@@ -421,11 +393,19 @@ mod tests {
             assert!(message.starts_with(expected), "{message}");
         }
         // As a whole body, the limits are named as they are sent.
-        let message = message_of(budget(&json!({"maxTurns": "2"}), ""));
+        let message = message_of(budget(&json!({"maxTurns": "2"})));
         assert!(message.starts_with("`maxTurns` must be"), "{message}");
+        let message = message_of(budget(&json!({"maxTurn": 2})));
+        assert!(message.starts_with("`maxTurn` is not a limit"), "{message}");
+        assert_eq!(
+            message_of(budget(&json!([]))),
+            "the budget must be a JSON object"
+        );
         let request = json!({"sessionId": "s", "budget": {"maxTurns": 4}});
         let (id, set) = set_budget(&request).unwrap();
-        assert_eq!((id, set.max_turns), ("s", Some(4)));
+        assert_eq!((id.as_str(), set.max_turns), ("s", Some(4)));
+        let message = message_of(set_budget(&json!({"sessionId": "s", "budget": null})));
+        assert_eq!(message, "`budget` is required");
         let message = message_of(set_budget(&json!({"sessionId": "s"})));
         assert!(message.starts_with("`budget` is required"), "{message}");
     }
@@ -563,7 +543,7 @@ mod tests {
         assert_eq!(
             join(&plain).unwrap(),
             Join {
-                session_id: "s",
+                session_id: "s".into(),
                 after: None
             }
         );
@@ -593,41 +573,86 @@ mod tests {
     }
 
     #[test]
-    fn optional_bool_and_object() {
-        let fields = json!({ "wait": "yes" });
-        assert_eq!(
-            message_of(optional_bool(fields.as_object().unwrap(), "wait")),
-            "`wait` must be true or false"
-        );
+    fn profile_list_takes_null_or_an_object() {
         assert!(optional_object(&Value::Null).is_ok());
         assert!(optional_object(&json!({})).is_ok());
+        assert!(optional_object(&json!({ "any": 1 })).is_ok());
         assert!(optional_object(&json!([])).is_err());
     }
 
     #[test]
-    fn content_refusals_name_their_field() {
+    fn rest_message_bodies() {
+        let body = post_message(&json!({ "content": "hi", "wait": true })).unwrap();
+        assert!(body.wait && body.message_id.is_none());
+        assert!(
+            !post_message(&json!({ "content": "hi", "wait": null }))
+                .unwrap()
+                .wait
+        );
+        assert_eq!(
+            message_of(post_message(&json!({ "content": "hi", "wait": "yes" }))),
+            "`wait` must be true or false"
+        );
+        assert_eq!(
+            message_of(post_message(&json!({ "content": "", "messageId": "m" }))),
+            "content: must not be empty"
+        );
+        let (request_id, answer) =
+            post_answer(&json!({ "requestId": "r", "behavior": "deny", "sessionId": "x" }))
+                .unwrap();
+        assert_eq!(request_id, "r");
+        assert_eq!(answer, Answer::Deny { message: None });
+        assert_eq!(
+            message_of(post_answer(
+                &json!({ "requestId": "r", "behavior": "deny", "odd": 1 })
+            )),
+            "`odd` does not go with behavior `deny`"
+        );
+    }
+
+    #[test]
+    fn refusals_put_the_path_before_the_words() {
         let table = [
+            ("", "missing field `sessionId`", "`sessionId` is required"),
+            ("budget", "missing field `x`", "`budget.x` is required"),
             (
-                "content: must not be empty",
+                "budget.maxTurn",
+                "unknown field `maxTurn`, expected one of `maxCostUsd`",
+                "`budget.maxTurn` is not a limit; a budget has maxCostUsd, maxTokens, maxTurns",
+            ),
+            (
+                "budget",
+                "invalid type: null, expected struct Budget",
+                "`budget` is required",
+            ),
+            (
+                "budget",
+                "invalid type: integer `3`, expected struct Budget",
+                "`budget` must be a JSON object",
+            ),
+            (
                 "content",
+                "content: must not be empty",
                 "content: must not be empty",
             ),
             (
-                "content: must not be empty",
                 "message",
+                "content: must not be empty",
                 "message: must not be empty",
             ),
             (
-                "content[1]: must be an object",
                 "message",
+                "content[1]: must be an object",
                 "message[1]: must be an object",
             ),
-            ("must not be empty", "message", "message: must not be empty"),
-            ("`message` is odd", "message", "`message` is odd"),
+            (
+                "afterSeq",
+                "must be a non-negative integer",
+                "`afterSeq` must be a non-negative integer",
+            ),
         ];
-        for (given, field, expected) in table {
-            let named = name_field(RuntimeError::invalid(given), field);
-            assert_eq!(named.message, expected);
+        for (path, message, expected) in table {
+            assert_eq!(refusal(path, message), expected);
         }
     }
 

@@ -17,7 +17,7 @@ use super::payload;
 use crate::error::{ErrorCode, RuntimeError};
 
 /// Every code the protocol documents (docs/protocol.md, "Error codes").
-const DOCUMENTED_CODES: [ErrorCode; 19] = [
+const DOCUMENTED_CODES: [ErrorCode; 20] = [
     ErrorCode::Unauthorized,
     ErrorCode::OriginForbidden,
     ErrorCode::HostForbidden,
@@ -36,6 +36,7 @@ const DOCUMENTED_CODES: [ErrorCode; 19] = [
     ErrorCode::RequestClosed,
     ErrorCode::BudgetExceeded,
     ErrorCode::Forbidden,
+    ErrorCode::SessionBusy,
     ErrorCode::Internal,
 ];
 
@@ -124,7 +125,10 @@ proptest! {
             payload::list(&payload).err(),
             payload::optional_object(&payload).err(),
             payload::set_budget(&payload).err(),
-            payload::budget(&payload, "").err(),
+            payload::budget(&payload).err(),
+            payload::answer(&payload).err(),
+            payload::post_message(&payload).err(),
+            payload::post_answer(&payload).err(),
         ];
         for error in refusals.into_iter().flatten() {
             assert_parser_refusal(error)?;
@@ -143,15 +147,18 @@ proptest! {
     }
 }
 
+/// The OpenAPI document, made once.
+static DOCUMENT: LazyLock<Value> = LazyLock::new(super::openapi::document);
+
 /// The REST router of a runtime with no profiles (so no agent ever starts), served in
 /// process on a runtime of its own.
-struct Served {
-    runtime: tokio::runtime::Runtime,
-    router: Router,
+pub(super) struct Served {
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) router: Router,
     _dir: tempfile::TempDir,
 }
 
-static SERVED: LazyLock<Served> = LazyLock::new(|| {
+pub(super) static SERVED: LazyLock<Served> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("a temp dir");
     std::fs::create_dir(dir.path().join("profiles")).expect("the profiles dir");
     let toml = "[store]\nkind = \"memory\"\n[storage]\nkind = \"memory\"\n\
@@ -202,7 +209,7 @@ fn percent_encode(text: &str, keep: &[u8]) -> String {
 }
 
 fn rest_path() -> impl Strategy<Value = String> {
-    const TEMPLATES: [&str; 17] = [
+    const TEMPLATES: [&str; 18] = [
         "/v1/profiles",
         "/v1/sessions",
         "/v1/sessions/{}",
@@ -212,6 +219,7 @@ fn rest_path() -> impl Strategy<Value = String> {
         "/v1/sessions/{}/budget",
         "/v1/sessions/{}/stop",
         "/v1/sessions/{}/resume",
+        "/v1/sessions/{}/fork",
         "/v1/sessions/{}/events",
         "/v1/sessions/{}/files",
         "/v1/sessions/{}/files/{}",
@@ -340,6 +348,21 @@ fn check_request(
         method,
         target
     );
+    // A request the OpenAPI document has an operation for gets a status it documents.
+    let path = target.split('?').next().unwrap_or_default();
+    let method_name = method.as_str().to_lowercase();
+    if let Some((template, operation)) =
+        super::openapi::find_operation(&DOCUMENT, &method_name, path)
+    {
+        prop_assert!(
+            operation["responses"].get(status.as_str()).is_some(),
+            "{} {}: {} is not documented for {}",
+            method,
+            target,
+            status,
+            template
+        );
+    }
     if status.is_success() {
         return Ok(());
     }

@@ -34,6 +34,7 @@ pub(crate) fn routes(ctx: &Shared) -> Router<Shared> {
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/stop", post(stop))
         .route("/v1/sessions/{id}/resume", post(resume))
+        .route("/v1/sessions/{id}/fork", post(fork))
         .route("/v1/sessions/{id}/events", get(sse::events))
         .route("/v1/sessions/{id}/files", get(files))
         .route("/v1/sessions/{id}/files/{*path}", get(file))
@@ -190,10 +191,11 @@ async fn send_message(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = payload::object(&body)?;
-    let content = payload::content(fields, "content")?;
-    let message_id = payload::optional_str(fields, "messageId")?.map(str::to_owned);
-    let wait = payload::optional_bool(fields, "wait")?.unwrap_or(false);
+    let payload::PostMessage {
+        content,
+        message_id,
+        wait,
+    } = payload::post_message(&body)?;
     if !wait {
         let accepted = ctx
             .manager
@@ -233,11 +235,10 @@ async fn answer(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let fields = payload::object(&body)?;
-    let (request_id, answer) = payload::answer_fields(fields)?;
+    let (request_id, answer) = payload::post_answer(&body)?;
     let seq = ctx
         .manager
-        .answer(&principal, &id, request_id, answer)
+        .answer(&principal, &id, &request_id, answer)
         .await?;
     Ok(Json(AnswerBody { seq }).into_response())
 }
@@ -250,7 +251,7 @@ async fn set_budget(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let budget = payload::budget(&body, "")?;
+    let budget = payload::budget(&body)?;
     let record = ctx.manager.set_budget(&principal, &id, budget).await?;
     Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
 }
@@ -280,6 +281,20 @@ async fn resume(
 ) -> Result<Response, ApiError> {
     let record = ctx.manager.resume(&principal, &id).await?;
     Ok(Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))).into_response())
+}
+
+/// 201 `{ session }`: a new session forked from this one, live and `idle`.
+async fn fork(
+    State(ctx): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let record = ctx.manager.fork(&principal, &id, None).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionBody::new(&record, &ctx.manager.pending(&record.id))),
+    )
+        .into_response())
 }
 
 async fn files(

@@ -20,7 +20,7 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::error::{error_ack, error_object};
+use super::error::{SocketError, error_ack, error_object};
 use super::{REVALIDATE_EVERY, Shared, bearer_token, room, wire};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
@@ -283,7 +283,10 @@ fn respond(socket: &SocketRef, event: &str, asked: bool, ack: AckSender, reply: 
         (Err(error), true) => ack.send(&error_ack(error)),
         (Ok(_), false) => Ok(()),
         (Err(error), false) => {
-            let body = serde_json::json!({ "event": event, "error": error_object(error) });
+            let body = SocketError {
+                error: error_object(error),
+                event,
+            };
             socket.emit("error", &body)
         }
     };
@@ -292,9 +295,13 @@ fn respond(socket: &SocketRef, event: &str, asked: bool, ack: AckSender, reply: 
     }
 }
 
-/// `{ ok: true, ...body }`, serialized once.
-#[derive(Serialize)]
-struct Ack<T> {
+/// `{ ok: true, ...body }`: a successful Socket.IO ack.
+// Serialized once, then sent as is.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{T}Ack")]
+pub(crate) struct Ack<T> {
+    /// Always `true`.
+    #[schemars(schema_with = "super::schema::always_true")]
     ok: bool,
     #[serde(flatten)]
     body: T,

@@ -5,11 +5,13 @@
 
 use agent_runtime_api::{Event, SessionRecord};
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::error::RuntimeError;
 use crate::runtime::{FileInfo, ProfileInfo};
+use crate::transport::schema;
 
 /// A time as the protocol writes it: RFC 3339, UTC, milliseconds, `Z`.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -17,28 +19,48 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 /// The protocol's session object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Session")]
 pub struct WireSession<'a> {
+    /// The session's id.
     id: &'a str,
+    /// The profile the session runs.
     agent_type: &'a str,
+    /// Where the session is in its life.
+    #[schemars(with = "schema::Status")]
     status: &'static str,
+    /// The metadata it was created with (null when none).
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     metadata: &'a serde_json::Value,
+    #[schemars(with = "schema::Timestamp")]
     created_at: String,
+    #[schemars(with = "schema::Timestamp")]
     updated_at: String,
+    #[schemars(with = "schema::Timestamp")]
     last_activity_at: String,
+    /// The seq of the session's last event (0 before the first).
     last_seq: u64,
+    /// The agent's own conversation id, once it has one.
     agent_session_id: Option<&'a str>,
+    /// What the session's turns used.
     usage: WireUsage,
     /// The session's limits, each `null` when unlimited.
     budget: WireBudget,
+    /// The session this one was forked from and the source's last seq then; `null` for
+    /// a session that was created.
+    forked_from: Option<WireForkedFrom<'a>>,
+    /// Why the session failed, while it is `failed`.
     error: Option<WireError<'a>>,
     /// The envelopes of the `permission` and `question` events that wait for an answer.
+    #[schemars(with = "Vec<schema::EventSchema>")]
     pending: Vec<Box<RawValue>>,
 }
 
-#[derive(Debug, Serialize)]
+/// What a session's turns used.
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Usage")]
 struct WireUsage {
     input_tokens: u64,
     output_tokens: u64,
@@ -46,18 +68,32 @@ struct WireUsage {
     turns: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// A session's limits, each `null` when unlimited.
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "SessionBudget")]
 struct WireBudget {
     max_cost_usd: Option<f64>,
     max_tokens: Option<u64>,
     max_turns: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// Why a session failed: a request error code, or `agent_crashed`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "SessionError")]
 struct WireError<'a> {
+    #[schemars(with = "schema::EventErrorCodeSchema")]
     code: &'a str,
     message: &'a str,
+}
+
+/// Where a fork came from: the session and the seq of the last event it copied.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "ForkedFrom")]
+struct WireForkedFrom<'a> {
+    session_id: &'a str,
+    seq: u64,
 }
 
 impl<'a> WireSession<'a> {
@@ -84,6 +120,10 @@ impl<'a> WireSession<'a> {
                 max_tokens: record.budget.max_tokens,
                 max_turns: record.budget.max_turns,
             },
+            forked_from: record.forked_from.as_ref().map(|from| WireForkedFrom {
+                session_id: &from.session_id,
+                seq: from.seq,
+            }),
             error: record.error.as_ref().map(|e| WireError {
                 code: &e.code,
                 message: &e.message,
@@ -156,11 +196,15 @@ pub fn envelopes(session_id: &str, events: &[Event]) -> Result<Vec<Box<RawValue>
 }
 
 /// A workspace file: `{ path, size, modifiedAt }`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "WorkspaceFile")]
 pub struct WireFile<'a> {
+    /// Relative to the workspace, `/`-separated.
     path: &'a str,
+    /// In bytes.
     size: u64,
+    #[schemars(with = "schema::Timestamp")]
     modified_at: String,
 }
 
@@ -177,11 +221,15 @@ pub fn files(files: &[FileInfo]) -> Vec<WireFile<'_>> {
 }
 
 /// A profile: `{ name, description, metadataSchema }` (the schema is null when absent).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Profile")]
 pub struct WireProfile<'a> {
+    /// The agent type that names the profile on create.
     name: &'a str,
     description: &'a str,
+    /// The JSON Schema a session's `metadata` must satisfy; null when there is none.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     metadata_schema: Option<&'a serde_json::Value>,
 }
 
@@ -198,7 +246,8 @@ pub fn profiles(profiles: &[ProfileInfo]) -> Vec<WireProfile<'_>> {
 }
 
 /// `{ session }`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "SessionResponse")]
 pub struct SessionBody<'a> {
     /// The session.
     pub session: WireSession<'a>,
@@ -214,14 +263,16 @@ impl<'a> SessionBody<'a> {
 }
 
 /// `{ seq }`: an answer was accepted; `seq` is its `answer` event's.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "AnswerAccepted")]
 pub struct AnswerBody {
     /// The seq of the `answer` event.
     pub seq: u64,
 }
 
 /// `{ sessions, nextCursor }`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "SessionList")]
 #[serde(rename_all = "camelCase")]
 pub struct SessionsBody<'a> {
     /// One page of sessions.
@@ -231,34 +282,39 @@ pub struct SessionsBody<'a> {
 }
 
 /// `{ events, hasMore }`, or `{ session, events, hasMore }` for `session:join`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "EventPage")]
 #[serde(rename_all = "camelCase")]
 pub struct EventsBody<'a> {
     /// The session, for `session:join` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<WireSession<'a>>,
     /// Envelopes, oldest first.
+    #[schemars(with = "Vec<schema::EventSchema>")]
     pub events: Vec<Box<RawValue>>,
     /// Whether more events follow the last one.
     pub has_more: bool,
 }
 
 /// `{ files }`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "FileList")]
 pub struct FilesBody<'a> {
     /// The session's workspace files.
     pub files: Vec<WireFile<'a>>,
 }
 
 /// `{ profiles }`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ProfileList")]
 pub struct ProfilesBody<'a> {
     /// Every profile a session can be created for.
     pub profiles: Vec<WireProfile<'a>>,
 }
 
 /// `{ messageId, seq }`: a message was accepted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "MessageAccepted")]
 #[serde(rename_all = "camelCase")]
 pub struct MessageBody<'a> {
     /// The message's id.
@@ -269,22 +325,25 @@ pub struct MessageBody<'a> {
 
 /// `{ messageId, result }`: a message's turn finished; `result` is the agent's verbatim
 /// `result` line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "MessageResult")]
 #[serde(rename_all = "camelCase")]
 pub struct ResultBody<'a> {
     /// The message's id.
     pub message_id: &'a str,
     /// The data of the turn's `result` event.
+    #[schemars(with = "schema::AgentData")]
     pub result: &'a RawValue,
 }
 
 /// `{}`: success with nothing to say.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Empty")]
 pub struct EmptyBody {}
 
 #[cfg(test)]
 mod tests {
-    use agent_runtime_api::{Budget, EventKind, SessionError, SessionStatus, Usage};
+    use agent_runtime_api::{Budget, EventKind, ForkedFrom, SessionError, SessionStatus, Usage};
     use chrono::TimeZone;
 
     use super::*;
@@ -317,6 +376,11 @@ mod tests {
                 max_tokens: None,
                 max_turns: Some(5),
             },
+            forked_from: Some(ForkedFrom {
+                session_id: "s-0".into(),
+                seq: 12,
+                agent_session_id: Some("agent-8".into()),
+            }),
             error: Some(SessionError {
                 code: "agent_failed".into(),
                 message: "exited".into(),
@@ -336,10 +400,15 @@ mod tests {
                 r#""lastActivityAt":"2026-01-01T00:00:02.120Z","lastSeq":17,"agentSessionId":"agent-9","#,
                 r#""usage":{"inputTokens":10,"outputTokens":20,"costUsd":0.5,"turns":2},"#,
                 r#""budget":{"maxCostUsd":1.0,"maxTokens":null,"maxTurns":5},"#,
+                r#""forkedFrom":{"sessionId":"s-0","seq":12},"#,
                 r#""error":{"code":"agent_failed","message":"exited"},"pending":[]}"#
             )
         );
         assert!(!json.contains("owner") && !json.contains("version"));
+        assert!(
+            !json.contains("agent-8"),
+            "the source's conversation id stays inside"
+        );
     }
 
     #[test]
@@ -347,7 +416,9 @@ mod tests {
         let mut record = record();
         record.error = None;
         record.agent_session_id = None;
+        record.forked_from = None;
         let json = serde_json::to_value(WireSession::new(&record, &[])).unwrap();
+        assert!(json["forkedFrom"].is_null() && json.get("forkedFrom").is_some());
         assert!(json["error"].is_null() && json.get("error").is_some());
         assert!(json["agentSessionId"].is_null());
     }

@@ -9,7 +9,7 @@ import { scriptArgs } from "./checks.mjs";
 
 const EVENTS = [
   "session:create", "session:message", "session:join", "session:leave",
-  "session:answer", "session:budget", "session:interrupt", "session:stop", "session:resume", "session:delete",
+  "session:answer", "session:budget", "session:interrupt", "session:stop", "session:resume", "session:fork", "session:delete",
   "session:get", "session:list", "session:files", "profile:list",
 ];
 

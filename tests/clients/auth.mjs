@@ -47,7 +47,7 @@ runScript(async ({ url }) => {
     polling: await works(url, { token: secret, transports: ["polling"] }),
     websocket: await works(url, { token: secret, transports: ["websocket"] }),
   };
-  for (const names of Object.values(accepted)) assert.deepEqual(names, ["asker", "claude", "claude-ask", "tester"]);
+  for (const names of Object.values(accepted)) assert.deepEqual(names, ["asker", "claude", "claude-ask", "console", "tester"]);
 
   const socket = await connect(url, { token: secret });
   const foreign = {};

@@ -63,6 +63,7 @@ export function assertSession(session, status) {
       "budget",
       "createdAt",
       "error",
+      "forkedFrom",
       "id",
       "lastActivityAt",
       "lastSeq",
@@ -83,6 +84,11 @@ export function assertSession(session, status) {
   assert.deepEqual(Object.keys(session.budget).sort(), ["maxCostUsd", "maxTokens", "maxTurns"]);
   for (const [limit, value] of Object.entries(session.budget)) {
     assert.ok(value === null || (typeof value === "number" && value >= 0), `budget.${limit}: ${value}`);
+  }
+  if (session.forkedFrom !== null) {
+    assert.deepEqual(Object.keys(session.forkedFrom).sort(), ["seq", "sessionId"]);
+    assert.equal(typeof session.forkedFrom.sessionId, "string");
+    assert.ok(Number.isInteger(session.forkedFrom.seq) && session.forkedFrom.seq >= 0);
   }
   assert.ok(Array.isArray(session.pending), "pending is a list");
   for (const field of ["createdAt", "updatedAt", "lastActivityAt"]) {

@@ -14,9 +14,21 @@
 //     return { created, events: events.all() };
 //   });
 
+import { writeFileSync } from "node:fs";
 import { io } from "socket.io-client";
 
 const DEFAULT_TIMEOUT_MS = 5000;
+
+/**
+ * With PROTOCOL_LOG set, every ack `request` gets and every envelope `collectEvents`
+ * sees, one JSON line each, written to that file when the script succeeds: the e2e
+ * suite checks them against docs/protocol.schema.json.
+ */
+const protocolLog = process.env.PROTOCOL_LOG ? [] : null;
+
+function record(line) {
+  if (protocolLog) protocolLog.push(JSON.stringify(line));
+}
 
 /**
  * Connects to the runtime's default namespace and resolves once connected.
@@ -65,9 +77,15 @@ export function request(socket, event, payload, timeoutMs = DEFAULT_TIMEOUT_MS) 
   const timed = socket.timeout(timeoutMs);
   const pending =
     payload === undefined ? timed.emitWithAck(event) : timed.emitWithAck(event, payload);
-  return pending.catch((error) => {
-    throw new Error(`no ack for ${event} within ${timeoutMs} ms (${error.message})`);
-  });
+  return pending.then(
+    (ack) => {
+      record({ kind: "ack", event, payload: payload ?? null, ack });
+      return ack;
+    },
+    (error) => {
+      throw new Error(`no ack for ${event} within ${timeoutMs} ms (${error.message})`);
+    },
+  );
 }
 
 /** Like `request`, but rejects unless the ack is `{ ok: true }`; resolves with it. */
@@ -105,6 +123,7 @@ export function collectEvents(socket) {
   const received = [];
   const waiters = new Set();
   const onEvent = (envelope) => {
+    record({ kind: "event", envelope });
     received.push(envelope);
     for (const waiter of [...waiters]) waiter.check();
   };
@@ -172,6 +191,7 @@ export function runScript(body) {
     .then(() => body({ url, token }))
     .then((result) => {
       clearTimeout(timer);
+      if (protocolLog) writeFileSync(process.env.PROTOCOL_LOG, protocolLog.join("\n"));
       // Exit only once the line is flushed: writes to a pipe are asynchronous, and
       // exiting at once cuts a long line off at the pipe's buffer size.
       process.stdout.write(`${JSON.stringify(result ?? null)}\n`, () => process.exit(0));

@@ -3,7 +3,8 @@
 // principal B (whose id is bOwner) and an admin; `refused` tokens must fail the handshake;
 // `limited` (optional) may create one session a minute: its second create is refused.
 // A and B each create a session and try every request on the other's: each is
-// `not_found`. The admin lists and acts on both and creates one for B.
+// `not_found`. The admin lists and acts on both, forks A's session (the fork is A's)
+// and creates one for B.
 
 import assert from "node:assert/strict";
 import { connect, request, requestOk, runScript } from "./client.mjs";
@@ -20,6 +21,7 @@ function attempts(sessionId) {
     ["session:interrupt", { sessionId }],
     ["session:stop", { sessionId }],
     ["session:resume", { sessionId }],
+    ["session:fork", { sessionId }],
     ["session:files", { sessionId }],
     ["session:delete", { sessionId }],
   ];
@@ -74,6 +76,11 @@ runScript(async ({ url }) => {
   const joined = await requestOk(sadmin, "session:join", { sessionId: idA, afterSeq: 0 });
   assert.ok(joined.events.length > 0, "the admin reads another's log");
   const stopped = (await requestOk(sadmin, "session:stop", { sessionId: idA })).session.status;
+  // An admin forks another's session: the fork is the owner's.
+  const adminFork = (await requestOk(sadmin, "session:fork", { sessionId: idA }, 30000)).session;
+  const aList = (await requestOk(sa, "session:list", {})).sessions;
+  const forkOfA = aList.find((s) => s.id === adminFork.id)?.forkedFrom?.sessionId ?? null;
+  await requestOk(sa, "session:delete", { sessionId: adminFork.id });
   const forB = (await requestOk(sadmin, "session:create", { agentType: "tester", owner: bOwner })).session.id;
   const bList = (await requestOk(sb, "session:list", {})).sessions.map((s) => s.id);
   assert.ok(bList.includes(forB), "the session made for B is B's");
@@ -91,5 +98,5 @@ runScript(async ({ url }) => {
     rateLimited = ack.error;
     socket.close();
   }
-  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped, rateLimited, ownBudget, raisedBudget };
+  return { refusals, idA, idB, aOnB, bOnA, notAdmin, stopped, rateLimited, ownBudget, raisedBudget, forkOfA };
 });

@@ -130,7 +130,7 @@ async fn foreign_pages_are_refused_and_allowed_ones_get_cors() {
         assert!(summary["refused"][transport].is_string(), "{summary}");
         assert_eq!(
             summary["accepted"][transport],
-            json!(["asker", "claude", "claude-ask", "tester"]),
+            json!(["asker", "claude", "claude-ask", "console", "tester"]),
             "{summary}"
         );
     }

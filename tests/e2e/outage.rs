@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{Http, Runtime, Setup};
 
 /// The S3 API the tests use (moto), or `None` with a message. Under CI it must be there.
-fn s3_endpoint() -> Option<String> {
+pub(crate) fn s3_endpoint() -> Option<String> {
     match std::env::var("AGENT_RUNTIME_TEST_S3_ENDPOINT") {
         Ok(endpoint) => Some(endpoint),
         Err(_) => {
@@ -155,11 +155,12 @@ async fn a_second_signal_exits_at_once_while_shutdown_waits_for_storage() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// A fresh database on the test PostgreSQL server, or `None` with a message.
-fn postgres_database() -> Option<(SocketAddr, String)> {
+/// A fresh database on the test PostgreSQL server, named after `label` and this
+/// process, or `None` with a message.
+pub(crate) fn postgres_database(label: &str) -> Option<(SocketAddr, String)> {
     let url = std::env::var("AGENT_RUNTIME_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("ar_outage_{}", std::process::id());
+    let name = format!("ar_{label}_{}", std::process::id());
     let created = std::process::Command::new("psql")
         .args([
             url.as_str(),
@@ -185,7 +186,7 @@ fn postgres_database() -> Option<(SocketAddr, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_store_going_away_holds_events_and_applies_them_when_it_returns() {
-    let Some((postgres, database)) = postgres_database() else {
+    let Some((postgres, database)) = postgres_database("outage") else {
         return;
     };
     let proxy = Proxy::start(postgres).await;

@@ -135,12 +135,13 @@ fn assert_socket_summary(summary: &Value) {
     }
     for side in ["aOnB", "bOnA"] {
         let codes = summary[side].as_object().unwrap();
-        assert_eq!(codes.len(), 10, "{summary}");
+        assert_eq!(codes.len(), 11, "{summary}");
         assert!(codes.values().all(|c| c == "not_found"), "{summary}");
     }
     assert_eq!(summary["stopped"], "stopped");
     assert_eq!(summary["ownBudget"], "forbidden", "{summary}");
     assert_eq!(summary["raisedBudget"], 3, "{summary}");
+    assert_eq!(summary["forkOfA"], summary["idA"], "{summary}");
 }
 
 #[tokio::test]

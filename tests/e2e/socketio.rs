@@ -204,10 +204,11 @@ fn arbitrary_payloads_get_an_ack_with_a_documented_code() {
         "request_closed",
         "budget_exceeded",
         "forbidden",
+        "session_busy",
     ];
     let args = json!({ "seed": 20261204, "perEvent": 40, "codes": codes });
     let summary = node("arbitrary.mjs", &runtime, &args);
-    assert_eq!(summary["sent"], 14 * 40, "{summary}");
+    assert_eq!(summary["sent"], 15 * 40, "{summary}");
     assert!(
         summary["seen"]["invalid_request"].as_u64() > Some(0),
         "{summary}"

@@ -251,9 +251,12 @@ pub fn node(script: &str, runtime: &Runtime, args: &Value) -> Value {
         clients.join("node_modules/socket.io-client").exists(),
         "run `npm ci` in tests/clients (scripts/test does it)"
     );
+    let log_dir = tempfile::tempdir().unwrap();
+    let protocol_log = log_dir.path().join("protocol.ndjson");
     let output = Command::new("node")
         .arg(clients.join(script))
         .env("RUNTIME_URL", &runtime.url)
+        .env("PROTOCOL_LOG", &protocol_log)
         .env("SCRIPT_ARGS", args.to_string())
         // A guard against hangs, not a performance bound: creates run sandboxes.
         .env("SCRIPT_TIMEOUT_MS", "60000")
@@ -266,15 +269,20 @@ pub fn node(script: &str, runtime: &Runtime, args: &Value) -> Value {
         String::from_utf8_lossy(&output.stderr),
         runtime.log()
     );
+    let seen = std::fs::read_to_string(&protocol_log).unwrap_or_default();
+    crate::spec::check_socketio(script, &seen);
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}"))
 }
 
-/// A minimal HTTP client for the REST API.
+/// A minimal HTTP client for the REST API. Every exchange is checked against the
+/// runtime's OpenAPI document ([`crate::spec::check`]), except on a client made
+/// [`Http::off_spec`] to probe what the document does not describe.
 pub struct Http {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
+    on_spec: bool,
 }
 
 impl Http {
@@ -283,11 +291,19 @@ impl Http {
             client: reqwest::Client::new(),
             base: runtime.url.clone(),
             token: None,
+            on_spec: true,
         }
     }
 
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
+        self
+    }
+
+    /// This client's exchanges are not checked against the OpenAPI document: for tests
+    /// of unknown routes and wrong methods.
+    pub fn off_spec(mut self) -> Self {
+        self.on_spec = false;
         self
     }
 
@@ -297,20 +313,35 @@ impl Http {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
+        if let Some(body) = &body {
+            request = request.json(body);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let answer = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if self.on_spec {
+            crate::spec::check(&crate::spec::Exchange {
+                method: method.as_str(),
+                target: path,
+                request: body.as_ref(),
+                status,
+                content_type: content_type.as_deref(),
+                body: &answer,
+            });
+        }
+        (status, answer)
     }
 
     /// Creates a session of `agent_type` and returns its id.

@@ -3,6 +3,7 @@
 
 mod budgets;
 mod failures;
+mod forks;
 mod harness;
 mod hostile;
 mod lifecycle;

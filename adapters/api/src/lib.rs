@@ -41,7 +41,7 @@ pub use sandbox::{
     SandboxProvider, SandboxSpec,
 };
 pub use secret::Secret;
-pub use session::{Budget, SessionError, SessionRecord, SessionStatus, Usage};
+pub use session::{Budget, ForkedFrom, SessionError, SessionRecord, SessionStatus, Usage};
 pub use session_store::{SessionEvents, SessionFilter, SessionPage, SessionStore};
 
 /// Re-exported so adapter authors implement the traits with the same macro version.

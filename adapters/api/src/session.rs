@@ -31,6 +31,10 @@ pub struct SessionRecord {
     /// none, which is unlimited.
     #[serde(default)]
     pub budget: Budget,
+    /// The session this one was forked from, and where; `None` for a session that was
+    /// created. Records stored before forks existed have none.
+    #[serde(default)]
+    pub forked_from: Option<ForkedFrom>,
     /// Why the session failed, when it did.
     pub error: Option<SessionError>,
     /// Optimistic-concurrency version: 1 at create, +1 on every update.
@@ -145,6 +149,21 @@ impl Budget {
             None
         }
     }
+}
+
+/// Where a forked session came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkedFrom {
+    /// The session it was forked from.
+    pub session_id: String,
+    /// The seq of the source's last persisted event when it was forked.
+    pub seq: u64,
+    /// The source's agent conversation that the fork continues: its transcript is
+    /// stored with the fork's files until the fork has a transcript of its own. `None`
+    /// when the source had no conversation to continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_session_id: Option<String>,
 }
 
 /// Why a session failed.

@@ -56,6 +56,9 @@ pub struct SessionEvents<'a> {
 /// - `update` succeeds only when the stored version equals `record.version`; it stores the
 ///   record with `version + 1` and returns the new version. A stale version fails with
 ///   `Conflict`, a missing record with `NotFound`; neither changes anything.
+/// - A fork's `forked_from` (source session, seq, source conversation) is stored and read
+///   back through `create`, `update`, `get` and `list`; a record that is not a fork has
+///   none.
 /// - `list` returns records matching the filter ordered by id ascending, at most `limit`
 ///   per page (`limit` 0 is treated as 1); `next_cursor` is `Some` exactly when more
 ///   records follow; passing it back continues after the last record returned.

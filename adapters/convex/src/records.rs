@@ -5,8 +5,8 @@
 //! stored verbatim and escape Convex's rules for field names and nesting.
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, ApiKeyRecord, Budget, Event, EventKind, QuotaOverrides,
-    SessionError, SessionRecord, SessionStatus, Usage,
+    AdapterError, AdapterResult, ApiKeyRecord, Budget, Event, EventKind, ForkedFrom,
+    QuotaOverrides, SessionError, SessionRecord, SessionStatus, Usage,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
@@ -37,6 +37,14 @@ pub(crate) fn record_to_convex(record: &SessionRecord) -> AdapterResult<Value> {
             "maxCostUsd": record.budget.max_cost_usd,
             "maxTokens": record.budget.max_tokens.map(|n| counter(n, "max_tokens")).transpose()?,
             "maxTurns": record.budget.max_turns.map(|n| counter(n, "max_turns")).transpose()?,
+        },
+        "forkedFrom": match &record.forked_from {
+            None => Value::Null,
+            Some(from) => json!({
+                "sessionId": from.session_id,
+                "seq": counter(from.seq, "forked_from.seq")?,
+                "agentSessionId": from.agent_session_id,
+            }),
         },
         "error": record.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
         "version": counter(record.version, "version")?,
@@ -93,6 +101,18 @@ pub(crate) fn record_from_convex(value: &Value) -> AdapterResult<SessionRecord> 
                 max_tokens: optional_number(budget, "maxTokens")?,
                 max_turns: optional_number(budget, "maxTurns")?,
             },
+        },
+        forked_from: match value.get("forkedFrom") {
+            // A created session, or one stored before forks existed.
+            None | Some(Value::Null) => None,
+            Some(from) => Some(ForkedFrom {
+                session_id: text(from, "sessionId")?.to_owned(),
+                seq: number(from, "seq")?,
+                agent_session_id: match from.get("agentSessionId") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(text(from, "agentSessionId")?.to_owned()),
+                },
+            }),
         },
         error,
         version: number(value, "version")?,
@@ -237,6 +257,11 @@ mod tests {
                 cost_usd: 0.125,
                 turns: 3,
             },
+            forked_from: Some(ForkedFrom {
+                session_id: "s0".into(),
+                seq: 17,
+                agent_session_id: Some("a0".into()),
+            }),
             error: Some(SessionError {
                 code: "c".into(),
                 message: "m".into(),

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 /// The columns of `sessions`, in the order `record_from_row` functions read them.
 pub(crate) const SESSION_COLUMNS: &str = "id, owner, agent_type, status, metadata, created_at, \
-     updated_at, last_activity_at, last_seq, agent_session_id, usage, error, budget, version";
+     updated_at, last_activity_at, last_seq, agent_session_id, usage, error, budget, forked_from, version";
 
 /// A counter as stored: databases have signed 64-bit integers only.
 pub(crate) fn to_db_int(value: u64, field: &str) -> AdapterResult<i64> {

@@ -31,6 +31,11 @@ const SQLITE: &[Embedded] = &[
         "session budgets",
         include_str!("../migrations/sqlite/0003_session_budgets.sql"),
     ),
+    (
+        4,
+        "session forks",
+        include_str!("../migrations/sqlite/0004_session_forks.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -48,6 +53,11 @@ const POSTGRES: &[Embedded] = &[
         3,
         "session budgets",
         include_str!("../migrations/postgres/0003_session_budgets.sql"),
+    ),
+    (
+        4,
+        "session forks",
+        include_str!("../migrations/postgres/0004_session_forks.sql"),
     ),
 ];
 

@@ -199,7 +199,7 @@ impl SessionStore for PostgresSessionStore {
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds `$1`..`$13`: every column but `version`, in [`crate::codec::SESSION_COLUMNS`] order.
+/// Binds `$1`..`$14`: every column but `version`, in [`crate::codec::SESSION_COLUMNS`] order.
 fn bind_record<'q>(query: PgQuery<'q>, r: &SessionRecord) -> AdapterResult<PgQuery<'q>> {
     Ok(query
         .bind(r.id.as_str())
@@ -214,7 +214,8 @@ fn bind_record<'q>(query: PgQuery<'q>, r: &SessionRecord) -> AdapterResult<PgQue
         .bind(r.agent_session_id.as_deref())
         .bind(Json(&r.usage))
         .bind(r.error.as_ref().map(Json))
-        .bind(Json(&r.budget)))
+        .bind(Json(&r.budget))
+        .bind(r.forked_from.as_ref().map(Json)))
 }
 
 fn record_from_row(row: &PgRow) -> AdapterResult<SessionRecord> {
@@ -227,6 +228,8 @@ fn record_from_row(row: &PgRow) -> AdapterResult<SessionRecord> {
             .map_err(decode_error)
     };
     let error: Option<Json<serde_json::Value>> = row.try_get("error").map_err(decode_error)?;
+    let forked_from: Option<Json<serde_json::Value>> =
+        row.try_get("forked_from").map_err(decode_error)?;
     let (usage, error) = usage_and_error(json("usage")?, error.map(|Json(v)| v))?;
     Ok(SessionRecord {
         id: text("id")?,
@@ -242,6 +245,9 @@ fn record_from_row(row: &PgRow) -> AdapterResult<SessionRecord> {
         usage,
         error,
         budget: from_json(json("budget")?, "budget")?,
+        forked_from: forked_from
+            .map(|Json(v)| from_json(v, "forked_from"))
+            .transpose()?,
         version: from_db_int(int("version")?, "version")?,
     })
 }

@@ -17,13 +17,13 @@ use crate::codec::{SESSION_COLUMNS, from_db_int, list_query, page_from, to_db_in
 use crate::config::SqlDialect;
 use crate::error::{from_sqlx, is_foreign_key_violation, is_unique_violation};
 
-/// The optimistic update: `$1` is the id, `$2`..`$13` the other columns in
-/// [`crate::codec::SESSION_COLUMNS`] order, `$14` the version the caller read. It changes
+/// The optimistic update: `$1` is the id, `$2`..`$14` the other columns in
+/// [`crate::codec::SESSION_COLUMNS`] order, `$15` the version the caller read. It changes
 /// nothing unless that version is still stored, and returns the new version.
 pub(crate) const UPDATE_SQL: &str = "UPDATE sessions SET owner = $2, agent_type = $3, \
      status = $4, metadata = $5, created_at = $6, updated_at = $7, last_activity_at = $8, \
      last_seq = $9, agent_session_id = $10, usage = $11, error = $12, budget = $13, \
-     version = version + 1 WHERE id = $1 AND version = $14 RETURNING version";
+     forked_from = $14, version = version + 1 WHERE id = $1 AND version = $15 RETURNING version";
 
 /// The columns of `api_keys`, in the order `bind_key` binds them.
 pub(crate) const KEY_COLUMNS: &str = "name, key_hash, admin, quotas, created_at";
@@ -174,7 +174,7 @@ fn query<'q, DB: Database>(sql: impl Into<String>) -> DbQuery<'q, DB> {
 pub(crate) async fn create<D: Dialect>(store: &D, record: &SessionRecord) -> AdapterResult<()> {
     let sql = format!(
         "INSERT INTO sessions ({SESSION_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)"
     );
     let result = D::bind_record(query(sql), record)?
         .execute(D::Db::on(store.writes()))

@@ -278,7 +278,7 @@ async fn insert_rows(
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds `$1`..`$13`: every column but `version`, in [`crate::codec::SESSION_COLUMNS`] order.
+/// Binds `$1`..`$14`: every column but `version`, in [`crate::codec::SESSION_COLUMNS`] order.
 fn bind_record<'q>(query: SqliteQuery<'q>, r: &SessionRecord) -> AdapterResult<SqliteQuery<'q>> {
     Ok(query
         .bind(r.id.clone())
@@ -298,13 +298,20 @@ fn bind_record<'q>(query: SqliteQuery<'q>, r: &SessionRecord) -> AdapterResult<S
                 .map(|e| json_text(e, "error"))
                 .transpose()?,
         )
-        .bind(json_text(&r.budget, "budget")?))
+        .bind(json_text(&r.budget, "budget")?)
+        .bind(
+            r.forked_from
+                .as_ref()
+                .map(|f| json_text(f, "forked_from"))
+                .transpose()?,
+        ))
 }
 
 fn record_from_row(row: &SqliteRow) -> AdapterResult<SessionRecord> {
     let text = |name: &str| row.try_get::<String, _>(name).map_err(decode_error);
     let int = |name: &str| row.try_get::<i64, _>(name).map_err(decode_error);
     let error: Option<String> = row.try_get("error").map_err(decode_error)?;
+    let forked_from: Option<String> = row.try_get("forked_from").map_err(decode_error)?;
     Ok(SessionRecord {
         id: text("id")?,
         owner: text("owner")?,
@@ -319,6 +326,9 @@ fn record_from_row(row: &SqliteRow) -> AdapterResult<SessionRecord> {
         usage: from_json_text(&text("usage")?, "usage")?,
         error: error.map(|e| from_json_text(&e, "error")).transpose()?,
         budget: from_json_text(&text("budget")?, "budget")?,
+        forked_from: forked_from
+            .map(|f| from_json_text(&f, "forked_from"))
+            .transpose()?,
         version: from_db_int(int("version")?, "version")?,
     })
 }

@@ -52,6 +52,7 @@ export type ErrorCode =
   | "request_closed"
   | "budget_exceeded"
   | "forbidden"
+  | "session_busy"
   | "internal";
 /**
  * The code of an `error` event (or of a failed session's `error`): one of the event error codes, or the request error code a session could not be started with (then the error is fatal).
@@ -83,6 +84,7 @@ export type EventErrorCode =
   | "request_not_found"
   | "request_closed"
   | "forbidden"
+  | "session_busy"
   | "internal";
 /**
  * A session event, as `session:event` sends it and the event log keeps it. `seq` increases by exactly 1 per session, so a gap means a missed event.
@@ -106,6 +108,7 @@ export type SessionStatus =
  * Every request payload, ack, REST body, session object and event of the protocol (docs/protocol.md), generated from the runtime's wire types. `x-socketio` maps Socket.IO events to definitions: each request event has a `request` payload, a success `ack` and an `errorAck`; `payloadOptional` requests may be sent without a payload. Optional fields that are null count as absent.
  */
 export interface Protocol {
+  AdapterFailure?: AdapterFailure;
   AgentData?: AgentData;
   AgentEvent?: AgentEvent;
   AnswerAccepted?: AnswerAccepted;
@@ -135,6 +138,7 @@ export interface Protocol {
   FileListAck?: FileListAck;
   ForkedFrom?: ForkedFrom;
   HandshakeAuth?: HandshakeAuth;
+  Health?: Health;
   InputData?: InputData;
   InputEvent?: InputEvent;
   JoinRequest?: JoinRequest;
@@ -154,6 +158,7 @@ export interface Protocol {
   ProfileListAck?: ProfileListAck;
   QuestionData?: QuestionData;
   QuestionEvent?: QuestionEvent;
+  Readiness?: Readiness;
   SendMessageRequest?: SendMessageRequest;
   Session?: Session;
   SessionBudget?: SessionBudget;
@@ -170,6 +175,13 @@ export interface Protocol {
   StatusEvent?: StatusEvent;
   Usage?: Usage;
   WorkspaceFile?: WorkspaceFile;
+}
+/**
+ * An adapter that did not answer, and its error.
+ */
+export interface AdapterFailure {
+  adapter: string;
+  error: string;
 }
 /**
  * One JSON object the agent printed, verbatim (Claude Code stream-json: `system`, `assistant`, `user`, `result`, `stream_event`, ...). Open: its fields are the agent's.
@@ -559,10 +571,10 @@ export interface Session {
    */
   error: SessionError | null;
   /**
-   * The session and event a fork was made from; absent (or null) when the session is
-   * not a fork.
+   * The session this one was forked from and the source's last seq then; `null` for
+   * a session that was created.
    */
-  forkedFrom?: ForkedFrom | null;
+  forkedFrom: ForkedFrom | null;
   /**
    * The session's id.
    */
@@ -683,6 +695,12 @@ export interface HandshakeAuth {
    * too. Anything (or nothing) with `auth.mode = "none"`.
    */
   token?: string | null;
+}
+/**
+ * `{ status: "ok" }`: the process answers.
+ */
+export interface Health {
+  status: "ok";
 }
 /**
  * `session:join`.
@@ -841,6 +859,17 @@ export interface ProfileListAck {
    * Every profile a session can be created for.
    */
   profiles: Profile[];
+}
+/**
+ * `{ status: "ready" }`, or `{ status: "unavailable", failed }` naming the adapters that
+ * do not answer.
+ */
+export interface Readiness {
+  /**
+   * The adapters that did not answer (only when `unavailable`).
+   */
+  failed?: AdapterFailure[];
+  status: "ready" | "unavailable";
 }
 /**
  * `session:message`.

@@ -15,7 +15,7 @@ const CASES: &[Case] = &[
         "unknown key",
         "[server]\nlisen = \"127.0.0.1:1\"\n",
         &[],
-        "agent-runtime.toml: server.lisen: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`, `allowed_origins`, `allowed_hosts`",
+        "agent-runtime.toml: server.lisen: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`, `allowed_origins`, `allowed_hosts`, `console`",
     ),
     (
         "unknown section",
@@ -225,7 +225,7 @@ const CASES: &[Case] = &[
         "unknown key from the environment",
         "",
         &[("AGENT_RUNTIME__SERVER__PORT", "4000")],
-        "environment variable AGENT_RUNTIME__SERVER__PORT: server.port: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`, `allowed_origins`, `allowed_hosts`",
+        "environment variable AGENT_RUNTIME__SERVER__PORT: server.port: unknown key; expected one of `listen`, `public_url`, `max_payload`, `allow_unauthenticated_remote`, `allowed_origins`, `allowed_hosts`, `console`",
     ),
     (
         "invalid TOML",

@@ -120,6 +120,15 @@ fn sizes_may_be_integers_in_the_file() {
 }
 
 #[test]
+fn the_console_switch_is_unset_by_default() {
+    let config = Config::from_toml_str("", Path::new("/")).expect("loads");
+    assert_eq!(config.server.console, None);
+    let config =
+        Config::from_toml_str("[server]\nconsole = false\n", Path::new("/")).expect("loads");
+    assert_eq!(config.server.console, Some(false));
+}
+
+#[test]
 fn durations() {
     assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
     assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));

@@ -26,10 +26,12 @@ use crate::agent::{self, AgentLine, Line, LineReader};
 use crate::error::{ErrorCode, RuntimeError};
 
 mod ending;
+mod fork;
 mod output;
 mod requests;
 mod sync;
 
+pub(crate) use fork::ForkPoint;
 pub(crate) use output::collect_stderr;
 pub(crate) use requests::PendingView;
 use requests::Requests;
@@ -88,6 +90,12 @@ pub(crate) enum Command {
         answer: super::Answer,
         /// The `answer` event's seq.
         reply: Reply<u64>,
+    },
+    /// Copy the idle session's workspace files and transcript under the fork's key
+    /// `into`; the reply says where the fork starts.
+    Fork {
+        into: RelPath,
+        reply: Reply<ForkPoint>,
     },
     /// A runtime-served tool failed; the session's clients hear of it.
     ToolFailed {
@@ -176,6 +184,9 @@ pub(crate) struct Actor {
     last_activity: Arc<AtomicI64>,
     busy: Arc<AtomicBool>,
     stdout_open: bool,
+    /// The uuid of the agent's last `assistant` line in this life: the transcript a fork
+    /// copies must hold it.
+    last_assistant: Option<String>,
 }
 
 /// A message accepted but not yet sent to the agent.
@@ -237,6 +248,7 @@ impl Actor {
             last_activity,
             busy,
             stdout_open: true,
+            last_assistant: None,
         };
         (actor, handle, receiver)
     }
@@ -421,6 +433,9 @@ impl Actor {
             } => {
                 let answered = self.answer(&request_id, &by, answer).await;
                 let _ = reply.send(answered);
+            }
+            Command::Fork { into, reply } => {
+                let _ = reply.send(self.fork_into(&into).await);
             }
             Command::ToolFailed { tool, message } => {
                 let message = format!("the tool {tool} failed: {message}");

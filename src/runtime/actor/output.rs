@@ -94,6 +94,11 @@ impl Actor {
             _ => None,
         };
         let result = waiter.as_ref().map(|_| json.clone());
+        if let AgentLine::Other = turn_end
+            && let Some(uuid) = agent::assistant_uuid(json.get())
+        {
+            self.last_assistant = Some(uuid);
+        }
         self.log.agent(json).await;
         if let (Some(waiter), Some(result)) = (waiter, result) {
             // Whoever waited may read the log next: the turn's events are in it.

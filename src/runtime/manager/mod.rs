@@ -30,6 +30,7 @@ use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};
 use crate::metrics::Metrics;
 
+mod fork;
 mod lifecycle;
 mod locks;
 mod messages;
@@ -223,6 +224,7 @@ impl SessionManager {
             agent_session_id: None,
             usage: Default::default(),
             budget,
+            forked_from: None,
             error: None,
             version: 1,
         };
@@ -447,6 +449,22 @@ impl SessionManager {
             Some(_) => Err(RuntimeError::session_not_found(session_id)),
             None => Ok(None),
         }
+    }
+
+    /// The record of a session `principal` may act on: the actor's while it is live, else
+    /// the stored one; `not_found` otherwise.
+    async fn current_record(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<SessionRecord, RuntimeError> {
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let (reply, answer) = oneshot::channel();
+            if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
+                return result;
+            }
+        }
+        self.owned_record(principal, session_id).await
     }
 
     /// The stored record; `not_found` if missing or owned by another principal (an admin

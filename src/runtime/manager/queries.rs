@@ -10,15 +10,7 @@ impl SessionManager {
         principal: &Principal,
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
-        let get = async {
-            if let Some(handle) = self.owned_handle(principal, session_id)? {
-                let (reply, answer) = oneshot::channel();
-                if let Some(result) = ask(&handle, Command::Record { reply }, answer).await {
-                    return result;
-                }
-            }
-            self.owned_record(principal, session_id).await
-        };
+        let get = self.current_record(principal, session_id);
         self.inner.deadline.bound(get).await
     }
 

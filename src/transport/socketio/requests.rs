@@ -21,6 +21,7 @@ pub(super) fn register(socket: &SocketRef) {
     on(socket, "session:interrupt", interrupt);
     on(socket, "session:stop", stop);
     on(socket, "session:resume", resume);
+    on(socket, "session:fork", fork);
     on(socket, "session:delete", delete);
     on(socket, "session:get", get);
     on(socket, "session:list", list);
@@ -73,7 +74,7 @@ async fn message(request: Request) -> Reply {
         .manager
         .send_message(
             &request.principal,
-            message.session_id,
+            &message.session_id,
             message.content,
             message.message_id,
         )
@@ -90,9 +91,9 @@ async fn join(request: Request) -> Reply {
     let join = payload::join(&request.payload)?;
     let manager = &request.ctx.manager;
     // Checks ownership before the socket may hear anything of the session.
-    let record = manager.get(&request.principal, join.session_id).await?;
+    let record = manager.get(&request.principal, &join.session_id).await?;
     let pending = manager.pending(&record.id);
-    let session_room = room(join.session_id);
+    let session_room = room(&join.session_id);
     request.socket.join(session_room.clone());
     let Some(after) = join.after else {
         return ok(EventsBody {
@@ -102,7 +103,7 @@ async fn join(request: Request) -> Reply {
         });
     };
     let page = match manager
-        .events(&request.principal, join.session_id, after, MAX_EVENT_PAGE)
+        .events(&request.principal, &join.session_id, after, MAX_EVENT_PAGE)
         .await
     {
         Ok(page) => page,
@@ -113,14 +114,14 @@ async fn join(request: Request) -> Reply {
     };
     ok(EventsBody {
         session: Some(WireSession::new(&record, &pending)),
-        events: wire::envelopes(join.session_id, &page.events)?,
+        events: wire::envelopes(&join.session_id, &page.events)?,
         has_more: page.has_more,
     })
 }
 
 async fn leave(request: Request) -> Reply {
     let session_id = payload::session_id(&request.payload)?;
-    request.socket.leave(room(session_id));
+    request.socket.leave(room(&session_id));
     ok(EmptyBody {})
 }
 
@@ -132,8 +133,8 @@ async fn answer(request: Request) -> Reply {
         .manager
         .answer(
             &request.principal,
-            answer.session_id,
-            answer.request_id,
+            &answer.session_id,
+            &answer.request_id,
             answer.answer,
         )
         .await?;
@@ -145,7 +146,7 @@ async fn set_budget(request: Request) -> Reply {
     let (session_id, budget) = payload::set_budget(&request.payload)?;
     let manager = &request.ctx.manager;
     let record = manager
-        .set_budget(&request.principal, session_id, budget)
+        .set_budget(&request.principal, &session_id, budget)
         .await?;
     ok(SessionBody::new(&record, &manager.pending(&record.id)))
 }
@@ -155,7 +156,7 @@ async fn interrupt(request: Request) -> Reply {
     request
         .ctx
         .manager
-        .interrupt(&request.principal, session_id)
+        .interrupt(&request.principal, &session_id)
         .await?;
     ok(EmptyBody {})
 }
@@ -165,7 +166,7 @@ async fn stop(request: Request) -> Reply {
     let record = request
         .ctx
         .manager
-        .stop(&request.principal, session_id)
+        .stop(&request.principal, &session_id)
         .await?;
     ok(SessionBody::new(
         &record,
@@ -178,12 +179,37 @@ async fn resume(request: Request) -> Reply {
     let record = request
         .ctx
         .manager
-        .resume(&request.principal, session_id)
+        .resume(&request.principal, &session_id)
         .await?;
     ok(SessionBody::new(
         &record,
         &request.ctx.manager.pending(&record.id),
     ))
+}
+
+/// Forks a session; the socket is in the fork's room when the ack arrives. As for
+/// `session:create`, the fork's id is chosen here and the room joined before it starts,
+/// so the socket sees every event of the fork from seq 1.
+async fn fork(request: Request) -> Reply {
+    let session_id = payload::session_id(&request.payload)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let early = room(&id);
+    request.socket.join(early.clone());
+    let forked = request
+        .ctx
+        .manager
+        .fork(&request.principal, &session_id, Some(id))
+        .await;
+    match forked {
+        Ok(record) => ok(SessionBody::new(
+            &record,
+            &request.ctx.manager.pending(&record.id),
+        )),
+        Err(error) => {
+            request.socket.leave(early);
+            Err(error)
+        }
+    }
 }
 
 /// Deletes a session; the fan-out task empties its room when the bus reports it.
@@ -192,7 +218,7 @@ async fn delete(request: Request) -> Reply {
     request
         .ctx
         .manager
-        .delete(&request.principal, session_id)
+        .delete(&request.principal, &session_id)
         .await?;
     ok(EmptyBody {})
 }
@@ -202,7 +228,7 @@ async fn get(request: Request) -> Reply {
     let record = request
         .ctx
         .manager
-        .get(&request.principal, session_id)
+        .get(&request.principal, &session_id)
         .await?;
     ok(SessionBody::new(
         &record,
@@ -224,7 +250,7 @@ async fn files(request: Request) -> Reply {
     let files = request
         .ctx
         .manager
-        .files(&request.principal, session_id)
+        .files(&request.principal, &session_id)
         .await?;
     ok(FilesBody {
         files: wire::files(&files),

@@ -5,8 +5,8 @@ use serde_json::value::RawValue;
 
 use super::{Behaviour, unique_prefix};
 use crate::{
-    AdapterError, ApiKeyRecord, Budget, Event, EventKind, QuotaOverrides, SessionEvents,
-    SessionFilter, SessionRecord, SessionStatus, SessionStore, Usage,
+    AdapterError, ApiKeyRecord, Budget, Event, EventKind, ForkedFrom, QuotaOverrides,
+    SessionEvents, SessionFilter, SessionRecord, SessionStatus, SessionStore, Usage,
 };
 
 /// A record as the runtime would create it.
@@ -29,6 +29,7 @@ pub fn sample_record(id: &str, owner: &str) -> SessionRecord {
             max_tokens: None,
             max_turns: Some(10),
         },
+        forked_from: None,
         error: None,
         version: 1,
     }
@@ -73,6 +74,7 @@ macro_rules! session_store_contract {
                 get_of_a_missing_id_is_none,
                 every_status_and_event_kind_round_trips,
                 update_is_optimistic,
+                forked_from_round_trips,
                 list_filters_orders_and_pages,
                 delete_removes_the_record_and_its_log,
                 append_events_is_ordered_and_idempotent,
@@ -275,6 +277,74 @@ pub async fn update_is_optimistic(store: &dyn SessionStore) {
         None,
         "update does not create"
     );
+}
+
+/// A fork's record keeps where it came from (`forked_from`: the source session, the seq
+/// it was forked at, the source's conversation if it had one) through `create`, `update`,
+/// `get` and `list`; a record that is not a fork has none.
+pub async fn forked_from_round_trips(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-fork");
+    let owner = format!("{p}-fork-owner");
+    let source = sample_record(&format!("{p}-fork-source"), &owner);
+    store.create(&source).await.unwrap();
+    let mut fork = sample_record(&format!("{p}-fork"), &owner);
+    fork.agent_session_id = Some("agent-fork".into());
+    fork.forked_from = Some(ForkedFrom {
+        session_id: source.id.clone(),
+        seq: u64::from(u32::MAX) + 7,
+        agent_session_id: Some("agent-source".into()),
+    });
+    store.create(&fork).await.unwrap();
+    assert_eq!(
+        store.get(&fork.id).await.unwrap().unwrap(),
+        fork,
+        "get returns the fork's origin as create stored it"
+    );
+    assert_eq!(
+        store.get(&source.id).await.unwrap().unwrap().forked_from,
+        None,
+        "a created session was forked from nothing"
+    );
+
+    fork.status = SessionStatus::Idle;
+    fork.last_seq = 3;
+    fork.updated_at = Utc.with_ymd_and_hms(2026, 2, 3, 4, 5, 6).unwrap();
+    fork.version = store.update(&fork).await.unwrap();
+    assert_eq!(
+        store.get(&fork.id).await.unwrap().unwrap(),
+        fork,
+        "an update keeps the origin"
+    );
+    let filter = SessionFilter {
+        owner: Some(owner.clone()),
+        ..Default::default()
+    };
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list(&filter, 100, cursor.as_deref()).await.unwrap();
+        listed.extend(page.sessions);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let found = listed.iter().find(|r| r.id == fork.id).expect("listed");
+    assert_eq!(found, &fork, "list returns the origin too");
+
+    // A source without a conversation yet: the fork continues none.
+    let bare = ForkedFrom {
+        session_id: source.id.clone(),
+        seq: 1,
+        agent_session_id: None,
+    };
+    let mut second = sample_record(&format!("{p}-fork-bare"), &owner);
+    second.forked_from = Some(bare);
+    store.create(&second).await.unwrap();
+    assert_eq!(store.get(&second.id).await.unwrap().unwrap(), second);
+    for id in [&source.id, &fork.id, &second.id] {
+        store.delete(id).await.unwrap();
+    }
 }
 
 /// `list` returns records matching the filter ordered by id ascending, at most `limit` per

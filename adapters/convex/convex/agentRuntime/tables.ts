@@ -41,6 +41,16 @@ export const budget = v.object({
   maxTurns: v.union(v.number(), v.null()),
 });
 
+/**
+ * Where a forked session came from; `null` for a created session. Optional in the record
+ * so that sessions stored before forks existed still validate.
+ */
+export const forkedFrom = v.object({
+  sessionId: v.string(),
+  seq: v.number(),
+  agentSessionId: v.union(v.string(), v.null()),
+});
+
 /** A session record as the adapter sends and receives it (also the stored document). */
 export const sessionFields = {
   sessionId: v.string(),
@@ -55,6 +65,7 @@ export const sessionFields = {
   agentSessionId: v.union(v.string(), v.null()),
   usage,
   budget: v.optional(budget),
+  forkedFrom: v.optional(v.union(forkedFrom, v.null())),
   error: v.union(v.object({ code: v.string(), message: v.string() }), v.null()),
   version: v.number(),
 };

@@ -16,13 +16,13 @@ Behavior: TypeAlias = Literal['allow', 'deny']
 Change: TypeAlias = Literal['created', 'modified', 'deleted']
 
 #: The stable error codes of the wire protocol (a request's error, `code` of an error object).
-ErrorCode: TypeAlias = Literal['unauthorized', 'origin_forbidden', 'host_forbidden', 'not_found', 'invalid_request', 'profile_not_found', 'profile_invalid', 'metadata_invalid', 'capacity_exceeded', 'quota_exceeded', 'rate_limited', 'file_too_large', 'sandbox_failed', 'agent_failed', 'storage_unavailable', 'request_not_found', 'request_closed', 'budget_exceeded', 'forbidden', 'internal']
+ErrorCode: TypeAlias = Literal['unauthorized', 'origin_forbidden', 'host_forbidden', 'not_found', 'invalid_request', 'profile_not_found', 'profile_invalid', 'metadata_invalid', 'capacity_exceeded', 'quota_exceeded', 'rate_limited', 'file_too_large', 'sandbox_failed', 'agent_failed', 'storage_unavailable', 'request_not_found', 'request_closed', 'budget_exceeded', 'forbidden', 'session_busy', 'internal']
 
 #: A session event, as `session:event` sends it and the event log keeps it. `seq` increases by exactly 1 per session, so a gap means a missed event.
 Event: TypeAlias = 'StatusEvent | InputEvent | AgentEvent | FileEvent | ErrorEvent | PermissionEvent | QuestionEvent | AnswerEvent'
 
 #: The code of an `error` event (or of a failed session's `error`): one of the event error codes, or the request error code a session could not be started with (then the error is fatal).
-EventErrorCode: TypeAlias = Literal['line_too_long', 'agent_failed', 'tool_failed', 'turn_failed', 'file_skipped', 'sync_failed', 'messages_dropped', 'budget_exceeded', 'agent_crashed', 'unauthorized', 'origin_forbidden', 'host_forbidden', 'not_found', 'invalid_request', 'profile_not_found', 'profile_invalid', 'metadata_invalid', 'capacity_exceeded', 'quota_exceeded', 'rate_limited', 'file_too_large', 'sandbox_failed', 'storage_unavailable', 'request_not_found', 'request_closed', 'forbidden', 'internal']
+EventErrorCode: TypeAlias = Literal['line_too_long', 'agent_failed', 'tool_failed', 'turn_failed', 'file_skipped', 'sync_failed', 'messages_dropped', 'budget_exceeded', 'agent_crashed', 'unauthorized', 'origin_forbidden', 'host_forbidden', 'not_found', 'invalid_request', 'profile_not_found', 'profile_invalid', 'metadata_invalid', 'capacity_exceeded', 'quota_exceeded', 'rate_limited', 'file_too_large', 'sandbox_failed', 'storage_unavailable', 'request_not_found', 'request_closed', 'forbidden', 'session_busy', 'internal']
 
 #: Why a request expired unanswered (the `reason` of an `expired` answer).
 ExpiryReason: TypeAlias = Literal['timeout', 'stopped', 'shutdown', 'agent_crashed', 'runtime_restarted']
@@ -38,6 +38,12 @@ Outcome: TypeAlias = Literal['allow', 'deny', 'withdrawn', 'expired']
 
 #: Where a session is in its life (`waiting`: the running turn waits for an answer to a `permission` or `question`).
 SessionStatus: TypeAlias = Literal['starting', 'idle', 'running', 'waiting', 'stopping', 'stopped', 'failed']
+
+
+class AdapterFailure(TypedDict):
+    """An adapter that did not answer, and its error."""
+    adapter: str
+    error: str
 
 
 class AgentEvent(TypedDict):
@@ -253,6 +259,11 @@ class HandshakeAuth(TypedDict):
     """The shared secret, an API key or a JWT; an `Authorization: Bearer` header works too. Anything (or nothing) with `auth.mode = "none"`."""
 
 
+class Health(TypedDict):
+    """`{ status: "ok" }`: the process answers."""
+    status: Literal['ok']
+
+
 class InputData(TypedDict):
     """A user message as it was accepted for the agent."""
     content: MessageContent
@@ -411,6 +422,15 @@ class QuestionEvent(TypedDict):
     type: Literal['question']
 
 
+class Readiness(TypedDict):
+    """`{ status: "ready" }`, or `{ status: "unavailable", failed }` naming the adapters that
+    do not answer.
+    """
+    failed: NotRequired[list[AdapterFailure]]
+    """The adapters that did not answer (only when `unavailable`)."""
+    status: Literal['ready', 'unavailable']
+
+
 class SendMessageRequest(TypedDict):
     """`session:message`."""
     content: MessageContent
@@ -430,8 +450,8 @@ class Session(TypedDict):
     createdAt: str
     error: SessionError | None
     """Why the session failed, while it is `failed`."""
-    forkedFrom: NotRequired[ForkedFrom | None]
-    """The session and event a fork was made from; absent (or null) when the session is not a fork."""
+    forkedFrom: ForkedFrom | None
+    """The session this one was forked from and the source's last seq then; `null` for a session that was created."""
     id: str
     """The session's id."""
     lastActivityAt: str

@@ -204,6 +204,7 @@ fn session_record(value: &Value) -> Result<Value, FunctionError> {
         ("agentSessionId", NullableText),
         ("usage", Usage),
         ("budget", Budget),
+        ("forkedFrom", ForkedFrom),
         ("error", Error),
         ("version", Number),
     ];
@@ -237,6 +238,8 @@ pub(super) enum Kind {
     Usage,
     /// Optional, as `v.optional(budget)`: absent, or exactly its three limits.
     Budget,
+    /// Optional and nullable, as `v.optional(v.union(forkedFrom, v.null()))`.
+    ForkedFrom,
     Error,
     Quotas,
 }
@@ -290,6 +293,16 @@ pub(super) fn validate(
                             && keys
                                 .iter()
                                 .all(|k| b.get(*k).is_some_and(|n| n.is_number() || n.is_null()))
+                    })
+            }
+            Kind::ForkedFrom => {
+                v.is_null()
+                    || v.as_object().is_some_and(|f| {
+                        f.len() == 3
+                            && f.get("sessionId").is_some_and(Value::is_string)
+                            && f.get("seq").is_some_and(Value::is_number)
+                            && f.get("agentSessionId")
+                                .is_some_and(|a| a.is_string() || a.is_null())
                     })
             }
             Kind::Error => {

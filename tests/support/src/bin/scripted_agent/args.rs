@@ -45,6 +45,9 @@ pub struct Args {
     pub permission_mode: Option<String>,
     /// False with `--no-session-persistence`: no transcript is written.
     pub persist: bool,
+    /// `--fork-session`: `--resume` continues under a new id (`--session-id`, else a
+    /// fresh one) in a new transcript, leaving the resumed one as it is.
+    pub fork: bool,
     /// `--version` / `-v`: print the version and exit.
     pub version: bool,
 }
@@ -75,6 +78,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Args {
         }
         match flag.as_str() {
             "--no-session-persistence" => args.persist = false,
+            "--fork-session" => args.fork = true,
             "--version" | "-v" => args.version = true,
             _ => {}
         }

@@ -32,6 +32,9 @@ pub struct Transcript {
     last_uuid: Option<String>,
     /// Texts of the user prompts of this conversation, oldest first.
     prompts: Vec<String>,
+    /// With `--fork-session`: the resumed transcript, copied (under this conversation's
+    /// id) into this one before its first line, as Claude Code does at the first turn.
+    fork_of: Option<PathBuf>,
 }
 
 /// Claude Code's project-directory slug: every char outside `[A-Za-z0-9]` becomes `-`.
@@ -62,6 +65,7 @@ impl Transcript {
             path: None,
             last_uuid: None,
             prompts: Vec::new(),
+            fork_of: None,
         };
         if let Some(resume) = &args.resume {
             let path = resume_path(resume, &project_dir);
@@ -69,6 +73,15 @@ impl Transcript {
                 return Err(OpenError::NotFound(resume.clone()));
             }
             transcript.load(&path);
+            if args.fork {
+                if let Some(id) = &args.session_id {
+                    transcript.session_id = id.clone();
+                }
+                let own = project_dir.join(format!("{}.jsonl", transcript.session_id));
+                transcript.fork_of = Some(path);
+                transcript.path = args.persist.then_some(own);
+                return Ok(transcript);
+            }
             transcript.session_id = session_id_of(&path).unwrap_or_else(|| resume.clone());
             transcript.path = args.persist.then_some(path);
             return Ok(transcript);
@@ -99,22 +112,47 @@ impl Transcript {
     /// Records a user prompt (`content` as the host sent it).
     pub fn record_prompt(&mut self, content: &Value) {
         self.prompts.push(text_of(content));
-        self.append("user", json!({"role": "user", "content": content}), None);
+        self.append(
+            "user",
+            json!({"role": "user", "content": content}),
+            None,
+            None,
+        );
     }
 
-    /// Records an assistant message object.
-    pub fn record_assistant(&mut self, message: &Value) {
-        self.append("assistant", message.clone(), None);
+    /// Records an assistant message object under the uuid of its stdout line, as Claude
+    /// Code does.
+    pub fn record_assistant(&mut self, message: &Value, line_uuid: Option<&str>) {
+        self.append(
+            "assistant",
+            message.clone(),
+            None,
+            line_uuid.map(str::to_owned),
+        );
     }
 
     /// Records a user line that is not a prompt (tool result or interrupt marker).
     pub fn record_user_line(&mut self, message: &Value, tool_use_result: Option<&Value>) {
-        self.append("user", message.clone(), tool_use_result);
+        self.append("user", message.clone(), tool_use_result, None);
     }
 
-    fn append(&mut self, kind: &str, message: Value, tool_use_result: Option<&Value>) {
+    fn append(
+        &mut self,
+        kind: &str,
+        message: Value,
+        tool_use_result: Option<&Value>,
+        line_uuid: Option<String>,
+    ) {
         let Some(path) = &self.path else { return };
-        let id = uuid();
+        if let Some(base) = self.fork_of.take()
+            && let Err(err) = copy_as(&base, path, &self.session_id)
+        {
+            eprintln!(
+                "scripted-agent: cannot fork transcript {}: {err}",
+                base.display()
+            );
+        }
+        let id = line_uuid.unwrap_or_else(uuid);
         let mut line = json!({
             "parentUuid": self.last_uuid,
             "isSidechain": false,
@@ -190,6 +228,20 @@ fn session_id_of(path: &Path) -> Option<String> {
         .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
         .find_map(|v| v["sessionId"].as_str().map(str::to_owned));
     from_lines.or_else(|| Some(path.file_stem()?.to_string_lossy().into_owned()))
+}
+
+/// Writes the lines of transcript `from` to `to` under conversation `session_id`.
+fn copy_as(from: &Path, to: &Path, session_id: &str) -> std::io::Result<()> {
+    for line in BufReader::new(fs::File::open(from)?).lines() {
+        let Ok(mut value) = serde_json::from_str::<Value>(&line?) else {
+            continue;
+        };
+        if value.get("sessionId").is_some() {
+            value["sessionId"] = json!(session_id);
+        }
+        write_line(to, &value)?;
+    }
+    Ok(())
 }
 
 fn write_line(path: &Path, line: &Value) -> std::io::Result<()> {

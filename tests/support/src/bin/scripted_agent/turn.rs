@@ -192,8 +192,10 @@ impl Agent {
 
     fn assistant_block(&mut self, ctx: &Ctx, block: Value) {
         let message = assistant_message(ctx, block);
-        emit(&assistant(ctx, &message));
-        self.transcript.record_assistant(&message);
+        let line = assistant(ctx, &message);
+        emit(&line);
+        self.transcript
+            .record_assistant(&message, line["uuid"].as_str());
     }
 
     fn emit_chunks(&mut self, ctx: &Ctx, n: u64) -> Outcome {
@@ -227,7 +229,8 @@ impl Agent {
             line["message"]["stamp_us"] = stamp.clone();
             emit(&line);
             message["stamp_us"] = stamp;
-            self.transcript.record_assistant(&message);
+            self.transcript
+                .record_assistant(&message, line["uuid"].as_str());
         }
         Outcome::text(last)
     }

@@ -1,0 +1,3 @@
+-- Where a forked session came from: JSON text of `{ sessionId, seq, agentSessionId? }`;
+-- NULL for a session that was created, and for sessions stored before forks existed.
+ALTER TABLE sessions ADD COLUMN forked_from TEXT;
