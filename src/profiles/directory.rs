@@ -261,6 +261,36 @@ mod tests {
         (dir, source)
     }
 
+    /// Runs `behaviour` against a folder holding the contract's sample profiles, one
+    /// subfolder each, with their executable bits.
+    async fn on_sample_profiles(
+        behaviour: agent_runtime_api::contract::Behaviour<dyn ProfileSource>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        for bundle in agent_runtime_api::contract::sample_bundles() {
+            write(
+                dir.path(),
+                &format!("{}/{MANIFEST}", bundle.name),
+                bundle.manifest.as_bytes(),
+            );
+            for file in &bundle.files.files {
+                let rel = format!("{}/{}", bundle.name, file.path);
+                write(dir.path(), &rel, &file.contents);
+                #[cfg(unix)]
+                if file.executable {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = fs::Permissions::from_mode(0o755);
+                    fs::set_permissions(dir.path().join(&rel), mode).unwrap();
+                }
+            }
+        }
+        behaviour
+            .check(&DirectoryProfileSource::new(dir.path()))
+            .await;
+    }
+
+    agent_runtime_api::profile_source_contract!(contract, with on_sample_profiles);
+
     #[tokio::test]
     async fn lists_sorted_profile_folders_only() {
         let (_dir, source) = source_with_profiles();

@@ -76,6 +76,8 @@ pub struct BlobMeta {
 /// Workspace files and agent transcripts.
 ///
 /// # Behavior
+/// Each line is checked by one function of `contract::blob_store` (feature
+/// `contract-tests`), in this order.
 /// - `put` then `get` returns the same bytes; `put` on an existing key replaces it.
 /// - `get` of a missing key returns `Ok(None)`.
 /// - `list(prefix)` returns every object whose key starts with `prefix`, at any depth,

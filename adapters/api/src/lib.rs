@@ -7,10 +7,11 @@
 //! - [`ProfileSource`]: where agent profiles come from.
 //! - [`SandboxProvider`] and [`Sandbox`]: where an agent process runs.
 //! - [`memory`]: in-memory implementations, always compiled; the reference behaviour.
-//! - `contract` (feature `contract-tests`): one suite per trait, run against every adapter.
+//! - `contract` (feature `contract-tests`): one suite per trait, one public function per
+//!   behaviour, and a macro per trait that makes each behaviour a test of an adapter's own.
 //!
 //! Every trait documents its contract in a `# Behavior` section; the contract suites check
-//! exactly those lines. This crate depends on no adapter, no transport and no backend crate.
+//! exactly those lines, one function per line. This crate depends on no adapter, no transport and no backend crate.
 #![deny(missing_docs)]
 
 mod api_key;

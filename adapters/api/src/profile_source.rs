@@ -60,8 +60,12 @@ pub struct ProfileBundle {
 /// Where agent profiles come from.
 ///
 /// # Behavior
+/// Each line is checked by one function of `contract::profile_source` (feature
+/// `contract-tests`), in this order.
 /// - `list` returns the names of all profiles, sorted, each once.
-/// - `load(name)` of a listed name returns its bundle; of an unknown name, `NotFound`.
+/// - `load(name)` of a listed name returns its bundle: the manifest, and every other file
+///   with its bytes and executable bit, ordered by path.
+/// - `load` of an unknown name is `NotFound`.
 /// - A name that is not a single safe path component (`..`, `a/b`, empty) is `NotFound`
 ///   or `InvalidInput`, never a read outside the source.
 #[async_trait]

@@ -128,9 +128,12 @@ pub struct SandboxInfo {
 /// A place where one session's agent runs.
 ///
 /// # Behavior
-/// - `write_files` creates parent directories and replaces existing files. Files written
-///   to [`SandboxDir::AgentHome`] are readable only by their owner (mode 0600, and 0700
-///   for the directory): it holds the token of the runtime's tools.
+/// Each line but the one on files outside the directory (which each provider tests its
+/// own way) is checked by one function of `contract::sandbox` (feature `contract-tests`),
+/// in this order, followed by those of [`SandboxProvider`].
+/// - `write_files` creates parent directories and replaces existing files.
+/// - Files written to [`SandboxDir::AgentHome`] are readable only by their owner (mode
+///   0600, and 0700 for the directory): it holds the token of the runtime's tools.
 /// - `list_files` lists regular files under the directory, recursively, ordered by path;
 ///   an empty directory gives an empty list. A directory holding more than `max_entries`
 ///   files is `TooLarge` (a provider may count directories too), found without listing
@@ -145,8 +148,9 @@ pub struct SandboxInfo {
 ///   `write_files`, `list_files`, `read_file` and `open_file` never touch a file outside the
 ///   directory.
 /// - `spawn` starts a process with the workspace as its working directory and only the
-///   spec's and the command's environment variables. Its stdout carries what it prints, in
-///   order, and `exit` resolves with its status when it ends.
+///   spec's and the command's environment variables.
+/// - A spawned process's stdout carries what it prints, in order, its stderr is separate,
+///   its stdin reaches it, and `exit` resolves with its status when it ends.
 /// - `terminate` kills every process of the sandbox and releases it; it is idempotent.
 ///   After it, a spawned process's `exit` resolves.
 /// - `workspace_path` and `agent_home_path` are absolute paths as processes inside the
@@ -209,6 +213,8 @@ pub trait Sandbox: Send + Sync {
 ///   been terminated, including those of an earlier run of the runtime.
 /// - `open(id)` returns a handle on a sandbox from `list_owned`, to read its files and
 ///   terminate it; an unknown id is `NotFound`.
+/// - A sandbox handed to another session ([`Sandbox::assign`]) is listed under that
+///   session and reopens with the same directories, where the provider can hand over.
 #[async_trait]
 pub trait SandboxProvider: Send + Sync + 'static {
     /// Makes a new sandbox.

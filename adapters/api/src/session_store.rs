@@ -46,6 +46,8 @@ pub struct SessionEvents<'a> {
 /// Session records, each session's event log, and API keys.
 ///
 /// # Behavior
+/// Each line is checked by one function of `contract::session_store` (feature
+/// `contract-tests`), in this order.
 /// - `create` stores a record with `version` 1; creating an id that exists fails with
 ///   `Conflict` and changes nothing.
 /// - `get` of a missing id returns `Ok(None)`.
@@ -54,6 +56,9 @@ pub struct SessionEvents<'a> {
 /// - `update` succeeds only when the stored version equals `record.version`; it stores the
 ///   record with `version + 1` and returns the new version. A stale version fails with
 ///   `Conflict`, a missing record with `NotFound`; neither changes anything.
+/// - A fork's `forked_from` (source session, seq, source conversation) is stored and read
+///   back through `create`, `update`, `get` and `list`; a record that is not a fork has
+///   none.
 /// - `list` returns records matching the filter ordered by id ascending, at most `limit`
 ///   per page (`limit` 0 is treated as 1); `next_cursor` is `Some` exactly when more
 ///   records follow; passing it back continues after the last record returned.
@@ -71,6 +76,8 @@ pub struct SessionEvents<'a> {
 ///   any error that is not one entry's), every entry carries that error; since appends
 ///   are idempotent, the caller may retry any failed entry. A session appears in at most
 ///   one entry of a batch.
+/// - A batch of many sessions, at different points of their logs, leaves each session's
+///   log whole, in order, and only its own.
 /// - `events_after(id, seq, limit)` returns the events with seq greater than `seq`,
 ///   oldest first, at most `limit`; a missing session gives an empty list.
 /// - `ping` succeeds when the backend answers.

@@ -1,14 +1,13 @@
-//! The contract suites against the in-memory adapters.
+//! The contract suites against the in-memory adapters, a test per behaviour.
 #![cfg(feature = "contract-tests")]
 
-use agent_runtime_api::{contract, memory};
+use agent_runtime_api::contract::sample_bundles;
+use agent_runtime_api::memory::{MemoryBlobStore, MemoryProfileSource, MemorySessionStore};
 
-#[tokio::test]
-async fn memory_session_store_meets_the_contract() {
-    contract::session_store(&memory::MemorySessionStore::new()).await;
-}
+agent_runtime_api::session_store_contract!(session_store, async { MemorySessionStore::new() });
 
-#[tokio::test]
-async fn memory_blob_store_meets_the_contract() {
-    contract::blob_store(&memory::MemoryBlobStore::new()).await;
-}
+agent_runtime_api::blob_store_contract!(blob_store, async { MemoryBlobStore::new() });
+
+agent_runtime_api::profile_source_contract!(profile_source, async {
+    MemoryProfileSource::new(sample_bundles())
+});

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_runtime_api::contract::Behaviour;
 use agent_runtime_api::{
-    AdapterError, CommandSpec, RelPath, SandboxDir, SandboxProvider, SandboxSpec, contract,
+    AdapterError, CommandSpec, RelPath, SandboxDir, SandboxProvider, SandboxSpec,
 };
 use agent_runtime_local::{InitProgram, Isolation, LocalSandboxConfig, build};
 use tempfile::TempDir;
@@ -56,19 +57,24 @@ fn shell(script: &str) -> CommandSpec {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_processes_meet_the_contract() {
+/// Runs `behaviour` against a provider without isolation, under a root of its own.
+async fn on_plain(behaviour: Behaviour<dyn SandboxProvider>) {
     let root = tempfile::tempdir().unwrap();
-    contract::sandbox_provider(plain(&root).as_ref(), "contract-plain").await;
+    behaviour.check(plain(&root).as_ref()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bubblewrapped_processes_meet_the_contract() {
+agent_runtime_api::sandbox_contract!(plain_processes, with on_plain);
+
+/// Runs `behaviour` against a provider with bubblewrap, under a root of its own, where
+/// bubblewrap works.
+async fn on_bubblewrap(behaviour: Behaviour<dyn SandboxProvider>) {
     let root = tempfile::tempdir().unwrap();
     if let Some(provider) = bubblewrapped(&root) {
-        contract::sandbox_provider(provider.as_ref(), "contract-bwrap").await;
+        behaviour.check(provider.as_ref()).await;
     }
 }
+
+agent_runtime_api::sandbox_contract!(bubblewrapped_processes, with on_bubblewrap);
 
 #[tokio::test]
 async fn bubblewrap_hides_other_sandboxes_and_the_host_is_read_only() {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use agent_runtime_api::contract::Behaviour;
 use agent_runtime_api::{
     AdapterError, AgentProcess, CommandSpec, ExitStatus, Sandbox, SandboxProvider, SandboxSpec,
-    contract,
 };
 use agent_runtime_modal::proto::status;
 use agent_runtime_modal::{ModalConfig, ModalSandboxProvider, OWNER_TAG, SESSION_TAG, Secret};
@@ -84,14 +84,34 @@ async fn run(sandbox: &dyn Sandbox, script: &str) -> (String, ExitStatus) {
     finish(sandbox.spawn(&shell(script)).await.expect("spawn")).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn meets_the_sandbox_contract() {
+/// Runs `behaviour` against a provider on a fake Modal server of its own; afterwards the
+/// server has no live sandbox, and built the image once at most.
+async fn on_fake_modal(behaviour: Behaviour<dyn SandboxProvider>) {
     let s = setup().await;
-    contract::sandbox_provider(&s.provider, "contract-modal").await;
+    behaviour.check(&s.provider).await;
     assert!(
         s.fake.live_sandboxes().is_empty(),
-        "the suite terminated everything"
+        "the behaviour terminated everything"
     );
+    assert!(
+        s.fake.image_builds() <= 1,
+        "the image is built once and reused"
+    );
+}
+
+agent_runtime_api::sandbox_contract!(sandbox_contract, with on_fake_modal);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_is_built_once_and_create_reports_its_phases() {
+    let s = setup().await;
+    for n in 0..3 {
+        let sandbox = s
+            .provider
+            .create(&spec(&format!("image-{n}"), "image"))
+            .await
+            .expect("create");
+        sandbox.terminate().await.expect("terminate");
+    }
     assert_eq!(
         s.fake.image_builds(),
         1,

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use agent_runtime_api::{SandboxProvider, contract};
+use agent_runtime_api::SandboxProvider;
+use agent_runtime_api::contract::Behaviour;
 use agent_runtime_modal::{ImageConfig, ModalConfig, ModalSandboxProvider};
 
 fn config() -> ModalConfig {
@@ -30,21 +31,26 @@ fn config() -> ModalConfig {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a Modal account: scripts/modal-live-smoke runs it with MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"]
-async fn modal_itself_meets_the_sandbox_contract() {
+/// Runs `behaviour` against Modal; each behaviour terminates every sandbox it makes.
+async fn on_modal(behaviour: Behaviour<dyn SandboxProvider>) {
     let config = config();
     let problems = agent_runtime_modal::check_offline(&config);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     let provider = ModalSandboxProvider::new(config).expect("provider");
-    let owner = format!("smoke-{}", uuid::Uuid::new_v4().simple());
-    contract::sandbox_provider(&provider, &owner).await;
+    behaviour.check(&provider).await;
     if let Some(timings) = provider.last_create_timings() {
         println!(
-            "last create on Modal: image {:?}, SandboxCreateV2 {:?}, first command {:?}",
-            timings.image, timings.sandbox, timings.ready
+            "{}: last create on Modal: image {:?}, SandboxCreateV2 {:?}, first command {:?}",
+            behaviour.name(),
+            timings.image,
+            timings.sandbox,
+            timings.ready
         );
     }
-    let left = provider.list_owned(&owner).await.expect("list");
-    assert!(left.is_empty(), "every sandbox was terminated: {left:?}");
 }
+
+agent_runtime_api::sandbox_contract!(
+    #[ignore = "needs a Modal account: scripts/modal-live-smoke runs it with MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"]
+    modal_itself,
+    with on_modal
+);

@@ -3,47 +3,46 @@
 
 mod support;
 
-use agent_runtime_api::contract::blob_store;
-use agent_runtime_api::{BlobKey, RelPath};
+use agent_runtime_api::contract::Behaviour;
+use agent_runtime_api::{BlobKey, BlobStore, RelPath};
 use agent_runtime_object_store::{BlobStoreConfig, build};
 use bytes::Bytes;
 
-#[tokio::test]
-async fn memory_meets_the_contract() {
-    let store = build(&BlobStoreConfig::Memory).unwrap();
-    blob_store(store.as_ref()).await;
-}
+agent_runtime_api::blob_store_contract!(memory, async { build(&BlobStoreConfig::Memory).unwrap() });
 
-#[tokio::test]
-async fn filesystem_meets_the_contract() {
+/// Runs `behaviour` against a filesystem store under a root of its own, which does not
+/// exist before the store is built.
+async fn on_filesystem(behaviour: Behaviour<dyn BlobStore>) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("not/yet/there");
     let store = build(&BlobStoreConfig::Filesystem { root: root.clone() }).unwrap();
     assert!(root.is_dir(), "build creates the root");
-    blob_store(store.as_ref()).await;
+    behaviour.check(store.as_ref()).await;
 }
 
-#[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_meets_the_contract() {
-    let Some(endpoint) = support::s3_endpoint("s3_meets_the_contract") else {
-        return;
-    };
-    let store = build(&BlobStoreConfig::S3(support::fresh_bucket(&endpoint))).unwrap();
-    blob_store(store.as_ref()).await;
-}
+agent_runtime_api::blob_store_contract!(filesystem, with on_filesystem);
 
+/// Runs `behaviour` against S3 in a fresh bucket, with keys under `prefix` if given;
+/// skipped (outside CI) without an S3 test server.
 #[cfg(feature = "s3")]
-#[tokio::test]
-async fn s3_with_a_key_prefix_meets_the_contract() {
-    let Some(endpoint) = support::s3_endpoint("s3_with_a_key_prefix_meets_the_contract") else {
+async fn on_s3(behaviour: Behaviour<dyn BlobStore>, prefix: Option<&str>) {
+    let Some(endpoint) = support::s3_endpoint(behaviour.name()) else {
         return;
     };
     let mut config = support::fresh_bucket(&endpoint);
-    config.prefix = Some("deploy-a/".into());
+    config.prefix = prefix.map(str::to_owned);
     let store = build(&BlobStoreConfig::S3(config)).unwrap();
-    blob_store(store.as_ref()).await;
+    behaviour.check(store.as_ref()).await;
 }
+
+#[cfg(feature = "s3")]
+agent_runtime_api::blob_store_contract!(s3, with | behaviour | on_s3(behaviour, None));
+
+#[cfg(feature = "s3")]
+agent_runtime_api::blob_store_contract!(
+    s3_with_a_key_prefix,
+    with | behaviour | { on_s3(behaviour, Some("deploy-a/")) }
+);
 
 fn rel(path: &str) -> RelPath {
     RelPath::new(path).unwrap()

@@ -6,7 +6,9 @@
 //! - [`SqliteSessionStore`] (feature `sqlite`) and [`PostgresSessionStore`] (feature
 //!   `postgres`): the two stores, also usable directly.
 //! - `migrations/<dialect>/*.sql`: each dialect's schema, embedded in the binary.
-//! - `codec` and `shared`: column conversions and statements both dialects use.
+//! - `codec` and `shared`: column conversions, and the statements and `SessionStore`
+//!   operations both dialects share, written once over the private `shared::Dialect`
+//!   trait that each store implements with its own driver, binds and batch write.
 //!
 //! # Schema
 //! `sessions` holds one row per record (JSON columns for metadata, usage and error; a

@@ -8,15 +8,15 @@ use agent_runtime_api::{
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{Pool, Row};
 
 use crate::codec::{
-    SESSION_COLUMNS, data_from_db, from_db_int, from_json, kind_from_db, list_query, page_from,
-    status_from_db, to_db_int, usage_and_error,
+    data_from_db, from_db_int, from_json, kind_from_db, status_from_db, to_db_int, usage_and_error,
 };
 use crate::config::{SqlDialect, SqlStoreConfig};
-use crate::error::{from_connect, from_migrate, from_sqlx, is_foreign_key_violation};
-use crate::{migrations, pool_options, shared};
+use crate::error::{from_connect, from_migrate, from_sqlx};
+use crate::shared::{self, Dialect};
+use crate::{migrations, pool_options};
 
 const DIALECT: SqlDialect = SqlDialect::Postgres;
 
@@ -81,11 +81,41 @@ impl PostgresSessionStore {
     }
 }
 
-shared::session_store!(PostgresSessionStore);
+/// The dialect's own parts of the shared `SessionStore` code.
+impl Dialect for PostgresSessionStore {
+    type Db = sqlx::Postgres;
+    const DIALECT: SqlDialect = DIALECT;
 
-impl PostgresSessionStore {
-    /// Stores the events of sessions whose entries passed [`shared::check_entry`] in one
-    /// statement; returns the ids that have no record, whose events are left out.
+    fn reads(&self) -> &Pool<sqlx::Postgres> {
+        &self.pool
+    }
+
+    fn writes(&self) -> &Pool<sqlx::Postgres> {
+        &self.writes
+    }
+
+    fn bind_record<'q>(query: PgQuery<'q>, record: &SessionRecord) -> AdapterResult<PgQuery<'q>> {
+        bind_record(query, record)
+    }
+
+    fn record_from_row(
+        row: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> AdapterResult<SessionRecord> {
+        record_from_row(row)
+    }
+
+    fn bind_key<'q>(query: PgQuery<'q>, key: &ApiKeyRecord) -> AdapterResult<PgQuery<'q>> {
+        bind_key(query, key)
+    }
+
+    fn key_from_row(row: &<sqlx::Postgres as sqlx::Database>::Row) -> AdapterResult<ApiKeyRecord> {
+        key_from_row(row)
+    }
+
+    fn event_from_row(row: &<sqlx::Postgres as sqlx::Database>::Row) -> AdapterResult<Event> {
+        event_from_row(row)
+    }
+
     async fn write_batch(
         &self,
         entries: &[SessionEvents<'_>],
@@ -119,9 +149,57 @@ impl PostgresSessionStore {
     }
 }
 
+#[async_trait]
+impl SessionStore for PostgresSessionStore {
+    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
+        shared::create(self, record).await
+    }
+    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
+        shared::get(self, id).await
+    }
+    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
+        shared::update(self, record).await
+    }
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> AdapterResult<SessionPage> {
+        shared::list(self, filter, limit, cursor).await
+    }
+    async fn delete(&self, id: &str) -> AdapterResult<()> {
+        shared::delete(self, id).await
+    }
+    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
+        shared::append_events(self, id, events).await
+    }
+    async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
+        shared::append_batch(self, batch).await
+    }
+    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
+        shared::events_after(self, id, after, limit).await
+    }
+    async fn ping(&self) -> AdapterResult<()> {
+        shared::ping(self).await
+    }
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        shared::create_key(self, key).await
+    }
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        shared::key_by_hash(self, key_hash).await
+    }
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        shared::list_keys(self).await
+    }
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        shared::revoke_key(self, name).await
+    }
+}
+
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds `$1`..`$14`: every column but `version`, in [`SESSION_COLUMNS`] order.
+/// Binds `$1`..`$14`: every column but `version`, in [`crate::codec::SESSION_COLUMNS`] order.
 fn bind_record<'q>(query: PgQuery<'q>, r: &SessionRecord) -> AdapterResult<PgQuery<'q>> {
     Ok(query
         .bind(r.id.as_str())

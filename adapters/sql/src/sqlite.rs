@@ -12,15 +12,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{Pool, Row};
 
 use crate::codec::{
-    SESSION_COLUMNS, data_from_db, from_db_int, from_json_text, json_text, kind_from_db,
-    list_query, page_from, status_from_db, timestamp_from_text, timestamp_to_text, to_db_int,
+    data_from_db, from_db_int, from_json_text, json_text, kind_from_db, status_from_db,
+    timestamp_from_text, timestamp_to_text, to_db_int,
 };
 use crate::config::{SqlDialect, SqlStoreConfig};
-use crate::error::{from_connect, from_migrate, from_sqlx, is_foreign_key_violation};
-use crate::{migrations, pool_options, shared};
+use crate::error::{from_connect, from_migrate, from_sqlx};
+use crate::shared::{self, Dialect};
+use crate::{migrations, pool_options};
 
 const DIALECT: SqlDialect = SqlDialect::Sqlite;
 
@@ -121,12 +122,44 @@ impl SqliteSessionStore {
     }
 }
 
-shared::session_store!(SqliteSessionStore);
+/// The dialect's own parts of the shared `SessionStore` code.
+impl Dialect for SqliteSessionStore {
+    type Db = sqlx::Sqlite;
+    const DIALECT: SqlDialect = DIALECT;
 
-impl SqliteSessionStore {
-    /// Stores the events of sessions whose entries passed [`shared::check_entry`], in one
-    /// transaction on the write connection; returns the ids that have no record, whose
-    /// events are left out. A stored seq is skipped.
+    fn reads(&self) -> &Pool<sqlx::Sqlite> {
+        &self.pool
+    }
+
+    fn writes(&self) -> &Pool<sqlx::Sqlite> {
+        &self.writes
+    }
+
+    fn bind_record<'q>(
+        query: SqliteQuery<'q>,
+        record: &SessionRecord,
+    ) -> AdapterResult<SqliteQuery<'q>> {
+        bind_record(query, record)
+    }
+
+    fn record_from_row(
+        row: &<sqlx::Sqlite as sqlx::Database>::Row,
+    ) -> AdapterResult<SessionRecord> {
+        record_from_row(row)
+    }
+
+    fn bind_key<'q>(query: SqliteQuery<'q>, key: &ApiKeyRecord) -> AdapterResult<SqliteQuery<'q>> {
+        bind_key(query, key)
+    }
+
+    fn key_from_row(row: &<sqlx::Sqlite as sqlx::Database>::Row) -> AdapterResult<ApiKeyRecord> {
+        key_from_row(row)
+    }
+
+    fn event_from_row(row: &<sqlx::Sqlite as sqlx::Database>::Row) -> AdapterResult<Event> {
+        event_from_row(row)
+    }
+
     async fn write_batch(
         &self,
         entries: &[SessionEvents<'_>],
@@ -170,6 +203,54 @@ impl SqliteSessionStore {
     }
 }
 
+#[async_trait]
+impl SessionStore for SqliteSessionStore {
+    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
+        shared::create(self, record).await
+    }
+    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
+        shared::get(self, id).await
+    }
+    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
+        shared::update(self, record).await
+    }
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> AdapterResult<SessionPage> {
+        shared::list(self, filter, limit, cursor).await
+    }
+    async fn delete(&self, id: &str) -> AdapterResult<()> {
+        shared::delete(self, id).await
+    }
+    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
+        shared::append_events(self, id, events).await
+    }
+    async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
+        shared::append_batch(self, batch).await
+    }
+    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
+        shared::events_after(self, id, after, limit).await
+    }
+    async fn ping(&self) -> AdapterResult<()> {
+        shared::ping(self).await
+    }
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        shared::create_key(self, key).await
+    }
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        shared::key_by_hash(self, key_hash).await
+    }
+    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        shared::list_keys(self).await
+    }
+    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        shared::revoke_key(self, name).await
+    }
+}
+
 /// Inserts `(session id, event)` rows in statements of 1, 2, 4 .. 256 rows, the largest
 /// that fits first; a stored seq is skipped.
 async fn insert_rows(
@@ -197,7 +278,7 @@ async fn insert_rows(
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds `$1`..`$14`: every column but `version`, in [`SESSION_COLUMNS`] order.
+/// Binds `$1`..`$14`: every column but `version`, in [`crate::codec::SESSION_COLUMNS`] order.
 fn bind_record<'q>(query: SqliteQuery<'q>, r: &SessionRecord) -> AdapterResult<SqliteQuery<'q>> {
     Ok(query
         .bind(r.id.clone())

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_runtime_api::contract::{sample_event, sample_record, session_store, unique_prefix};
+use agent_runtime_api::contract::{Behaviour, sample_event, sample_record, unique_prefix};
 use agent_runtime_api::{AdapterError, Budget, Event, SessionRecord, SessionStore};
 use agent_runtime_sql::{SqlStoreConfig, SqliteSessionStore, build};
 use chrono::{TimeZone, Utc};
@@ -18,31 +18,52 @@ fn sqlite_config(dir: &Path) -> SqlStoreConfig {
     SqlStoreConfig::new(format!("sqlite://{}", file.display()))
 }
 
-#[tokio::test]
-async fn sqlite_file_passes_the_contract() {
+/// Runs `behaviour` against a store in a SQLite file of its own.
+async fn on_sqlite_file(behaviour: Behaviour<dyn SessionStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = build(&sqlite_config(dir.path())).await.expect("build");
-    session_store(&*store).await;
-    store_specific_checks(store).await;
+    behaviour.check(&*store).await;
 }
 
-#[tokio::test]
-async fn sqlite_in_memory_passes_the_contract() {
-    let store = build(&SqlStoreConfig::new("sqlite::memory:"))
+agent_runtime_api::session_store_contract!(sqlite_file, with on_sqlite_file);
+
+agent_runtime_api::session_store_contract!(sqlite_in_memory, async {
+    build(&SqlStoreConfig::new("sqlite::memory:"))
         .await
-        .expect("build");
-    session_store(&*store).await;
-}
+        .expect("build")
+});
 
-#[tokio::test]
-async fn postgres_passes_the_contract() {
+/// Runs `behaviour` against a store on a fresh PostgreSQL database of its own, dropped
+/// afterwards; skipped (outside CI) without a server.
+async fn on_postgres(behaviour: Behaviour<dyn SessionStore>) {
     let Some(db) = pg::TestDatabase::create().await else {
         return;
     };
     let config = db.config();
     db.run(async move {
         let store = build(&config).await.expect("build");
-        session_store(&*store).await;
+        behaviour.check(&*store).await;
+    })
+    .await;
+}
+
+agent_runtime_api::session_store_contract!(postgres, with on_postgres);
+
+#[tokio::test]
+async fn sqlite_file_keeps_the_stores_own_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build(&sqlite_config(dir.path())).await.expect("build");
+    store_specific_checks(store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_stores_own_promises() {
+    let Some(db) = pg::TestDatabase::create().await else {
+        return;
+    };
+    let config = db.config();
+    db.run(async move {
+        let store = build(&config).await.expect("build");
         store_specific_checks(store).await;
         // A second start applies nothing and keeps the data.
         build(&config).await.expect("build again");

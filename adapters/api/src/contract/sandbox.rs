@@ -1,3 +1,4 @@
+//! The behaviours of [`crate::Sandbox`] and [`crate::SandboxProvider`], one function each.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -5,7 +6,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
-use super::unique_prefix;
+use super::{Behaviour, unique_prefix};
 use crate::{
     AdapterError, AdapterResult, AgentProcess, CommandSpec, ExitStatus, FileTree, RelPath, Sandbox,
     SandboxDir, SandboxProvider, SandboxSpec,
@@ -95,13 +96,56 @@ fn owned(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
     pairs.iter().map(|(p, s)| ((*p).to_owned(), *s)).collect()
 }
 
-/// Runs every behaviour of [`Sandbox`] and [`SandboxProvider`] against `provider`.
+/// Runs every behaviour of [`Sandbox`] and [`SandboxProvider`] against `provider`, one
+/// after the other; the first broken one panics. Tests should rather use
+/// [`sandbox_contract!`](crate::sandbox_contract), a test per behaviour.
+pub async fn sandbox_provider(provider: &dyn SandboxProvider) {
+    for behaviour in BEHAVIOURS {
+        behaviour.check(provider).await;
+    }
+}
+
+/// Every behaviour of [`Sandbox`] and [`SandboxProvider`], in the order of their
+/// `# Behavior` sections.
+pub const BEHAVIOURS: &[Behaviour<dyn SandboxProvider>] = crate::sandbox_contract!(@list);
+
+/// One test per behaviour of [`Sandbox`] and [`SandboxProvider`] (see
+/// [`crate::contract`]): a module name (optional, attributes before it), then a factory
+/// (`async { provider }`, giving the provider, an `Arc` or a `Box` of it) or
+/// `with runner` (an `async fn(Behaviour<dyn SandboxProvider>)`).
 ///
-/// Sandboxes are created with `owner_tag`, which should be unique to the call. Their
-/// processes run `sh`, `env`, `cat`, `pwd` and `sleep` from the test process's `PATH`, which
-/// the suite passes in the sandbox's environment.
-pub async fn sandbox_provider(provider: &dyn SandboxProvider, owner_tag: &str) {
-    let spec = SandboxSpec {
+/// Each behaviour creates its sandboxes with an owner tag of its own and terminates them
+/// all. Their processes run `sh`, `env`, `cat`, `pwd`, `stat` and `sleep` from the test
+/// process's `PATH`, which the behaviours pass in the sandbox's environment.
+#[macro_export]
+macro_rules! sandbox_contract {
+    ($($input:tt)*) => {
+        $crate::__contract! {
+            [$crate::contract::sandbox] [dyn $crate::SandboxProvider]
+            [
+                write_files_creates_parents_and_replaces,
+                agent_home_is_owner_only,
+                list_files_is_recursive_ordered_and_bounded,
+                read_file_returns_the_bytes_within_max_bytes,
+                open_file_streams_with_the_same_errors,
+                spawn_runs_in_the_workspace_with_only_the_given_environment,
+                spawn_pipes_output_input_and_exit_status,
+                terminate_kills_every_process_and_is_idempotent,
+                paths_are_absolute,
+                create_places_exactly_the_spec_files,
+                list_owned_reports_live_sandboxes_of_the_tag,
+                open_gives_a_handle_on_a_listed_sandbox,
+                assign_hands_the_sandbox_to_another_session,
+            ]
+            $($input)*
+        }
+    };
+}
+
+/// The spec of the behaviours' sandboxes: two workspace files, one agent home file, the
+/// test process's `PATH` and one variable of its own.
+fn sample_spec(owner_tag: &str) -> SandboxSpec {
+    SandboxSpec {
         session_id: unique_prefix("sb"),
         owner_tag: owner_tag.to_owned(),
         workspace: tree(&[("README.md", "hello\n"), ("src/main.rs", "fn main() {}\n")]),
@@ -110,73 +154,58 @@ pub async fn sandbox_provider(provider: &dyn SandboxProvider, owner_tag: &str) {
             ("PATH".to_owned(), std::env::var("PATH").unwrap_or_default()),
             ("SPEC_VAR".to_owned(), "spec-value".to_owned()),
         ]),
-    };
-    let sandbox = provider.create(&spec).await.expect("create");
-    files(sandbox.as_ref()).await;
-    processes(sandbox.as_ref()).await;
-    ownership(provider, sandbox.as_ref(), &spec).await;
-    empty_sandbox(provider, owner_tag).await;
-    listing_limit(provider, owner_tag).await;
-    termination(provider, sandbox.as_ref(), owner_tag).await;
-}
-
-/// A listing of more files than `max_entries` is refused, one within it is whole.
-async fn listing_limit(provider: &dyn SandboxProvider, owner_tag: &str) {
-    let spec = SandboxSpec {
-        session_id: unique_prefix("many"),
-        owner_tag: owner_tag.to_owned(),
-        ..SandboxSpec::default()
-    };
-    let sandbox = provider.create(&spec).await.expect("create");
-    let sandbox = sandbox.as_ref();
-    let mut many = FileTree::default();
-    for n in 0..12 {
-        many.insert(rel(&format!("many/{n}.txt")), "x");
     }
-    sandbox
-        .write_files(SandboxDir::AgentHome, &many)
-        .await
-        .expect("write many files");
-    assert!(
-        matches!(
-            sandbox.list_files(SandboxDir::AgentHome, 10).await,
-            Err(AdapterError::TooLarge(_))
-        ),
-        "a directory of more files than max_entries is TooLarge"
-    );
-    let listed = sandbox
-        .list_files(SandboxDir::AgentHome, 100)
-        .await
-        .expect("list within the limit");
-    assert_eq!(listed.len(), 12, "{listed:?}");
-    sandbox.terminate().await.expect("terminate");
 }
 
-async fn files(sandbox: &dyn Sandbox) {
-    assert!(
-        sandbox.workspace_path().starts_with('/') && sandbox.agent_home_path().starts_with('/'),
-        "workspace_path and agent_home_path are absolute"
-    );
-    assert_ne!(sandbox.workspace_path(), sandbox.agent_home_path());
-    assert_eq!(
-        paths_and_sizes(sandbox, SandboxDir::Workspace).await,
-        owned(&[("README.md", 6), ("src/main.rs", 13)]),
-        "create places exactly the spec's workspace files; list_files is recursive, \
-         ordered by path, with sizes"
-    );
-    assert_eq!(
-        paths_and_sizes(sandbox, SandboxDir::AgentHome).await,
-        owned(&[("settings.json", 2)]),
-        "create places exactly the spec's agent home files"
-    );
-    let contents = read(sandbox, SandboxDir::Workspace, "src/main.rs");
-    assert_eq!(contents.await.expect("read_file"), &b"fn main() {}\n"[..]);
-    let missing = read(sandbox, SandboxDir::Workspace, "nope/missing.txt");
-    assert!(
-        matches!(missing.await, Err(AdapterError::NotFound(_))),
-        "read_file of a missing file is NotFound"
-    );
+/// The sandboxes of one behaviour, under an owner tag of its own.
+struct Fixture<'a> {
+    provider: &'a dyn SandboxProvider,
+    owner_tag: String,
+}
 
+impl<'a> Fixture<'a> {
+    fn new(provider: &'a dyn SandboxProvider) -> Self {
+        Fixture {
+            provider,
+            owner_tag: unique_prefix("contract-owner"),
+        }
+    }
+
+    /// A sandbox of [`sample_spec`].
+    async fn sandbox(&self) -> Box<dyn Sandbox> {
+        self.create(&sample_spec(&self.owner_tag)).await
+    }
+
+    async fn create(&self, spec: &SandboxSpec) -> Box<dyn Sandbox> {
+        self.provider.create(spec).await.expect("create")
+    }
+
+    /// Terminates `sandboxes` and checks that none of the behaviour's is left.
+    async fn finish(self, sandboxes: &[&dyn Sandbox]) {
+        for sandbox in sandboxes {
+            timeout(PATIENCE, sandbox.terminate())
+                .await
+                .expect("terminate finishes")
+                .expect("terminate");
+        }
+        let listed = self
+            .provider
+            .list_owned(&self.owner_tag)
+            .await
+            .expect("list_owned");
+        assert!(
+            listed.is_empty(),
+            "every sandbox of the behaviour was terminated: {listed:?}"
+        );
+    }
+}
+
+/// `write_files` creates parent directories and replaces existing files, in the workspace
+/// and in the agent home, which are separate directories.
+pub async fn write_files_creates_parents_and_replaces(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
     let update = tree(&[
         ("README.md", "replaced"),
         ("a/b/c/deep.txt", "deep"),
@@ -216,23 +245,160 @@ async fn files(sandbox: &dyn Sandbox) {
         matches!(absent.await, Err(AdapterError::NotFound(_))),
         "the workspace and the agent home are separate directories"
     );
-    size_limits(sandbox, &binary).await;
-    owner_only_home(sandbox).await;
+    let (out, _, _) = run(sandbox, &shell("cat README.md", &[])).await;
+    assert_eq!(out, "replaced", "processes see the written files");
+    fixture.finish(&[sandbox]).await;
 }
 
-/// `projects/x/t.jsonl` in the agent home holds `binary`.
-async fn size_limits(sandbox: &dyn Sandbox, binary: &[u8]) {
+/// Files written to the agent home are readable only by their owner (mode 0600, and 0700
+/// for the directory): it holds the token of the runtime's tools.
+pub async fn agent_home_is_owner_only(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
+    let mut files = FileTree::default();
+    files.insert(rel("projects/x/t.jsonl"), "{}\n");
+    sandbox
+        .write_files(SandboxDir::AgentHome, &files)
+        .await
+        .expect("write_files in the agent home");
+    let home = sandbox.agent_home_path();
+    let script = format!("stat -c %a '{home}' '{home}/projects/x/t.jsonl'");
+    let (out, err, status) = run(sandbox, &shell(&script, &[])).await;
+    assert!(status.success(), "stat succeeds: {err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["700", "600"],
+        "the agent home is 0700 and its files 0600"
+    );
+    fixture.finish(&[sandbox]).await;
+}
+
+/// `list_files` lists regular files under the directory, recursively, ordered by path,
+/// with sizes; an empty directory gives an empty list; a directory of more than
+/// `max_entries` files is `TooLarge`.
+pub async fn list_files_is_recursive_ordered_and_bounded(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
+    let files = tree(&[
+        ("z/last.txt", "1"),
+        ("a/b/c/deep.txt", "deep"),
+        ("m.txt", ""),
+    ]);
+    sandbox
+        .write_files(SandboxDir::Workspace, &files)
+        .await
+        .unwrap();
+    assert_eq!(
+        paths_and_sizes(sandbox, SandboxDir::Workspace).await,
+        owned(&[
+            ("README.md", 6),
+            ("a/b/c/deep.txt", 4),
+            ("m.txt", 0),
+            ("src/main.rs", 13),
+            ("z/last.txt", 1),
+        ]),
+        "list_files is recursive, ordered by path, with sizes"
+    );
+
+    let empty_spec = SandboxSpec {
+        session_id: unique_prefix("sb-empty"),
+        owner_tag: fixture.owner_tag.clone(),
+        ..SandboxSpec::default()
+    };
+    let empty = fixture.create(&empty_spec).await;
+    for dir in [SandboxDir::Workspace, SandboxDir::AgentHome] {
+        assert!(
+            empty
+                .list_files(dir, MAX_ENTRIES)
+                .await
+                .expect("list_files")
+                .is_empty(),
+            "an empty directory gives an empty list"
+        );
+    }
+
+    let mut many = FileTree::default();
+    for n in 0..12 {
+        many.insert(rel(&format!("many/{n}.txt")), "x");
+    }
+    empty
+        .write_files(SandboxDir::AgentHome, &many)
+        .await
+        .expect("write many files");
+    assert!(
+        matches!(
+            empty.list_files(SandboxDir::AgentHome, 10).await,
+            Err(AdapterError::TooLarge(_))
+        ),
+        "a directory of more files than max_entries is TooLarge"
+    );
+    let listed = empty
+        .list_files(SandboxDir::AgentHome, 100)
+        .await
+        .expect("list within the limit");
+    assert_eq!(listed.len(), 12, "{listed:?}");
+    fixture.finish(&[sandbox, empty.as_ref()]).await;
+}
+
+/// A binary file of 70 000 bytes in the agent home.
+async fn with_binary_file(sandbox: &dyn Sandbox) -> (RelPath, Vec<u8>) {
     let path = rel("projects/x/t.jsonl");
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let mut files = FileTree::default();
+    files.insert(path.clone(), binary.clone());
+    sandbox
+        .write_files(SandboxDir::AgentHome, &files)
+        .await
+        .expect("write_files");
+    (path, binary)
+}
+
+/// `read_file` returns the bytes of a regular file; a missing file is `NotFound`, one of
+/// more than `max_bytes` is `TooLarge`.
+pub async fn read_file_returns_the_bytes_within_max_bytes(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
+    let contents = read(sandbox, SandboxDir::Workspace, "src/main.rs");
+    assert_eq!(contents.await.expect("read_file"), &b"fn main() {}\n"[..]);
+    let missing = read(sandbox, SandboxDir::Workspace, "nope/missing.txt");
+    assert!(
+        matches!(missing.await, Err(AdapterError::NotFound(_))),
+        "read_file of a missing file is NotFound"
+    );
+    let (path, binary) = with_binary_file(sandbox).await;
     let size = binary.len() as u64;
     let home = SandboxDir::AgentHome;
     let over = sandbox.read_file(home, &path, size - 1).await;
     assert!(
         matches!(over, Err(AdapterError::TooLarge(_))),
-        "read_file of a file over max_bytes is TooLarge: {over:?}"
+        "read_file of a file over max_bytes is TooLarge: {:?}",
+        over.map(|b| b.len())
     );
     let at = sandbox.read_file(home, &path, size).await;
     assert_eq!(at.expect("a file of exactly max_bytes"), binary);
+    let (_, _, status) = run(sandbox, &shell("echo made > made.txt", &[])).await;
+    assert!(status.success());
+    let made = read(sandbox, SandboxDir::Workspace, "made.txt");
+    assert_eq!(
+        made.await.expect("a file a process wrote"),
+        &b"made\n"[..],
+        "read_file sees what processes write"
+    );
+    fixture.finish(&[sandbox]).await;
+}
 
+/// `open_file` is `read_file` as a stream: the same errors, before it returns, and a
+/// reader of at most `max_bytes`.
+pub async fn open_file_streams_with_the_same_errors(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
+    let (path, binary) = with_binary_file(sandbox).await;
+    let size = binary.len() as u64;
+    let home = SandboxDir::AgentHome;
     let mut opened = sandbox
         .open_file(home, &path, size)
         .await
@@ -256,22 +422,17 @@ async fn size_limits(sandbox: &dyn Sandbox, binary: &[u8]) {
         matches!(missing, Err(AdapterError::NotFound(_))),
         "open_file of a missing file is NotFound"
     );
+    fixture.finish(&[sandbox]).await;
 }
 
-/// The agent home holds tokens: only its owner may read it or the files written to it.
-async fn owner_only_home(sandbox: &dyn Sandbox) {
-    let home = sandbox.agent_home_path();
-    let script = format!("stat -c %a '{home}' '{home}/projects/x/t.jsonl'");
-    let (out, err, status) = run(sandbox, &shell(&script, &[])).await;
-    assert!(status.success(), "stat succeeds: {err}");
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        ["700", "600"],
-        "the agent home is 0700 and its files 0600"
-    );
-}
-
-async fn processes(sandbox: &dyn Sandbox) {
+/// `spawn` starts a process with the workspace as its working directory and only the
+/// spec's and the command's environment variables (the command's win).
+pub async fn spawn_runs_in_the_workspace_with_only_the_given_environment(
+    provider: &dyn SandboxProvider,
+) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
     let (out, _, status) = run(sandbox, &shell("pwd", &[])).await;
     assert_eq!(
         out.trim_end(),
@@ -279,17 +440,6 @@ async fn processes(sandbox: &dyn Sandbox) {
         "spawn runs in the workspace"
     );
     assert!(status.success(), "pwd succeeds: {status}");
-
-    let (out, _, _) = run(sandbox, &shell("cat README.md", &[])).await;
-    assert_eq!(out, "replaced", "processes see the written files");
-    let (_, _, status) = run(sandbox, &shell("echo made > made.txt", &[])).await;
-    assert!(status.success());
-    let made = read(sandbox, SandboxDir::Workspace, "made.txt");
-    assert_eq!(
-        made.await.expect("a file a process wrote"),
-        &b"made\n"[..],
-        "read_file sees what processes write"
-    );
 
     // SAFETY: edition 2024 marks set_var unsafe because another thread may read the
     // environment at the same time. The value is a constant set before the spawn that must
@@ -312,7 +462,15 @@ async fn processes(sandbox: &dyn Sandbox) {
     );
     let (out, _, _) = run(sandbox, &shell("echo $SPEC_VAR", &[("SPEC_VAR", "mine")])).await;
     assert_eq!(out, "mine\n", "the command's variables override the spec's");
+    fixture.finish(&[sandbox]).await;
+}
 
+/// A spawned process's stdout carries what it prints, in order, apart from its stderr;
+/// its stdin reaches it; `exit` resolves with its status when it ends.
+pub async fn spawn_pipes_output_input_and_exit_status(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
     let script = "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done; \
                   echo oops >&2; exit 7";
     let (out, err, status) = run(sandbox, &shell(script, &[])).await;
@@ -330,83 +488,15 @@ async fn processes(sandbox: &dyn Sandbox) {
     let (out, _, status) = collect(cat, b"ping\npong\n").await;
     assert_eq!(out, "ping\npong\n", "stdin reaches the process");
     assert!(status.success(), "cat ends when stdin closes: {status}");
+    fixture.finish(&[sandbox]).await;
 }
 
-async fn ownership(provider: &dyn SandboxProvider, sandbox: &dyn Sandbox, spec: &SandboxSpec) {
-    let listed = provider
-        .list_owned(&spec.owner_tag)
-        .await
-        .expect("list_owned");
-    let entry = listed.iter().find(|info| info.id == sandbox.id());
-    assert_eq!(
-        entry.map(|info| info.session_id.as_str()),
-        Some(spec.session_id.as_str()),
-        "list_owned includes a live sandbox with its session id: {listed:?}"
-    );
-    let stranger = provider.list_owned(&unique_prefix("other-owner")).await;
-    assert!(
-        stranger.expect("list_owned").is_empty(),
-        "list_owned only reports sandboxes created with the tag"
-    );
-    let opened = provider.open(sandbox.id()).await.expect("open a listed id");
-    assert_eq!(opened.id(), sandbox.id());
-    let contents = read(opened.as_ref(), SandboxDir::Workspace, "README.md");
-    assert_eq!(
-        contents.await.expect("read through an opened handle"),
-        &b"replaced"[..]
-    );
-    let unknown = provider.open(&unique_prefix("no-such-sandbox")).await;
-    assert!(
-        matches!(unknown, Err(AdapterError::NotFound(_))),
-        "open of an unknown id is NotFound"
-    );
-}
-
-async fn empty_sandbox(provider: &dyn SandboxProvider, owner_tag: &str) {
-    let spec = SandboxSpec {
-        session_id: unique_prefix("sb-empty"),
-        owner_tag: owner_tag.to_owned(),
-        ..SandboxSpec::default()
-    };
-    let sandbox = provider
-        .create(&spec)
-        .await
-        .expect("create an empty sandbox");
-    for dir in [SandboxDir::Workspace, SandboxDir::AgentHome] {
-        assert!(
-            sandbox
-                .list_files(dir, MAX_ENTRIES)
-                .await
-                .expect("list_files")
-                .is_empty(),
-            "an empty directory gives an empty list"
-        );
-    }
-    assignment(provider, sandbox.as_ref(), owner_tag).await;
-    sandbox
-        .terminate()
-        .await
-        .expect("terminate an idle sandbox");
-}
-
-/// A sandbox handed to another session is listed under it, and reopens with the same
-/// directories (a warm pool's sandbox, taken by a session).
-async fn assignment(provider: &dyn SandboxProvider, sandbox: &dyn Sandbox, owner_tag: &str) {
-    let session_id = unique_prefix("sb-assigned");
-    sandbox.assign(&session_id).await.expect("assign");
-    let listed = provider.list_owned(owner_tag).await.expect("list_owned");
-    let entry = listed.iter().find(|info| info.id == sandbox.id());
-    assert_eq!(
-        entry.map(|info| info.session_id.as_str()),
-        Some(session_id.as_str()),
-        "list_owned reports the session it was handed to: {listed:?}"
-    );
-    let opened = provider.open(sandbox.id()).await.expect("open");
-    assert_eq!(opened.workspace_path(), sandbox.workspace_path());
-    assert_eq!(opened.agent_home_path(), sandbox.agent_home_path());
-}
-
-async fn termination(provider: &dyn SandboxProvider, sandbox: &dyn Sandbox, owner_tag: &str) {
+/// `terminate` kills every process of the sandbox and releases it; it is idempotent.
+/// After it, a spawned process's `exit` resolves.
+pub async fn terminate_kills_every_process_and_is_idempotent(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
     let mut process = sandbox
         .spawn(&shell("sleep 1000 & sleep 1000", &[]))
         .await
@@ -426,13 +516,132 @@ async fn termination(provider: &dyn SandboxProvider, sandbox: &dyn Sandbox, owne
         .expect("terminate kills the process's children too")
         .expect("read stdout");
     sandbox.terminate().await.expect("terminate is idempotent");
-    let listed = provider.list_owned(owner_tag).await.expect("list_owned");
+    let listed = provider
+        .list_owned(&fixture.owner_tag)
+        .await
+        .expect("list_owned");
     assert!(
         listed.iter().all(|info| info.id != sandbox.id()),
         "a terminated sandbox is not listed: {listed:?}"
     );
+    fixture.finish(&[]).await;
+}
+
+/// `workspace_path` and `agent_home_path` are absolute paths as processes inside the
+/// sandbox see them, and not the same.
+pub async fn paths_are_absolute(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
     assert!(
-        listed.is_empty(),
-        "every sandbox of the suite was terminated: {listed:?}"
+        sandbox.workspace_path().starts_with('/') && sandbox.agent_home_path().starts_with('/'),
+        "workspace_path and agent_home_path are absolute"
     );
+    assert_ne!(sandbox.workspace_path(), sandbox.agent_home_path());
+    let home = sandbox.agent_home_path();
+    let (out, err, status) =
+        run(sandbox, &shell(&format!("cat '{home}/settings.json'"), &[])).await;
+    assert!(
+        status.success(),
+        "a process reads the agent home at its path: {err}"
+    );
+    assert_eq!(out, "{}", "the agent home's path is where its files are");
+    fixture.finish(&[sandbox]).await;
+}
+
+/// `create` returns a sandbox whose workspace and agent home hold exactly the spec's
+/// files.
+pub async fn create_places_exactly_the_spec_files(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
+    assert_eq!(
+        paths_and_sizes(sandbox, SandboxDir::Workspace).await,
+        owned(&[("README.md", 6), ("src/main.rs", 13)]),
+        "create places exactly the spec's workspace files"
+    );
+    assert_eq!(
+        paths_and_sizes(sandbox, SandboxDir::AgentHome).await,
+        owned(&[("settings.json", 2)]),
+        "create places exactly the spec's agent home files"
+    );
+    let contents = read(sandbox, SandboxDir::Workspace, "src/main.rs");
+    assert_eq!(contents.await.expect("read_file"), &b"fn main() {}\n"[..]);
+    fixture.finish(&[sandbox]).await;
+}
+
+/// `list_owned(owner_tag)` returns the sandboxes created with that tag that have not been
+/// terminated, each with its session id, and no other's.
+pub async fn list_owned_reports_live_sandboxes_of_the_tag(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let spec = sample_spec(&fixture.owner_tag);
+    let sandbox = fixture.create(&spec).await;
+    let listed = provider
+        .list_owned(&spec.owner_tag)
+        .await
+        .expect("list_owned");
+    let entry = listed.iter().find(|info| info.id == sandbox.id());
+    assert_eq!(
+        entry.map(|info| info.session_id.as_str()),
+        Some(spec.session_id.as_str()),
+        "list_owned includes a live sandbox with its session id: {listed:?}"
+    );
+    assert_eq!(listed.len(), 1, "and only the tag's: {listed:?}");
+    let stranger = provider.list_owned(&unique_prefix("other-owner")).await;
+    assert!(
+        stranger.expect("list_owned").is_empty(),
+        "list_owned only reports sandboxes created with the tag"
+    );
+    fixture.finish(&[sandbox.as_ref()]).await;
+}
+
+/// `open(id)` returns a handle on a sandbox from `list_owned`, to read its files and
+/// terminate it; an unknown id is `NotFound`.
+pub async fn open_gives_a_handle_on_a_listed_sandbox(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let opened = provider.open(sandbox.id()).await.expect("open a listed id");
+    assert_eq!(opened.id(), sandbox.id());
+    assert_eq!(opened.workspace_path(), sandbox.workspace_path());
+    assert_eq!(opened.agent_home_path(), sandbox.agent_home_path());
+    let contents = read(opened.as_ref(), SandboxDir::Workspace, "README.md");
+    assert_eq!(
+        contents.await.expect("read through an opened handle"),
+        &b"hello\n"[..]
+    );
+    let unknown = provider.open(&unique_prefix("no-such-sandbox")).await;
+    assert!(
+        matches!(unknown, Err(AdapterError::NotFound(_))),
+        "open of an unknown id is NotFound"
+    );
+    // Terminated through the opened handle: the sandbox is released.
+    fixture.finish(&[opened.as_ref()]).await;
+}
+
+/// A sandbox handed to another session (`assign`) is listed under it, and reopens with
+/// the same directories (a warm pool's sandbox, taken by a session).
+pub async fn assign_hands_the_sandbox_to_another_session(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let spec = SandboxSpec {
+        session_id: unique_prefix("sb-warm"),
+        owner_tag: fixture.owner_tag.clone(),
+        ..SandboxSpec::default()
+    };
+    let sandbox = fixture.create(&spec).await;
+    let session_id = unique_prefix("sb-assigned");
+    sandbox.assign(&session_id).await.expect("assign");
+    let listed = provider
+        .list_owned(&fixture.owner_tag)
+        .await
+        .expect("list_owned");
+    let entry = listed.iter().find(|info| info.id == sandbox.id());
+    assert_eq!(
+        entry.map(|info| info.session_id.as_str()),
+        Some(session_id.as_str()),
+        "list_owned reports the session it was handed to: {listed:?}"
+    );
+    let opened = provider.open(sandbox.id()).await.expect("open");
+    assert_eq!(opened.workspace_path(), sandbox.workspace_path());
+    assert_eq!(opened.agent_home_path(), sandbox.agent_home_path());
+    fixture.finish(&[sandbox.as_ref()]).await;
 }

@@ -1,8 +1,9 @@
+//! The behaviours of [`crate::SessionStore`], one function each.
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::unique_prefix;
+use super::{Behaviour, unique_prefix};
 use crate::{
     AdapterError, ApiKeyRecord, Budget, Event, EventKind, ForkedFrom, QuotaOverrides,
     SessionEvents, SessionFilter, SessionRecord, SessionStatus, SessionStore, Usage,
@@ -47,20 +48,48 @@ pub fn sample_event(seq: u64) -> Event {
     }
 }
 
-/// Runs every behaviour of [`SessionStore`] against `store`.
+/// Runs every behaviour of [`SessionStore`] against `store`, one after the other; the
+/// first broken one panics. Tests should rather use
+/// [`session_store_contract!`](crate::session_store_contract), a test per behaviour.
 pub async fn session_store(store: &dyn SessionStore) {
-    let p = unique_prefix("ss");
-    create_get_and_conflict(store, &p).await;
-    update_is_optimistic(store, &p).await;
-    forked_from_round_trips(store, &p).await;
-    every_status_and_kind(store, &p).await;
-    list_filters_and_pages(store, &p).await;
-    events_append_and_read(store, &p).await;
-    batch_append_isolates_sessions(store, &p).await;
-    batch_append_of_many_sessions(store, &p).await;
-    delete_cascades(store, &p).await;
-    api_keys(store, &p).await;
-    store.ping().await.expect("ping succeeds");
+    for behaviour in BEHAVIOURS {
+        behaviour.check(store).await;
+    }
+}
+
+/// Every behaviour of [`SessionStore`], in the order of its `# Behavior` section.
+pub const BEHAVIOURS: &[Behaviour<dyn SessionStore>] = crate::session_store_contract!(@list);
+
+/// One test per behaviour of [`SessionStore`] (see [`crate::contract`]): a module name
+/// (optional, attributes before it), then a factory (`async { store }`, giving the store,
+/// an `Arc` or a `Box` of it) or `with runner` (an `async fn(Behaviour<dyn SessionStore>)`
+/// that sets up a store and checks the behaviour against it).
+#[macro_export]
+macro_rules! session_store_contract {
+    ($($input:tt)*) => {
+        $crate::__contract! {
+            [$crate::contract::session_store] [dyn $crate::SessionStore]
+            [
+                create_stores_version_1_and_refuses_an_existing_id,
+                get_of_a_missing_id_is_none,
+                every_status_and_event_kind_round_trips,
+                update_is_optimistic,
+                forked_from_round_trips,
+                list_filters_orders_and_pages,
+                delete_removes_the_record_and_its_log,
+                append_events_is_ordered_and_idempotent,
+                append_batch_has_one_outcome_per_entry,
+                append_batch_keeps_each_log_whole,
+                events_after_returns_a_page_oldest_first,
+                ping_succeeds,
+                create_key_refuses_an_existing_name_or_hash,
+                key_by_hash_finds_exactly_its_key,
+                list_keys_is_ordered_by_name,
+                revoke_key_removes_the_key,
+            ]
+            $($input)*
+        }
+    };
 }
 
 /// An API key record as `keys create` would store it.
@@ -74,97 +103,42 @@ pub fn sample_key(name: &str, key_hash: &str) -> ApiKeyRecord {
     }
 }
 
-async fn api_keys(store: &dyn SessionStore, p: &str) {
-    // Hashes are hex of the prefix, so runs sharing a database never collide.
-    let hash = |label: &str| {
-        let text: String = format!("{p}-{label}")
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        text
-    };
-    let alice = sample_key(&format!("{p}-alice"), &hash("alice"));
-    let mut bob = sample_key(&format!("{p}-bob"), &hash("bob"));
-    bob.admin = true;
-    bob.quotas = QuotaOverrides {
-        max_live_sessions: Some(5),
-        max_stored_sessions: Some(0),
-        creates_per_minute: None,
-        messages_per_minute: Some(120),
-    };
-    assert_eq!(
-        store.key_by_hash(&alice.key_hash).await.unwrap(),
-        None,
-        "key_by_hash of a missing hash is None"
-    );
-    store.create_key(&bob).await.expect("create_key");
-    store.create_key(&alice).await.expect("create_key");
-    assert_eq!(
-        store.key_by_hash(&bob.key_hash).await.unwrap().as_ref(),
-        Some(&bob),
-        "key_by_hash returns what create_key stored, quotas and admin included"
-    );
-
-    let same_name = sample_key(&alice.name, &hash("other"));
-    let err = store
-        .create_key(&same_name)
-        .await
-        .expect_err("a name that exists fails");
-    assert!(
-        matches!(err, AdapterError::Conflict(_)),
-        "conflict, got {err:?}"
-    );
-    let same_hash = sample_key(&format!("{p}-carol"), &alice.key_hash);
-    let err = store
-        .create_key(&same_hash)
-        .await
-        .expect_err("a hash that exists fails");
-    assert!(
-        matches!(err, AdapterError::Conflict(_)),
-        "conflict, got {err:?}"
-    );
-    assert_eq!(
-        store.key_by_hash(&hash("other")).await.unwrap(),
-        None,
-        "a refused create stores nothing"
-    );
-
-    let mine: Vec<ApiKeyRecord> = store
-        .list_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.name.starts_with(p))
-        .collect();
-    assert_eq!(
-        mine,
-        vec![alice.clone(), bob.clone()],
-        "list_keys is ordered by name"
-    );
-
-    assert!(
-        store.revoke_key(&alice.name).await.unwrap(),
-        "revoke finds the key"
-    );
-    assert_eq!(
-        store.key_by_hash(&alice.key_hash).await.unwrap(),
-        None,
-        "a revoked key is not found"
-    );
-    assert!(
-        !store.revoke_key(&alice.name).await.unwrap(),
-        "revoking a missing name returns false"
-    );
-    store.revoke_key(&bob.name).await.unwrap();
+/// A key hash unique to `p`: hex of the prefix, so runs sharing a database never collide.
+fn hash(p: &str, label: &str) -> String {
+    format!("{p}-{label}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-async fn create_get_and_conflict(store: &dyn SessionStore, p: &str) {
-    let id = format!("{p}-create");
-    assert_eq!(
-        store.get(&id).await.unwrap(),
-        None,
-        "get of a missing id is None"
-    );
+/// Asserts that `result` failed with the error `expected` names.
+fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, AdapterError>,
+    expected: fn(&AdapterError) -> bool,
+    what: &str,
+) {
+    match result {
+        Err(e) if expected(&e) => {}
+        other => panic!("{what}, got {other:?}"),
+    }
+}
+
+fn conflict(e: &AdapterError) -> bool {
+    matches!(e, AdapterError::Conflict(_))
+}
+
+fn not_found(e: &AdapterError) -> bool {
+    matches!(e, AdapterError::NotFound(_))
+}
+
+fn invalid_input(e: &AdapterError) -> bool {
+    matches!(e, AdapterError::InvalidInput(_))
+}
+
+/// `create` stores a record with `version` 1; creating an id that exists fails with
+/// `Conflict` and changes nothing.
+pub async fn create_stores_version_1_and_refuses_an_existing_id(store: &dyn SessionStore) {
+    let id = unique_prefix("ss-create");
     let record = sample_record(&id, "alice");
     store.create(&record).await.expect("create");
     let got = store
@@ -176,13 +150,10 @@ async fn create_get_and_conflict(store: &dyn SessionStore, p: &str) {
 
     let mut other = sample_record(&id, "mallory");
     other.agent_type = "other".into();
-    let err = store
-        .create(&other)
-        .await
-        .expect_err("creating an existing id fails");
-    assert!(
-        matches!(err, AdapterError::Conflict(_)),
-        "conflict, got {err:?}"
+    assert_error(
+        store.create(&other).await,
+        conflict,
+        "creating an existing id is a conflict",
     );
     assert_eq!(
         store.get(&id).await.unwrap().unwrap(),
@@ -191,9 +162,128 @@ async fn create_get_and_conflict(store: &dyn SessionStore, p: &str) {
     );
 }
 
-/// A fork's record keeps where it came from through create, update, get and list; a
-/// record that is not a fork has none.
-async fn forked_from_round_trips(store: &dyn SessionStore, p: &str) {
+/// `get` of a missing id returns `Ok(None)`.
+pub async fn get_of_a_missing_id_is_none(store: &dyn SessionStore) {
+    let id = unique_prefix("ss-missing");
+    assert_eq!(
+        store.get(&id).await.unwrap(),
+        None,
+        "get of a missing id is None"
+    );
+    store.create(&sample_record(&id, "alice")).await.unwrap();
+    store.delete(&id).await.unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap(),
+        None,
+        "get of a deleted id is None"
+    );
+}
+
+/// Every [`crate::SessionStatus`] and every [`EventKind`] is stored and read back as it
+/// was written.
+pub async fn every_status_and_event_kind_round_trips(store: &dyn SessionStore) {
+    let id = unique_prefix("ss-every-status");
+    let mut record = sample_record(&id, "alice");
+    store.create(&record).await.unwrap();
+    for status in SessionStatus::ALL {
+        record.status = status;
+        record.version = store.update(&record).await.expect("update");
+        let stored = store.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.status,
+            status,
+            "status {} round-trips",
+            status.as_str()
+        );
+    }
+    let events: Vec<Event> = EventKind::ALL
+        .iter()
+        .zip(1..)
+        .map(|(kind, seq)| Event {
+            kind: *kind,
+            ..sample_event(seq)
+        })
+        .collect();
+    store.append_events(&id, &events).await.expect("append");
+    assert_eq!(
+        store.events_after(&id, 0, 100).await.unwrap(),
+        events,
+        "every event kind round-trips"
+    );
+}
+
+/// `update` succeeds only when the stored version equals `record.version`; it stores the
+/// record with `version + 1` and returns the new version. A stale version fails with
+/// `Conflict`, a missing record with `NotFound`; neither changes anything.
+pub async fn update_is_optimistic(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-update");
+    let id = format!("{p}-record");
+    let mut record = sample_record(&id, "alice");
+    store.create(&record).await.unwrap();
+
+    record.status = SessionStatus::Idle;
+    record.agent_session_id = Some("agent-1".into());
+    record.last_seq = 7;
+    record.usage = Usage {
+        input_tokens: 10,
+        output_tokens: 20,
+        cost_usd: 0.25,
+        turns: 1,
+    };
+    // An admin raised the budget: every limit changes, one to unlimited.
+    record.budget = Budget {
+        max_cost_usd: None,
+        max_tokens: Some(5_000_000),
+        max_turns: Some(20),
+    };
+    record.error = Some(crate::SessionError {
+        code: "agent_crashed".into(),
+        message: "x".into(),
+    });
+    record.updated_at = Utc.with_ymd_and_hms(2026, 2, 3, 4, 5, 6).unwrap();
+    let version = store
+        .update(&record)
+        .await
+        .expect("update at the current version");
+    assert_eq!(version, 2, "update returns version + 1");
+    let mut expected = record.clone();
+    expected.version = 2;
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap(),
+        expected,
+        "update stores every field"
+    );
+
+    record.status = SessionStatus::Failed;
+    assert_error(
+        store.update(&record).await,
+        conflict,
+        "a stale version is a conflict",
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap(),
+        expected,
+        "a stale update changes nothing"
+    );
+
+    let missing = sample_record(&format!("{p}-missing"), "alice");
+    assert_error(
+        store.update(&missing).await,
+        not_found,
+        "updating a missing record is not found",
+    );
+    assert_eq!(
+        store.get(&missing.id).await.unwrap(),
+        None,
+        "update does not create"
+    );
+}
+
+/// A fork's record keeps where it came from (`forked_from`: the source session, the seq
+/// it was forked at, the source's conversation if it had one) through `create`, `update`,
+/// `get` and `list`; a record that is not a fork has none.
+pub async fn forked_from_round_trips(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-fork");
     let owner = format!("{p}-fork-owner");
     let source = sample_record(&format!("{p}-fork-source"), &owner);
     store.create(&source).await.unwrap();
@@ -257,82 +347,18 @@ async fn forked_from_round_trips(store: &dyn SessionStore, p: &str) {
     }
 }
 
-async fn update_is_optimistic(store: &dyn SessionStore, p: &str) {
-    let id = format!("{p}-update");
-    let mut record = sample_record(&id, "alice");
-    store.create(&record).await.unwrap();
-
-    record.status = SessionStatus::Idle;
-    record.agent_session_id = Some("agent-1".into());
-    record.last_seq = 7;
-    record.usage = Usage {
-        input_tokens: 10,
-        output_tokens: 20,
-        cost_usd: 0.25,
-        turns: 1,
-    };
-    // An admin raised the budget: every limit changes, one to unlimited.
-    record.budget = Budget {
-        max_cost_usd: None,
-        max_tokens: Some(5_000_000),
-        max_turns: Some(20),
-    };
-    record.error = Some(crate::SessionError {
-        code: "agent_crashed".into(),
-        message: "x".into(),
-    });
-    record.updated_at = Utc.with_ymd_and_hms(2026, 2, 3, 4, 5, 6).unwrap();
-    let version = store
-        .update(&record)
-        .await
-        .expect("update at the current version");
-    assert_eq!(version, 2, "update returns version + 1");
-    let mut expected = record.clone();
-    expected.version = 2;
-    assert_eq!(
-        store.get(&id).await.unwrap().unwrap(),
-        expected,
-        "update stores every field"
-    );
-
-    record.status = SessionStatus::Failed;
-    let err = store
-        .update(&record)
-        .await
-        .expect_err("a stale version fails");
-    assert!(
-        matches!(err, AdapterError::Conflict(_)),
-        "conflict, got {err:?}"
-    );
-    assert_eq!(
-        store.get(&id).await.unwrap().unwrap(),
-        expected,
-        "a stale update changes nothing"
-    );
-
-    let missing = sample_record(&format!("{p}-update-missing"), "alice");
-    let err = store
-        .update(&missing)
-        .await
-        .expect_err("updating a missing record fails");
-    assert!(
-        matches!(err, AdapterError::NotFound(_)),
-        "not found, got {err:?}"
-    );
-    assert_eq!(
-        store.get(&missing.id).await.unwrap(),
-        None,
-        "update does not create"
-    );
-}
-
-async fn list_filters_and_pages(store: &dyn SessionStore, p: &str) {
+/// `list` returns records matching the filter ordered by id ascending, at most `limit` per
+/// page (`limit` 0 is treated as 1); `next_cursor` is `Some` exactly when more records
+/// follow; passing it back continues after the last record returned.
+pub async fn list_filters_orders_and_pages(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-list");
     // Owners unique to this run keep other runs' records out of the results.
     let owner = format!("{p}-owner");
     let other_owner = format!("{p}-other");
     let mut ids = Vec::new();
-    for i in 0..5 {
-        let mut record = sample_record(&format!("{p}-list-{i}"), &owner);
+    // Created out of order: the list orders by id, not by time of creation.
+    for i in [3, 0, 4, 1, 2] {
+        let mut record = sample_record(&format!("{p}-{i}"), &owner);
         if i % 2 == 1 {
             record.agent_type = "researcher".into();
         }
@@ -343,8 +369,9 @@ async fn list_filters_and_pages(store: &dyn SessionStore, p: &str) {
         }
         ids.push(record.id);
     }
+    ids.sort();
     store
-        .create(&sample_record(&format!("{p}-list-x"), &other_owner))
+        .create(&sample_record(&format!("{p}-x"), &other_owner))
         .await
         .unwrap();
 
@@ -362,7 +389,11 @@ async fn list_filters_and_pages(store: &dyn SessionStore, p: &str) {
         ..by_owner.clone()
     };
     let got: Vec<_> = store.list(&by_type, 100, None).await.unwrap().sessions;
-    assert_eq!(got.len(), 2, "list filters by agent type");
+    assert_eq!(
+        got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [ids[1].as_str(), ids[3].as_str()],
+        "list filters by agent type"
+    );
     let by_status = SessionFilter {
         statuses: vec![SessionStatus::Stopped],
         ..by_owner.clone()
@@ -396,46 +427,47 @@ async fn list_filters_and_pages(store: &dyn SessionStore, p: &str) {
     assert_eq!(one.sessions.len(), 1, "limit 0 is treated as 1");
 }
 
-async fn every_status_and_kind(store: &dyn SessionStore, p: &str) {
-    let id = format!("{p}-every-status");
-    let mut record = sample_record(&id, "alice");
-    store.create(&record).await.unwrap();
-    for status in SessionStatus::ALL {
-        record.status = status;
-        record.version = store.update(&record).await.expect("update");
-        let stored = store.get(&id).await.unwrap().unwrap();
-        assert_eq!(
-            stored.status,
-            status,
-            "status {} round-trips",
-            status.as_str()
-        );
-    }
-    let kinds = EventKind::ALL;
-    let events: Vec<Event> = kinds
-        .iter()
-        .zip(1..)
-        .map(|(kind, seq)| Event {
-            kind: *kind,
-            ..sample_event(seq)
-        })
-        .collect();
-    store.append_events(&id, &events).await.expect("append");
+/// `delete` removes the record and its whole event log; deleting a missing session
+/// succeeds.
+pub async fn delete_removes_the_record_and_its_log(store: &dyn SessionStore) {
+    let id = unique_prefix("ss-delete");
+    store.create(&sample_record(&id, "alice")).await.unwrap();
+    store
+        .append_events(&id, &[sample_event(1), sample_event(2)])
+        .await
+        .unwrap();
+    store.delete(&id).await.expect("delete");
     assert_eq!(
-        store.events_after(&id, 0, 100).await.unwrap(),
-        events,
-        "every event kind round-trips"
+        store.get(&id).await.unwrap(),
+        None,
+        "a deleted record is gone"
+    );
+    assert!(
+        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
+        "its log is gone too"
+    );
+    store
+        .delete(&id)
+        .await
+        .expect("deleting a missing session succeeds");
+
+    store
+        .create(&sample_record(&id, "alice"))
+        .await
+        .expect("the id can be used again");
+    assert!(
+        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
+        "with an empty log"
     );
 }
 
-async fn events_append_and_read(store: &dyn SessionStore, p: &str) {
-    let id = format!("{p}-events");
+/// `append_events` stores events whose seq is strictly increasing within the call;
+/// re-appending an event whose seq is already stored is ignored (idempotent), so a retry
+/// after a lost answer is safe. Appending to a session without a record fails with
+/// `NotFound`.
+pub async fn append_events_is_ordered_and_idempotent(store: &dyn SessionStore) {
+    let id = unique_prefix("ss-append");
     store.create(&sample_record(&id, "alice")).await.unwrap();
-    assert!(
-        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
-        "a new log is empty"
-    );
-
     let first: Vec<Event> = (1..=3).map(sample_event).collect();
     store.append_events(&id, &first).await.expect("append");
     store
@@ -448,54 +480,47 @@ async fn events_append_and_read(store: &dyn SessionStore, p: &str) {
         .append_events(&id, &[])
         .await
         .expect("an empty batch succeeds");
-
-    let all = store.events_after(&id, 0, 100).await.unwrap();
     let expected: Vec<Event> = (1..=6).map(sample_event).collect();
     assert_eq!(
-        all, expected,
+        store.events_after(&id, 0, 100).await.unwrap(),
+        expected,
         "events come back verbatim, once each, oldest first"
-    );
-    assert_eq!(
-        store.events_after(&id, 2, 2).await.unwrap(),
-        expected[2..4],
-        "after and limit"
-    );
-    assert!(
-        store.events_after(&id, 6, 10).await.unwrap().is_empty(),
-        "nothing after the last"
     );
 
     let unordered = [sample_event(8), sample_event(7)];
-    let err = store
-        .append_events(&id, &unordered)
-        .await
-        .expect_err("unordered batch fails");
-    assert!(
-        matches!(err, AdapterError::InvalidInput(_)),
-        "invalid input, got {err:?}"
+    assert_error(
+        store.append_events(&id, &unordered).await,
+        invalid_input,
+        "an unordered batch is invalid input",
+    );
+    let repeated = [sample_event(8), sample_event(8)];
+    assert_error(
+        store.append_events(&id, &repeated).await,
+        invalid_input,
+        "a repeated seq is invalid input",
+    );
+    assert_eq!(
+        store.events_after(&id, 0, 100).await.unwrap(),
+        expected,
+        "a refused batch stores nothing"
     );
 
-    let err = store
-        .append_events(&format!("{p}-no-such-session"), &[sample_event(1)])
-        .await
-        .expect_err("appending to a missing session fails");
-    assert!(
-        matches!(err, AdapterError::NotFound(_)),
-        "not found, got {err:?}"
-    );
-    assert!(
-        store
-            .events_after(&format!("{p}-no-such-session"), 0, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "a missing session has no events"
+    let missing = format!("{id}-no-such-session");
+    assert_error(
+        store.append_events(&missing, &[sample_event(1)]).await,
+        not_found,
+        "appending to a missing session is not found",
     );
 }
 
-async fn batch_append_isolates_sessions(store: &dyn SessionStore, p: &str) {
+/// `append_batch` appends the events of many sessions at once and returns one outcome per
+/// entry, in the order of the entries: each entry succeeds or fails exactly as
+/// `append_events` of that entry alone would, and one entry's failure leaves the other
+/// entries' events stored; a retried batch stores each event once.
+pub async fn append_batch_has_one_outcome_per_entry(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-batch");
     let [a, b, gone, unordered, quiet, gone_quiet] =
-        ["a", "b", "gone", "unordered", "quiet", "gone-quiet"].map(|s| format!("{p}-batch-{s}"));
+        ["a", "b", "gone", "unordered", "quiet", "gone-quiet"].map(|s| format!("{p}-{s}"));
     for id in [&a, &b, &unordered, &quiet] {
         store.create(&sample_record(id, "alice")).await.unwrap();
     }
@@ -601,12 +626,14 @@ async fn batch_append_isolates_sessions(store: &dyn SessionStore, p: &str) {
     assert_eq!(store.events_after(&b, 0, 10).await.unwrap(), b_events);
 }
 
-async fn batch_append_of_many_sessions(store: &dyn SessionStore, p: &str) {
-    let ids: Vec<String> = (0..12).map(|i| format!("{p}-many-{i:02}")).collect();
+/// A batch of many sessions, at different points of their logs as a running writer sees
+/// them, leaves every session's log whole, in order, and only its own.
+pub async fn append_batch_keeps_each_log_whole(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-many");
+    let ids: Vec<String> = (0..12).map(|i| format!("{p}-{i:02}")).collect();
     for id in &ids {
         store.create(&sample_record(id, "alice")).await.unwrap();
     }
-    // Sessions at different points of their logs, as a running writer sees them.
     let logs: Vec<Vec<Event>> = (0..ids.len() as u64)
         .map(|i| (1..=5 + i).map(sample_event).collect())
         .collect();
@@ -640,34 +667,176 @@ async fn batch_append_of_many_sessions(store: &dyn SessionStore, p: &str) {
     }
 }
 
-async fn delete_cascades(store: &dyn SessionStore, p: &str) {
-    let id = format!("{p}-delete");
+/// `events_after(id, seq, limit)` returns the events with seq greater than `seq`, oldest
+/// first, at most `limit`; a missing session gives an empty list.
+pub async fn events_after_returns_a_page_oldest_first(store: &dyn SessionStore) {
+    let id = unique_prefix("ss-events");
     store.create(&sample_record(&id, "alice")).await.unwrap();
-    store
-        .append_events(&id, &[sample_event(1), sample_event(2)])
-        .await
-        .unwrap();
-    store.delete(&id).await.expect("delete");
+    assert!(
+        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
+        "a new log is empty"
+    );
+    let expected: Vec<Event> = (1..=6).map(sample_event).collect();
+    store.append_events(&id, &expected).await.unwrap();
     assert_eq!(
-        store.get(&id).await.unwrap(),
-        None,
-        "a deleted record is gone"
+        store.events_after(&id, 0, 100).await.unwrap(),
+        expected,
+        "every event, oldest first"
+    );
+    assert_eq!(
+        store.events_after(&id, 2, 2).await.unwrap(),
+        expected[2..4],
+        "after and limit"
     );
     assert!(
-        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
-        "its log is gone too"
+        store.events_after(&id, 6, 10).await.unwrap().is_empty(),
+        "nothing after the last"
     );
-    store
-        .delete(&id)
-        .await
-        .expect("deleting a missing session succeeds");
+    assert!(
+        store
+            .events_after(&format!("{id}-no-such-session"), 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a missing session has no events"
+    );
+}
 
-    store
-        .create(&sample_record(&id, "alice"))
-        .await
-        .expect("the id can be used again");
-    assert!(
-        store.events_after(&id, 0, 10).await.unwrap().is_empty(),
-        "with an empty log"
+/// `ping` succeeds when the backend answers.
+pub async fn ping_succeeds(store: &dyn SessionStore) {
+    store.ping().await.expect("ping succeeds");
+}
+
+/// `create_key` stores a key; a name or hash that exists fails with `Conflict` and
+/// changes nothing.
+pub async fn create_key_refuses_an_existing_name_or_hash(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-key-create");
+    let alice = sample_key(&format!("{p}-alice"), &hash(&p, "alice"));
+    store.create_key(&alice).await.expect("create_key");
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap().as_ref(),
+        Some(&alice),
+        "create_key stores the key"
     );
+    let same_name = sample_key(&alice.name, &hash(&p, "other"));
+    assert_error(
+        store.create_key(&same_name).await,
+        conflict,
+        "a name that exists is a conflict",
+    );
+    let same_hash = sample_key(&format!("{p}-carol"), &alice.key_hash);
+    assert_error(
+        store.create_key(&same_hash).await,
+        conflict,
+        "a hash that exists is a conflict",
+    );
+    assert_eq!(
+        store.key_by_hash(&hash(&p, "other")).await.unwrap(),
+        None,
+        "a refused create stores nothing"
+    );
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap().as_ref(),
+        Some(&alice),
+        "a refused create changes nothing"
+    );
+    store.revoke_key(&alice.name).await.unwrap();
+}
+
+/// `key_by_hash` returns the key stored with exactly this hash, or `Ok(None)`.
+pub async fn key_by_hash_finds_exactly_its_key(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-key-hash");
+    let alice = sample_key(&format!("{p}-alice"), &hash(&p, "alice"));
+    let mut bob = sample_key(&format!("{p}-bob"), &hash(&p, "bob"));
+    bob.admin = true;
+    bob.quotas = QuotaOverrides {
+        max_live_sessions: Some(5),
+        max_stored_sessions: Some(0),
+        creates_per_minute: None,
+        messages_per_minute: Some(120),
+    };
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap(),
+        None,
+        "key_by_hash of a missing hash is None"
+    );
+    store.create_key(&bob).await.expect("create_key");
+    store.create_key(&alice).await.expect("create_key");
+    assert_eq!(
+        store.key_by_hash(&bob.key_hash).await.unwrap().as_ref(),
+        Some(&bob),
+        "key_by_hash returns what create_key stored, quotas and admin included"
+    );
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap().as_ref(),
+        Some(&alice),
+        "each hash finds its own key"
+    );
+    let prefix: String = alice.key_hash.chars().take(8).collect();
+    assert_eq!(
+        store.key_by_hash(&prefix).await.unwrap(),
+        None,
+        "a part of a hash finds nothing"
+    );
+    for key in [&alice, &bob] {
+        store.revoke_key(&key.name).await.unwrap();
+    }
+}
+
+/// `list_keys` returns every key, ordered by name ascending.
+pub async fn list_keys_is_ordered_by_name(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-key-list");
+    let keys: Vec<ApiKeyRecord> = ["carol", "alice", "bob"]
+        .iter()
+        .map(|name| sample_key(&format!("{p}-{name}"), &hash(&p, name)))
+        .collect();
+    for key in &keys {
+        store.create_key(key).await.expect("create_key");
+    }
+    let mine: Vec<ApiKeyRecord> = store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.name.starts_with(&p))
+        .collect();
+    let mut expected = keys.clone();
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(mine, expected, "list_keys is every key, ordered by name");
+    for key in &keys {
+        store.revoke_key(&key.name).await.unwrap();
+    }
+}
+
+/// `revoke_key` removes the key with this name and returns `true`; a missing name returns
+/// `false`. A revoked key is no longer found by `key_by_hash`.
+pub async fn revoke_key_removes_the_key(store: &dyn SessionStore) {
+    let p = unique_prefix("ss-key-revoke");
+    let alice = sample_key(&format!("{p}-alice"), &hash(&p, "alice"));
+    let bob = sample_key(&format!("{p}-bob"), &hash(&p, "bob"));
+    store.create_key(&alice).await.unwrap();
+    store.create_key(&bob).await.unwrap();
+    assert!(
+        store.revoke_key(&alice.name).await.unwrap(),
+        "revoke finds the key"
+    );
+    assert_eq!(
+        store.key_by_hash(&alice.key_hash).await.unwrap(),
+        None,
+        "a revoked key is not found"
+    );
+    assert!(
+        !store.list_keys().await.unwrap().contains(&alice),
+        "a revoked key is not listed"
+    );
+    assert!(
+        !store.revoke_key(&alice.name).await.unwrap(),
+        "revoking a missing name returns false"
+    );
+    assert_eq!(
+        store.key_by_hash(&bob.key_hash).await.unwrap().as_ref(),
+        Some(&bob),
+        "revoke removes only its own key"
+    );
+    store.revoke_key(&bob.name).await.unwrap();
 }

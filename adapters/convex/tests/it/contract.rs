@@ -1,8 +1,9 @@
 //! The adapter contract suites, and the paging and batching behind them.
 
-use agent_runtime_api::contract::{blob_store, sample_event, sample_record, session_store};
+use agent_runtime_api::contract::{Behaviour, sample_bundles, sample_event, sample_record};
 use agent_runtime_api::{
-    AdapterError, Event, FileEntry, FileTree, ProfileBundle, RelPath, SessionStore,
+    AdapterError, BlobStore, Event, FileEntry, FileTree, ProfileBundle, ProfileSource, RelPath,
+    SessionStore,
 };
 use agent_runtime_convex::{
     ConvexClient, ConvexProfileSource, ConvexSessionStore, build_blob_store, build_profile_source,
@@ -14,23 +15,43 @@ use serde_json::value::RawValue;
 
 use crate::fake;
 
-#[tokio::test]
-async fn session_store_passes_the_contract() {
+agent_runtime_api::session_store_contract!(session_store, with on_session_store);
+
+/// Runs `behaviour` against the session store on a fake deployment of its own.
+async fn on_session_store(behaviour: Behaviour<dyn SessionStore>) {
     let (_fake, config) = fake().await;
     let store = build_session_store(&config).expect("build");
-    session_store(store.as_ref()).await;
+    behaviour.check(store.as_ref()).await;
 }
 
-#[tokio::test]
-async fn blob_store_passes_the_contract() {
+agent_runtime_api::blob_store_contract!(blob_store, with on_blob_store);
+
+/// Runs `behaviour` against the blob store on a fake deployment of its own; what the
+/// behaviour deleted is gone from file storage too.
+async fn on_blob_store(behaviour: Behaviour<dyn BlobStore>) {
     let (fake, config) = fake().await;
     let store = build_blob_store(&config).expect("build");
-    blob_store(store.as_ref()).await;
+    behaviour.check(store.as_ref()).await;
     assert_eq!(
         fake.with_db(|db| db.files().count()),
         0,
         "deleting blobs deletes their files from storage"
     );
+}
+
+agent_runtime_api::profile_source_contract!(profile_source, with on_profile_source);
+
+/// Runs `behaviour` against the profile source on a fake deployment holding the sample
+/// bundles, published through the adapter's own `put`.
+async fn on_profile_source(behaviour: Behaviour<dyn ProfileSource>) {
+    let (_fake, config) = fake().await;
+    let client = ConvexClient::new(&config).unwrap();
+    let publisher = ConvexProfileSource::new(client, config.functions.clone());
+    for bundle in sample_bundles() {
+        publisher.put(&bundle).await.expect("put");
+    }
+    let source = build_profile_source(&config).expect("build");
+    behaviour.check(source.as_ref()).await;
 }
 
 #[tokio::test]
