@@ -112,22 +112,9 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn SessionStore>, Catal
         error,
     };
     match &config.store {
-        StoreConfig::Sqlite(sqlite) => {
-            agent_runtime_sql::build(&agent_runtime_sql::SqlStoreConfig::new(sqlite.url.clone()))
-                .await
-                .map_err(|e| failed("sqlite", e))
-        }
-        StoreConfig::Postgres(postgres) => {
-            let sql = agent_runtime_sql::SqlStoreConfig {
-                url: postgres.url.expose().to_owned(),
-                max_connections: postgres.max_connections,
-                min_connections: postgres.min_connections,
-                acquire_timeout: postgres.acquire_timeout,
-            };
-            agent_runtime_sql::build(&sql)
-                .await
-                .map_err(|e| failed("postgres", e))
-        }
+        StoreConfig::Sqlite(sql) | StoreConfig::Postgres(sql) => agent_runtime_sql::build(sql)
+            .await
+            .map_err(|e| failed(store_kind(&config.store), e)),
         StoreConfig::Convex {} => {
             agent_runtime_convex::build_session_store(convex(config, "store")?)
                 .map_err(|e| failed("convex", e))

@@ -18,7 +18,6 @@
 //! `SandboxProvider` and `Sandbox` traits.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +28,8 @@ use agent_runtime_api::{
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::WarmPoolConfig;
 use crate::metrics::Metrics;
@@ -47,8 +48,10 @@ pub struct WarmPool {
     state: Mutex<PoolState>,
     /// Wakes the filler: a sandbox was taken or made.
     wake: Notify,
-    /// Set by [`WarmPool::drain`]; the filler stops and no sandbox is handed out.
-    stopped: AtomicBool,
+    /// Cancelled by [`WarmPool::drain`]; the filler stops and no sandbox is handed out.
+    stopped: CancellationToken,
+    /// The filler and every termination it left running, for `drain` to wait for.
+    tasks: TaskTracker,
 }
 
 #[derive(Default)]
@@ -89,14 +92,15 @@ impl WarmPool {
             metrics,
             state: Mutex::new(PoolState::default()),
             wake: Notify::new(),
-            stopped: AtomicBool::new(false),
+            stopped: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         })
     }
 
     /// Starts keeping `size` sandboxes ready, in the background. Needs a Tokio runtime.
     pub fn start(self: &Arc<Self>) {
         let pool = Arc::clone(self);
-        tokio::spawn(async move { pool.fill().await });
+        self.tasks.spawn(async move { pool.fill().await });
     }
 
     /// How many sandboxes are ready now.
@@ -106,13 +110,17 @@ impl WarmPool {
 
     /// Stops filling and terminates the ready sandboxes (at shutdown).
     pub async fn drain(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
+        self.stopped.cancel();
         self.wake.notify_one();
         let ready: Vec<Warm> = self.lock().ready.drain(..).collect();
         self.report_size();
         for warm in ready {
             terminate(warm.sandbox.as_ref()).await;
         }
+        // The filler ends its round (terminating what it makes from now on) and every
+        // termination under way finishes, so no sandbox outlives the runtime.
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
@@ -127,7 +135,7 @@ impl WarmPool {
     /// then sleeps until a sandbox is taken or made, or the oldest comes of age.
     async fn fill(self: Arc<Self>) {
         let mut backoff = FIRST_BACKOFF;
-        while !self.stopped.load(Ordering::SeqCst) {
+        while !self.stopped.is_cancelled() {
             for expired in self.take_expired() {
                 self.metrics.warm_pool_expired();
                 terminate(expired.sandbox.as_ref()).await;
@@ -143,7 +151,10 @@ impl WarmPool {
             };
             let made = futures::future::join_all((0..missing).map(|_| self.make())).await;
             if made.iter().any(|ok| !ok) {
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = self.stopped.cancelled() => {}
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
@@ -172,7 +183,7 @@ impl WarmPool {
             ..SandboxSpec::default()
         };
         let made = self.inner.create(&spec).await;
-        let stopped = self.stopped.load(Ordering::SeqCst);
+        let stopped = self.stopped.is_cancelled();
         let made = match made {
             Ok(sandbox) if !stopped => {
                 tracing::debug!(sandbox = sandbox.id(), "warm sandbox ready");
@@ -216,7 +227,7 @@ impl WarmPool {
 
     /// The oldest ready sandbox that has not come of age.
     fn take(&self) -> Option<Warm> {
-        if self.stopped.load(Ordering::SeqCst) {
+        if self.stopped.is_cancelled() {
             return None;
         }
         let mut state = self.lock();
@@ -229,7 +240,8 @@ impl WarmPool {
             }
             // Expired: the filler terminates what it finds; this one is out of its reach.
             let sandbox = warm.sandbox;
-            tokio::spawn(async move { terminate(sandbox.as_ref()).await });
+            self.tasks
+                .spawn(async move { terminate(sandbox.as_ref()).await });
         }
         None
     }

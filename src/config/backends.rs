@@ -6,51 +6,24 @@
 //! `kind = "postgres"` beside `url = "..."`. An unknown kind names the ones available.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
-
-use crate::config::secret::Secret;
 
 /// `[store]`: where sessions and their event logs are kept.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum StoreConfig {
-    /// A SQLite database file.
-    Sqlite(SqliteStoreConfig),
-    /// A PostgreSQL database.
-    Postgres(PostgresStoreConfig),
+    /// A SQLite database file; the adapter's own config (`url` is `sqlite://PATH[?options]`,
+    /// a relative PATH resolved against the config file's directory when the config is
+    /// loaded; the pool keys size the read pool).
+    Sqlite(agent_runtime_sql::SqlStoreConfig),
+    /// A PostgreSQL database; the adapter's own config, whose `Debug` hides the URL's
+    /// password.
+    Postgres(agent_runtime_sql::SqlStoreConfig),
     /// Convex tables, on the deployment of the `[convex]` section.
     Convex {},
     /// In process memory; lost on restart.
     Memory {},
-}
-
-/// `[store] kind = "sqlite"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqliteStoreConfig {
-    /// `sqlite://PATH[?options]`; a relative PATH is resolved against the config file's
-    /// directory when the config is loaded.
-    pub url: String,
-}
-
-/// `[store] kind = "postgres"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresStoreConfig {
-    /// `postgres://user:password@host/database`. May hold a password, so it is kept
-    /// as a secret.
-    pub url: Secret,
-    /// Pool size limit; the adapter's default when absent.
-    #[serde(default)]
-    pub max_connections: Option<u32>,
-    /// Connections kept open when idle; the adapter's default when absent.
-    #[serde(default)]
-    pub min_connections: Option<u32>,
-    /// How long to wait for a free connection; the adapter's default when absent.
-    #[serde(default, deserialize_with = "crate::config::units::optional_duration")]
-    pub acquire_timeout: Option<Duration>,
 }
 
 /// `[storage]`: where workspace files and agent transcripts are kept.

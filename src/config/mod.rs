@@ -42,8 +42,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use backends::{
-    DirectoryProfilesConfig, FilesystemStorageConfig, PostgresStoreConfig, ProfilesConfig,
-    SandboxConfig, SqliteStoreConfig, StorageConfig, StoreConfig,
+    DirectoryProfilesConfig, FilesystemStorageConfig, ProfilesConfig, SandboxConfig, StorageConfig,
+    StoreConfig,
 };
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;

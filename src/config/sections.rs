@@ -87,7 +87,7 @@ pub struct PrincipalsConfig {
     /// a key revoked from another process keeps working.
     #[serde(
         default = "default_key_cache",
-        deserialize_with = "crate::config::units::duration"
+        deserialize_with = "agent_runtime_api::duration::positive"
     )]
     pub key_cache: Duration,
     /// `[auth.jwt]`: accept JWTs; absent means no JWT is accepted.
@@ -124,13 +124,13 @@ pub struct JwtConfig {
     /// Clock skew allowed on `exp` and `nbf`.
     #[serde(
         default = "default_leeway",
-        deserialize_with = "crate::config::units::duration"
+        deserialize_with = "agent_runtime_api::duration::positive"
     )]
     pub leeway: Duration,
     /// How long a fetched key set is used before it is fetched again.
     #[serde(
         default = "default_jwks_refresh",
-        deserialize_with = "crate::config::units::duration"
+        deserialize_with = "agent_runtime_api::duration::positive"
     )]
     pub jwks_refresh: Duration,
 }
@@ -181,10 +181,10 @@ pub struct AgentConfig {
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
     /// A session with no client and no running turn is stopped after this long.
-    #[serde(deserialize_with = "crate::config::units::duration")]
+    #[serde(deserialize_with = "agent_runtime_api::duration::positive")]
     pub idle_timeout: Duration,
     /// How often a live sandbox's workspace is synced to storage.
-    #[serde(deserialize_with = "crate::config::units::duration")]
+    #[serde(deserialize_with = "agent_runtime_api::duration::positive")]
     pub sync_interval: Duration,
     /// The most live sessions at once; one more is refused with `capacity_exceeded`.
     pub max_sessions: usize,
@@ -240,7 +240,7 @@ pub struct WarmPoolConfig {
     /// How many sandboxes are kept ready; 0 turns the pool off.
     pub size: usize,
     /// A ready sandbox older than this is terminated and replaced.
-    #[serde(deserialize_with = "crate::config::units::duration")]
+    #[serde(deserialize_with = "agent_runtime_api::duration::positive")]
     pub max_age: Duration,
 }
 

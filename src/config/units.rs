@@ -1,15 +1,12 @@
-//! Human-friendly value types of the config file: durations, byte sizes, socket addresses
-//! and free-form string maps.
+//! Human-friendly value types of the config file: byte sizes, socket addresses and
+//! free-form string maps. Durations are `agent_runtime_api::duration`, the one format
+//! every adapter's config uses too.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
-
-/// What a duration must look like; shown in every duration error.
-const DURATION_EXPECTED: &str = r#"a duration greater than zero like "30s", "15m" or "1h30m""#;
 
 /// What a size must look like; shown in every size error.
 const SIZE_EXPECTED: &str = r#"a size like "1MiB", "512KiB" or a number of bytes"#;
@@ -110,49 +107,6 @@ impl Visitor<'_> for ByteSizeVisitor {
         ByteSize::parse(value).map_err(|problem| {
             E::custom(format!("invalid size: {problem}; expected {SIZE_EXPECTED}"))
         })
-    }
-}
-
-/// Parses a human duration (`"30s"`, `"15m"`, `"1h30m"`); zero is refused because every
-/// duration in the config is a timeout or an interval, where zero means a busy loop or an
-/// instant failure.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
-        format!("invalid duration {text:?} ({error}); expected {DURATION_EXPECTED}")
-    })?;
-    if duration.is_zero() {
-        return Err(format!(
-            "invalid duration {text:?}; expected {DURATION_EXPECTED}"
-        ));
-    }
-    Ok(duration)
-}
-
-/// `deserialize_with` helper for a required human duration.
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    deserializer.deserialize_any(DurationVisitor)
-}
-
-/// `deserialize_with` helper for an optional human duration; pair it with
-/// `#[serde(default)]` so a missing key means `None`.
-pub fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    deserializer.deserialize_any(DurationVisitor).map(Some)
-}
-
-/// Accepts duration strings only: a bare number would leave the unit to guesswork.
-struct DurationVisitor;
-
-impl Visitor<'_> for DurationVisitor {
-    type Value = Duration;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(DURATION_EXPECTED)
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Duration, E> {
-        parse_duration(value).map_err(E::custom)
     }
 }
 

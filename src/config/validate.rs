@@ -240,34 +240,36 @@ fn check_principals(principals: &crate::config::PrincipalsConfig, findings: &mut
 }
 
 fn check_store(store: &StoreConfig, findings: &mut Vec<Finding>) {
-    match store {
+    let sql = match store {
         StoreConfig::Sqlite(sqlite) => {
             if !sqlite.url.starts_with("sqlite:") {
                 let message = format!("expected a sqlite:// URL, found {:?}", sqlite.url);
                 findings.push((key("store.url"), message));
             }
+            sqlite
         }
         StoreConfig::Postgres(postgres) => {
-            let url = postgres.url.expose();
+            let url = &postgres.url;
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 // The URL may carry a password, so it is not echoed.
                 let message = "expected a postgres:// or postgresql:// URL".to_owned();
                 findings.push((key("store.url"), message));
             }
-            if postgres.max_connections == Some(0) {
-                findings.push((
-                    key("store.max_connections"),
-                    "must be at least 1".to_owned(),
-                ));
-            }
-            if let (Some(min), Some(max)) = (postgres.min_connections, postgres.max_connections)
-                && min > max
-            {
-                let message = format!("{min} is more than store.max_connections ({max})");
-                findings.push((key("store.min_connections"), message));
-            }
+            postgres
         }
-        StoreConfig::Convex {} | StoreConfig::Memory {} => {}
+        StoreConfig::Convex {} | StoreConfig::Memory {} => return,
+    };
+    if sql.max_connections == Some(0) {
+        findings.push((
+            key("store.max_connections"),
+            "must be at least 1".to_owned(),
+        ));
+    }
+    if let (Some(min), Some(max)) = (sql.min_connections, sql.max_connections)
+        && min > max
+    {
+        let message = format!("{min} is more than store.max_connections ({max})");
+        findings.push((key("store.min_connections"), message));
     }
 }
 

@@ -176,7 +176,10 @@ struct RawManifest {
     permission_mode: Option<PermissionMode>,
     #[serde(default)]
     on_unlisted_tool: OnUnlistedTool,
-    #[serde(default, deserialize_with = "crate::config::units::optional_duration")]
+    #[serde(
+        default,
+        deserialize_with = "agent_runtime_api::duration::optional_positive"
+    )]
     answer_timeout: Option<Duration>,
     #[serde(default)]
     allowed_tools: Vec<String>,

@@ -180,6 +180,41 @@ async fn shutdown_stops_every_session_with_a_final_sync() {
 }
 
 #[tokio::test]
+async fn shutdown_waits_for_a_create_under_way_and_leaves_no_sandbox() {
+    let h = Harness::start().await;
+    let mut watch = h.watch();
+    let (manager, alice) = (h.manager.clone(), h.alice.clone());
+    let create = tokio::spawn(async move {
+        let request = CreateSession {
+            agent_type: "tester".into(),
+            session_id: Some("made-during-shutdown".into()),
+            ..Default::default()
+        };
+        manager.create(&alice, request).await
+    });
+    // Its `starting` event is written before the sandbox is made: the create is under way.
+    watch.status("made-during-shutdown", "starting").await;
+    h.manager.shutdown().await;
+    // Shutdown returned only after the create had finished and the session was stopped.
+    assert_eq!(h.manager.live_sessions(), 0);
+    let record = h
+        .manager
+        .get(&h.alice, "made-during-shutdown")
+        .await
+        .unwrap();
+    assert_eq!(record.status, SessionStatus::Stopped);
+    let created = create.await.unwrap().expect("the create finished");
+    assert_eq!(created.id, "made-during-shutdown");
+    // One directory per sandbox; `.shared` is the provider's own.
+    let left: Vec<_> = std::fs::read_dir(h.sandbox_root())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name != ".shared")
+        .collect();
+    assert!(left.is_empty(), "sandboxes left behind: {left:?}");
+}
+
+#[tokio::test]
 async fn a_failed_turn_is_reported_but_an_interrupted_one_is_not() {
     let h = Harness::start().await;
     let session = h.create().await;

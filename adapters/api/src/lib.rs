@@ -6,6 +6,7 @@
 //! - [`BlobStore`]: workspace files and agent transcripts, under validated keys.
 //! - [`ProfileSource`]: where agent profiles come from.
 //! - [`SandboxProvider`] and [`Sandbox`]: where an agent process runs.
+//! - [`duration`]: the one text format of durations in every configuration.
 //! - [`memory`]: in-memory implementations, always compiled; the reference behaviour.
 //! - `contract` (feature `contract-tests`): one suite per trait, one public function per
 //!   behaviour, and a macro per trait that makes each behaviour a test of an adapter's own.
@@ -25,6 +26,7 @@ mod secret;
 mod session;
 mod session_store;
 
+pub mod duration;
 pub mod memory;
 
 #[cfg(feature = "contract-tests")]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// How to reach a Convex deployment.
 ///
@@ -32,20 +32,26 @@ pub struct ConvexConfig {
     #[serde(default)]
     pub functions: FunctionNames,
     /// How long one function call may take, e.g. `"30s"` (default 30 s).
-    #[serde(default = "default_timeout", deserialize_with = "duration_text")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "agent_runtime_api::duration::deserialize"
+    )]
     pub timeout: Duration,
     /// How long one file upload or download may take (default 2 min, Convex's own limit
     /// for an upload).
     #[serde(
         default = "default_transfer_timeout",
-        deserialize_with = "duration_text"
+        deserialize_with = "agent_runtime_api::duration::deserialize"
     )]
     pub transfer_timeout: Duration,
     /// How often a failed call is retried when the failure is transient (default 3).
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// The wait before the first retry, doubled for each further one (default 100 ms).
-    #[serde(default = "default_retry_backoff", deserialize_with = "duration_text")]
+    #[serde(
+        default = "default_retry_backoff",
+        deserialize_with = "agent_runtime_api::duration::deserialize"
+    )]
     pub retry_backoff: Duration,
     /// Allow a plain `http://` URL on a non-loopback host. Off by default, so the deploy
     /// key is not sent in the clear by mistake; loopback addresses are always allowed.
@@ -168,16 +174,6 @@ fn default_max_retries() -> u32 {
 
 fn default_retry_backoff() -> Duration {
     Duration::from_millis(100)
-}
-
-/// Reads a duration written like `"30s"`, `"2m"` or `"250ms"`.
-fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(text.trim()).map_err(|err| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?} ({err}); write it like \"30s\" or \"250ms\""
-        ))
-    })
 }
 
 #[cfg(test)]

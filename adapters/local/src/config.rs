@@ -50,7 +50,10 @@ pub struct LocalSandboxConfig {
     pub host_services: Vec<SocketAddr>,
     /// How long `terminate` waits after SIGTERM before it sends SIGKILL, as text such as
     /// `"3s"` or `"500ms"`.
-    #[serde(default = "default_terminate_grace", with = "duration_text")]
+    #[serde(
+        default = "default_terminate_grace",
+        with = "agent_runtime_api::duration"
+    )]
     pub terminate_grace: Duration,
     /// How a sandbox reaches the runtime that made it; set by the runtime, never read from
     /// the configuration file.
@@ -143,26 +146,6 @@ pub fn build(config: LocalSandboxConfig) -> Result<Arc<dyn SandboxProvider>, Ada
 
 fn default_terminate_grace() -> Duration {
     DEFAULT_TERMINATE_GRACE
-}
-
-/// Durations as text (`"3s"`, `"1m 30s"`), as the rest of the configuration writes them.
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_duration(*value))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({error}); write it like \"3s\" or \"500ms\""
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -91,8 +91,7 @@ impl Handshake {
         command
             .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
             .args(["--enable-seccomp", "--ready-fd=3", "--exit-fd=4"]);
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !rustix::process::geteuid().is_root() {
             // Without privileges, slirp4netns must join the sandbox's user namespace first.
             command.arg(format!("--userns-path=/proc/{child}/ns/user"));
         }

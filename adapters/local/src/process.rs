@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agent_runtime_api::{AdapterError, AdapterResult, ExitStatus};
+use rustix::process::{Pid, Signal};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -38,7 +39,7 @@ impl ProcessGroup {
         let pgid = i32::try_from(pid).ok()?;
         Some(ProcessGroup {
             pgid,
-            leader_start: proc_stat(pgid).map(|stat| stat.start_time),
+            leader_start: proc_stat(pgid).map(|stat| stat.starttime),
             wrapper,
         })
     }
@@ -61,13 +62,12 @@ impl ProcessGroup {
     fn may_signal(&self) -> bool {
         // Never group 0 or 1 (kill(0) and kill(-1) mean "my group" and "everything"), and
         // never the runtime's own group, whatever a tampered marker says.
-        // SAFETY: getpgrp has no preconditions and cannot fail.
-        if self.pgid <= 1 || self.pgid == unsafe { libc::getpgrp() } {
+        if self.pgid <= 1 || self.pgid == rustix::process::getpgrp().as_raw_nonzero().get() {
             return false;
         }
         match (self.leader_start, proc_stat(self.pgid)) {
             // The leader still runs: it must be the same process, not a reused pid.
-            (Some(recorded), Some(now)) => recorded == now.start_time,
+            (Some(recorded), Some(now)) => recorded == now.starttime,
             // The leader is gone. Linux does not reuse a pid while a group uses it as its
             // id, so any members left are the recorded group's.
             _ => true,
@@ -78,28 +78,29 @@ impl ProcessGroup {
     /// wrapper leader.
     fn ask_to_end(&self) {
         if !self.wrapper || !self.may_signal() {
-            return self.signal(libc::SIGTERM);
+            return self.signal(Signal::TERM);
         }
         let Some(members) = live_members(self.pgid) else {
-            return self.signal(libc::SIGTERM);
+            return self.signal(Signal::TERM);
         };
         for pid in members.into_iter().filter(|pid| *pid != self.pgid) {
-            // SAFETY: kill has no memory preconditions; pid is a positive process id.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, Signal::TERM);
+            }
         }
     }
 
-    fn signal(&self, signal: libc::c_int) {
+    fn signal(&self, signal: Signal) {
         if !self.may_signal() {
             return;
         }
-        // SAFETY: kill has no memory preconditions; a negative pid addresses the group.
-        let result = unsafe { libc::kill(-self.pgid, signal) };
-        if result != 0 {
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::ESRCH) {
-                tracing::warn!(pgid = self.pgid, %error, "signalling a process group failed");
-            }
+        let Some(pgid) = Pid::from_raw(self.pgid) else {
+            return;
+        };
+        if let Err(error) = rustix::process::kill_process_group(pgid, signal)
+            && error != rustix::io::Errno::SRCH
+        {
+            tracing::warn!(pgid = self.pgid, %error, "signalling a process group failed");
         }
     }
 }
@@ -121,7 +122,7 @@ pub(crate) async fn kill_groups(groups: &[ProcessGroup], grace: Duration) {
             pgid = group.pgid,
             "process group outlived SIGTERM; killing it"
         );
-        group.signal(libc::SIGKILL);
+        group.signal(Signal::KILL);
     }
     wait_until_gone(&mut running, AFTER_KILL).await;
     for group in &running {
@@ -145,8 +146,10 @@ async fn wait_until_gone(running: &mut Vec<ProcessGroup>, patience: Duration) {
 
 /// Whether any process of group `pgid` is alive and not a zombie.
 fn group_has_live_member(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the group exists; nothing is delivered.
-    if unsafe { libc::kill(-pgid, 0) } != 0 {
+    // Signal 0 only checks that the group exists; nothing is delivered.
+    let exists = Pid::from_raw(pgid)
+        .is_some_and(|pgid| rustix::process::test_kill_process_group(pgid).is_ok());
+    if !exists {
         // ESRCH: no such group. EPERM: none of it can be signalled by us anyway.
         return false;
     }
@@ -157,36 +160,22 @@ fn group_has_live_member(pgid: i32) -> bool {
 
 /// The pids of group `pgid` that are not zombies; `None` without a readable `/proc`.
 fn live_members(pgid: i32) -> Option<Vec<i32>> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    let members = entries
+    let members = procfs::process::all_processes()
+        .ok()?
         .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            proc_stat(*pid)
-                .is_some_and(|stat| stat.pgrp == pgid && !matches!(stat.state, 'Z' | 'X'))
+        .filter(|process| {
+            process
+                .stat()
+                .is_ok_and(|stat| stat.pgrp == pgid && !matches!(stat.state, 'Z' | 'X'))
         })
+        .map(|process| process.pid)
         .collect();
     Some(members)
 }
 
-/// The fields of `/proc/<pid>/stat` used here.
-struct ProcStat {
-    state: char,
-    pgrp: i32,
-    start_time: u64,
-}
-
-fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses; it ends at the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // fields[0] is field 3 of the file, so field n is fields[n - 3].
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
-    })
+/// `/proc/<pid>/stat`, where `/proc` tells it.
+fn proc_stat(pid: i32) -> Option<procfs::process::Stat> {
+    procfs::process::Process::new(pid).ok()?.stat().ok()
 }
 
 /// Finds `program` the way the sandbox's own shell would: a name with a `/` is used as it
@@ -231,8 +220,7 @@ mod tests {
 
     #[test]
     fn never_signals_the_own_group_or_special_ids() {
-        // SAFETY: getpgrp has no preconditions.
-        let own = unsafe { libc::getpgrp() };
+        let own = rustix::process::getpgrp().as_raw_nonzero().get();
         for pgid in [-5, 0, 1, own] {
             let group = ProcessGroup {
                 pgid,

@@ -120,9 +120,7 @@ impl LocalSandbox {
         // SAFETY: setsid is async-signal-safe and the closure allocates nothing.
         unsafe {
             command.pre_exec(|| {
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                rustix::process::setsid()?;
                 Ok(())
             });
         }

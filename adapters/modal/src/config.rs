@@ -62,11 +62,11 @@ pub struct ModalConfig {
     /// CPU and memory of each sandbox.
     pub resources: ResourcesConfig,
     /// A sandbox's maximum lifetime (Modal allows up to 24 h).
-    #[serde(with = "duration_text")]
+    #[serde(with = "agent_runtime_api::duration")]
     pub timeout: Duration,
     /// How long a sandbox may stay idle (no running command) before Modal ends it; zero for
     /// no limit.
-    #[serde(with = "duration_text")]
+    #[serde(with = "agent_runtime_api::duration")]
     pub idle_timeout: Duration,
     /// The workspace, an absolute path inside the sandbox. `{session_id}` expands to the
     /// session id, for hosts where sandboxes share one filesystem (test servers).
@@ -78,16 +78,16 @@ pub struct ModalConfig {
     pub tags: BTreeMap<String, String>,
     /// The deadline of each attempt of a control-plane call. A create that outlives it is
     /// retried with the same `x-idempotency-key`, so Modal makes one sandbox, not two.
-    #[serde(with = "duration_text")]
+    #[serde(with = "agent_runtime_api::duration")]
     pub attempt_timeout: Duration,
     /// How long a new sandbox may take to be scheduled (its task id polled) and for its
     /// command router to accept the first connection. Modal's Python client allows about
     /// five minutes: the sandbox may take a long time to start on the worker.
-    #[serde(with = "duration_text")]
+    #[serde(with = "agent_runtime_api::duration")]
     pub start_timeout: Duration,
     /// The most time one call waits in total as Modal's `RPCRetryPolicy` asks (throttling,
     /// `RESOURCE_EXHAUSTED`) before it fails; "0s" fails throttled calls at once.
-    #[serde(with = "duration_text")]
+    #[serde(with = "agent_runtime_api::duration")]
     pub max_throttle_wait: Duration,
 }
 
@@ -312,22 +312,6 @@ fn path_problem(path: &str) -> Option<&'static str> {
         return Some("must be normalized (no empty, . or .. components, no trailing /)");
     }
     None
-}
-
-/// Durations as text (`"15m"`, `"24h"`), as the rest of the configuration writes them.
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({error}); write it like \"15m\" or \"24h\""
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 use tonic::Code;
 
 use crate::control::{Call, ControlPlane};
@@ -28,15 +28,7 @@ pub(crate) struct SandboxEnd {
 #[derive(Clone)]
 pub(crate) struct Life {
     ended: watch::Receiver<Option<SandboxEnd>>,
-    _watcher: Arc<AbortOnDrop>,
-}
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _watcher: Arc<AbortOnDropHandle<()>>,
 }
 
 impl Life {
@@ -50,7 +42,7 @@ impl Life {
         let task = tokio::spawn(watch_loop(control, sandbox_id, sandbox_token, sender));
         Life {
             ended,
-            _watcher: Arc::new(AbortOnDrop(task)),
+            _watcher: Arc::new(AbortOnDropHandle::new(task)),
         }
     }
 

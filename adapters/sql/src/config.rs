@@ -15,10 +15,17 @@ pub struct SqlStoreConfig {
     /// `postgresql://...`. The scheme picks the dialect.
     pub url: String,
     /// Most connections the pool opens.
+    #[serde(default)]
     pub max_connections: Option<u32>,
     /// Connections the pool keeps open even when idle.
+    #[serde(default)]
     pub min_connections: Option<u32>,
-    /// How long a call waits for a free connection before failing as unavailable.
+    /// How long a call waits for a free connection before failing as unavailable, as text
+    /// such as `"5s"`.
+    #[serde(
+        default,
+        deserialize_with = "agent_runtime_api::duration::optional_positive"
+    )]
     pub acquire_timeout: Option<Duration>,
 }
 

@@ -141,7 +141,7 @@ const CASES: &[Case] = &[
         "bad duration in a backend section",
         "[sandbox]\nterminate_grace = \"soon\"\n",
         &[],
-        "agent-runtime.toml: sandbox.terminate_grace: invalid duration \"soon\" (expected number at 0); write it like \"3s\" or \"500ms\"",
+        "agent-runtime.toml: sandbox.terminate_grace: invalid duration \"soon\" (expected number at 0); expected a duration like \"30s\", \"15m\" or \"1h30m\"",
     ),
     (
         "bad size",

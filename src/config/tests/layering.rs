@@ -152,7 +152,7 @@ fn choosing_another_kind_drops_the_default_keys() {
     let StoreConfig::Postgres(postgres) = &config.store else {
         panic!("expected postgres");
     };
-    assert_eq!(postgres.url.expose(), "postgres://u:pw@h/db");
+    assert_eq!(postgres.url, "postgres://u:pw@h/db");
     assert_eq!(postgres.acquire_timeout, Some(Duration::from_secs(5)));
     assert_eq!(postgres.max_connections, None);
     assert!(matches!(config.storage, StorageConfig::Memory {}));

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::{in_jail, load_in};
 use crate::config::interpolate::{InterpolationError, expand};
-use crate::config::units::parse_duration;
 use crate::config::validate::resolve_sqlite_url;
 use crate::config::{ByteSize, CliOverrides, Config, Secret, StoreConfig};
+use agent_runtime_api::duration::parse_positive as parse_duration;
 
 fn lookup(name: &str) -> Option<String> {
     match name {

@@ -27,7 +27,7 @@ impl SessionManager {
             None => uuid::Uuid::now_v7().to_string(),
         };
         let (this, principal, source) = (self.clone(), principal.clone(), source_id.to_owned());
-        let work = detached(async move { this.fork_now(&principal, &source, id).await });
+        let work = self.detached(async move { this.fork_now(&principal, &source, id).await });
         self.inner.deadline.bound(work).await
     }
 

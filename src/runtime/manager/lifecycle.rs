@@ -16,7 +16,7 @@ impl SessionManager {
     ) -> Result<SessionRecord, RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        let work = detached(async move {
+        let work = self.detached(async move {
             let _guard = this.inner.lock_session(&id).await;
             this.check_owner(&principal, &id).await?;
             this.stop_locked(&id, "stopped", false).await
@@ -47,7 +47,7 @@ impl SessionManager {
         only_if_idle: bool,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, id) = (self.clone(), session_id.to_owned());
-        detached(async move {
+        self.detached(async move {
             let _guard = this.inner.lock_session(&id).await;
             this.stop_locked(&id, reason, only_if_idle).await
         })
@@ -84,7 +84,7 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        let work = detached(async move { this.resume_now(&principal, &id).await });
+        let work = self.detached(async move { this.resume_now(&principal, &id).await });
         self.inner.deadline.bound(work).await
     }
 
@@ -150,7 +150,7 @@ impl SessionManager {
     ) -> Result<SessionRecord, RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        let work = detached(async move {
+        let work = self.detached(async move {
             // Under the lifecycle lock: a stopped session is not resumed meanwhile, so
             // no actor holds its record while it is written here.
             let _guard = this.inner.lock_session(&id).await;
@@ -216,7 +216,7 @@ impl SessionManager {
     ) -> Result<(), RuntimeError> {
         validate_id(session_id, "sessionId")?;
         let (this, principal, id) = (self.clone(), principal.clone(), session_id.to_owned());
-        let work = detached(async move { this.delete_now(&principal, &id).await });
+        let work = self.detached(async move { this.delete_now(&principal, &id).await });
         self.inner.deadline.bound(work).await
     }
 

@@ -11,6 +11,7 @@ use agent_runtime_api::{
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 
 use self::locks::{KeyedGuard, KeyedLocks};
 use super::actor::{Actor, Command, SessionHandle};
@@ -65,6 +66,9 @@ pub(crate) struct Inner {
     starting_by_owner: Mutex<HashMap<Arc<str>, usize>>,
     /// Creates and messages per principal.
     rates: RateLimiter,
+    /// Every lifecycle operation under way (create, resume, stop, delete, budget), so
+    /// that shutdown waits for a create still bringing its session up.
+    operations: TaskTracker,
 }
 
 impl Inner {
@@ -128,6 +132,7 @@ impl SessionManager {
             starting: Default::default(),
             starting_by_owner: Mutex::default(),
             rates: RateLimiter::default(),
+            operations: TaskTracker::new(),
         });
         tokio::spawn(super::sweeper::run(Arc::downgrade(&inner)));
         Self { inner }
@@ -162,7 +167,7 @@ impl SessionManager {
         request: CreateSession,
     ) -> Result<SessionRecord, RuntimeError> {
         let (this, principal) = (self.clone(), principal.clone());
-        let work = detached(async move { this.create_now(&principal, request).await });
+        let work = self.detached(async move { this.create_now(&principal, request).await });
         self.inner.deadline.bound(work).await
     }
 
@@ -404,9 +409,12 @@ impl SessionManager {
             .map_err(|e| RuntimeError::storage("recovering sessions", e))
     }
 
-    /// Stops every live session (final sync included) and waits until the event log is
-    /// written. Called on shutdown.
+    /// Waits for every lifecycle operation under way (a create finishes bringing its
+    /// session up), stops every live session (final sync included) and waits until the
+    /// event log is written. Called on shutdown, once no request comes in any more.
     pub async fn shutdown(&self) {
+        self.inner.operations.close();
+        self.inner.operations.wait().await;
         let ids: Vec<String> = self.inner.live.lock().unwrap().keys().cloned().collect();
         let stops = ids
             .iter()
@@ -517,14 +525,20 @@ impl Drop for StartingSlot {
     }
 }
 
-/// Runs a lifecycle operation to its end even if the caller goes away: a client that
-/// disconnects mid-request must not leave a half-made sandbox or a half-stopped session.
-async fn detached<T: Send + 'static>(
-    work: impl std::future::Future<Output = Result<T, RuntimeError>> + Send + 'static,
-) -> Result<T, RuntimeError> {
-    tokio::spawn(work)
-        .await
-        .unwrap_or_else(|error| Err(RuntimeError::internal("a session operation", error)))
+impl SessionManager {
+    /// Runs a lifecycle operation to its end even if the caller goes away: a client that
+    /// disconnects mid-request must not leave a half-made sandbox or a half-stopped
+    /// session. Shutdown waits for it.
+    async fn detached<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, RuntimeError>> + Send + 'static,
+    ) -> Result<T, RuntimeError> {
+        self.inner
+            .operations
+            .spawn(work)
+            .await
+            .unwrap_or_else(|error| Err(RuntimeError::internal("a session operation", error)))
+    }
 }
 
 /// Turns a tool failure into a command to the session's actor.
