@@ -213,16 +213,16 @@ impl RequestGuard {
         Ok(())
     }
 
-    /// The CORS layer for the allowed origins: preflights answered, `Authorization`,
-    /// `Content-Type`, `Accept` and `Last-Event-ID` allowed, no cookies (tokens travel in
-    /// headers).
+    /// The CORS layer for the allowed origins: preflights answered for every method the
+    /// REST API has (`PUT` sets a budget); `Authorization`, `Content-Type`, `Accept` and
+    /// `Last-Event-ID` allowed; no cookies (tokens travel in headers).
     pub fn cors(self: &Arc<Self>) -> CorsLayer {
         let guard = self.clone();
         CorsLayer::new()
             .allow_origin(AllowOrigin::predicate(move |origin, _| {
                 guard.origin_allowed(origin)
             }))
-            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([
                 AUTHORIZATION,
                 CONTENT_TYPE,

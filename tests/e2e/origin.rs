@@ -115,7 +115,12 @@ async fn foreign_pages_are_refused_and_allowed_ones_get_cors() {
         let value = answered.headers().get(name).map(|v| v.to_str().unwrap());
         value.unwrap_or_default().to_ascii_lowercase()
     };
-    assert!(header(ACCESS_CONTROL_ALLOW_METHODS).contains("post"));
+    for method in ["get", "post", "put", "delete"] {
+        assert!(
+            header(ACCESS_CONTROL_ALLOW_METHODS).contains(method),
+            "{method}"
+        );
+    }
     assert!(header(ACCESS_CONTROL_ALLOW_HEADERS).contains("authorization"));
     assert!(header(ACCESS_CONTROL_ALLOW_HEADERS).contains("content-type"));
     assert_refused(preflight(FOREIGN).await.unwrap(), "origin_forbidden").await;
