@@ -613,15 +613,20 @@ async fn parallel_requests_wait_together_and_a_runaway_agent_is_bounded() {
 
     // Past 64 waiting requests, the agent's next one is denied without asking anyone.
     let seq = h.say(&session.id, "askmany 65").await;
-    let mut asked = Vec::new();
-    while asked.len() < 64 {
-        let event = watch
-            .until(&session.id, |e| {
-                e.seq > seq && e.kind == EventKind::Permission
-            })
-            .await;
-        asked.push(request_id(&event));
-    }
+    // Answers wait until the runtime has read all 65 requests: an answer before the 65th
+    // would make room for it.
+    watch
+        .until(&session.id, |e| {
+            e.seq > seq && e.kind == EventKind::Agent && e.data.get().contains("asked 65")
+        })
+        .await;
+    let asked: Vec<String> = h
+        .manager
+        .pending(&session.id)
+        .iter()
+        .map(request_id)
+        .collect();
+    assert_eq!(asked.len(), 64);
     for id in &asked {
         h.manager
             .answer(&h.alice, &session.id, id, allow())

@@ -378,6 +378,9 @@ impl Agent {
                 request_id
             })
             .collect();
+        // Said once every request is out, so a test knows the runtime has taken them all
+        // in (it reads the agent's lines in order) before it answers any.
+        self.assistant_block(ctx, json!({"type": "text", "text": format!("asked {n}")}));
         let mut behaviors = Vec::new();
         for request_id in &ids {
             match self.control.wait_response(request_id) {
