@@ -109,9 +109,14 @@ impl Chat {
         self.wait_for_times(text, 1);
     }
 
-    /// Waits for it to exit; its exit code and output.
+    /// Closes its stdin and waits for it to exit; its exit code and output.
     pub fn finish(mut self) -> (Option<i32>, String) {
         self.close();
+        self.exited()
+    }
+
+    /// Waits for it to exit with its stdin still open; its exit code and output.
+    pub fn exited(mut self) -> (Option<i32>, String) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -366,7 +371,8 @@ async fn ctrl_c_interrupts_the_turn_and_then_quits() {
     chat.wait_for("! turn interrupted");
     chat.wait_for("· idle");
     chat.ctrl_c();
-    let (code, output) = chat.finish();
+    // Stdin stays open: an end of input would make it quit too, with 0.
+    let (code, output) = chat.exited();
     assert_eq!(code, Some(130), "{output}");
     assert!(output.contains("agent-runtime chat --session "), "{output}");
 }
