@@ -27,8 +27,11 @@ pub struct Control {
 }
 
 struct State {
-    /// A turn is running; an interrupt only has an effect then.
-    running: bool,
+    /// User messages read from stdin whose turns have not ended: an interrupt has an
+    /// effect only while there is one. Counted when read, not when the turn begins, so
+    /// an interrupt that overtakes a turn's start still stops it (the reader thread may
+    /// read both before the turn runner wakes).
+    unfinished: usize,
     /// The host's answers to this agent's own control requests, by request id, until the
     /// turn that asked takes them.
     responses: std::collections::HashMap<String, Value>,
@@ -44,7 +47,7 @@ impl Control {
     /// Starts idle with the model and permission mode from argv.
     pub fn new(model: String, permission_mode: String) -> Control {
         let state = State {
-            running: false,
+            unfinished: 0,
             responses: std::collections::HashMap::new(),
             always_allowed: Vec::new(),
             interrupted: false,
@@ -62,18 +65,21 @@ impl Control {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Marks a turn as running and returns the current (model, permission mode).
+    /// A user message was read: its turn is unfinished until [`Control::end_turn`].
+    fn accept_message(&self) {
+        self.lock().unfinished += 1;
+    }
+
+    /// The current (model, permission mode) for a turn that begins.
     pub fn begin_turn(&self) -> (String, String) {
-        let mut state = self.lock();
-        state.running = true;
-        state.interrupted = false;
+        let state = self.lock();
         (state.model.clone(), state.permission_mode.clone())
     }
 
-    /// Marks the turn as finished.
+    /// Marks the turn as finished; an interrupt of it does not reach the next.
     pub fn end_turn(&self) {
         let mut state = self.lock();
-        state.running = false;
+        state.unfinished = state.unfinished.saturating_sub(1);
         state.interrupted = false;
     }
 
@@ -148,7 +154,7 @@ impl Control {
 
     fn interrupt(&self) {
         let mut state = self.lock();
-        if state.running {
+        if state.unfinished > 0 {
             state.interrupted = true;
             self.wake.notify_all();
         }
@@ -185,6 +191,7 @@ pub fn spawn_reader(control: Arc<Control>, turns: Sender<Input>) {
             match value["type"].as_str() {
                 Some("user") => {
                     let content = value["message"]["content"].clone();
+                    control.accept_message();
                     if turns.send(Input::User(content)).is_err() {
                         break;
                     }
