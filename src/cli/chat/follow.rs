@@ -9,7 +9,7 @@ use reqwest::Method;
 use reqwest::header::ACCEPT;
 use serde_json::Value;
 use sse_stream::SseStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::client::{ApiError, Client, read};
 
@@ -112,13 +112,24 @@ async fn stream(
     response: reqwest::Response,
     feed: &mpsc::UnboundedSender<Feed>,
 ) -> Result<String, Closed> {
-    let mut events = SseStream::new(reqwest::Body::from(response));
+    // The keep-alive comments never come out of the parser as events, so silence is
+    // measured on the bytes: any chunk, a comment included, shows the stream is alive.
+    let (heard_tx, mut heard) = watch::channel(());
+    let bytes = response.bytes_stream().inspect(move |_| {
+        heard_tx.send_replace(());
+    });
+    let mut events = SseStream::from_bytes_stream(bytes);
     loop {
-        let next = match tokio::time::timeout(SILENCE, events.next()).await {
-            Err(_) => return Ok(format!("nothing heard for {}s", SILENCE.as_secs())),
-            Ok(None) => return Ok("the stream ended".to_owned()),
-            Ok(Some(Err(error))) => return Ok(error.to_string()),
-            Ok(Some(Ok(next))) => next,
+        let next = tokio::select! {
+            next = events.next() => next,
+            () = silence(&mut heard) => {
+                return Ok(format!("nothing heard for {}s", SILENCE.as_secs()));
+            }
+        };
+        let next = match next {
+            None => return Ok("the stream ended".to_owned()),
+            Some(Err(error)) => return Ok(error.to_string()),
+            Some(Ok(next)) => next,
         };
         let Some(data) = next.data else {
             continue;
@@ -176,4 +187,9 @@ fn deliver(
 ) -> Result<(), Closed> {
     *last = envelope["seq"].as_u64().unwrap_or(*last);
     feed.send(Feed::Event(envelope)).map_err(|_| Closed)
+}
+
+/// Ends once [`SILENCE`] passes with no bytes from the stream.
+async fn silence(heard: &mut watch::Receiver<()>) {
+    while let Ok(Ok(())) = tokio::time::timeout(SILENCE, heard.changed()).await {}
 }
