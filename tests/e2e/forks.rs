@@ -39,6 +39,21 @@ async fn source(http: &Http) -> String {
         )
         .await;
     assert_eq!(result["is_error"], false, "{result}");
+    // The turn's result comes before its `idle` and the sync's `file` event: the log is
+    // complete (and a fork's seq predictable) once both are in.
+    crate::modal::wait_until("the source's turn to be synced", async || {
+        let log = events(http, &id).await;
+        let result = log
+            .iter()
+            .rposition(|e| e["type"] == "agent" && e["data"]["type"] == "result");
+        let after = &log[result.map_or(0, |at| at + 1)..];
+        let idle = after.iter().any(|e| e["data"]["status"] == "idle");
+        let synced = log
+            .iter()
+            .any(|e| e["type"] == "file" && e["data"]["path"] == "made.txt");
+        idle && synced
+    })
+    .await;
     id
 }
 

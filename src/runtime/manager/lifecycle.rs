@@ -94,8 +94,15 @@ impl SessionManager {
         session_id: &str,
     ) -> Result<SessionRecord, RuntimeError> {
         let _guard = self.inner.lock_session(session_id).await;
-        if self.owned_handle(principal, session_id)?.is_some() {
-            return self.get(principal, session_id).await;
+        if let Some(handle) = self.owned_handle(principal, session_id)? {
+            let record = self.current_record(principal, session_id).await?;
+            if record.status.is_live() {
+                return Ok(record);
+            }
+            // Its actor is ending (it saved `stopped` or `failed` and has yet to leave
+            // the live set): the new life starts once the old one is gone, so that the
+            // old actor's last steps never touch the new one's.
+            handle.commands.closed().await;
         }
         let record = self.owned_record(principal, session_id).await?;
         let owner: Arc<str> = record.owner.as_str().into();
