@@ -201,6 +201,24 @@ async fn tour(sdk: Sdk, transport: &str) {
     );
     saw_the_whole_log(&runtime, &summary, "sessionId", "seqs").await;
     saw_the_whole_log(&runtime, &summary, "askerId", "askerSeqs").await;
+    // The fork was followed from its seq 1 through its own turn; it names the source and
+    // the source's last seq (the source's log has not grown since), and forking it while
+    // its turn ran was refused.
+    saw_the_whole_log(&runtime, &summary, "forkId", "forkSeqs").await;
+    assert_eq!(
+        summary["forkedFrom"],
+        json!({
+            "sessionId": summary["sessionId"],
+            "seq": seqs_of(&summary, "seqs").last().unwrap(),
+        }),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["forkStatuses"],
+        json!(["starting", "idle", "running", "idle"]),
+        "{summary}"
+    );
+    assert_eq!(summary["busy"], "session_busy", "{summary}");
     // The cut came mid-turn: the turn's result was still to come.
     assert!(
         summary["cutAfter"].as_u64() < summary["resultSeq"].as_u64(),

@@ -4,7 +4,8 @@ one JSON line for the Rust test. The scenarios are those of typescript.mjs:
 
 - "tour": every request, a streamed turn cut mid-stream by closing the Engine.IO
   websocket under python-socketio (it reconnects, the SDK re-joins after its last seq),
-  approvals and a question answered through the helpers, typed errors.
+  approvals and a question answered through the helpers, typed errors, a fork of the
+  idle session followed from its seq 1, and a fork refused while a turn runs.
 - "restart": a long turn streams; the script prints `restart` and the test restarts the
   runtime on the same port and store; the SDK reconnects (Socket.IO, or the SSE stream
   after its last seq), the session is resumed and runs another turn.
@@ -105,6 +106,27 @@ async def tour(client):
     except AgentRuntimeError as error:
         budget = error.code
 
+    # A fork of the idle session: it names the source's last seq, is followed from seq 1,
+    # and is refused while its own turn runs.
+    await session.next(status_is("idle"), history["seq"])
+    fork = await session.fork()
+    fork_seen = record(fork)
+    check(fork.id != session.id, fork.id)
+    check(fork.record["forkedFrom"] == {"sessionId": session.id, "seq": seen[-1]["seq"]}, fork.record)
+    check(fork.record["status"] == "idle", fork.record)
+    fork_sent = await fork.send("stamp 300 5")
+    await fork.next(lambda e: e["type"] == "agent", fork_sent["seq"])
+    try:
+        await fork.fork()
+        raise AssertionError("forked a running session")
+    except AgentRuntimeError as error:
+        busy = error.code
+    check(busy == "session_busy", busy)
+    fork_result = await fork.result(fork_sent["seq"])
+    check(fork_result["data"]["result"] == "stamp 300", fork_result)
+    await fork.next(status_is("idle"), fork_result["seq"])
+    check(fork_seen[0]["seq"] == 1, fork_seen[0])
+
     asker = await client.create("asker")
     asker_seen = record(asker)
     asked = []
@@ -147,6 +169,11 @@ async def tour(client):
         "answered": answered["data"]["result"],
         "outcomes": outcomes,
         "askerSeqs": [e["seq"] for e in asker_seen],
+        "forkId": fork.id,
+        "forkedFrom": fork.record["forkedFrom"],
+        "forkStatuses": [e["data"]["status"] for e in fork_seen if e["type"] == "status"],
+        "forkSeqs": [e["seq"] for e in fork_seen],
+        "busy": busy,
     }
 
 

@@ -3,7 +3,8 @@
 // JSON line for the Rust test. Scenarios:
 // - "tour": every request, a streamed turn cut mid-stream by a forced disconnect of the
 //   Engine.IO transport (socket.io-client reconnects, the SDK re-joins after its last
-//   seq), approvals and a question answered through the helpers, typed errors.
+//   seq), approvals and a question answered through the helpers, typed errors, a fork
+//   of the idle session followed from its seq 1, and a fork refused while a turn runs.
 // - "restart": a long turn streams; the script prints `restart` and the test restarts
 //   the runtime on the same port and store; the SDK reconnects (Socket.IO, or the SSE
 //   stream after its last seq), the session is resumed and runs another turn.
@@ -93,6 +94,24 @@ async function tour(client) {
   const budget = await session.setBudget({ maxTurns: 3 }).catch((error) => error);
   assert.equal(budget.code, "forbidden");
 
+  // A fork of the idle session: it names the source's last seq, is followed from seq 1,
+  // and is refused while its own turn runs.
+  await session.next(isIdle, history.seq);
+  const fork = await session.fork();
+  const forkSeen = record(fork);
+  assert.notEqual(fork.id, session.id);
+  assert.deepEqual(fork.record.forkedFrom, { sessionId: session.id, seq: seen.at(-1).seq });
+  assert.equal(fork.record.status, "idle");
+  const forkSent = await fork.send("stamp 300 5");
+  await fork.next((e) => e.type === "agent", forkSent.seq);
+  const busy = await fork.fork().catch((error) => error);
+  assert.ok(busy instanceof AgentRuntimeError, String(busy));
+  assert.equal(busy.code, "session_busy");
+  const forkResult = await fork.result(forkSent.seq);
+  assert.equal(forkResult.data.result, "stamp 300");
+  await fork.next(isIdle, forkResult.seq);
+  assert.equal(forkSeen[0].seq, 1);
+
   // A tool call allowed, one denied, a question answered: through the helpers.
   const asker = await client.create({ agentType: "asker" });
   const askerSeen = record(asker);
@@ -129,6 +148,11 @@ async function tour(client) {
     answered: answered.data.result,
     outcomes,
     askerSeqs: askerSeen.map((e) => e.seq),
+    forkId: fork.id,
+    forkedFrom: fork.record.forkedFrom,
+    forkStatuses: forkSeen.filter((e) => e.type === "status").map((e) => e.data.status),
+    forkSeqs: forkSeen.map((e) => e.seq),
+    busy: busy.code,
   };
 }
 
