@@ -178,15 +178,23 @@ async fn claude_code_on_a_one_turn_budget_is_stopped_until_an_admin_raises_it() 
 
     let result = http.turn(&id, "first message").await;
     assert_eq!(result["result"], "echo: first message", "{result}");
-    let (_, page) = http
-        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
-        .await;
-    let exceeded = page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == "error" && e["data"]["code"] == "budget_exceeded")
-        .unwrap_or_else(|| panic!("no budget_exceeded event in {page}"));
+    // The error follows the turn's result, so it may be written just after the result
+    // reached the client.
+    let mut exceeded = Value::Null;
+    crate::modal::wait_until("the budget_exceeded event", async || {
+        let (_, page) = http
+            .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+            .await;
+        let found = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "error" && e["data"]["code"] == "budget_exceeded")
+            .cloned();
+        exceeded = found.unwrap_or_default();
+        !exceeded.is_null()
+    })
+    .await;
     assert_eq!(exceeded["data"]["fatal"], false);
 
     let requests_before = fake.requests().len();
