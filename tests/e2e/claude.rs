@@ -51,14 +51,22 @@ async fn claude_code_turns_files_interrupt_stop_and_resume() {
         )
         .await;
     assert_eq!(result["is_error"], false, "{result}");
-    let (_, page) = http
-        .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
-        .await;
-    let events = page["events"].as_array().unwrap();
+    // The turn's sync writes the `file` event, which may come just after the result.
+    let mut events = Vec::new();
+    crate::modal::wait_until("the file event", async || {
+        let (_, page) = http
+            .get(&format!("/v1/sessions/{id}/events?after=0&limit=1000"))
+            .await;
+        events = page["events"].as_array().unwrap().clone();
+        events
+            .iter()
+            .any(|e| e["type"] == "file" && e["data"]["path"] == "made.txt")
+    })
+    .await;
     let file = events
         .iter()
         .find(|e| e["type"] == "file" && e["data"]["path"] == "made.txt")
-        .unwrap_or_else(|| panic!("no file event in {page}"));
+        .unwrap();
     assert_eq!(file["data"]["change"], "created");
     let init = events
         .iter()
