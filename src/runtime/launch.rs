@@ -4,21 +4,16 @@
 use std::sync::Arc;
 
 use agent_runtime_api::{FileTree, RelPath, Sandbox, SandboxDir, SandboxSpec, SessionRecord};
-use serde_json::json;
 
 use super::actor::{AgentIo, Launched, collect_stderr};
 use super::workspace;
 use super::{Inner, StartTimings};
-use crate::agent::{self, AgentLaunch, AgentLine, LaunchMode, Line, LineReader};
-use crate::error::{ErrorCode, RuntimeError};
-use crate::profiles::{
-    McpServer, OnUnlistedTool, Profile, PromptMode, RUNTIME_MCP_SERVER, RenderContext,
-    RenderedProfile,
+use crate::agent::{
+    AgentLine, AgentStart, Conversation, Line, LineReader, PreparedAgent, RuntimeTools,
 };
+use crate::error::{ErrorCode, RuntimeError};
+use crate::profiles::{OnUnlistedTool, Profile, RenderContext, RenderedProfile};
 use crate::tools::ToolSession;
-
-/// Where the MCP config goes, in the agent's home.
-const MCP_CONFIG_FILE: &str = "mcp-config.json";
 
 /// Whether the session is new or continues from what storage holds of it (a resume, and
 /// a fork's first start: a fork's files and transcript were copied under its id).
@@ -82,7 +77,7 @@ pub(crate) async fn launch(
             .map_err(|e| RuntimeError::storage("restoring the workspace", e))?;
         let (control, kept) = std::mem::take(&mut stored.files)
             .into_iter()
-            .partition(|file| is_control_file(&file.path));
+            .partition(|file| inner.agent.is_control_file(&file.path));
         stored.files = kept;
         stale_control = control.into_iter().map(|file| file.path).collect();
         for file in &stored.files {
@@ -178,18 +173,6 @@ async fn stored_conversation(
     Ok(None)
 }
 
-/// Whether `path` is one of the files that steer Claude Code in the workspace: settings
-/// (hooks, permissions), agents and commands under a `.claude/` directory, instructions in
-/// a `CLAUDE.md` or `CLAUDE.local.md` (Claude Code reads those of subdirectories too), and
-/// project MCP servers in `.mcp.json`. On resume they come from the profile only.
-pub(crate) fn is_control_file(path: &RelPath) -> bool {
-    let path = path.as_str();
-    let name = path.rsplit('/').next().unwrap_or(path);
-    path == ".mcp.json"
-        || matches!(name, "CLAUDE.md" | "CLAUDE.local.md")
-        || path.split('/').any(|component| component == ".claude")
-}
-
 /// Measures consecutive phases.
 struct PhaseClock(std::time::Instant);
 
@@ -219,55 +202,49 @@ async fn start_agent(
     sandbox: Arc<dyn Sandbox>,
     transcript: Option<Continued>,
 ) -> Result<(AgentIo, Option<String>), RuntimeError> {
-    let workspace_path = sandbox.workspace_path().to_owned();
-    let home = sandbox.agent_home_path().to_owned();
-    let mut home_files = FileTree::default();
-    home_files.insert(rel(".claude.json"), claude_state(&workspace_path));
-    let runtime_tools = runtime_tools_entry(inner, record, rendered)?;
-    home_files.insert(
-        rel(MCP_CONFIG_FILE),
-        mcp_config(rendered, runtime_tools.as_ref()),
-    );
-
     let mut new_agent_session_id = None;
-    let transcript_dir = agent::transcript_dir(&workspace_path);
-    let mode = match (transcript, &record.agent_session_id) {
-        (Some(Continued::Own(bytes)), Some(agent_id)) => {
-            let path = format!("{transcript_dir}/{agent_id}.jsonl");
-            home_files.insert(rel(&path), bytes);
-            LaunchMode::Resume {
-                transcript_path: format!("{home}/{path}"),
-            }
-        }
+    let mut fresh_id = || {
+        let id = uuid::Uuid::new_v4().to_string();
+        new_agent_session_id = Some(id.clone());
+        id
+    };
+    let conversation = match (transcript, &record.agent_session_id) {
+        (Some(Continued::Own(transcript)), Some(id)) => Conversation::Resume {
+            id: id.clone(),
+            transcript,
+        },
         (
             Some(Continued::Base {
                 agent_session_id: base,
                 bytes,
             }),
             own,
-        ) => {
-            let path = format!("{transcript_dir}/{base}.jsonl");
-            home_files.insert(rel(&path), bytes);
-            let agent_session_id = match own {
+        ) => Conversation::Fork {
+            id: match own {
                 Some(own) if *own != base => own.clone(),
-                _ => {
-                    let fresh = uuid::Uuid::new_v4().to_string();
-                    new_agent_session_id = Some(fresh.clone());
-                    fresh
-                }
-            };
-            LaunchMode::Fork {
-                transcript_path: format!("{home}/{path}"),
-                agent_session_id,
-            }
-        }
+                _ => fresh_id(),
+            },
+            base,
+            transcript: bytes,
+        },
         // Nothing to continue: a fresh conversation, under a fresh id.
-        _ => {
-            let agent_session_id = uuid::Uuid::new_v4().to_string();
-            new_agent_session_id = Some(agent_session_id.clone());
-            LaunchMode::New { agent_session_id }
-        }
+        _ => Conversation::New { id: fresh_id() },
     };
+    let start = AgentStart {
+        profile: rendered,
+        workspace_path: sandbox.workspace_path(),
+        home: sandbox.agent_home_path(),
+        conversation,
+        runtime_tools: runtime_tools(inner, record, rendered)?,
+    };
+    let PreparedAgent {
+        home_files,
+        command,
+        protocol,
+    } = inner
+        .agent
+        .prepare(&start)
+        .map_err(|e| RuntimeError::new(ErrorCode::AgentFailed, e))?;
     sandbox
         .write_files(SandboxDir::AgentHome, &home_files)
         .await
@@ -277,15 +254,6 @@ async fn start_agent(
                 format!("writing the agent's config failed: {e}"),
             )
         })?;
-
-    let mut launch = agent_launch(rendered, &home);
-    if runtime_tools.is_some() {
-        // The profile declared these tools; the agent may use them without asking.
-        launch
-            .allowed_tools
-            .push(format!("mcp__{RUNTIME_MCP_SERVER}"));
-    }
-    let command = agent::build_command(&inner.settings.agent, &launch, &mode);
     let process = sandbox.spawn(&command).await.map_err(|e| {
         RuntimeError::new(
             ErrorCode::AgentFailed,
@@ -298,6 +266,7 @@ async fn start_agent(
         stdout: LineReader::new(process.stdout, inner.settings.limits.line_bytes),
         exit: process.exit,
         stderr_tail,
+        protocol,
     };
     wait_ready(inner, &mut io).await?;
     Ok((io, new_agent_session_id))
@@ -306,7 +275,7 @@ async fn start_agent(
 /// Sends `initialize` and waits for its answer: the agent is ready for messages.
 async fn wait_ready(inner: &Inner, io: &mut AgentIo) -> Result<(), RuntimeError> {
     use tokio::io::AsyncWriteExt;
-    let line = agent::control_request("init", "initialize");
+    let line = io.protocol.initialize("init");
     let stdin = io.stdin.as_mut().expect("stdin is open at start");
     let wrote = async {
         stdin.write_all(line.as_bytes()).await?;
@@ -338,7 +307,7 @@ async fn wait_ready(inner: &Inner, io: &mut AgentIo) -> Result<(), RuntimeError>
             tokio::select! {
                 line = io.stdout.next_line() => match line {
                     Ok(Some(Line::Text(text))) => {
-                        if let Ok(AgentLine::ControlResponse { request_id, error }) = agent::classify(&text)
+                        if let Ok(AgentLine::ControlResponse { request_id, error }) = io.protocol.parse_line(text).map(|line| line.meaning)
                             && request_id == "init"
                         {
                             return error.map_or(Ok(()), |e| Err(format!("the agent refused to initialize: {e}")));
@@ -367,43 +336,13 @@ async fn wait_ready(inner: &Inner, io: &mut AgentIo) -> Result<(), RuntimeError>
     }
 }
 
-fn agent_launch(rendered: &RenderedProfile, home: &str) -> AgentLaunch {
-    let (system_prompt, append_system_prompt) = match &rendered.system_prompt {
-        Some(prompt) if prompt.mode == PromptMode::Replace => (Some(prompt.text.clone()), None),
-        Some(prompt) => (None, Some(prompt.text.clone())),
-        None => (None, None),
-    };
-    AgentLaunch {
-        model: rendered.model.clone(),
-        max_turns: rendered.max_turns,
-        permission_mode: rendered.permission_mode.map(|m| m.as_str().to_owned()),
-        ask_permission: rendered.on_unlisted_tool == OnUnlistedTool::Ask,
-        allowed_tools: rendered.allowed_tools.clone(),
-        disallowed_tools: rendered.disallowed_tools.clone(),
-        system_prompt,
-        append_system_prompt,
-        agent_home: home.to_owned(),
-        mcp_config_path: format!("{home}/{MCP_CONFIG_FILE}"),
-    }
-}
-
-/// Claude Code's state file: the workspace is trusted, so the profile's
-/// `.claude/settings.json` permissions apply.
-fn claude_state(workspace_path: &str) -> String {
-    json!({
-        "hasCompletedOnboarding": true,
-        "projects": { workspace_path: { "hasTrustDialogAccepted": true } },
-    })
-    .to_string()
-}
-
-/// The MCP config entry of the runtime's own server for this session's `[[tools]]`, with
-/// a token that lets the sandbox call exactly those tools while it lives.
-fn runtime_tools_entry(
+/// The runtime's own MCP server for this session's `[[tools]]`, with a token that lets
+/// the sandbox call exactly those tools while it lives.
+fn runtime_tools(
     inner: &Inner,
     record: &SessionRecord,
     rendered: &RenderedProfile,
-) -> Result<Option<serde_json::Value>, RuntimeError> {
+) -> Result<Option<RuntimeTools>, RuntimeError> {
     if rendered.tools.is_empty() {
         return Ok(None);
     }
@@ -420,36 +359,8 @@ fn runtime_tools_entry(
         .sessions
         .issue(session)
         .map_err(|e| RuntimeError::internal("issuing the session's tool token", e))?;
-    Ok(Some(json!({
-        "type": "http",
-        "url": format!("{}{}", host.base_url, crate::tools::MCP_PATH),
-        "headers": { "Authorization": format!("Bearer {token}") },
-    })))
-}
-
-/// The agent's MCP config: the profile's servers, and the runtime's own if it has one.
-fn mcp_config(rendered: &RenderedProfile, runtime_tools: Option<&serde_json::Value>) -> String {
-    let mut servers: serde_json::Map<String, serde_json::Value> = rendered
-        .mcp_servers
-        .iter()
-        .map(|(name, server)| {
-            let entry = match server {
-                McpServer::Command { command, args, env } => {
-                    json!({ "type": "stdio", "command": command, "args": args, "env": env })
-                }
-                McpServer::Url { url, headers } => {
-                    json!({ "type": "http", "url": url, "headers": headers })
-                }
-            };
-            (name.clone(), entry)
-        })
-        .collect();
-    if let Some(entry) = runtime_tools {
-        servers.insert(RUNTIME_MCP_SERVER.to_owned(), entry.clone());
-    }
-    json!({ "mcpServers": servers }).to_string()
-}
-
-fn rel(path: &str) -> RelPath {
-    RelPath::new(path).expect("a fixed relative path")
+    Ok(Some(RuntimeTools {
+        url: format!("{}{}", host.base_url, crate::tools::MCP_PATH),
+        token,
+    }))
 }

@@ -29,6 +29,7 @@ use agent_runtime_api::{
 };
 use chrono::{DateTime, Utc};
 
+pub use crate::agent::AgentSettings;
 pub use bus::{DomainEvent, EventBus, Follower, LiveSink, Published, StartTimings};
 pub use deadline::STORE_PATIENCE;
 pub(crate) use manager::Inner;
@@ -49,19 +50,6 @@ pub struct Adapters {
     pub profiles: Arc<dyn ProfileSource>,
     /// Sandboxes.
     pub sandboxes: Arc<dyn SandboxProvider>,
-}
-
-/// How the agent process is started.
-#[derive(Debug, Clone)]
-pub struct AgentSettings {
-    /// The program (a name on the sandbox's PATH, or a path).
-    pub command: String,
-    /// Extra arguments, appended after the runtime's own.
-    pub args: Vec<String>,
-    /// Extra environment for the agent process (API endpoint and key).
-    pub env: BTreeMap<String, String>,
-    /// Whether to ask for partial messages (`stream_event` lines).
-    pub include_partial_messages: bool,
 }
 
 /// Where sandboxes reach the runtime's own MCP tools, and the tokens that let them in.

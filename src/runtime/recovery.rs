@@ -65,9 +65,15 @@ pub(crate) async fn recover(
                 }
             }
             if let Some(agent_id) = &record.agent_session_id
-                && let Err(error) =
-                    workspace::sync_transcript(sandbox.as_ref(), blobs, &key, agent_id, limits)
-                        .await
+                && let Err(error) = workspace::sync_transcript(
+                    inner.agent.as_ref(),
+                    sandbox.as_ref(),
+                    blobs,
+                    &key,
+                    agent_id,
+                    limits,
+                )
+                .await
             {
                 tracing::warn!(session_id = info.session_id, %error, "syncing an orphan's transcript failed");
             }

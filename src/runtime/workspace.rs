@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::Limits;
 use super::payload::{Change, ErrorData, EventErrorCode, FileChange};
+use crate::agent::AgentDriver;
 
 /// What a directory held at one moment: size and modification time per file.
 pub(crate) type Snapshot = BTreeMap<RelPath, (u64, DateTime<Utc>)>;
@@ -225,16 +226,17 @@ fn transcript_name(agent_session_id: &str) -> Option<RelPath> {
 }
 
 /// Copies the agent's transcript from the sandbox to the blob store, if it wrote one of
-/// at most `limits.workspace_bytes`. Call it after the agent process exited: Claude Code
-/// writes the file lazily.
+/// at most `limits.workspace_bytes`. Call it after the agent process exited: an agent may
+/// write the file lazily.
 pub(crate) async fn sync_transcript(
+    agent: &dyn AgentDriver,
     sandbox: &dyn Sandbox,
     blobs: &dyn BlobStore,
     session: &RelPath,
     agent_session_id: &str,
     limits: &Limits,
 ) -> AdapterResult<bool> {
-    match read_transcript(sandbox, agent_session_id, limits).await? {
+    match read_transcript(agent, sandbox, agent_session_id, limits).await? {
         Some(bytes) => {
             put_transcript(blobs, session, agent_session_id, bytes).await?;
             Ok(true)
@@ -259,21 +261,16 @@ pub(crate) async fn put_transcript(
 /// The agent's transcript of conversation `agent_session_id` as the sandbox holds it
 /// now, if the agent wrote one of at most `limits.workspace_bytes`.
 pub(crate) async fn read_transcript(
+    agent: &dyn AgentDriver,
     sandbox: &dyn Sandbox,
     agent_session_id: &str,
     limits: &Limits,
 ) -> AdapterResult<Option<bytes::Bytes>> {
     let max_bytes = limits.workspace_bytes;
-    let Some(name) = transcript_name(agent_session_id) else {
-        return Ok(None);
-    };
-    let suffix = format!("/{name}");
     let home = sandbox
         .list_files(SandboxDir::AgentHome, limits.workspace_files)
         .await?;
-    let Some(found) = home.iter().find(|stat| {
-        stat.path.as_str().starts_with("projects/") && stat.path.as_str().ends_with(&suffix)
-    }) else {
+    let Some(found) = agent.find_transcript(&home, agent_session_id) else {
         return Ok(None);
     };
     match sandbox

@@ -18,8 +18,8 @@ impl Actor {
         // next life is told with its next message.
         self.expire_all(ExpiryReason::of_stop(reason)).await;
         if self.turn_active {
-            self.write_stdin(&agent::control_request("interrupt-stop", "interrupt"))
-                .await;
+            let interrupt = self.io.protocol.interrupt("interrupt-stop");
+            self.write_stdin(&interrupt).await;
         }
         self.io.stdin = None;
         if tokio::time::timeout(EXIT_GRACE, self.drain_until_exit())

@@ -65,7 +65,8 @@ impl Actor {
         let record = self.record();
         let own = record.agent_session_id.as_deref();
         let base = (record.forked_from.as_ref()).and_then(|from| from.agent_session_id.as_deref());
-        let (sandbox, limits) = (self.sandbox.as_ref(), &self.inner.settings.limits);
+        let (agent, sandbox) = (self.inner.agent.as_ref(), self.sandbox.as_ref());
+        let limits = &self.inner.settings.limits;
         let unreadable = |e: AdapterError| {
             RuntimeError::new(
                 ErrorCode::SandboxFailed,
@@ -74,7 +75,7 @@ impl Actor {
         };
         let (Some(last), Some(own)) = (&self.last_assistant, own) else {
             for conversation in own.into_iter().chain(base) {
-                let read = workspace::read_transcript(sandbox, conversation, limits).await;
+                let read = workspace::read_transcript(agent, sandbox, conversation, limits).await;
                 if let Some(bytes) = read.map_err(unreadable)? {
                     return Ok(Some((conversation.to_owned(), bytes)));
                 }
@@ -83,7 +84,7 @@ impl Actor {
         };
         let deadline = Instant::now() + TRANSCRIPT_PATIENCE;
         loop {
-            let read = workspace::read_transcript(sandbox, own, limits).await;
+            let read = workspace::read_transcript(agent, sandbox, own, limits).await;
             if let Some(bytes) = read.map_err(unreadable)?
                 && holds_line(&bytes, last)
             {

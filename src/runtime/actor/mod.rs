@@ -22,7 +22,7 @@ use super::log::SessionLog;
 use super::payload::EventErrorCode;
 use super::workspace::{self, Snapshot, Synced};
 use super::{FileDownload, FileInfo, Inner, MessageAccepted, MessageContent};
-use crate::agent::{self, AgentLine, Line, LineReader};
+use crate::agent::{AgentLine, AgentProtocol, Line, LineReader, NotAnObject, TurnResult};
 use crate::error::{ErrorCode, RuntimeError};
 
 mod ending;
@@ -124,6 +124,8 @@ pub(crate) struct AgentIo {
     pub(crate) stdout: LineReader,
     pub(crate) exit: Pin<Box<dyn std::future::Future<Output = ExitStatus> + Send>>,
     pub(crate) stderr_tail: Arc<std::sync::Mutex<String>>,
+    /// The process's stdio protocol.
+    pub(crate) protocol: Box<dyn AgentProtocol>,
 }
 
 /// What launching a session made: everything an actor starts with but its log.
@@ -162,8 +164,6 @@ pub(crate) struct Actor {
     /// Messages accepted but not yet sent to the agent, with their waiters.
     queue: VecDeque<Queued>,
     turn_active: bool,
-    /// Follows the agent's MCP calls to report failing ones.
-    mcp: agent::McpWatch,
     /// Set once the session is ending: turns that end now start nothing new.
     stopping: bool,
     /// Whether the runtime interrupted the running turn (its failure is then expected).
@@ -238,7 +238,6 @@ impl Actor {
             turn_waiter: None,
             interrupted: false,
             stopping: false,
-            mcp: agent::McpWatch::new(crate::profiles::RUNTIME_MCP_SERVER),
             snapshot: parts.snapshot,
             synced: parts.synced,
             periodic_sync: None,
@@ -359,11 +358,11 @@ impl Actor {
                 if self.turn_active {
                     self.interrupted = true;
                     // The log's seq makes each interrupt's request id its own.
-                    self.write_stdin(&agent::control_request(
-                        &format!("interrupt-{}", self.log.last_seq() + 1),
-                        "interrupt",
-                    ))
-                    .await;
+                    let line = self
+                        .io
+                        .protocol
+                        .interrupt(&format!("interrupt-{}", self.log.last_seq() + 1));
+                    self.write_stdin(&line).await;
                 }
                 let _ = reply.send(Ok(self.record().clone()));
             }
@@ -462,8 +461,11 @@ impl Actor {
         self.turn_waiter = waiter;
         self.busy.store(true, Ordering::Relaxed);
         let line = match self.note.take() {
-            Some(note) => agent::user_message(&requests::with_note(&note, content.as_json())),
-            None => agent::user_message(content.as_json()),
+            Some(note) => self
+                .io
+                .protocol
+                .user_message(&requests::with_note(&note, content.as_json())),
+            None => self.io.protocol.user_message(content.as_json()),
         };
         self.write_stdin(&line).await;
         if self.record().status != SessionStatus::Running {

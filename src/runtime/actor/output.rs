@@ -35,9 +35,9 @@ impl Actor {
 
     pub(super) async fn on_line(&mut self, text: String) {
         self.touch();
-        let (json, kind) = match agent::parse_line(text) {
+        let (json, kind) = match self.io.protocol.parse_line(text) {
             Ok(line) => (line.json, line.meaning),
-            Err(agent::NotAnObject(text)) => {
+            Err(NotAnObject(text)) => {
                 let shown: String = text.chars().take(200).collect();
                 let message =
                     format!("the agent printed a line that is not a JSON object: {shown}");
@@ -55,7 +55,7 @@ impl Actor {
                 return;
             }
             // Requests become events of their own, not `agent` events.
-            AgentLine::CanUseTool(request) => {
+            AgentLine::ToolRequest(request) => {
                 self.on_permission_request(request).await;
                 return;
             }
@@ -65,7 +65,10 @@ impl Actor {
             }
             AgentLine::OtherRequest { request_id } => {
                 tracing::warn!(session_id = %self.id, request_id, "refused a control request of the agent's the runtime does not serve");
-                let refusal = agent::control_error(&request_id, "not supported by this host");
+                let refusal = self
+                    .io
+                    .protocol
+                    .refuse(&request_id, "not supported by this host");
                 self.write_stdin(&refusal).await;
                 return;
             }
@@ -88,14 +91,14 @@ impl Actor {
             }
             other => other,
         };
-        let mcp_failures = self.mcp.observe(json.get());
+        let mcp_failures = self.io.protocol.tool_failures(json.get());
         let waiter = match turn_end {
             AgentLine::Result(_) => self.turn_waiter.take(),
             _ => None,
         };
         let result = waiter.as_ref().map(|_| json.clone());
         if let AgentLine::Other = turn_end
-            && let Some(uuid) = agent::assistant_uuid(json.get())
+            && let Some(uuid) = self.io.protocol.message_id(json.get())
         {
             self.last_assistant = Some(uuid);
         }
@@ -116,7 +119,7 @@ impl Actor {
         }
     }
 
-    pub(super) async fn on_turn_end(&mut self, result: agent::TurnResult) {
+    pub(super) async fn on_turn_end(&mut self, result: TurnResult) {
         let within_budget = budget::refusal(self.record()).is_none();
         add_usage(self.log.usage_mut(), &result);
         let exceeded = self.record().budget.reached(&self.record().usage);
@@ -196,7 +199,7 @@ const MAX_COUNT: u64 = i64::MAX as u64;
 /// Adds one turn's reported usage to the session's. The numbers are the agent's word, so
 /// they are bounded: counts saturate at [`MAX_COUNT`], and a cost that is negative, not
 /// finite, or would make the total not finite is not added.
-fn add_usage(usage: &mut agent_runtime_api::Usage, result: &agent::TurnResult) {
+fn add_usage(usage: &mut agent_runtime_api::Usage, result: &TurnResult) {
     let add = |total: u64, more: u64| total.saturating_add(more).min(MAX_COUNT);
     usage.input_tokens = add(usage.input_tokens, result.input_tokens);
     usage.output_tokens = add(usage.output_tokens, result.output_tokens);

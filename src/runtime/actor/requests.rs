@@ -1,6 +1,7 @@
-//! The agent's requests for a person: a `can_use_tool` control request becomes a
-//! `permission` event (or a `question` event for `AskUserQuestion`), waits for a client's
-//! answer, and is closed by exactly one `answer` event. So a request is pending exactly
+//! The agent's requests for a person: a tool request (Claude Code's `can_use_tool`)
+//! becomes a `permission` event (or a `question` event for a question tool, Claude Code's
+//! `AskUserQuestion`), waits for a client's answer, and is closed by exactly one `answer`
+//! event. So a request is pending exactly
 //! when its event has no `answer` event after it, which the log alone can tell.
 //!
 //! A request waits at most the profile's `answer_timeout` (its event says until when,
@@ -17,14 +18,12 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::*;
-use crate::agent::{CanUseTool, PermissionDecision, PermissionUpdate};
+use crate::agent::{AgentProtocol, Decision, ToolRequest};
 use crate::runtime::Answer;
 use crate::runtime::payload::{
     AnswerData, ExpiryReason, Outcome, Payload, PermissionData, QuestionData,
 };
 
-/// The tool through which Claude Code asks the person questions.
-pub(crate) const QUESTION_TOOL: &str = "AskUserQuestion";
 /// The most requests that wait at once; more are denied at once (the agent asks one per
 /// tool call, so only a runaway agent gets there).
 const MAX_PENDING: usize = 64;
@@ -111,8 +110,8 @@ impl Requests {
     }
 }
 
-/// The questions of an `AskUserQuestion` input: their texts, when the input has the
-/// tool's shape (`questions`, an array of objects with a `question` string).
+/// The questions of a question tool's input: their texts, when the input has the
+/// protocol's shape (`questions`, an array of objects with a `question` string).
 fn question_texts(input: &serde_json::Map<String, Value>) -> Option<Vec<String>> {
     let questions = input.get("questions")?.as_array()?;
     let texts: Option<Vec<String>> = questions
@@ -125,7 +124,7 @@ fn question_texts(input: &serde_json::Map<String, Value>) -> Option<Vec<String>>
 impl Actor {
     /// The agent asks to use a tool. Relayed to the clients when the profile says so and
     /// a turn runs; otherwise denied at once, as Claude Code would have done itself.
-    pub(super) async fn on_permission_request(&mut self, request: CanUseTool) {
+    pub(super) async fn on_permission_request(&mut self, request: ToolRequest) {
         let refusal = if !self.ask {
             Some("This tool is not allowed by the session's profile.")
         } else if !self.turn_active || self.stopping {
@@ -137,12 +136,11 @@ impl Actor {
         };
         if let Some(message) = refusal {
             tracing::warn!(session_id = %self.id, tool = request.tool_name, message, "denied a permission request of the agent's");
-            let deny = PermissionDecision::Deny {
-                message,
-                interrupt: false,
-            };
-            self.write_stdin(&agent::permission_response(&request.request_id, &deny))
-                .await;
+            let deny = self
+                .io
+                .protocol
+                .decide(&request.request_id, &Decision::Deny { message });
+            self.write_stdin(&deny).await;
             return;
         }
         let request_id = uuid::Uuid::now_v7().to_string();
@@ -152,7 +150,8 @@ impl Actor {
             .ok()
             .and_then(|timeout| Utc::now().checked_add_signed(timeout))
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
-        let questions = (request.tool_name == QUESTION_TOOL)
+        let questions = request
+            .is_question
             .then(|| question_texts(&request.input))
             .flatten();
         let payload = match (&questions, request.input.get("questions")) {
@@ -253,15 +252,11 @@ impl Actor {
                 .expire(&request_id, ExpiryReason::Timeout, &message)
                 .await
             {
-                let deny = PermissionDecision::Deny {
-                    message: &message,
-                    interrupt: false,
-                };
-                self.write_stdin(&agent::permission_response(
+                let deny = self.io.protocol.decide(
                     &pending.agent_request_id,
-                    &deny,
-                ))
-                .await;
+                    &Decision::Deny { message: &message },
+                );
+                self.write_stdin(&deny).await;
             }
         }
         self.resume_turn().await;
@@ -327,7 +322,7 @@ impl Actor {
                 )
             });
         };
-        let checked = check_answer(pending, &answer)?;
+        let checked = check_answer(self.io.protocol.as_ref(), pending, &answer)?;
         let pending = self
             .requests
             .close(request_id)
@@ -359,28 +354,21 @@ impl Actor {
                 request_id,
             })
             .await;
-        let line = match &answer {
-            Answer::Allow { .. } => {
-                let updated_permissions = if always {
-                    vec![PermissionUpdate::allow_for_session(&pending.tool)]
-                } else {
-                    Vec::new()
-                };
-                let allow = PermissionDecision::Allow {
-                    updated_input: &checked,
-                    updated_permissions,
-                    tool_use_id: pending.tool_use_id.as_deref(),
-                };
-                agent::permission_response(&pending.agent_request_id, &allow)
-            }
-            Answer::Deny { .. } => {
-                let deny = PermissionDecision::Deny {
-                    message: message.unwrap_or_default(),
-                    interrupt: false,
-                };
-                agent::permission_response(&pending.agent_request_id, &deny)
-            }
+        let decision = match &answer {
+            Answer::Allow { .. } => Decision::Allow {
+                input: &checked,
+                always,
+                tool_name: &pending.tool,
+                tool_use_id: pending.tool_use_id.as_deref(),
+            },
+            Answer::Deny { .. } => Decision::Deny {
+                message: message.unwrap_or_default(),
+            },
         };
+        let line = self
+            .io
+            .protocol
+            .decide(&pending.agent_request_id, &decision);
         self.write_stdin(&line).await;
         self.touch();
         self.resume_turn().await;
@@ -420,7 +408,11 @@ fn message_or_default<'a>(message: &'a Option<String>, pending: &Pending) -> &'a
 }
 
 /// Checks an answer against its request; for an allow, the input the tool runs with.
-fn check_answer(pending: &Pending, answer: &Answer) -> Result<Value, RuntimeError> {
+fn check_answer(
+    protocol: &dyn AgentProtocol,
+    pending: &Pending,
+    answer: &Answer,
+) -> Result<Value, RuntimeError> {
     match answer {
         Answer::Deny { message } => {
             if message.as_ref().is_some_and(|m| m.len() > MAX_ANSWER_TEXT) {
@@ -474,14 +466,7 @@ fn check_answer(pending: &Pending, answer: &Answer) -> Result<Value, RuntimeErro
                         "answers: each answer is 1 to {MAX_ANSWER_TEXT} bytes"
                     )));
                 }
-                // Claude Code reads the answers from the tool's input: the questions as
-                // they were asked, plus `answers`.
-                let mut input = pending.input.clone();
-                input.insert(
-                    "answers".into(),
-                    serde_json::to_value(answers).unwrap_or_default(),
-                );
-                Ok(Value::Object(input))
+                Ok(protocol.with_answers(&pending.input, answers))
             }
         },
     }
@@ -492,11 +477,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn claude() -> Box<dyn AgentProtocol> {
+        crate::agent::ClaudeCode::protocol()
+    }
+
     fn pending(input: Value) -> Pending {
         let input = input.as_object().unwrap().clone();
         Pending {
             agent_request_id: "a1".into(),
-            tool: QUESTION_TOOL.into(),
+            tool: "AskUserQuestion".into(),
             questions: question_texts(&input),
             input,
             tool_use_id: None,
@@ -531,6 +520,7 @@ mod tests {
             {"question": "Size?", "header": "Size", "multiSelect": false, "options": []}
         ]}));
         let input = check_answer(
+            claude().as_ref(),
             &question,
             &allow_answers(&[("Which color?", "Blue"), ("Size?", "big")]),
         )
@@ -571,7 +561,7 @@ mod tests {
                 "answered with answers",
             ),
         ] {
-            let error = check_answer(&question, &bad).unwrap_err();
+            let error = check_answer(claude().as_ref(), &question, &bad).unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidRequest);
             assert!(error.message.contains(why), "{why}: {}", error.message);
         }
@@ -600,7 +590,7 @@ mod tests {
             answers: None,
         };
         assert_eq!(
-            check_answer(&permission, &allow).unwrap(),
+            check_answer(claude().as_ref(), &permission, &allow).unwrap(),
             json!({"file_path": "/w/a", "content": "x"})
         );
         let edited = json!({"file_path": "/w/b", "content": "y"})
@@ -613,15 +603,20 @@ mod tests {
             answers: None,
         };
         assert_eq!(
-            check_answer(&permission, &allow).unwrap(),
+            check_answer(claude().as_ref(), &permission, &allow).unwrap(),
             Value::Object(edited)
         );
-        let error = check_answer(&permission, &allow_answers(&[("q", "a")])).unwrap_err();
+        let error = check_answer(
+            claude().as_ref(),
+            &permission,
+            &allow_answers(&[("q", "a")]),
+        )
+        .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidRequest);
         let long = Answer::Deny {
             message: Some("x".repeat(MAX_ANSWER_TEXT + 1)),
         };
-        assert!(check_answer(&permission, &long).is_err());
+        assert!(check_answer(claude().as_ref(), &permission, &long).is_err());
         assert_eq!(
             message_or_default(&None, &permission),
             "The user denied this tool call."

@@ -15,6 +15,7 @@ const MAX_SKIPPED_REPORTS: usize = 100;
 impl Actor {
     pub(super) fn start_periodic_sync(&mut self) {
         let sandbox = self.sandbox.clone();
+        let agent = self.inner.agent.clone();
         let blobs = self.inner.adapters.blobs.clone();
         let key = self.key.clone();
         let agent_session_id = self.record().agent_session_id.clone();
@@ -31,6 +32,7 @@ impl Actor {
             .await;
             if let (Ok(_), Some(agent_id)) = (&result, agent_session_id) {
                 let transcript = workspace::sync_transcript(
+                    agent.as_ref(),
                     sandbox.as_ref(),
                     blobs.as_ref(),
                     &key,
@@ -158,8 +160,8 @@ impl Actor {
         .await?;
         self.report_skipped(skipped).await;
         if let Some(agent_id) = &self.log.record().agent_session_id {
-            let sandbox = self.sandbox.as_ref();
-            workspace::sync_transcript(sandbox, blobs, &self.key, agent_id, limits).await?;
+            let (agent, sandbox) = (inner.agent.as_ref(), self.sandbox.as_ref());
+            workspace::sync_transcript(agent, sandbox, blobs, &self.key, agent_id, limits).await?;
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ use super::{
     MAX_EVENT_PAGE, MessageAccepted, MessageContent, ProfileInfo, RuntimeSettings, SessionList,
     TurnWaiter,
 };
+use crate::agent::{AgentDriver, ClaudeCode};
 use crate::auth::Principal;
 use crate::error::{ErrorCode, RuntimeError};
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ const MAX_ID_LEN: usize = 128;
 pub(crate) struct Inner {
     pub(crate) adapters: Adapters,
     pub(crate) settings: RuntimeSettings,
+    /// The agent CLI every session runs.
+    pub(crate) agent: Arc<dyn AgentDriver>,
     pub(crate) bus: EventBus,
     pub(crate) writer: EventWriter,
     /// Bounds how long requests wait while the session store is away.
@@ -119,9 +122,11 @@ impl SessionManager {
         let bus = EventBus::new();
         let writer = EventWriter::start(adapters.store.clone(), bus.clone(), metrics.clone());
         let deadline = StoreDeadline::new(adapters.store.clone(), settings.store_patience);
+        let agent = Arc::new(ClaudeCode::new(settings.agent.clone()));
         let inner = Arc::new(Inner {
             adapters,
             settings,
+            agent,
             bus,
             writer,
             deadline,

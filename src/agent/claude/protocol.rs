@@ -7,8 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use crate::agent::{AgentLine, Decision, NotAnObject, ParsedLine, ToolRequest, TurnResult};
+
+/// The tool through which Claude Code asks the person questions.
+pub(super) const QUESTION_TOOL: &str = "AskUserQuestion";
+
 /// A user turn as a stdin line (with the trailing newline).
-pub fn user_message(content: &serde_json::Value) -> String {
+pub(super) fn user_message(content: &serde_json::Value) -> String {
     let line = json!({
         "type": "user",
         "session_id": "",
@@ -21,7 +26,7 @@ pub fn user_message(content: &serde_json::Value) -> String {
 }
 
 /// A control request (`initialize`, `interrupt`) as a stdin line.
-pub fn control_request(request_id: &str, subtype: &str) -> String {
+pub(super) fn control_request(request_id: &str, subtype: &str) -> String {
     let line = json!({
         "type": "control_request",
         "request_id": request_id,
@@ -36,7 +41,7 @@ pub fn control_request(request_id: &str, subtype: &str) -> String {
 /// reads it in the `response` of a `control_response`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "behavior", rename_all = "lowercase")]
-pub enum PermissionDecision<'a> {
+enum PermissionDecision<'a> {
     /// The tool runs with `updatedInput` (the request's input, or the client's edit).
     Allow {
         #[serde(rename = "updatedInput")]
@@ -58,7 +63,7 @@ pub enum PermissionDecision<'a> {
 
 /// One permission update Claude Code applies to its running process.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PermissionUpdate<'a> {
+struct PermissionUpdate<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     rules: [PermissionRule<'a>; 1],
@@ -74,7 +79,7 @@ struct PermissionRule<'a> {
 
 impl<'a> PermissionUpdate<'a> {
     /// Allows every later call of `tool` for the rest of the agent's process.
-    pub fn allow_for_session(tool: &'a str) -> Self {
+    fn allow_for_session(tool: &'a str) -> Self {
         Self {
             kind: "addRules",
             rules: [PermissionRule { tool_name: tool }],
@@ -84,11 +89,37 @@ impl<'a> PermissionUpdate<'a> {
     }
 }
 
-/// The answer to the agent's control request `request_id` as a stdin line.
-pub fn permission_response(request_id: &str, decision: &PermissionDecision<'_>) -> String {
+impl<'a> From<&Decision<'a>> for PermissionDecision<'a> {
+    fn from(decision: &Decision<'a>) -> Self {
+        match *decision {
+            Decision::Allow {
+                input,
+                always,
+                tool_name,
+                tool_use_id,
+            } => PermissionDecision::Allow {
+                updated_input: input,
+                updated_permissions: if always {
+                    vec![PermissionUpdate::allow_for_session(tool_name)]
+                } else {
+                    Vec::new()
+                },
+                tool_use_id,
+            },
+            Decision::Deny { message } => PermissionDecision::Deny {
+                message,
+                interrupt: false,
+            },
+        }
+    }
+}
+
+/// The answer to the agent's `can_use_tool` request `request_id` as a stdin line.
+pub(super) fn permission_response(request_id: &str, decision: &Decision<'_>) -> String {
+    let decision = PermissionDecision::from(decision);
     let line = json!({
         "type": "control_response",
-        "response": { "subtype": "success", "request_id": request_id, "response": decision },
+        "response": { "subtype": "success", "request_id": request_id, "response": &decision },
     });
     let mut text = line.to_string();
     text.push('\n');
@@ -97,7 +128,7 @@ pub fn permission_response(request_id: &str, decision: &PermissionDecision<'_>) 
 
 /// A refusal of the agent's control request `request_id` (one the runtime cannot serve)
 /// as a stdin line, so the agent does not wait for it forever.
-pub fn control_error(request_id: &str, error: &str) -> String {
+pub(super) fn control_error(request_id: &str, error: &str) -> String {
     let line = json!({
         "type": "control_response",
         "response": { "subtype": "error", "request_id": request_id, "error": error },
@@ -107,78 +138,17 @@ pub fn control_error(request_id: &str, error: &str) -> String {
     text
 }
 
-/// What an agent stdout line means to the runtime. Everything else is forwarded as is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgentLine {
-    /// `system/init`: the agent's conversation id.
-    Init {
-        /// The agent's session id.
-        session_id: String,
-    },
-    /// `result`: a turn ended.
-    Result(TurnResult),
-    /// An answer to one of the runtime's control requests; not part of the session's log.
-    ControlResponse {
-        /// The request it answers.
-        request_id: String,
-        /// The error text when the request failed.
-        error: Option<String>,
-    },
-    /// `control_request` `can_use_tool`: the agent asks whether it may use a tool and
-    /// waits for the answer.
-    CanUseTool(CanUseTool),
-    /// Another control request of the agent's, which the runtime does not serve.
-    OtherRequest {
-        /// Its id, to refuse it by.
-        request_id: String,
-    },
-    /// `control_cancel_request`: the agent no longer waits for its request `request_id`.
-    CancelRequest {
-        /// The request withdrawn.
-        request_id: String,
-    },
-    /// Any other line.
-    Other,
-}
-
-/// A `can_use_tool` request, as the agent sent it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct CanUseTool {
-    /// The agent's id of the request, echoed in the answer.
-    #[serde(skip)]
-    pub request_id: String,
-    /// The tool's name (`Write`, `Bash`, `mcp__server__tool`, `AskUserQuestion`).
-    pub tool_name: String,
-    /// The tool's input, a JSON object.
-    pub input: serde_json::Map<String, serde_json::Value>,
-    /// The `tool_use` block the request is about.
+/// A `can_use_tool` request's fields, as Claude Code prints them.
+#[derive(Deserialize)]
+struct CanUseTool {
+    tool_name: String,
+    input: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
-    pub tool_use_id: Option<String>,
-    /// Permission updates the agent proposes (`permission_suggestions`), relayed as they are.
+    tool_use_id: Option<String>,
     #[serde(default)]
-    pub permission_suggestions: Option<serde_json::Value>,
-    /// A short description of the call, when the agent gives one.
+    permission_suggestions: Option<serde_json::Value>,
     #[serde(default)]
-    pub description: Option<String>,
-}
-
-/// What a `result` line says of the turn.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TurnResult {
-    /// Whether the turn failed (`subtype` can be `success` even then).
-    pub is_error: bool,
-    /// `success`, `error_max_turns`, `error_during_execution`, ...
-    pub subtype: String,
-    /// Input tokens, cache reads and writes included.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Cost in US dollars.
-    pub cost_usd: f64,
-    /// The result text (the final answer, or the error).
-    pub text: Option<String>,
-    /// The conversation the line claims to end a turn of.
-    pub session_id: Option<String>,
+    description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -233,20 +203,6 @@ struct PeekControl {
     error: Option<String>,
 }
 
-/// One line of the agent's output, read once: its JSON, validated and kept verbatim for
-/// the event, and what it means to the runtime.
-#[derive(Debug)]
-pub struct ParsedLine {
-    /// The line as it was printed.
-    pub json: Box<RawValue>,
-    /// What it means to the runtime.
-    pub meaning: AgentLine,
-}
-
-/// A line that is not a JSON object; it is given back for the error message.
-#[derive(Debug)]
-pub struct NotAnObject(pub String);
-
 /// The strings one of which every line the runtime acts on contains, as its `type`.
 const ACTED_ON: [&str; 5] = [
     "\"result\"",
@@ -260,7 +216,7 @@ const ACTED_ON: [&str; 5] = [
 /// event's data. Only a line that names a type the runtime acts on is read
 /// a second time for its fields (about two lines a turn); for every other line, a
 /// substring search tells it is [`AgentLine::Other`].
-pub fn parse_line(text: String) -> Result<ParsedLine, NotAnObject> {
+pub(super) fn parse_line(text: String) -> Result<ParsedLine, NotAnObject> {
     if !text.trim_start().starts_with('{') {
         return Err(NotAnObject(text));
     }
@@ -283,7 +239,7 @@ pub fn parse_line(text: String) -> Result<ParsedLine, NotAnObject> {
 /// assistant message to its transcript under the same uuid (checked with the pinned CLI),
 /// so a transcript that holds it holds the conversation up to that message. A substring
 /// search skips every other line without parsing it again.
-pub fn assistant_uuid(line: &str) -> Option<String> {
+pub(super) fn assistant_uuid(line: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Assistant<'a> {
         #[serde(rename = "type", borrow)]
@@ -304,7 +260,7 @@ pub fn assistant_uuid(line: &str) -> Option<String> {
 
 /// Reads the fields the runtime acts on from one stdout line, without building a tree of
 /// the whole line. A line that is not a JSON object with a string `type` is an error.
-pub fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
+pub(super) fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
     let peek: Peek = serde_json::from_str(line)?;
     Ok(match (peek.kind, peek.subtype) {
         ("system", Some("init")) => match peek.session_id {
@@ -350,10 +306,15 @@ pub fn classify(line: &str) -> Result<AgentLine, serde_json::Error> {
                 // A `can_use_tool` whose fields do not read is refused like any request
                 // the runtime cannot serve: the agent must not wait for it.
                 Some("can_use_tool") => match serde_json::from_str::<CanUseTool>(request.get()) {
-                    Ok(mut ask) => {
-                        ask.request_id = request_id;
-                        AgentLine::CanUseTool(ask)
-                    }
+                    Ok(ask) => AgentLine::ToolRequest(ToolRequest {
+                        request_id,
+                        is_question: ask.tool_name == QUESTION_TOOL,
+                        tool_name: ask.tool_name,
+                        input: ask.input,
+                        tool_use_id: ask.tool_use_id,
+                        permission_suggestions: ask.permission_suggestions,
+                        description: ask.description,
+                    }),
                     Err(_) => AgentLine::OtherRequest { request_id },
                 },
                 _ => AgentLine::OtherRequest { request_id },
@@ -503,8 +464,9 @@ mod tests {
         // As the pinned CLI printed it (ids shortened).
         let ask = r#"{"type":"control_request","request_id":"cd9a","request":{"subtype":"can_use_tool","tool_name":"Write","display_name":"Write","input":{"file_path":"/w/out2.txt","content":"x\n"},"description":"out2.txt","permission_suggestions":[{"type":"setMode","mode":"acceptEdits","destination":"session"}],"tool_use_id":"toolu_03"}}"#;
         match parse_line(ask.to_owned()).unwrap().meaning {
-            AgentLine::CanUseTool(request) => {
+            AgentLine::ToolRequest(request) => {
                 assert_eq!(request.request_id, "cd9a");
+                assert!(!request.is_question);
                 assert_eq!(request.tool_name, "Write");
                 assert_eq!(request.input["file_path"], "/w/out2.txt");
                 assert_eq!(request.tool_use_id.as_deref(), Some("toolu_03"));
@@ -515,6 +477,11 @@ mod tests {
                 );
             }
             other => panic!("not a permission request: {other:?}"),
+        }
+        let question = r#"{"type":"control_request","request_id":"q1","request":{"subtype":"can_use_tool","tool_name":"AskUserQuestion","input":{"questions":[{"question":"Q?"}]}}}"#;
+        match parse_line(question.to_owned()).unwrap().meaning {
+            AgentLine::ToolRequest(request) => assert!(request.is_question),
+            other => panic!("not a question: {other:?}"),
         }
         // Requests the runtime cannot serve are refused by their id, never ignored.
         for (line, id) in [
@@ -553,9 +520,10 @@ mod tests {
         let input = json!({ "file_path": "/w/a", "content": "x" });
         let allow = permission_response(
             "r\"1",
-            &PermissionDecision::Allow {
-                updated_input: &input,
-                updated_permissions: vec![PermissionUpdate::allow_for_session("Write")],
+            &Decision::Allow {
+                input: &input,
+                always: true,
+                tool_name: "Write",
                 tool_use_id: Some("toolu_1"),
             },
         );
@@ -570,9 +538,8 @@ mod tests {
         );
         let deny = permission_response(
             "r2",
-            &PermissionDecision::Deny {
+            &Decision::Deny {
                 message: "not now\nplease",
-                interrupt: false,
             },
         );
         assert_eq!(deny.matches('\n').count(), 1);

@@ -6,18 +6,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-/// An MCP failure seen in the agent's output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct McpFailure {
-    /// The tool (`mcp__server__tool`) or server that failed.
-    pub tool: String,
-    /// What went wrong, as the agent was told.
-    pub message: String,
-}
+use crate::agent::ToolFailure;
 
 /// Follows MCP tool calls across output lines.
 #[derive(Debug, Default)]
-pub struct McpWatch {
+pub(super) struct McpWatch {
     /// Calls that were made and not answered yet: tool use id → tool name.
     pending: HashMap<String, String>,
     /// Tools the runtime serves itself; it reports their failures where they happen.
@@ -31,7 +24,7 @@ const MAX_MESSAGE: usize = 500;
 
 impl McpWatch {
     /// Watches for failures of every MCP server but `own_server`.
-    pub fn new(own_server: &str) -> Self {
+    pub(super) fn new(own_server: &str) -> Self {
         Self {
             pending: HashMap::new(),
             own_prefix: format!("mcp__{own_server}__"),
@@ -40,7 +33,7 @@ impl McpWatch {
     }
 
     /// The failures that `line` reports. Cheap for lines that mention no MCP tool.
-    pub fn observe(&mut self, line: &str) -> Vec<McpFailure> {
+    pub(super) fn observe(&mut self, line: &str) -> Vec<ToolFailure> {
         let mentions_call = line.contains("\"mcp__");
         let mentions_error = !self.pending.is_empty() && line.contains("\"is_error\":true");
         let mentions_servers = line.contains("\"mcp_servers\":[{");
@@ -73,7 +66,7 @@ impl McpWatch {
                 .filter(|block| block["type"] == "tool_result")
                 .filter_map(|block| {
                     let tool = self.pending.remove(block["tool_use_id"].as_str()?)?;
-                    (block["is_error"] == true).then(|| McpFailure {
+                    (block["is_error"] == true).then(|| ToolFailure {
                         tool,
                         message: result_text(&block["content"]),
                     })
@@ -92,13 +85,13 @@ fn content(line: &Value) -> &[Value] {
 }
 
 /// Servers that `system/init` lists with a status other than `connected`.
-fn failed_servers(init: &Value) -> Vec<McpFailure> {
+fn failed_servers(init: &Value) -> Vec<ToolFailure> {
     init["mcp_servers"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|server| server["status"] != "connected")
-        .map(|server| McpFailure {
+        .map(|server| ToolFailure {
             tool: format!("mcp__{}", server["name"].as_str().unwrap_or("?")),
             message: format!("the MCP server's status is {}", server["status"]),
         })
@@ -131,7 +124,7 @@ mod tests {
         let results = r#"{"type":"user","message":{"content":[{"tool_use_id":"t1","type":"tool_result","content":[{"type":"text","text":"MCP error -32603: boom"}],"is_error":true},{"tool_use_id":"t2","type":"tool_result","content":"own failure","is_error":true}]}}"#;
         assert_eq!(
             watch.observe(results),
-            [McpFailure {
+            [ToolFailure {
                 tool: "mcp__everything__echo".into(),
                 message: "MCP error -32603: boom".into()
             }]
@@ -160,7 +153,7 @@ mod tests {
         let init = r#"{"type":"system","subtype":"init","mcp_servers":[{"name":"ok","status":"connected"},{"name":"broken","status":"failed"}]}"#;
         assert_eq!(
             watch.observe(init),
-            [McpFailure {
+            [ToolFailure {
                 tool: "mcp__broken".into(),
                 message: "the MCP server's status is \"failed\"".into()
             }]

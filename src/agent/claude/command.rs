@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use agent_runtime_api::CommandSpec;
 
-use crate::runtime::AgentSettings;
+use crate::agent::AgentSettings;
 
 /// Whether the agent starts a new conversation or continues a stored one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LaunchMode {
+pub(super) enum LaunchMode {
     /// A new conversation with the id the runtime chose.
     New {
         /// The agent session id (a UUID).
@@ -34,32 +34,32 @@ pub enum LaunchMode {
 
 /// Everything the driver needs to start the agent for one session.
 #[derive(Debug, Clone, Default)]
-pub struct AgentLaunch {
+pub(super) struct AgentLaunch {
     /// Model name or alias.
-    pub model: Option<String>,
+    pub(super) model: Option<String>,
     /// Most agentic turns per user turn.
-    pub max_turns: Option<u32>,
+    pub(super) max_turns: Option<u32>,
     /// `default`, `acceptEdits`, `bypassPermissions` or `plan`.
-    pub permission_mode: Option<String>,
+    pub(super) permission_mode: Option<String>,
     /// Whether Claude Code asks the runtime (a `can_use_tool` control request) about a
     /// tool call it would otherwise deny (`--permission-prompt-tool stdio`).
-    pub ask_permission: bool,
+    pub(super) ask_permission: bool,
     /// Tools allowed without asking.
-    pub allowed_tools: Vec<String>,
+    pub(super) allowed_tools: Vec<String>,
     /// Tools never allowed.
-    pub disallowed_tools: Vec<String>,
+    pub(super) disallowed_tools: Vec<String>,
     /// Text appended to Claude Code's own system prompt.
-    pub append_system_prompt: Option<String>,
+    pub(super) append_system_prompt: Option<String>,
     /// Text replacing Claude Code's system prompt.
-    pub system_prompt: Option<String>,
+    pub(super) system_prompt: Option<String>,
     /// The agent's home in the sandbox (`CLAUDE_CONFIG_DIR`).
-    pub agent_home: String,
+    pub(super) agent_home: String,
     /// Path of the MCP config file in the sandbox.
-    pub mcp_config_path: String,
+    pub(super) mcp_config_path: String,
 }
 
 /// Builds the command that starts Claude Code in stream-json mode.
-pub fn build_command(
+pub(super) fn build_command(
     settings: &AgentSettings,
     launch: &AgentLaunch,
     mode: &LaunchMode,
@@ -148,7 +148,7 @@ pub fn build_command(
 ///
 /// Slugs over 200 characters are shortened by Claude Code with a hash the runtime cannot
 /// reproduce, which is why resume passes the transcript's absolute path instead.
-pub fn transcript_dir(workspace_path: &str) -> String {
+pub(super) fn transcript_dir(workspace_path: &str) -> String {
     let slug: String = workspace_path
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
