@@ -276,3 +276,57 @@ async fn a_start_reports_the_time_of_each_phase() {
     let names: Vec<_> = timings.phases().iter().map(|(name, _)| *name).collect();
     assert_eq!(names, ["prepare", "sandbox", "agent"]);
 }
+
+#[tokio::test]
+async fn a_message_to_a_stopping_session_waits_for_the_stop_and_resumes_it() {
+    let store = std::sync::Arc::new(crate::pausing::PausingStore::default());
+    let h = Harness::with_store(crate::harness::settings(), store.clone()).await;
+    let session = h.create().await;
+    h.turn(&session.id, "reply before").await;
+
+    // The stop is held at its last save: the actor refuses commands and is not gone yet.
+    let (held, release) = store.hold_next_update_to(SessionStatus::Stopped);
+    let stop = tokio::spawn({
+        let (manager, alice, id) = (h.manager.clone(), h.alice.clone(), session.id.clone());
+        async move { manager.stop(&alice, &id).await }
+    });
+    held.await.unwrap();
+    let message = tokio::spawn({
+        let (manager, alice, id) = (h.manager.clone(), h.alice.clone(), session.id.clone());
+        async move {
+            let content =
+                agent_runtime::runtime::MessageContent::new(json!("reply after")).unwrap();
+            manager.send_message(&alice, &id, content, None).await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !message.is_finished(),
+        "the message waits for the ending actor"
+    );
+    release.send(()).unwrap();
+
+    assert_eq!(stop.await.unwrap().unwrap().status, SessionStatus::Stopped);
+    let accepted = message
+        .await
+        .unwrap()
+        .expect("the message resumes the session");
+    let mut watch = h.watch();
+    let result = watch.result_after(&session.id, accepted.seq).await;
+    assert_eq!(result["result"], "after");
+    let log = h.log(&session.id).await;
+    assert_gap_free(&log);
+    let statuses: Vec<String> = log
+        .iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].as_str().unwrap().to_owned())
+        .collect();
+    // The stop ended its life; the message began the next one (its turn's closing
+    // `idle` may follow the result).
+    let stopping = statuses.iter().position(|s| s == "stopping").unwrap();
+    assert_eq!(
+        statuses[stopping..stopping + 5],
+        ["stopping", "stopped", "starting", "idle", "running"],
+        "{statuses:?}"
+    );
+}

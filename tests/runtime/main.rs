@@ -9,6 +9,7 @@ mod hostile;
 mod lifecycle;
 mod metrics;
 mod outage;
+mod pausing;
 mod principals;
 mod requests;
 mod warm_pool;

@@ -1,19 +1,15 @@
 //! Admins and per-principal limits, through the manager.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime::auth::Principal;
 use agent_runtime::runtime::{CreateSession, MessageContent, QuotaLimits};
-use agent_runtime_api::memory::MemorySessionStore;
-use agent_runtime_api::{
-    AdapterResult, ApiKeyRecord, Event, QuotaOverrides, SessionFilter, SessionPage, SessionRecord,
-    SessionStatus, SessionStore, async_trait,
-};
+use agent_runtime_api::{QuotaOverrides, SessionStatus};
 use serde_json::json;
-use tokio::sync::oneshot;
 
 use crate::harness::{Harness, settings};
+use crate::pausing::PausingStore;
 
 fn request(owner: Option<&str>) -> CreateSession {
     CreateSession {
@@ -180,82 +176,6 @@ async fn a_principal_s_own_limits_replace_the_defaults() {
     h.manager.create(&tight, request(None)).await.unwrap();
     let err = h.manager.create(&tight, request(None)).await.unwrap_err();
     assert_eq!(err.code.as_str(), "rate_limited");
-}
-
-/// The memory store with the timing of a real one under the test's control: `list`'s
-/// answer takes a while to arrive, as over a network, and one `get` can be held after it has
-/// read its answer, to open the window between a check and what follows it.
-#[derive(Default)]
-struct PausingStore {
-    inner: MemorySessionStore,
-    list_delay: Mutex<Duration>,
-    held_get: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
-}
-
-impl PausingStore {
-    /// Holds the next `get` once it has its answer. The first receiver fires when one is
-    /// held; sending on the returned sender lets it go.
-    fn hold_next_get(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
-        let (reached, on_reach) = oneshot::channel();
-        let (release, on_release) = oneshot::channel();
-        *self.held_get.lock().unwrap() = Some((reached, on_release));
-        (on_reach, release)
-    }
-}
-
-#[async_trait]
-impl SessionStore for PausingStore {
-    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
-        self.inner.create(record).await
-    }
-    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
-        let answer = self.inner.get(id).await;
-        let held = self.held_get.lock().unwrap().take();
-        if let Some((reached, release)) = held {
-            let _ = reached.send(());
-            let _ = release.await;
-        }
-        answer
-    }
-    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
-        self.inner.update(record).await
-    }
-    async fn list(
-        &self,
-        filter: &SessionFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> AdapterResult<SessionPage> {
-        // The answer is read first and arrives later, as over a network.
-        let answer = self.inner.list(filter, limit, cursor).await;
-        let delay = *self.list_delay.lock().unwrap();
-        tokio::time::sleep(delay).await;
-        answer
-    }
-    async fn delete(&self, id: &str) -> AdapterResult<()> {
-        self.inner.delete(id).await
-    }
-    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-        self.inner.append_events(id, events).await
-    }
-    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
-        self.inner.events_after(id, after, limit).await
-    }
-    async fn ping(&self) -> AdapterResult<()> {
-        self.inner.ping().await
-    }
-    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
-        self.inner.create_key(key).await
-    }
-    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
-        self.inner.key_by_hash(key_hash).await
-    }
-    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
-        self.inner.list_keys().await
-    }
-    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
-        self.inner.revoke_key(name).await
-    }
 }
 
 #[tokio::test]

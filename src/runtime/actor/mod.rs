@@ -118,6 +118,17 @@ pub(crate) struct SessionHandle {
     pub(crate) pending: PendingView,
 }
 
+impl SessionHandle {
+    /// Resolves once the session's actor is gone: it left the live set and let go of
+    /// the record after its last save. An ending actor refuses commands (its channel is
+    /// closed) before it is gone; what comes after it must wait for this.
+    pub(crate) async fn ended(&self) {
+        // The pending view's sender is the actor's; it is dropped with the actor.
+        let mut actor_alive = self.pending.clone();
+        while actor_alive.changed().await.is_ok() {}
+    }
+}
+
 /// The running agent process, as the actor holds it.
 pub(crate) struct AgentIo {
     pub(crate) stdin: Option<Pin<Box<dyn AsyncWrite + Send>>>,

@@ -110,7 +110,6 @@ impl SessionManager {
         into: &RelPath,
     ) -> Result<ForkPoint, RuntimeError> {
         if let Some(handle) = self.inner.handle(source_id) {
-            let mut actor_alive = handle.pending.clone();
             let (reply, answer) = oneshot::channel();
             let command = Command::Fork {
                 into: into.clone(),
@@ -121,7 +120,7 @@ impl SessionManager {
             }
             // The actor is ending on its own (a crash): once it let go of the record,
             // storage holds what it left.
-            while actor_alive.changed().await.is_ok() {}
+            handle.ended().await;
         }
         let store = self.inner.adapters.store.as_ref();
         let mut record = self.stored_record(source_id).await?;

@@ -102,7 +102,7 @@ impl SessionManager {
             // Its actor is ending (it saved `stopped` or `failed` and has yet to leave
             // the live set): the new life starts once the old one is gone, so that the
             // old actor's last steps never touch the new one's.
-            handle.commands.closed().await;
+            handle.ended().await;
         }
         let record = self.owned_record(principal, session_id).await?;
         let owner: Arc<str> = record.owner.as_str().into();
@@ -169,16 +169,14 @@ impl SessionManager {
                 ));
             }
             if let Some(handle) = this.inner.handle(&id) {
-                let mut actor_alive = handle.pending.clone();
                 let (reply, answer) = oneshot::channel();
                 let command = Command::SetBudget { budget, reply };
                 if let Some(result) = ask(&handle, command, answer).await {
                     return result;
                 }
                 // The actor is ending (a crash, a shutdown) and saves the record once
-                // more before it is gone, which would undo a write made now. Its pending
-                // view closes when it is dropped, after that save.
-                while actor_alive.changed().await.is_ok() {}
+                // more before it is gone, which would undo a write made now.
+                handle.ended().await;
             }
             this.store_budget(&id, budget).await
         });

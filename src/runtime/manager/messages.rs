@@ -87,7 +87,9 @@ impl SessionManager {
             };
             match ask(&handle, command, answer).await {
                 Some(result) => return result.map(|accepted| (accepted, waiter)),
-                None => continue, // the session ended just now; resume it
+                // The session is ending (a stop's final sync, a crash): once its actor
+                // is gone, the message resumes it.
+                None => handle.ended().await,
             }
         }
         Err(RuntimeError::new(
