@@ -220,7 +220,9 @@ pub(crate) async fn sync_workspace(
     Ok(skipped)
 }
 
-/// The name under which a session's transcript is stored.
+/// The name under which a session's transcript is stored: the runtime's own name (the
+/// conversation id), whatever the agent calls the file in its home, which only the
+/// driver knows (`AgentDriver::find_transcript`, `AgentDriver::prepare`).
 fn transcript_name(agent_session_id: &str) -> Option<RelPath> {
     RelPath::new(&format!("{agent_session_id}.jsonl")).ok()
 }
