@@ -34,7 +34,7 @@ pub mod contract;
 
 pub use api_key::{ApiKeyRecord, QuotaOverrides};
 pub use blob_store::{BlobKey, BlobMeta, BlobStore};
-pub use error::{AdapterError, AdapterResult};
+pub use error::{AdapterError, AdapterResult, ErrorKind};
 pub use event::{Event, EventKind, check_seqs_increase};
 pub use path::{PathError, RelPath};
 pub use profile_source::{FileEntry, FileTree, ProfileBundle, ProfileSource};

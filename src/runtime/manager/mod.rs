@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use agent_runtime_api::{
-    AdapterError, BlobKey, RelPath, SessionFilter, SessionRecord, SessionStatus,
+    AdapterError, BlobKey, ErrorKind, RelPath, SessionFilter, SessionRecord, SessionStatus,
 };
 use chrono::Utc;
 use serde_json::json;
@@ -391,12 +391,12 @@ impl SessionManager {
             .store
             .create(record)
             .await
-            .map_err(|e| match e {
+            .map_err(|e| match e.kind() {
                 // Ids are not secret: this tells any caller that the id exists.
-                AdapterError::Conflict(_) => {
+                ErrorKind::Conflict => {
                     RuntimeError::invalid(format!("sessionId: {} is already taken", record.id))
                 }
-                other => RuntimeError::storage("creating the session", other),
+                _ => RuntimeError::storage("creating the session", e),
             })
     }
 
