@@ -821,6 +821,56 @@ mod tests {
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
+    /// A failed call's error names the operation and what it was about, so the runtime's
+    /// log line of it says which call failed and why.
+    #[tokio::test]
+    async fn a_failed_call_is_logged_with_its_operation() {
+        let store = MeasuredStore::wrap(
+            Arc::new(memory::MemorySessionStore::new()),
+            "memory",
+            Arc::new(Metrics::new("local")),
+        );
+        let missing = contract::sample_record("s-gone", "alice");
+        let error = store.update(&missing).await.unwrap_err();
+        assert_eq!(error.operation(), Some("SessionStore::update"));
+        assert_eq!(error.context().collect::<Vec<_>>(), [("session", "s-gone")]);
+
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let lines = lines.clone();
+            move || LogLines(lines.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            crate::error::RuntimeError::storage("saving the session", error)
+        });
+        let logged = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains(
+                "saving the session error=SessionStore::update: not found: session s-gone \
+                 (session=s-gone)"
+            ),
+            "{logged}"
+        );
+    }
+
+    /// Collects what a test's subscriber writes.
+    struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogLines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     agent_runtime_api::session_store_contract!(measured_store, async {
         MeasuredStore::wrap(
             Arc::new(memory::MemorySessionStore::new()),

@@ -5,8 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, ErrorKind, FileEntry, FileTree, ProfileBundle, ProfileSource,
-    RelPath, async_trait,
+    AdapterError, AdapterResult, FileEntry, FileTree, ProfileBundle, ProfileSource, RelPath,
+    async_trait,
 };
 
 /// The largest profile accepted, all files together, in bytes (10 MiB).
@@ -223,6 +223,7 @@ fn is_executable(_meta: &fs::Metadata) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use agent_runtime_api::ErrorKind;
     use serde_json::json;
 
     use super::*;

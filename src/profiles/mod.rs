@@ -209,7 +209,7 @@ impl Profile {
                 },
                 _ => ProfileError::Source {
                     name: name.to_owned(),
-                    error,
+                    error: error.with_operation("ProfileSource::load"),
                 },
             })?;
         Profile::parse(bundle)

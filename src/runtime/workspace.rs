@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, BlobKey, BlobStore, ErrorKind, FileTree, RelPath, Sandbox,
-    SandboxDir,
+    AdapterResult, BlobKey, BlobStore, ErrorKind, FileTree, RelPath, Sandbox, SandboxDir,
 };
 use chrono::{DateTime, Utc};
 

@@ -5,7 +5,7 @@
 //! stored verbatim and escape Convex's rules for field names and nesting.
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, ApiKeyRecord, Budget, ErrorKind, Event, EventKind, ForkedFrom,
+    AdapterError, AdapterResult, ApiKeyRecord, Budget, Event, EventKind, ForkedFrom,
     QuotaOverrides, SessionError, SessionRecord, SessionStatus, Usage,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -293,7 +293,7 @@ mod tests {
         record.last_seq = (1 << 53) + 1;
         assert!(matches!(
             record_to_convex(&record),
-            Err(e) if e.kind() == ErrorKind::InvalidInput
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::InvalidInput
         ));
     }
 }

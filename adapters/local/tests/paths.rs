@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use agent_runtime_api::{
-    AdapterError, ErrorKind, FileTree, RelPath, Sandbox, SandboxDir, SandboxProvider, SandboxSpec,
+    ErrorKind, FileTree, RelPath, Sandbox, SandboxDir, SandboxProvider, SandboxSpec,
 };
 use agent_runtime_local::{LocalSandboxConfig, build};
 use proptest::prelude::*;

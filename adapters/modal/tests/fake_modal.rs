@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use agent_runtime_api::contract::Behaviour;
 use agent_runtime_api::{
-    AdapterError, AgentProcess, CommandSpec, ErrorKind, ExitStatus, Sandbox, SandboxProvider,
-    SandboxSpec,
+    AgentProcess, CommandSpec, ErrorKind, ExitStatus, Sandbox, SandboxProvider, SandboxSpec,
 };
 use agent_runtime_modal::proto::status;
 use agent_runtime_modal::{ModalConfig, ModalSandboxProvider, OWNER_TAG, SESSION_TAG, Secret};

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_runtime_api::{AdapterError, BlobKey, BlobStore, ErrorKind};
+use agent_runtime_api::{BlobKey, BlobStore, ErrorKind};
 use agent_runtime_object_store::ObjectBlobStore;
 use bytes::Bytes;
 use object_store::RetryConfig;

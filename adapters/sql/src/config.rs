@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use agent_runtime_api::{AdapterError, ErrorKind};
+use agent_runtime_api::AdapterError;
 use serde::Deserialize;
 
 /// Where the store lives and how its connection pool is sized.
@@ -170,7 +170,10 @@ mod tests {
     fn unknown_scheme_names_the_choices_without_the_password() {
         let err = SqlDialect::from_url("mysql://root:hunter2@db/x").unwrap_err();
         let text = err.to_string();
-        assert!(err.kind() == ErrorKind::InvalidInput, "{err:?}");
+        assert!(
+            err.kind() == agent_runtime_api::ErrorKind::InvalidInput,
+            "{err:?}"
+        );
         assert!(
             text.contains("postgres:") && text.contains("sqlite:"),
             "{text}"

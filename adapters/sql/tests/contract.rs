@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_runtime_api::contract::{Behaviour, sample_event, sample_record, unique_prefix};
-use agent_runtime_api::{AdapterError, Budget, ErrorKind, Event, SessionRecord, SessionStore};
+use agent_runtime_api::{Budget, ErrorKind, Event, SessionRecord, SessionStore};
 use agent_runtime_sql::{SqlStoreConfig, SqliteSessionStore, build};
 use chrono::{TimeZone, Utc};
 

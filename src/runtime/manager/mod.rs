@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use agent_runtime_api::{
-    AdapterError, BlobKey, ErrorKind, RelPath, SessionFilter, SessionRecord, SessionStatus,
-};
+use agent_runtime_api::{BlobKey, ErrorKind, RelPath, SessionFilter, SessionRecord, SessionStatus};
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::oneshot;

@@ -2,8 +2,8 @@
 
 use agent_runtime_api::contract::{Behaviour, sample_bundles, sample_event, sample_record};
 use agent_runtime_api::{
-    AdapterError, BlobStore, ErrorKind, Event, FileEntry, FileTree, ProfileBundle, ProfileSource,
-    RelPath, SessionStore,
+    BlobStore, ErrorKind, Event, FileEntry, FileTree, ProfileBundle, ProfileSource, RelPath,
+    SessionStore,
 };
 use agent_runtime_convex::{
     ConvexClient, ConvexProfileSource, ConvexSessionStore, build_blob_store, build_profile_source,
