@@ -232,8 +232,9 @@ pub(crate) fn set_header<T>(
     Ok(())
 }
 
-/// Translates a final gRPC failure into the adapter's error, naming what was being done;
-/// the status is its source (its code, message and transport error).
+/// Translates a final gRPC failure into the adapter's error, naming what was being done
+/// and the status code (as its name, e.g. `ResourceExhausted`, the context `code`); the
+/// status is its source (its code's description, message and transport error).
 pub(crate) fn adapter_error(what: &str, status: &Status) -> AdapterError {
     let message = format!("Modal {what}");
     let error = match status.code() {
@@ -250,7 +251,9 @@ pub(crate) fn adapter_error(what: &str, status: &Status) -> AdapterError {
         }
         _ => AdapterError::other(message),
     };
-    error.with_source(status.clone())
+    error
+        .with_context("code", format_args!("{:?}", status.code()))
+        .with_source(status.clone())
 }
 
 #[cfg(test)]
