@@ -3,7 +3,8 @@
 //!
 //! One [`Metrics`] per runtime, shared as an `Arc`: the session manager, the event writer
 //! and each session's log record what happens in the runtime, the catalog's measuring
-//! adapters ([`MeasuredStore`], [`MeasuredBlobs`]) time every store and storage call, and
+//! adapters ([`MeasuredStore`], [`MeasuredBlobs`]) time every store and storage call (and
+//! name the operation and its session or key in a failed call's error), and
 //! the transports count responses, connections and live sends. It lives here, outside
 //! both, so that the runtime records metrics without knowing the transports.
 //!

@@ -6,6 +6,10 @@
 //! - [`BlobStore`]: workspace files and agent transcripts, under validated keys.
 //! - [`ProfileSource`]: where agent profiles come from.
 //! - [`SandboxProvider`] and [`Sandbox`]: where an agent process runs.
+//! - [`AdapterError`]: what every call fails with: an [`ErrorKind`] the runtime branches
+//!   on, the adapter's message, the failed operation, what it was about and the backend's
+//!   error as its source. Where a `# Behavior` names a kind (`NotFound`, `Conflict`, …),
+//!   it means an error of that [`ErrorKind`].
 //! - [`duration`]: the one text format of durations in every configuration.
 //! - [`memory`]: in-memory implementations, always compiled; the reference behaviour.
 //! - `contract` (feature `contract-tests`): one suite per trait, one public function per
