@@ -22,7 +22,7 @@ use crate::tools::ConvexCaller;
 const INSTANCE_TAG: &str = "agent-runtime";
 
 /// An adapter that could not be built: which one, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("[{section}] kind = \"{kind}\": {error}")]
 pub struct CatalogError {
     /// The config section (`store`, `storage`, `profiles`, `sandbox`).
@@ -72,7 +72,7 @@ fn convex<'a>(
     config.convex.as_ref().ok_or_else(|| CatalogError {
         section,
         kind: "convex",
-        error: AdapterError::InvalidInput("there is no [convex] section".into()),
+        error: AdapterError::invalid_input("there is no [convex] section"),
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use agent_runtime_api::AdapterError;
+use agent_runtime_api::{AdapterError, ErrorKind};
 
 /// The stable error codes of the wire protocol (a request's error, `code` of an error
 /// object).
@@ -177,15 +177,15 @@ impl RuntimeError {
     /// Maps a storage adapter's failure: unreachable storage is `storage_unavailable`,
     /// anything else is internal.
     pub fn storage(context: &str, error: AdapterError) -> Self {
-        match error {
-            AdapterError::Unavailable(reason) => {
-                tracing::warn!(%reason, "{context}: storage unavailable");
+        match error.kind() {
+            ErrorKind::Unavailable => {
+                tracing::warn!(%error, "{context}: storage unavailable");
                 Self::new(
                     ErrorCode::StorageUnavailable,
                     format!("{context}: storage is unavailable, try again later"),
                 )
             }
-            other => Self::internal(context, other),
+            _ => Self::internal(context, error),
         }
     }
 }

@@ -72,12 +72,15 @@ pub async fn create(store: &dyn SessionStore, args: &KeyCreateArgs) -> Result<St
         },
         created_at: chrono::Utc::now(),
     };
-    store.create_key(&record).await.map_err(|e| match e {
-        agent_runtime_api::AdapterError::Conflict(_) => {
-            format!("a key named {:?} exists; revoke it first", args.name)
-        }
-        other => format!("storing the key failed: {other}"),
-    })?;
+    store
+        .create_key(&record)
+        .await
+        .map_err(|e| match e.kind() {
+            agent_runtime_api::ErrorKind::Conflict => {
+                format!("a key named {:?} exists; revoke it first", args.name)
+            }
+            _ => format!("storing the key failed: {e}"),
+        })?;
     Ok(key)
 }
 

@@ -3,7 +3,8 @@
 //!
 //! One [`Metrics`] per runtime, shared as an `Arc`: the session manager, the event writer
 //! and each session's log record what happens in the runtime, the catalog's measuring
-//! adapters ([`MeasuredStore`], [`MeasuredBlobs`]) time every store and storage call, and
+//! adapters ([`MeasuredStore`], [`MeasuredBlobs`]) time every store and storage call (and
+//! name the operation and its session or key in a failed call's error), and
 //! the transports count responses, connections and live sends. It lives here, outside
 //! both, so that the runtime records metrics without knowing the transports.
 //!
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_runtime_api::{
-    AdapterResult, ApiKeyRecord, BlobKey, BlobMeta, BlobStore, Event, EventKind, SessionEvents,
-    SessionFilter, SessionPage, SessionRecord, SessionStatus, SessionStore, Usage, async_trait,
+    AdapterError, AdapterResult, ApiKeyRecord, BlobKey, BlobMeta, BlobStore, Event, EventKind,
+    SessionEvents, SessionFilter, SessionPage, SessionRecord, SessionStatus, SessionStore, Usage,
+    async_trait,
 };
 use bytes::Bytes;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -564,12 +566,44 @@ pub type MeasuredStore = Measured<dyn SessionStore>;
 pub type MeasuredBlobs = Measured<dyn BlobStore>;
 
 impl<A: ?Sized> Measured<A> {
+    /// Times `call` of `operation` (`Trait::method`), which is about `about` (a key and
+    /// its value, e.g. the session id) where there is one; its error names both.
     async fn time<T>(
         &self,
         operation: &'static str,
+        about: Option<(&'static str, &str)>,
         call: impl Future<Output = AdapterResult<T>>,
     ) -> AdapterResult<T> {
-        measured(&self.metrics, self.calls, self.adapter, operation, call).await
+        measured(
+            &self.metrics,
+            self.calls,
+            self.adapter,
+            method(operation),
+            call,
+        )
+        .await
+        .map_err(|error| in_context(error, operation, about))
+    }
+}
+
+/// The method of `Trait::method`: the name an operation's metrics carry.
+fn method(operation: &'static str) -> &'static str {
+    operation
+        .rsplit_once("::")
+        .map_or(operation, |(_, method)| method)
+}
+
+/// Names the failed call and what it was about: the one place a store's or storage's
+/// error gets its operation, so every log line of it says which call failed.
+fn in_context(
+    error: AdapterError,
+    operation: &'static str,
+    about: Option<(&'static str, &str)>,
+) -> AdapterError {
+    let error = error.with_operation(operation);
+    match about {
+        Some((key, value)) => error.with_context(key, value),
+        None => error,
     }
 }
 
@@ -593,13 +627,28 @@ impl MeasuredStore {
 #[async_trait]
 impl SessionStore for MeasuredStore {
     async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
-        self.time("create", self.inner.create(record)).await
+        self.time(
+            "SessionStore::create",
+            Some(("session", &record.id)),
+            self.inner.create(record),
+        )
+        .await
     }
     async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
-        self.time("get", self.inner.get(id)).await
+        self.time(
+            "SessionStore::get",
+            Some(("session", id)),
+            self.inner.get(id),
+        )
+        .await
     }
     async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
-        self.time("update", self.inner.update(record)).await
+        self.time(
+            "SessionStore::update",
+            Some(("session", &record.id)),
+            self.inner.update(record),
+        )
+        .await
     }
     async fn list(
         &self,
@@ -607,15 +656,28 @@ impl SessionStore for MeasuredStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> AdapterResult<SessionPage> {
-        self.time("list", self.inner.list(filter, limit, cursor))
-            .await
+        self.time(
+            "SessionStore::list",
+            None,
+            self.inner.list(filter, limit, cursor),
+        )
+        .await
     }
     async fn delete(&self, id: &str) -> AdapterResult<()> {
-        self.time("delete", self.inner.delete(id)).await
+        self.time(
+            "SessionStore::delete",
+            Some(("session", id)),
+            self.inner.delete(id),
+        )
+        .await
     }
     async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-        self.time("append_events", self.inner.append_events(id, events))
-            .await
+        self.time(
+            "SessionStore::append_events",
+            Some(("session", id)),
+            self.inner.append_events(id, events),
+        )
+        .await
     }
     async fn append_batch(&self, batch: &[SessionEvents<'_>]) -> Vec<AdapterResult<()>> {
         let started = Instant::now();
@@ -632,26 +694,55 @@ impl SessionStore for MeasuredStore {
             failed,
         );
         outcomes
+            .into_iter()
+            .zip(batch)
+            .map(|(outcome, entry)| {
+                outcome.map_err(|error| {
+                    let about = Some(("session", entry.session_id));
+                    in_context(error, "SessionStore::append_batch", about)
+                })
+            })
+            .collect()
     }
     async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
-        self.time("events_after", self.inner.events_after(id, after, limit))
-            .await
+        self.time(
+            "SessionStore::events_after",
+            Some(("session", id)),
+            self.inner.events_after(id, after, limit),
+        )
+        .await
     }
     async fn ping(&self) -> AdapterResult<()> {
-        self.time("ping", self.inner.ping()).await
-    }
-    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
-        self.time("create_key", self.inner.create_key(key)).await
-    }
-    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
-        self.time("key_by_hash", self.inner.key_by_hash(key_hash))
+        self.time("SessionStore::ping", None, self.inner.ping())
             .await
     }
+    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        self.time(
+            "SessionStore::create_key",
+            Some(("api_key", &key.name)),
+            self.inner.create_key(key),
+        )
+        .await
+    }
+    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        self.time(
+            "SessionStore::key_by_hash",
+            None,
+            self.inner.key_by_hash(key_hash),
+        )
+        .await
+    }
     async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
-        self.time("list_keys", self.inner.list_keys()).await
+        self.time("SessionStore::list_keys", None, self.inner.list_keys())
+            .await
     }
     async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
-        self.time("revoke_key", self.inner.revoke_key(name)).await
+        self.time(
+            "SessionStore::revoke_key",
+            Some(("api_key", name)),
+            self.inner.revoke_key(name),
+        )
+        .await
     }
 }
 
@@ -675,23 +766,47 @@ impl MeasuredBlobs {
 #[async_trait]
 impl BlobStore for MeasuredBlobs {
     async fn put(&self, key: &BlobKey, bytes: Bytes) -> AdapterResult<()> {
-        self.time("put", self.inner.put(key, bytes)).await
+        self.time(
+            "BlobStore::put",
+            Some(("key", key.as_str())),
+            self.inner.put(key, bytes),
+        )
+        .await
     }
     async fn get(&self, key: &BlobKey) -> AdapterResult<Option<Bytes>> {
-        self.time("get", self.inner.get(key)).await
+        self.time(
+            "BlobStore::get",
+            Some(("key", key.as_str())),
+            self.inner.get(key),
+        )
+        .await
     }
     async fn list(&self, prefix: &BlobKey) -> AdapterResult<Vec<BlobMeta>> {
-        self.time("list", self.inner.list(prefix)).await
+        self.time(
+            "BlobStore::list",
+            Some(("key", prefix.as_str())),
+            self.inner.list(prefix),
+        )
+        .await
     }
     async fn delete(&self, key: &BlobKey) -> AdapterResult<()> {
-        self.time("delete", self.inner.delete(key)).await
+        self.time(
+            "BlobStore::delete",
+            Some(("key", key.as_str())),
+            self.inner.delete(key),
+        )
+        .await
     }
     async fn delete_prefix(&self, prefix: &BlobKey) -> AdapterResult<()> {
-        self.time("delete_prefix", self.inner.delete_prefix(prefix))
-            .await
+        self.time(
+            "BlobStore::delete_prefix",
+            Some(("key", prefix.as_str())),
+            self.inner.delete_prefix(prefix),
+        )
+        .await
     }
     async fn ping(&self) -> AdapterResult<()> {
-        self.time("ping", self.inner.ping()).await
+        self.time("BlobStore::ping", None, self.inner.ping()).await
     }
 }
 
@@ -705,6 +820,56 @@ mod tests {
     fn sample(text: &str, series: &str) -> Option<f64> {
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// A failed call's error names the operation and what it was about, so the runtime's
+    /// log line of it says which call failed and why.
+    #[tokio::test]
+    async fn a_failed_call_is_logged_with_its_operation() {
+        let store = MeasuredStore::wrap(
+            Arc::new(memory::MemorySessionStore::new()),
+            "memory",
+            Arc::new(Metrics::new("local")),
+        );
+        let missing = contract::sample_record("s-gone", "alice");
+        let error = store.update(&missing).await.unwrap_err();
+        assert_eq!(error.operation(), Some("SessionStore::update"));
+        assert_eq!(error.context().collect::<Vec<_>>(), [("session", "s-gone")]);
+
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let lines = lines.clone();
+            move || LogLines(lines.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            crate::error::RuntimeError::storage("saving the session", error)
+        });
+        let logged = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains(
+                "saving the session error=SessionStore::update: not found: session s-gone \
+                 (session=s-gone)"
+            ),
+            "{logged}"
+        );
+    }
+
+    /// Collects what a test's subscriber writes.
+    struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogLines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     agent_runtime_api::session_store_contract!(measured_store, async {

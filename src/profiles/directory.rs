@@ -49,7 +49,7 @@ impl ProfileSource for DirectoryProfileSource {
 
     async fn load(&self, name: &str) -> AdapterResult<ProfileBundle> {
         if !is_safe_name(name) {
-            return Err(AdapterError::NotFound(format!("profile {name:?}")));
+            return Err(AdapterError::not_found(format!("profile {name:?}")));
         }
         let folder = self.root.join(name);
         let name = name.to_owned();
@@ -63,7 +63,7 @@ async fn blocking<T: Send + 'static>(
 ) -> AdapterResult<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(AdapterError::other)?
+        .map_err(|error| AdapterError::other("reading profiles").with_source(error))?
 }
 
 /// A profile name: one path component of `[A-Za-z0-9._-]` that does not start with `.`.
@@ -77,14 +77,15 @@ pub fn is_safe_name(name: &str) -> bool {
 
 fn list(root: &Path) -> AdapterResult<Vec<String>> {
     let entries = fs::read_dir(root).map_err(|e| {
-        AdapterError::Other(format!(
-            "cannot read profiles folder {}: {e}",
-            root.display()
-        ))
+        AdapterError::other(format!("cannot read profiles folder {}", root.display()))
+            .with_source(e)
     })?;
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(AdapterError::other)?;
+        let entry = entry.map_err(|e| {
+            AdapterError::other(format!("cannot read profiles folder {}", root.display()))
+                .with_source(e)
+        })?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
@@ -107,7 +108,7 @@ struct Walk {
 }
 
 fn load(folder: &Path, name: String) -> AdapterResult<ProfileBundle> {
-    let not_found = |name: &str| AdapterError::NotFound(format!("profile {name:?}"));
+    let not_found = |name: &str| AdapterError::not_found(format!("profile {name:?}"));
     if !folder.join(MANIFEST).is_file() {
         return Err(not_found(&name));
     }
@@ -178,7 +179,7 @@ impl Walk {
     fn file(&mut self, path: &Path, rel: &str, meta: &fs::Metadata) -> AdapterResult<()> {
         self.total_bytes += meta.len();
         if self.total_bytes > MAX_PROFILE_BYTES {
-            return Err(AdapterError::InvalidInput(format!(
+            return Err(AdapterError::invalid_input(format!(
                 "profile {:?} is larger than the limit of {} MiB",
                 self.name,
                 MAX_PROFILE_BYTES / (1024 * 1024)
@@ -201,12 +202,12 @@ impl Walk {
     }
 
     fn refuse(&self, rel: &str, reason: &str) -> AdapterError {
-        AdapterError::InvalidInput(format!("profile {:?}: {rel}: {reason}", self.name))
+        AdapterError::invalid_input(format!("profile {:?}: {rel}: {reason}", self.name))
     }
 }
 
 fn io_error(profile: &str, rel: &str, error: io::Error) -> AdapterError {
-    AdapterError::Other(format!("profile {profile:?}: cannot read {rel:?}: {error}"))
+    AdapterError::other(format!("profile {profile:?}: cannot read {rel:?}")).with_source(error)
 }
 
 #[cfg(unix)]
@@ -222,6 +223,7 @@ fn is_executable(_meta: &fs::Metadata) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use agent_runtime_api::ErrorKind;
     use serde_json::json;
 
     use super::*;
@@ -336,7 +338,7 @@ mod tests {
             "gone",
         ] {
             match source.load(name).await {
-                Err(AdapterError::NotFound(_)) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
                 other => panic!("{name:?} gave {other:?}"),
             }
         }
@@ -363,7 +365,7 @@ mod tests {
 
         std::os::unix::fs::symlink("../beta/profile.toml", root.join("alpha/leak")).unwrap();
         let error = source.load("alpha").await.unwrap_err();
-        assert!(matches!(error, AdapterError::InvalidInput(_)), "{error:?}");
+        assert!(error.kind() == ErrorKind::InvalidInput, "{error:?}");
         assert!(error.to_string().contains("leak"), "{error}");
         assert!(
             error.to_string().contains("outside the profile folder"),
@@ -378,7 +380,7 @@ mod tests {
         // Sparse: the size is checked before anything is read.
         big.set_len(MAX_PROFILE_BYTES + 1).unwrap();
         let error = source.load("beta").await.unwrap_err();
-        assert!(matches!(error, AdapterError::InvalidInput(_)), "{error:?}");
+        assert!(error.kind() == ErrorKind::InvalidInput, "{error:?}");
         assert!(error.to_string().contains("10 MiB"), "{error}");
     }
 

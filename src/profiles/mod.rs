@@ -21,7 +21,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use agent_runtime_api::{AdapterError, FileTree, ProfileBundle, ProfileSource};
+use agent_runtime_api::{AdapterError, ErrorKind, FileTree, ProfileBundle, ProfileSource};
 use serde::Serialize;
 
 use crate::error::{ErrorCode, RuntimeError};
@@ -38,7 +38,7 @@ use render::Templates;
 use schema::MetadataSchema;
 
 /// Why a profile could not be loaded, or metadata was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProfileError {
     /// No profile has this name.
     #[error("profile {name:?} not found")]
@@ -200,15 +200,18 @@ impl Profile {
     /// Loads the profile `name` from `source` and parses it. A name the source does not
     /// know, or refuses as a name, is `NotFound`.
     pub async fn load(source: &dyn ProfileSource, name: &str) -> Result<Profile, ProfileError> {
-        let bundle = source.load(name).await.map_err(|error| match error {
-            AdapterError::NotFound(_) | AdapterError::InvalidInput(_) => ProfileError::NotFound {
-                name: name.to_owned(),
-            },
-            error => ProfileError::Source {
-                name: name.to_owned(),
-                error,
-            },
-        })?;
+        let bundle = source
+            .load(name)
+            .await
+            .map_err(|error| match error.kind() {
+                ErrorKind::NotFound | ErrorKind::InvalidInput => ProfileError::NotFound {
+                    name: name.to_owned(),
+                },
+                _ => ProfileError::Source {
+                    name: name.to_owned(),
+                    error: error.with_operation("ProfileSource::load"),
+                },
+            })?;
         Profile::parse(bundle)
     }
 

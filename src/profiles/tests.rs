@@ -480,15 +480,15 @@ async fn load_failures_become_runtime_errors_with_their_codes() {
     let cases: [(Box<dyn agent_runtime_api::ProfileSource>, &str); 4] = [
         (Box::new(empty), "profile_not_found"),
         (
-            Box::new(FailingSource(AdapterError::InvalidInput("bad name".into()))),
+            Box::new(FailingSource(AdapterError::invalid_input("bad name"))),
             "profile_not_found",
         ),
         (
-            Box::new(FailingSource(AdapterError::Unavailable("down".into()))),
+            Box::new(FailingSource(AdapterError::unavailable("down"))),
             "storage_unavailable",
         ),
         (
-            Box::new(FailingSource(AdapterError::Other("broken".into()))),
+            Box::new(FailingSource(AdapterError::other("broken"))),
             "internal",
         ),
     ];

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use agent_runtime_api::{
-    AdapterError, Event, EventKind, SessionError, SessionRecord, SessionStatus, Usage,
+    AdapterError, ErrorKind, Event, EventKind, SessionError, SessionRecord, SessionStatus, Usage,
 };
 use backon::Retryable;
 use chrono::Utc;
@@ -279,7 +279,10 @@ impl SessionLog {
             let mut attempt = record.clone();
             attempt.version = version.load(Ordering::Relaxed);
             let saved = store.update(&attempt).await;
-            if let Err(AdapterError::Conflict(_)) = &saved {
+            if saved
+                .as_ref()
+                .is_err_and(|e| e.kind() == ErrorKind::Conflict)
+            {
                 // Someone else wrote the record (a recovering runtime); ours is newer.
                 if let Ok(Some(stored)) = store.get(&record.id).await {
                     version.store(stored.version, Ordering::Relaxed);
@@ -290,7 +293,7 @@ impl SessionLog {
         let saved = attempt
             .retry(policy::RECORD_SAVE)
             .sleep(tokio::time::sleep)
-            .when(|error| !matches!(error, AdapterError::NotFound(_) | AdapterError::InvalidInput(_)))
+            .when(|error| !matches!(error.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput))
             .adjust(policy::outage_waits)
             .notify(|error, _| {
                 tracing::warn!(session_id = %record.id, %error, "saving the session record failed; retrying")
@@ -298,9 +301,9 @@ impl SessionLog {
             .await;
         match saved {
             Ok(version) => self.record.version = version,
-            Err(AdapterError::NotFound(_)) => {} // deleted meanwhile
-            Err(AdapterError::InvalidInput(reason)) => {
-                tracing::error!(session_id = %self.id, reason, "the store refused the session record")
+            Err(e) if e.kind() == ErrorKind::NotFound => {} // deleted meanwhile
+            Err(e) if e.kind() == ErrorKind::InvalidInput => {
+                tracing::error!(session_id = %self.id, error = %e, "the store refused the session record")
             }
             Err(error) => {
                 tracing::error!(session_id = %self.id, %error, "the session record could not be saved")

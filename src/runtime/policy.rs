@@ -58,8 +58,8 @@ mod tests {
         assert_eq!(STORE_OUTAGE.build().nth(1000), Some(OUTAGE_MAX_DELAY));
 
         assert_eq!(RECORD_SAVE.build().count(), ATTEMPTS_ON_ERROR - 1);
-        let down = AdapterError::Unavailable("down".into());
-        let broken = AdapterError::Other("disk".into());
+        let down = AdapterError::unavailable("down");
+        let broken = AdapterError::other("disk");
         assert_eq!(outage_waits(&down, None), Some(OUTAGE_MAX_DELAY));
         assert_eq!(outage_waits(&broken, None), None);
         let delay = Some(Duration::from_millis(50));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use agent_runtime_api::{
-    AdapterError, AdapterResult, BlobKey, BlobStore, FileTree, RelPath, Sandbox, SandboxDir,
+    AdapterResult, BlobKey, BlobStore, ErrorKind, FileTree, RelPath, Sandbox, SandboxDir,
 };
 use chrono::{DateTime, Utc};
 
@@ -178,12 +178,13 @@ pub(crate) async fn sync_workspace(
             Ok(bytes) => bytes,
             // Not a regular file any more, a symlink out of the sandbox, or grown past the
             // limit since the listing: not synced this time.
-            Err(
-                AdapterError::InvalidInput(reason)
-                | AdapterError::NotFound(reason)
-                | AdapterError::TooLarge(reason),
-            ) => {
-                tracing::warn!(%path, reason, "a workspace file is left out of the sync");
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::TooLarge
+                ) =>
+            {
+                tracing::warn!(%path, %error, "a workspace file is left out of the sync");
                 continue;
             }
             Err(error) => return Err(error),
@@ -193,8 +194,8 @@ pub(crate) async fn sync_workspace(
             match blobs.put(&BlobKey::file(session, path), bytes).await {
                 Ok(()) => {}
                 // One file the store refuses must not hold back every other file.
-                Err(AdapterError::InvalidInput(reason)) => {
-                    tracing::warn!(%path, reason, "the blob store refused a workspace file");
+                Err(error) if error.kind() == ErrorKind::InvalidInput => {
+                    tracing::warn!(%path, %error, "the blob store refused a workspace file");
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -280,8 +281,8 @@ pub(crate) async fn read_transcript(
         .await
     {
         Ok(bytes) => Ok(Some(bytes)),
-        Err(AdapterError::TooLarge(reason)) => {
-            tracing::warn!(reason, "the agent's transcript is too large to store");
+        Err(error) if error.kind() == ErrorKind::TooLarge => {
+            tracing::warn!(%error, "the agent's transcript is too large to store");
             Ok(None)
         }
         Err(error) => Err(error),

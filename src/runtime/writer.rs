@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_runtime_api::{AdapterError, AdapterResult, Event, SessionEvents, SessionStore};
+use agent_runtime_api::{
+    AdapterError, AdapterResult, ErrorKind, Event, SessionEvents, SessionStore,
+};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, oneshot};
 
@@ -195,8 +197,8 @@ async fn persist_and_publish(
         );
         metrics.writer_batch(events);
         let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {
-            Err(AdapterError::Other(
-                "the store gave no outcome for these events".into(),
+            Err(AdapterError::other(
+                "the store gave no outcome for these events",
             ))
         }));
         let mut unavailable = None;
@@ -264,15 +266,15 @@ fn settle(
             }
             Settled::Persisted
         }
-        Err(AdapterError::NotFound(_)) => {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
             // The session was deleted while its last events were queued.
             tracing::debug!(session_id = session, "dropping events of a deleted session");
             Settled::GivenUp
         }
-        Err(AdapterError::InvalidInput(reason)) => {
+        Err(error) if error.kind() == ErrorKind::InvalidInput => {
             tracing::error!(
                 session_id = session,
-                reason,
+                %error,
                 count,
                 "the store refused these events as invalid; they are not in the log"
             );
@@ -418,7 +420,7 @@ mod tests {
                 let mut outage = self.outage_calls.lock().unwrap();
                 if *outage > 0 {
                     *outage -= 1;
-                    let down = AdapterError::Unavailable("connection refused".into());
+                    let down = AdapterError::unavailable("connection refused");
                     return batch.iter().map(|_| Err(down.clone())).collect();
                 }
             }
@@ -431,9 +433,9 @@ mod tests {
                     failing
                 });
                 outcomes.push(if self.broken.contains(id) {
-                    Err(AdapterError::Other("disk I/O error".into()))
+                    Err(AdapterError::other("disk I/O error"))
                 } else if flaky == Some(true) {
-                    Err(AdapterError::Unavailable("timed out".into()))
+                    Err(AdapterError::unavailable("timed out"))
                 } else {
                     self.inner.append_events(id, entry.events).await
                 });

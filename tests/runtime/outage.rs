@@ -28,7 +28,7 @@ struct OutageStore {
 impl OutageStore {
     fn up(&self) -> AdapterResult<()> {
         if self.down.load(Ordering::SeqCst) {
-            Err(AdapterError::Unavailable("connection refused".into()))
+            Err(AdapterError::unavailable("connection refused"))
         } else {
             Ok(())
         }

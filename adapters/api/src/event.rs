@@ -92,8 +92,8 @@ impl EventKind {
 /// implementations must.
 pub fn check_seqs_increase(events: &[Event]) -> AdapterResult<()> {
     if events.windows(2).any(|w| w[1].seq <= w[0].seq) {
-        return Err(AdapterError::InvalidInput(
-            "event seqs must strictly increase".into(),
+        return Err(AdapterError::invalid_input(
+            "event seqs must strictly increase",
         ));
     }
     Ok(())

@@ -6,6 +6,10 @@
 //! - [`BlobStore`]: workspace files and agent transcripts, under validated keys.
 //! - [`ProfileSource`]: where agent profiles come from.
 //! - [`SandboxProvider`] and [`Sandbox`]: where an agent process runs.
+//! - [`AdapterError`]: what every call fails with: an [`ErrorKind`] the runtime branches
+//!   on, the adapter's message, the failed operation, what it was about and the backend's
+//!   error as its source. Where a `# Behavior` names a kind (`NotFound`, `Conflict`, …),
+//!   it means an error of that [`ErrorKind`].
 //! - [`duration`]: the one text format of durations in every configuration.
 //! - [`memory`]: in-memory implementations, always compiled; the reference behaviour.
 //! - `contract` (feature `contract-tests`): one suite per trait, one public function per
@@ -34,7 +38,7 @@ pub mod contract;
 
 pub use api_key::{ApiKeyRecord, QuotaOverrides};
 pub use blob_store::{BlobKey, BlobMeta, BlobStore};
-pub use error::{AdapterError, AdapterResult};
+pub use error::{AdapterError, AdapterResult, ErrorKind};
 pub use event::{Event, EventKind, check_seqs_increase};
 pub use path::{PathError, RelPath};
 pub use profile_source::{FileEntry, FileTree, ProfileBundle, ProfileSource};

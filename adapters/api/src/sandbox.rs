@@ -197,7 +197,7 @@ pub trait Sandbox: Send + Sync {
     /// their session exists and hands one over when a session takes it. A provider that
     /// cannot refuses with `InvalidInput`, which is the default.
     async fn assign(&self, session_id: &str) -> AdapterResult<()> {
-        Err(crate::AdapterError::InvalidInput(format!(
+        Err(crate::AdapterError::invalid_input(format!(
             "sandbox {} cannot be handed to session {session_id:?}",
             self.id()
         )))

@@ -1,6 +1,6 @@
 //! What a Convex call can fail with, and how that maps to [`AdapterError`].
 
-use agent_runtime_api::AdapterError;
+use agent_runtime_api::{AdapterError, ErrorKind};
 use serde_json::Value;
 
 /// Why a call to Convex failed.
@@ -83,21 +83,27 @@ impl ConvexError {
 
 impl From<ConvexError> for AdapterError {
     /// Function errors with `errorData.code` `NOT_FOUND`, `CONFLICT` or `INVALID_INPUT`
-    /// become those kinds; transient failures become `Unavailable`; the rest `Other`.
+    /// become those kinds, saying the function's message and naming it as the context
+    /// `function`; transient failures become `Unavailable`; the rest `Other`. Those keep
+    /// the Convex error as their source (its text is already scrubbed of the deploy key).
     fn from(error: ConvexError) -> Self {
-        match (&error, error.code()) {
-            (ConvexError::Function { message, .. }, Some("NOT_FOUND")) => {
-                AdapterError::NotFound(message.clone())
+        let kind = match error.code() {
+            Some("NOT_FOUND") => Some(ErrorKind::NotFound),
+            Some("CONFLICT") => Some(ErrorKind::Conflict),
+            Some("INVALID_INPUT") => Some(ErrorKind::InvalidInput),
+            _ => None,
+        };
+        match (error, kind) {
+            (ConvexError::Function { path, message, .. }, Some(kind)) => {
+                AdapterError::new(kind, message).with_context("function", path)
             }
-            (ConvexError::Function { message, .. }, Some("CONFLICT")) => {
-                AdapterError::Conflict(message.clone())
+            (error @ ConvexError::Unavailable { .. }, _) => {
+                AdapterError::unavailable("").with_source(error)
             }
-            (ConvexError::Function { message, .. }, Some("INVALID_INPUT")) => {
-                AdapterError::InvalidInput(message.clone())
+            (error @ ConvexError::InvalidArgs(_), _) => {
+                AdapterError::invalid_input("").with_source(error)
             }
-            (ConvexError::Unavailable { .. }, _) => AdapterError::Unavailable(error.to_string()),
-            (ConvexError::InvalidArgs(_), _) => AdapterError::InvalidInput(error.to_string()),
-            _ => AdapterError::Other(error.to_string()),
+            (error, _) => AdapterError::other("").with_source(error),
         }
     }
 }
@@ -121,24 +127,25 @@ mod tests {
         let cases = [
             (
                 json!({"code": "NOT_FOUND"}),
-                AdapterError::NotFound("nope".into()),
+                AdapterError::not_found("nope"),
             ),
-            (
-                json!({"code": "CONFLICT"}),
-                AdapterError::Conflict("nope".into()),
-            ),
+            (json!({"code": "CONFLICT"}), AdapterError::conflict("nope")),
             (
                 json!({"code": "INVALID_INPUT"}),
-                AdapterError::InvalidInput("nope".into()),
+                AdapterError::invalid_input("nope"),
             ),
         ];
         for (data, expected) in cases {
-            assert_eq!(AdapterError::from(function_error(Some(data))), expected);
+            let error = AdapterError::from(function_error(Some(data)));
+            assert_eq!(error.kind(), expected.kind());
+            assert_eq!(error.message(), expected.message());
+            assert_eq!(error.context().collect::<Vec<_>>(), [("function", "m:f")]);
         }
         let other = AdapterError::from(function_error(Some(json!({"code": "TEAPOT"}))));
-        assert!(matches!(other, AdapterError::Other(m) if m.contains("m:f")));
+        assert_eq!(other.kind(), ErrorKind::Other);
+        assert!(other.to_string().contains("m:f"), "{other}");
         let plain = AdapterError::from(function_error(None));
-        assert!(matches!(plain, AdapterError::Other(_)));
+        assert!(plain.kind() == ErrorKind::Other);
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl ProfileSource for ConvexProfileSource {
             .query(&self.functions.profiles_get, json!({"name": name}))
             .await?;
         if found.is_null() {
-            return Err(AdapterError::NotFound(format!("profile {name}")));
+            return Err(AdapterError::not_found(format!("profile {name}")));
         }
         let files = found
             .get("files")
@@ -109,7 +109,7 @@ impl ProfileSource for ConvexProfileSource {
 fn check_name(name: &str) -> AdapterResult<()> {
     match RelPath::new(name) {
         Ok(_) if !name.contains('/') => Ok(()),
-        _ => Err(AdapterError::InvalidInput(format!(
+        _ => Err(AdapterError::invalid_input(format!(
             "profile name {name:?} is not a single path component"
         ))),
     }

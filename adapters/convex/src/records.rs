@@ -211,7 +211,7 @@ fn optional_number(value: &Value, name: &str) -> AdapterResult<Option<u64>> {
 
 /// An answer that does not have the documented shape.
 pub(crate) fn invalid(message: String) -> AdapterError {
-    AdapterError::Other(format!("unexpected answer from convex: {message}"))
+    AdapterError::other(format!("unexpected answer from convex: {message}"))
 }
 
 /// RFC 3339 with as many fraction digits as needed, so the time round-trips exactly.
@@ -293,7 +293,7 @@ mod tests {
         record.last_seq = (1 << 53) + 1;
         assert!(matches!(
             record_to_convex(&record),
-            Err(AdapterError::InvalidInput(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::InvalidInput
         ));
     }
 }

@@ -147,7 +147,7 @@ impl SessionStore for ConvexSessionStore {
         for event in events {
             let size = event.data.get().len();
             if size > MAX_EVENT_BYTES {
-                return Err(AdapterError::InvalidInput(format!(
+                return Err(AdapterError::invalid_input(format!(
                     "event seq {} carries {size} bytes of data; a Convex document holds at \
                      most 1 MiB",
                     event.seq

@@ -93,7 +93,7 @@ pub(crate) struct BubblewrapParts {
 /// Finds `bwrap` on the runtime's PATH and runs it once with the options sandboxes use.
 pub(crate) fn find() -> AdapterResult<PathBuf> {
     let program = which::which("bwrap").map_err(|_| {
-        AdapterError::InvalidInput(format!(
+        AdapterError::invalid_input(format!(
             "isolating sandboxes needs `bwrap`, which is not on PATH; {HOW_TO_FIX}"
         ))
     })?;
@@ -105,13 +105,13 @@ pub(crate) fn find() -> AdapterResult<PathBuf> {
         .stdin(Stdio::null())
         .output()
         .map_err(|error| {
-            AdapterError::InvalidInput(format!(
+            AdapterError::invalid_input(format!(
                 "running {} failed: {error}; {HOW_TO_FIX}",
                 program.display()
             ))
         })?;
     if !output.status.success() {
-        return Err(AdapterError::InvalidInput(format!(
+        return Err(AdapterError::invalid_input(format!(
             "{} does not work on this host ({}: {}); on hosts that restrict unprivileged \
              user namespaces (Ubuntu 23.10 and later) run `sysctl \
              kernel.apparmor_restrict_unprivileged_userns=0`; otherwise {HOW_TO_FIX}",

@@ -78,7 +78,7 @@ pub(crate) fn list(root: &Path, max_entries: usize) -> AdapterResult<Vec<FileSta
             }
             seen += 1;
             if seen > max_entries {
-                return Err(AdapterError::TooLarge(format!(
+                return Err(AdapterError::too_large(format!(
                     "{} holds more than {max_entries} files and directories",
                     root.display()
                 )));
@@ -146,7 +146,7 @@ pub(crate) fn open(root: &Path, path: &RelPath, max_bytes: u64) -> AdapterResult
     .map_err(|error| io_error(&full, error))?;
     let stat = rustix::fs::fstat(&fd).map_err(|e| io_error(&full, e.into()))?;
     if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
-        return Err(AdapterError::InvalidInput(format!(
+        return Err(AdapterError::invalid_input(format!(
             "{path} is not a regular file"
         )));
     }
@@ -172,7 +172,7 @@ pub(crate) fn read(root: &Path, path: &RelPath, max_bytes: u64) -> AdapterResult
 }
 
 fn too_large(path: &RelPath, size: u64, max_bytes: u64) -> AdapterError {
-    AdapterError::TooLarge(format!(
+    AdapterError::too_large(format!(
         "{path} has {size} bytes or more, over the limit of {max_bytes}"
     ))
 }
@@ -211,7 +211,7 @@ fn ensure_parent<'p>(
         None => (".", path.as_str()),
     };
     let refused = |what: &str| {
-        AdapterError::InvalidInput(format!(
+        AdapterError::invalid_input(format!(
             "cannot write {path}: {what} is a symlink to outside the sandbox directory, or a file"
         ))
     };
@@ -350,21 +350,23 @@ fn is_gone_or_link(error: &std::io::Error) -> bool {
 
 /// Maps an I/O error on `path` to the adapter's terms.
 pub(crate) fn io_error(path: &Path, error: std::io::Error) -> AdapterError {
-    let message = format!("{}: {error}", path.display());
-    match error.kind() {
-        ErrorKind::NotFound => AdapterError::NotFound(message),
+    let kind = match error.kind() {
+        ErrorKind::NotFound => agent_runtime_api::ErrorKind::NotFound,
         ErrorKind::IsADirectory | ErrorKind::NotADirectory | ErrorKind::InvalidFilename => {
-            AdapterError::InvalidInput(message)
+            agent_runtime_api::ErrorKind::InvalidInput
         }
         _ => match error.raw_os_error() {
-            Some(libc::ELOOP) => AdapterError::InvalidInput(message),
-            Some(libc::EXDEV) => AdapterError::InvalidInput(format!(
-                "{}: leads outside the sandbox directory; not following it",
-                path.display()
-            )),
-            _ => AdapterError::Other(message),
+            Some(libc::ELOOP) => agent_runtime_api::ErrorKind::InvalidInput,
+            Some(libc::EXDEV) => {
+                return AdapterError::invalid_input(format!(
+                    "{}: leads outside the sandbox directory; not following it",
+                    path.display()
+                ));
+            }
+            _ => agent_runtime_api::ErrorKind::Other,
         },
-    }
+    };
+    AdapterError::new(kind, path.display().to_string()).with_source(error)
 }
 #[cfg(test)]
 mod tests {
@@ -389,7 +391,7 @@ mod tests {
 
         assert!(matches!(
             read(&root, &rel("s"), MAX),
-            Err(AdapterError::InvalidInput(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::InvalidInput
         ));
         assert!(read(&root, &rel("out/secret"), MAX).is_err());
         let mut tree = FileTree::default();
@@ -436,7 +438,7 @@ mod tests {
         std::os::unix::fs::symlink(root.join("real"), root.join("absolute")).unwrap();
         assert!(matches!(
             read(&root, &rel("absolute/f.txt"), MAX),
-            Err(AdapterError::InvalidInput(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::InvalidInput
         ));
     }
 
@@ -447,7 +449,7 @@ mod tests {
         fs::write(root.join("big"), vec![b'x'; 1000]).unwrap();
         assert!(matches!(
             read(&root, &rel("big"), 999),
-            Err(AdapterError::TooLarge(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::TooLarge
         ));
         assert_eq!(read(&root, &rel("big"), 1000).unwrap().len(), 1000);
         assert_eq!(open(&root, &rel("big"), 1000).unwrap().1, 1000);
@@ -477,11 +479,11 @@ mod tests {
         tree.insert(rel("f/g"), "g");
         assert!(matches!(
             write_tree(&root, &tree, Access::Shared),
-            Err(AdapterError::InvalidInput(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::InvalidInput
         ));
         assert!(matches!(
             read(&root, &rel("missing"), MAX),
-            Err(AdapterError::NotFound(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::NotFound
         ));
     }
 }

@@ -38,17 +38,14 @@ pub(crate) async fn read(dir: &Path) -> AdapterResult<Option<Marker>> {
         // A directory that vanished, or a marker path that is not a plain file.
         Err(error) if error.kind() == ErrorKind::NotADirectory => return Ok(None),
         Err(error) => {
-            return Err(AdapterError::Other(format!(
-                "reading {}: {error}",
-                path.display()
-            )));
+            return Err(
+                AdapterError::other(format!("reading {}", path.display())).with_source(error)
+            );
         }
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|error| {
-        AdapterError::Other(format!(
-            "{} is not a sandbox marker: {error}",
-            path.display()
-        ))
+        AdapterError::other(format!("{} is not a sandbox marker", path.display()))
+            .with_source(error)
     })
 }
 
@@ -57,14 +54,15 @@ pub(crate) async fn read(dir: &Path) -> AdapterResult<Option<Marker>> {
 pub(crate) async fn write(dir: &Path, marker: &Marker) -> AdapterResult<()> {
     let path = dir.join(MARKER_FILE);
     let temporary = dir.join(format!("{MARKER_FILE}.tmp"));
-    let bytes = serde_json::to_vec_pretty(marker).map_err(AdapterError::other)?;
+    let bytes = serde_json::to_vec_pretty(marker)
+        .map_err(|error| AdapterError::other("encoding the sandbox marker").with_source(error))?;
     let written = async {
         tokio::fs::write(&temporary, &bytes).await?;
         tokio::fs::rename(&temporary, &path).await
     };
-    written
-        .await
-        .map_err(|error| AdapterError::Other(format!("writing {}: {error}", path.display())))
+    written.await.map_err(|error| {
+        AdapterError::other(format!("writing {}", path.display())).with_source(error)
+    })
 }
 
 /// Removes the marker, so the sandbox is no longer listed; a missing marker is fine.
@@ -73,9 +71,8 @@ pub(crate) async fn remove(dir: &Path) -> AdapterResult<()> {
     match tokio::fs::remove_file(&path).await {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(AdapterError::Other(format!(
-            "removing {}: {error}",
-            path.display()
-        ))),
+        Err(error) => {
+            Err(AdapterError::other(format!("removing {}", path.display())).with_source(error))
+        }
     }
 }

@@ -107,10 +107,8 @@ impl Handshake {
             [ready_writer.as_raw_fd(), exit_reader.as_raw_fd()],
         );
         let mut process = command.spawn().map_err(|error| {
-            AdapterError::Other(format!(
-                "starting {} failed: {error}",
-                slirp.program.display()
-            ))
+            AdapterError::other(format!("starting {} failed", slirp.program.display()))
+                .with_source(error)
         })?;
         drop((ready_writer, exit_reader));
         let ready = within_timeout("slirp4netns to be ready", async move {
@@ -118,8 +116,8 @@ impl Handshake {
             let mut byte = [0u8; 1];
             match reader.read(&mut byte).await {
                 Ok(1) => Ok(()),
-                _ => Err(AdapterError::Other(
-                    "slirp4netns ended before the network was ready".into(),
+                _ => Err(AdapterError::other(
+                    "slirp4netns ended before the network was ready",
                 )),
             }
         })
@@ -130,7 +128,7 @@ impl Handshake {
                 Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
                 Err(_) => String::new(),
             };
-            return Err(AdapterError::Other(format!("{error}: {stderr}")));
+            return Err(AdapterError::other(format!("{error}: {stderr}")));
         }
         // Its stderr is read to the end, so a chatty slirp4netns never blocks on a full
         // pipe (and takes the sandbox's network with it); it is reaped when it ends.
@@ -148,7 +146,7 @@ impl Handshake {
         let mut block = block;
         block
             .write_all(b"1")
-            .map_err(|error| AdapterError::Other(format!("releasing bubblewrap: {error}")))?;
+            .map_err(|error| AdapterError::other("releasing bubblewrap").with_source(error))?;
         Ok(Attached { _exit: exit_writer })
     }
 }
@@ -168,14 +166,14 @@ async fn wait_for_loopback(pid: u32) -> AdapterResult<()> {
             Ok(text) if text.contains("127.0.0.1") => return Ok(()),
             Ok(_) => {}
             Err(error) => {
-                return Err(AdapterError::Other(format!(
+                return Err(AdapterError::other(format!(
                     "the sandbox ended while its network was made ({error})"
                 )));
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(AdapterError::Other(
-                "bubblewrap did not set up the sandbox's loopback".into(),
+            return Err(AdapterError::other(
+                "bubblewrap did not set up the sandbox's loopback",
             ));
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -191,7 +189,7 @@ async fn child_pid(info: PipeReader) -> AdapterResult<u32> {
         let read = info
             .read(&mut chunk)
             .await
-            .map_err(|error| AdapterError::Other(format!("reading bubblewrap's info: {error}")))?;
+            .map_err(|error| AdapterError::other("reading bubblewrap's info").with_source(error))?;
         if read == 0 {
             break;
         }
@@ -202,12 +200,12 @@ async fn child_pid(info: PipeReader) -> AdapterResult<u32> {
                 .as_u64()
                 .and_then(|pid| u32::try_from(pid).ok())
                 .ok_or_else(|| {
-                    AdapterError::Other(format!("bubblewrap's info has no child-pid: {value}"))
+                    AdapterError::other(format!("bubblewrap's info has no child-pid: {value}"))
                 });
         }
     }
-    Err(AdapterError::Other(
-        "bubblewrap ended before it made the sandbox".into(),
+    Err(AdapterError::other(
+        "bubblewrap ended before it made the sandbox",
     ))
 }
 
@@ -245,7 +243,7 @@ async fn within_timeout<T>(
     tokio::time::timeout(REPORT_TIMEOUT, work)
         .await
         .unwrap_or_else(|_| {
-            Err(AdapterError::Other(format!(
+            Err(AdapterError::other(format!(
                 "waited {REPORT_TIMEOUT:?} for {what} in vain"
             )))
         })
@@ -254,9 +252,9 @@ async fn within_timeout<T>(
 /// A pipe's read end, read without blocking a thread.
 fn async_reader(pipe: PipeReader) -> AdapterResult<tokio::net::unix::pipe::Receiver> {
     tokio::net::unix::pipe::Receiver::from_owned_fd(pipe.into())
-        .map_err(|error| AdapterError::Other(format!("reading a pipe: {error}")))
+        .map_err(|error| AdapterError::other("reading a pipe").with_source(error))
 }
 
 fn pipe_error(error: std::io::Error) -> AdapterError {
-    AdapterError::Other(format!("making a pipe: {error}"))
+    AdapterError::other("making a pipe").with_source(error)
 }

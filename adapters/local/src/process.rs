@@ -186,7 +186,7 @@ pub(crate) fn resolve_program(
     workspace: &Path,
 ) -> AdapterResult<PathBuf> {
     if program.is_empty() || program.contains('\0') {
-        return Err(AdapterError::InvalidInput(format!(
+        return Err(AdapterError::invalid_input(format!(
             "invalid program name {:?}",
             program.replace('\0', "\\0")
         )));
@@ -198,7 +198,7 @@ pub(crate) fn resolve_program(
     }
     let path = env.get("PATH").map(String::as_str).unwrap_or_default();
     which::which_in(program, Some(path), workspace).map_err(|_| {
-        AdapterError::InvalidInput(format!(
+        AdapterError::invalid_input(format!(
             "command `{program}` not found on the sandbox PATH ({path:?}); install it, \
              give its full path, or add its directory to the sandbox's PATH"
         ))
@@ -260,7 +260,7 @@ mod tests {
         );
         assert!(matches!(
             resolve_program("", &env, workspace),
-            Err(AdapterError::InvalidInput(_))
+            Err(e) if e.kind() == agent_runtime_api::ErrorKind::InvalidInput
         ));
     }
 }

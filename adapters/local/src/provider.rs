@@ -52,14 +52,15 @@ impl LocalSandboxProvider {
     /// works on this host. Blocks while it does so; call it at startup.
     pub fn new(config: LocalSandboxConfig) -> AdapterResult<Self> {
         std::fs::create_dir_all(&config.root).map_err(|error| {
-            AdapterError::Other(format!(
-                "creating the sandbox root {}: {error}",
+            AdapterError::other(format!(
+                "creating the sandbox root {}",
                 config.root.display()
             ))
+            .with_source(error)
         })?;
         let root = std::fs::canonicalize(&config.root).map_err(|e| io_error(&config.root, e))?;
         if root.to_str().is_none() {
-            return Err(AdapterError::InvalidInput(format!(
+            return Err(AdapterError::invalid_input(format!(
                 "the sandbox root {} is not a UTF-8 path",
                 root.display()
             )));
@@ -75,10 +76,9 @@ impl LocalSandboxProvider {
                 (None, summary.to_owned(), Vec::new())
             }
             Isolation::Auto | Isolation::Bubblewrap if root == Path::new("/") => {
-                return Err(AdapterError::InvalidInput(
+                return Err(AdapterError::invalid_input(
                     "the sandbox root cannot be / with bubblewrap, which hides the root \
-                     from sandboxed processes"
-                        .into(),
+                     from sandboxed processes",
                 ));
             }
             Isolation::Auto | Isolation::Bubblewrap => {
@@ -121,7 +121,7 @@ impl LocalSandboxProvider {
         });
         started
             .clone()
-            .map_err(|error| AdapterError::Other(format!("relaying host services: {error}")))
+            .map_err(|error| AdapterError::other(format!("relaying host services: {error}")))
     }
 
     /// The canonical directory that holds the sandboxes.
@@ -178,7 +178,7 @@ impl SandboxProvider for LocalSandboxProvider {
         tokio::fs::create_dir(sandbox.dir())
             .await
             .map_err(|error| match error.kind() {
-                ErrorKind::AlreadyExists => AdapterError::Conflict(format!(
+                ErrorKind::AlreadyExists => AdapterError::conflict(format!(
                     "sandbox directory {} exists already",
                     sandbox.dir().display()
                 )),
@@ -223,7 +223,7 @@ impl SandboxProvider for LocalSandboxProvider {
     }
 
     async fn open(&self, id: &str) -> AdapterResult<Box<dyn Sandbox>> {
-        let unknown = || AdapterError::NotFound(format!("no sandbox with id {id:?}"));
+        let unknown = || AdapterError::not_found(format!("no sandbox with id {id:?}"));
         // An id that is not one plain path component cannot name a sandbox directory.
         if id.contains('/') || RelPath::new(id).is_err() {
             return Err(unknown());
@@ -242,7 +242,7 @@ impl SandboxProvider for LocalSandboxProvider {
 /// A session id names a directory, so it must be one plain path component.
 pub(crate) fn check_session_id(session_id: &str) -> AdapterResult<()> {
     let refuse = |reason: &str| {
-        Err(AdapterError::InvalidInput(format!(
+        Err(AdapterError::invalid_input(format!(
             "session id {:?} cannot name a sandbox: {reason}",
             session_id.replace('\0', "\\0")
         )))
@@ -273,10 +273,9 @@ fn isolate(
     let slirp = match config.network {
         Network::Host => None,
         Network::Private => Some(Slirp::find().ok_or_else(|| {
-            AdapterError::InvalidInput(
+            AdapterError::invalid_input(
                 "network = \"private\" needs `slirp4netns`, which is not on PATH; install it \
-                 (`apt-get install slirp4netns` on Debian and Ubuntu)"
-                    .into(),
+                 (`apt-get install slirp4netns` on Debian and Ubuntu)",
             )
         })?),
         Network::Auto => {
@@ -294,7 +293,8 @@ fn isolate(
     let mut read_only = Vec::new();
     for path in &config.read_only_paths {
         let canonical = std::fs::canonicalize(path).map_err(|error| {
-            AdapterError::InvalidInput(format!("read_only_paths: {}: {error}", path.display()))
+            AdapterError::invalid_input(format!("read_only_paths: {}", path.display()))
+                .with_source(error)
         })?;
         if !read_only.contains(&canonical) {
             read_only.push(canonical);
@@ -310,7 +310,7 @@ fn isolate(
         resolv_conf = Some(path);
         for service in &config.host_services {
             if !service.ip().is_loopback() {
-                return Err(AdapterError::InvalidInput(format!(
+                return Err(AdapterError::invalid_input(format!(
                     "host_services: {service} is not a loopback address; sandboxes reach other \
                      addresses through their network"
                 )));
@@ -329,8 +329,8 @@ fn isolate(
             });
         }
         if !relays.is_empty() && config.init_program.is_none() {
-            return Err(AdapterError::InvalidInput(
-                "relaying host services into sandboxes needs the sandbox init program".into(),
+            return Err(AdapterError::invalid_input(
+                "relaying host services into sandboxes needs the sandbox init program",
             ));
         }
     }

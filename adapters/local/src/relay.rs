@@ -24,10 +24,8 @@ pub(crate) async fn pipe(mut inside: UnixStream, mut outside: TcpStream) {
 /// runtime runs. A stale socket file from an earlier run is replaced.
 pub(crate) fn serve(socket: &Path, service: SocketAddr) -> AdapterResult<()> {
     let listener = bind_socket(socket).map_err(|error| {
-        AdapterError::Other(format!(
-            "listening on {} for {service}: {error}",
-            socket.display()
-        ))
+        AdapterError::other(format!("listening on {} for {service}", socket.display()))
+            .with_source(error)
     })?;
     tokio::spawn(async move {
         loop {

@@ -55,7 +55,7 @@ impl LocalSandbox {
         let dir = parts.root.join(&parts.id);
         let utf8 = |path: PathBuf| {
             path.into_os_string().into_string().map_err(|path| {
-                AdapterError::InvalidInput(format!("sandbox path {path:?} is not UTF-8"))
+                AdapterError::invalid_input(format!("sandbox path {path:?} is not UTF-8"))
             })
         };
         Ok(LocalSandbox {
@@ -86,7 +86,7 @@ impl LocalSandbox {
     async fn live_marker(&self) -> AdapterResult<Marker> {
         marker::read(&self.dir)
             .await?
-            .ok_or_else(|| AdapterError::NotFound(format!("sandbox {} was terminated", self.id)))
+            .ok_or_else(|| AdapterError::not_found(format!("sandbox {} was terminated", self.id)))
     }
 
     fn command(&self, program: &Path, spec: &CommandSpec) -> tokio::process::Command {
@@ -202,14 +202,14 @@ impl Sandbox for LocalSandbox {
             None => None,
         };
         let mut child = command.spawn().map_err(|error| {
-            AdapterError::Other(format!("starting `{}` failed: {error}", spec.program))
+            AdapterError::other(format!("starting `{}` failed", spec.program)).with_source(error)
         })?;
         let wrapped = self.bubblewrap.is_some();
         let group = child
             .id()
             .and_then(|pid| ProcessGroup::led_by(pid, wrapped));
         let group = group.ok_or_else(|| {
-            AdapterError::Other(format!("`{}` ended before it was recorded", spec.program))
+            AdapterError::other(format!("`{}` ended before it was recorded", spec.program))
         })?;
         marker.process_groups.retain(ProcessGroup::is_running);
         marker.process_groups.push(group);
@@ -228,7 +228,7 @@ impl Sandbox for LocalSandbox {
                         Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
                         Err(_) => String::new(),
                     };
-                    return Err(AdapterError::Other(format!(
+                    return Err(AdapterError::other(format!(
                         "{error}; bubblewrap said: {stderr}"
                     )));
                 }
@@ -237,9 +237,7 @@ impl Sandbox for LocalSandbox {
         };
         let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
-            return Err(AdapterError::Other(
-                "a pipe of the process is missing".into(),
-            ));
+            return Err(AdapterError::other("a pipe of the process is missing"));
         };
         // A task reaps the process as soon as it ends, whether or not anyone awaits `exit`,
         // so terminate sees the group gone without waiting out its grace period.
@@ -307,5 +305,5 @@ async fn blocking<T: Send + 'static>(
 ) -> AdapterResult<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|error| AdapterError::Other(format!("file task failed: {error}")))?
+        .map_err(|error| AdapterError::other("file task failed").with_source(error))?
 }

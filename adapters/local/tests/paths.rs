@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use agent_runtime_api::{
-    AdapterError, FileTree, RelPath, Sandbox, SandboxDir, SandboxProvider, SandboxSpec,
+    ErrorKind, FileTree, RelPath, Sandbox, SandboxDir, SandboxProvider, SandboxSpec,
 };
 use agent_runtime_local::{LocalSandboxConfig, build};
 use proptest::prelude::*;
@@ -94,7 +94,9 @@ async fn a_symlink_swapped_in_while_reading_never_leads_outside() {
                 assert_eq!(bytes, INSIDE, "read a file from outside the sandbox");
                 inside += 1;
             }
-            Err(AdapterError::InvalidInput(_) | AdapterError::NotFound(_)) => refused += 1,
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::NotFound) => {
+                refused += 1
+            }
             Err(other) => panic!("unexpected error: {other}"),
         }
         if let Ok(mut file) = setup
@@ -197,13 +199,14 @@ proptest! {
             for dir in [SandboxDir::Workspace, SandboxDir::AgentHome] {
                 match setup.sandbox.read_file(dir, &path, 1024).await {
                     Ok(bytes) => assert_eq!(bytes, INSIDE, "{path} read {bytes:?}"),
-                    Err(AdapterError::NotFound(_) | AdapterError::InvalidInput(_)) => {}
+                    Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput) => {}
                     Err(other) => panic!("{path}: unexpected error {other}"),
                 }
                 let mut tree = FileTree::default();
                 tree.insert(path.clone(), "planted");
                 match setup.sandbox.write_files(dir, &tree).await {
-                    Ok(()) | Err(AdapterError::InvalidInput(_) | AdapterError::NotFound(_)) => {}
+                    Ok(()) => {}
+                    Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::NotFound) => {}
                     Err(other) => panic!("{path}: unexpected error {other}"),
                 }
                 let secret = std::fs::read(setup.outside.join("secret")).unwrap();

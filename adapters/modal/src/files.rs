@@ -86,7 +86,7 @@ fn pax_record(key: &str, value: &str) -> String {
 
 fn header(name: &str, mode: u32, size: u64, kind: u8) -> AdapterResult<[u8; BLOCK]> {
     if size >= 1 << 33 {
-        return Err(AdapterError::InvalidInput(format!(
+        return Err(AdapterError::invalid_input(format!(
             "{name}: files of 8 GiB or more cannot be sent"
         )));
     }
@@ -122,13 +122,13 @@ pub(crate) fn parse_listing(output: &[u8]) -> AdapterResult<Vec<FileStat>> {
         let mut fields = text.splitn(3, ' ');
         let (Some(size), Some(mtime), Some(path)) = (fields.next(), fields.next(), fields.next())
         else {
-            return Err(AdapterError::Other(format!(
+            return Err(AdapterError::other(format!(
                 "unexpected listing line {text:?}"
             )));
         };
         let size = size
             .parse()
-            .map_err(|_| AdapterError::Other(format!("bad size in {text:?}")))?;
+            .map_err(|_| AdapterError::other(format!("bad size in {text:?}")))?;
         let Ok(path) = RelPath::new(path) else {
             tracing::debug!(
                 path,

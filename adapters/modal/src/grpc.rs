@@ -150,7 +150,7 @@ pub(crate) fn channel(url: &str) -> Result<Channel, AdapterError> {
 
 /// Checks `url` and prepares its endpoint, without connecting.
 pub(crate) fn endpoint(url: &str) -> Result<Endpoint, AdapterError> {
-    let invalid = |why: String| AdapterError::InvalidInput(format!("Modal URL {url:?}: {why}"));
+    let invalid = |why: String| AdapterError::invalid_input(format!("Modal URL {url:?}: {why}"));
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|error| invalid(error.to_string()))?
         .connect_timeout(Duration::from_secs(10))
@@ -232,23 +232,28 @@ pub(crate) fn set_header<T>(
     Ok(())
 }
 
-/// Translates a final gRPC failure into the adapter's error, naming what was being done.
+/// Translates a final gRPC failure into the adapter's error, naming what was being done
+/// and the status code (as its name, e.g. `ResourceExhausted`, the context `code`); the
+/// status is its source (its code's description, message and transport error).
 pub(crate) fn adapter_error(what: &str, status: &Status) -> AdapterError {
-    let message = format!("Modal {what}: {:?}: {}", status.code(), status.message());
-    match status.code() {
-        Code::NotFound => AdapterError::NotFound(message),
-        Code::AlreadyExists | Code::Aborted => AdapterError::Conflict(message),
+    let message = format!("Modal {what}");
+    let error = match status.code() {
+        Code::NotFound => AdapterError::not_found(message),
+        Code::AlreadyExists | Code::Aborted => AdapterError::conflict(message),
         Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
-            AdapterError::InvalidInput(message)
+            AdapterError::invalid_input(message)
         }
         Code::Unauthenticated | Code::PermissionDenied => {
-            AdapterError::Other(format!("{message} (check the Modal token id and secret)"))
+            AdapterError::other(format!("{message}; check the Modal token id and secret"))
         }
         code if is_transient(code) || code == Code::ResourceExhausted => {
-            AdapterError::Unavailable(message)
+            AdapterError::unavailable(message)
         }
-        _ => AdapterError::Other(message),
-    }
+        _ => AdapterError::other(message),
+    };
+    error
+        .with_context("code", format_args!("{:?}", status.code()))
+        .with_source(status.clone())
 }
 
 #[cfg(test)]
@@ -272,7 +277,10 @@ mod tests {
     #[test]
     fn maps_codes_to_adapter_errors() {
         let not_found = adapter_error("open", &Status::not_found("gone"));
-        assert!(matches!(not_found, AdapterError::NotFound(m) if m.contains("gone")));
+        assert_eq!(not_found.kind(), agent_runtime_api::ErrorKind::NotFound);
+        assert!(not_found.to_string().contains("gone"), "{not_found}");
+        let source = std::error::Error::source(&not_found).expect("the status is the source");
+        assert!(source.downcast_ref::<Status>().is_some());
         assert!(adapter_error("x", &Status::unavailable("")).is_transient());
         assert!(!adapter_error("x", &Status::unauthenticated("")).is_transient());
     }

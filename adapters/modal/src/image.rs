@@ -38,7 +38,7 @@ pub(crate) async fn get_or_create(
         None => join(control, &response.image_id).await?,
     };
     if result.status != status::SUCCESS {
-        return Err(AdapterError::Other(format!(
+        return Err(AdapterError::other(format!(
             "building the Modal image {:?} failed (status {}): {}",
             settings.config.image.tag, result.status, result.exception
         )));

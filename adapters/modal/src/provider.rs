@@ -64,7 +64,7 @@ impl ModalSandboxProvider {
     /// Checks `config` offline (see [`crate::check_offline`]); contacts nothing.
     pub fn new(config: crate::ModalConfig) -> AdapterResult<Self> {
         let settings = resolve(&config).map_err(|problems| {
-            AdapterError::InvalidInput(format!("Modal sandbox config: {}", problems.join("; ")))
+            AdapterError::invalid_input(format!("Modal sandbox config: {}", problems.join("; ")))
         })?;
         Ok(ModalSandboxProvider {
             control: Arc::new(ControlPlane::new(&settings)?),
@@ -112,7 +112,7 @@ impl ModalSandboxProvider {
             .any(|path| path.contains(SESSION_PLACEHOLDER));
         let single_component = RelPath::new(session_id).is_ok() && !session_id.contains('/');
         if templated && !single_component {
-            return Err(AdapterError::InvalidInput(format!(
+            return Err(AdapterError::invalid_input(format!(
                 "session id {session_id:?} cannot be part of a path"
             )));
         }
@@ -259,7 +259,7 @@ impl ModalSandboxProvider {
                 Some(task_id) => return Ok(task_id),
                 None => {
                     if let Some(result) = response.task_result {
-                        return Err(AdapterError::NotFound(format!(
+                        return Err(AdapterError::not_found(format!(
                             "Modal sandbox {sandbox_id} ended before it started: {}",
                             result.exception
                         )));
@@ -267,7 +267,7 @@ impl ModalSandboxProvider {
                 }
             }
             if started.elapsed() + TASK_ID_POLL > patience {
-                return Err(AdapterError::Unavailable(format!(
+                return Err(AdapterError::unavailable(format!(
                     "Modal sandbox {sandbox_id} was not scheduled within {patience:?}"
                 )));
             }
@@ -382,9 +382,9 @@ impl SandboxProvider for ModalSandboxProvider {
         let listed = self.list(Vec::new()).await?;
         let info = listed.iter().find(|info| info.id == id);
         let info =
-            info.ok_or_else(|| AdapterError::NotFound(format!("no live Modal sandbox {id}")))?;
+            info.ok_or_else(|| AdapterError::not_found(format!("no live Modal sandbox {id}")))?;
         let session_id = tag_value(info, SESSION_TAG).ok_or_else(|| {
-            AdapterError::NotFound(format!("Modal sandbox {id} was not made by this runtime"))
+            AdapterError::not_found(format!("Modal sandbox {id} was not made by this runtime"))
         })?;
         let task_id = info
             .task_info

@@ -132,7 +132,7 @@ impl ModalSandbox {
         let process = self.start(args, BTreeMap::new()).await?;
         let collected = tokio::time::timeout(TRANSFER_DEADLINE, collect(process, input)).await;
         collected.map_err(|_| {
-            AdapterError::Unavailable(format!(
+            AdapterError::unavailable(format!(
                 "a file transfer in sandbox {} took longer than {TRANSFER_DEADLINE:?}",
                 self.id
             ))
@@ -145,7 +145,7 @@ impl ModalSandbox {
         env: BTreeMap<String, String>,
     ) -> AdapterResult<AgentProcess> {
         if let Some(end) = self.life.has_ended() {
-            return Err(AdapterError::NotFound(format!(
+            return Err(AdapterError::not_found(format!(
                 "sandbox {} has ended: {}",
                 self.id, end.message
             )));
@@ -184,7 +184,7 @@ async fn collect(mut process: AgentProcess, input: Vec<u8>) -> AdapterResult<Out
         process.stderr.read_to_end(&mut stderr)
     );
     out.and(err)
-        .map_err(|e| AdapterError::Other(format!("reading command output: {e}")))?;
+        .map_err(|e| AdapterError::other("reading command output").with_source(e))?;
     let status = process.exit.await;
     Ok(Output {
         stdout,
@@ -197,7 +197,7 @@ fn check(output: &Output, what: &str) -> AdapterResult<()> {
     if output.status.success() {
         return Ok(());
     }
-    Err(AdapterError::Other(format!(
+    Err(AdapterError::other(format!(
         "{what} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
@@ -235,7 +235,7 @@ impl Sandbox for ModalSandbox {
         check(&output, "listing files")?;
         let listed = files::parse_listing(&output.stdout)?;
         if listed.len() > max_entries {
-            return Err(AdapterError::TooLarge(format!(
+            return Err(AdapterError::too_large(format!(
                 "{} holds more than {max_entries} files",
                 self.dir(dir)
             )));
@@ -255,14 +255,14 @@ impl Sandbox for ModalSandbox {
         args.push(max_bytes.saturating_add(1).to_string());
         let output = self.run(args, Vec::new()).await?;
         if output.status.code == Some(files::MISSING) {
-            return Err(AdapterError::NotFound(format!(
+            return Err(AdapterError::not_found(format!(
                 "{path} in sandbox {}",
                 self.id
             )));
         }
         check(&output, "reading a file")?;
         if output.stdout.len() as u64 > max_bytes {
-            return Err(AdapterError::TooLarge(format!(
+            return Err(AdapterError::too_large(format!(
                 "{path} in sandbox {} has more than {max_bytes} bytes",
                 self.id
             )));
@@ -272,9 +272,7 @@ impl Sandbox for ModalSandbox {
 
     async fn spawn(&self, command: &CommandSpec) -> AdapterResult<AgentProcess> {
         if command.program.is_empty() {
-            return Err(AdapterError::InvalidInput(
-                "the command has no program".into(),
-            ));
+            return Err(AdapterError::invalid_input("the command has no program"));
         }
         let mut args = vec![command.program.clone()];
         args.extend(command.args.iter().cloned());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use agent_runtime_api::contract::Behaviour;
 use agent_runtime_api::{
-    AdapterError, AgentProcess, CommandSpec, ExitStatus, Sandbox, SandboxProvider, SandboxSpec,
+    AgentProcess, CommandSpec, ErrorKind, ExitStatus, Sandbox, SandboxProvider, SandboxSpec,
 };
 use agent_runtime_modal::proto::status;
 use agent_runtime_modal::{ModalConfig, ModalSandboxProvider, OWNER_TAG, SESSION_TAG, Secret};
@@ -309,7 +309,7 @@ async fn exit_resolves_when_the_process_or_the_sandbox_dies() {
     s.fake.stall_router(false);
     let after = sandbox.spawn(&shell("true")).await;
     assert!(
-        matches!(after, Err(AdapterError::NotFound(_))),
+        matches!(&after, Err(e) if e.kind() == ErrorKind::NotFound),
         "an ended sandbox runs nothing"
     );
 
@@ -362,7 +362,7 @@ async fn lists_and_opens_sandboxes_by_owner_tag() {
     assert!(s.provider.list_owned("owner-a").await.unwrap().is_empty());
     let gone = s.provider.open(mine[0].id()).await;
     assert!(
-        matches!(gone, Err(AdapterError::NotFound(_))),
+        matches!(&gone, Err(e) if e.kind() == ErrorKind::NotFound),
         "a terminated sandbox cannot be opened"
     );
     assert_eq!(s.fake.image_builds(), 1);

@@ -16,9 +16,9 @@ impl ObjectBlobStore {
     /// built is ready to use.
     ///
     /// # Errors
-    /// [`AdapterError::InvalidInput`] for a configuration that cannot work (an S3 store in
+    /// an [`ErrorKind::InvalidInput`](agent_runtime_api::ErrorKind::InvalidInput) for a configuration that cannot work (an S3 store in
     /// a build without the `s3` feature, half a key pair, a bad prefix);
-    /// [`AdapterError::Other`] when the filesystem root cannot be created.
+    /// an [`ErrorKind::Other`](agent_runtime_api::ErrorKind::Other) when the filesystem root cannot be created.
     pub fn from_config(config: &BlobStoreConfig) -> AdapterResult<Self> {
         match config {
             BlobStoreConfig::Filesystem { root } => Ok(ObjectBlobStore::new(filesystem(root)?)),
@@ -37,13 +37,12 @@ impl ObjectBlobStore {
 /// A filesystem store rooted at `root`, which is created if missing.
 fn filesystem(root: &FsPath) -> AdapterResult<Arc<dyn ObjectStore>> {
     std::fs::create_dir_all(root).map_err(|e| {
-        AdapterError::Other(format!(
-            "cannot create the storage root {}: {e}",
-            root.display()
-        ))
+        AdapterError::other(format!("cannot create the storage root {}", root.display()))
+            .with_source(e)
     })?;
-    let store = LocalFileSystem::new_with_prefix(root)
-        .map_err(|e| AdapterError::Other(format!("storage root {}: {e}", root.display())))?;
+    let store = LocalFileSystem::new_with_prefix(root).map_err(|e| {
+        AdapterError::other(format!("storage root {}", root.display())).with_source(e)
+    })?;
     // Remove directories emptied by deletes, so deleted sessions leave no trace.
     Ok(Arc::new(store.with_automatic_cleanup(true)))
 }
@@ -53,7 +52,7 @@ fn filesystem(root: &FsPath) -> AdapterResult<Arc<dyn ObjectStore>> {
 fn s3(config: &S3Config) -> AdapterResult<Arc<dyn ObjectStore>> {
     use object_store::aws::AmazonS3Builder;
 
-    let invalid = |message: String| AdapterError::InvalidInput(format!("s3 storage: {message}"));
+    let invalid = |message: String| AdapterError::invalid_input(format!("s3 storage: {message}"));
     if config.bucket.trim().is_empty() {
         return Err(invalid("bucket is empty".into()));
     }
@@ -84,7 +83,7 @@ fn s3(config: &S3Config) -> AdapterResult<Arc<dyn ObjectStore>> {
 /// Without the `s3` feature the kind still parses, so the error can say what is missing.
 #[cfg(not(feature = "s3"))]
 fn s3(_config: &S3Config) -> AdapterResult<Arc<dyn ObjectStore>> {
-    Err(AdapterError::InvalidInput(
+    Err(AdapterError::invalid_input(
         "storage kind \"s3\" is not available: agent-runtime-object-store was built without \
          its `s3` feature; available kinds: filesystem, memory"
             .into(),

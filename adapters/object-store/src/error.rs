@@ -2,20 +2,22 @@
 
 use std::error::Error as StdError;
 
-use agent_runtime_api::AdapterError;
+use agent_runtime_api::{AdapterError, ErrorKind};
 
 /// Maps an error of operation `operation` on `target` (a key or prefix) to an
-/// [`AdapterError`], keeping the backend's message.
+/// [`AdapterError`] about `key` `target`, whose source is the backend's error.
 pub(crate) fn map_error(operation: &str, target: &str, error: object_store::Error) -> AdapterError {
     use object_store::Error as E;
-    let message = format!("{operation} {target}: {error}");
-    match &error {
-        E::NotFound { .. } => AdapterError::NotFound(message),
-        E::AlreadyExists { .. } | E::Precondition { .. } => AdapterError::Conflict(message),
-        E::InvalidPath { .. } => AdapterError::InvalidInput(message),
-        _ if is_transient(&error) => AdapterError::Unavailable(message),
-        _ => AdapterError::Other(message),
-    }
+    let kind = match &error {
+        E::NotFound { .. } => ErrorKind::NotFound,
+        E::AlreadyExists { .. } | E::Precondition { .. } => ErrorKind::Conflict,
+        E::InvalidPath { .. } => ErrorKind::InvalidInput,
+        _ if is_transient(&error) => ErrorKind::Unavailable,
+        _ => ErrorKind::Other,
+    };
+    AdapterError::new(kind, format!("object store {operation}"))
+        .with_context("key", target)
+        .with_source(error)
 }
 
 /// Whether retrying later may help: the service could not be reached, timed out, or
@@ -99,10 +101,7 @@ mod tests {
             path: "k".into(),
             source: "gone".into(),
         };
-        assert!(matches!(
-            map_error("get", "k", not_found),
-            AdapterError::NotFound(_)
-        ));
+        assert_eq!(map_error("get", "k", not_found).kind(), ErrorKind::NotFound);
         let server = object_store::Error::Generic {
             store: "S3",
             source: "Server returned non-2xx status code: 502 Bad Gateway: ".into(),
@@ -118,7 +117,10 @@ mod tests {
             source: "Server returned non-2xx status code: 403 Forbidden".into(),
         };
         let mapped = map_error("put", "k", denied);
-        assert!(matches!(mapped, AdapterError::Other(_)), "{mapped:?}");
-        assert!(mapped.to_string().contains("put k"), "{mapped}");
+        assert!(mapped.kind() == ErrorKind::Other, "{mapped:?}");
+        assert!(
+            mapped.to_string().contains("object store put (key=k)"),
+            "{mapped}"
+        );
     }
 }

@@ -47,9 +47,10 @@ impl ObjectBlobStore {
     pub fn with_prefix(mut self, prefix: &str) -> AdapterResult<Self> {
         let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
         agent_runtime_api::RelPath::new(trimmed)
-            .map_err(|e| AdapterError::InvalidInput(format!("key prefix: {e}")))?;
-        self.prefix = Path::parse(trimmed)
-            .map_err(|e| AdapterError::InvalidInput(format!("key prefix {trimmed:?}: {e}")))?;
+            .map_err(|e| AdapterError::invalid_input("key prefix").with_source(e))?;
+        self.prefix = Path::parse(trimmed).map_err(|e| {
+            AdapterError::invalid_input(format!("key prefix {trimmed:?}")).with_source(e)
+        })?;
         Ok(self)
     }
 
@@ -66,8 +67,9 @@ impl ObjectBlobStore {
         } else {
             format!("{}/{key}", self.prefix)
         };
-        Path::parse(&full)
-            .map_err(|e| AdapterError::InvalidInput(format!("key {key:?} cannot be stored: {e}")))
+        Path::parse(&full).map_err(|e| {
+            AdapterError::invalid_input(format!("key {key:?} cannot be stored")).with_source(e)
+        })
     }
 
     /// The key of an object read back from the backend, re-validated; `None` (and a
@@ -202,7 +204,7 @@ impl BlobStore for ObjectBlobStore {
         match tokio::time::timeout(self.ping_timeout, probe).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(map_error("ping", &self.store.to_string(), e)),
-            Err(_) => Err(AdapterError::Unavailable(format!(
+            Err(_) => Err(AdapterError::unavailable(format!(
                 "ping {}: no answer within {:?}",
                 self.store, self.ping_timeout
             ))),

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_runtime_api::{AdapterError, BlobKey, BlobStore};
+use agent_runtime_api::{BlobKey, BlobStore, ErrorKind};
 use agent_runtime_object_store::ObjectBlobStore;
 use bytes::Bytes;
 use object_store::RetryConfig;
@@ -72,7 +72,7 @@ async fn an_unreachable_service_is_unavailable() {
         .port();
     let store = store_at(&format!("http://127.0.0.1:{port}"));
     let error = store.put(&key(), Bytes::new()).await.unwrap_err();
-    assert!(matches!(error, AdapterError::Unavailable(_)), "{error:?}");
+    assert!(error.kind() == ErrorKind::Unavailable, "{error:?}");
     let error = store.ping().await.unwrap_err();
     assert!(error.is_transient(), "{error:?}");
 }
@@ -81,16 +81,16 @@ async fn an_unreachable_service_is_unavailable() {
 async fn server_errors_are_unavailable() {
     let store = store_at(&server(Some("503 Service Unavailable")));
     let error = store.put(&key(), Bytes::new()).await.unwrap_err();
-    assert!(matches!(error, AdapterError::Unavailable(_)), "{error:?}");
+    assert!(error.kind() == ErrorKind::Unavailable, "{error:?}");
     let error = store.get(&key()).await.unwrap_err();
-    assert!(matches!(error, AdapterError::Unavailable(_)), "{error:?}");
+    assert!(error.kind() == ErrorKind::Unavailable, "{error:?}");
 }
 
 #[tokio::test]
 async fn refusals_are_not_transient() {
     let store = store_at(&server(Some("403 Forbidden")));
     let error = store.put(&key(), Bytes::new()).await.unwrap_err();
-    assert!(matches!(error, AdapterError::Other(_)), "{error:?}");
+    assert!(error.kind() == ErrorKind::Other, "{error:?}");
 }
 
 #[tokio::test]
@@ -105,7 +105,7 @@ async fn ping_gives_up_after_its_timeout() {
     let store = store_at(&server(None)).with_ping_timeout(Duration::from_millis(300));
     let started = Instant::now();
     let error = store.ping().await.unwrap_err();
-    assert!(matches!(error, AdapterError::Unavailable(_)), "{error:?}");
+    assert!(error.kind() == ErrorKind::Unavailable, "{error:?}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

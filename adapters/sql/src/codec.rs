@@ -13,7 +13,7 @@ pub(crate) const SESSION_COLUMNS: &str = "id, owner, agent_type, status, metadat
 /// A counter as stored: databases have signed 64-bit integers only.
 pub(crate) fn to_db_int(value: u64, field: &str) -> AdapterResult<i64> {
     i64::try_from(value)
-        .map_err(|_| AdapterError::InvalidInput(format!("{field} {value} exceeds {}", i64::MAX)))
+        .map_err(|_| AdapterError::invalid_input(format!("{field} {value} exceeds {}", i64::MAX)))
 }
 
 /// A stored counter; a negative one means the row was written by something else.
@@ -46,13 +46,14 @@ pub(crate) fn kind_from_db(name: &str) -> AdapterResult<EventKind> {
 
 /// A stored event payload, kept byte for byte.
 pub(crate) fn data_from_db(text: String) -> AdapterResult<Box<RawValue>> {
-    RawValue::from_string(text).map_err(|e| AdapterError::Other(format!("stored event data: {e}")))
+    RawValue::from_string(text).map_err(|e| AdapterError::other("stored event data").with_source(e))
 }
 
 /// Any value as JSON text.
 pub(crate) fn json_text<T: serde::Serialize>(value: &T, field: &str) -> AdapterResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| AdapterError::InvalidInput(format!("{field} cannot be stored as JSON: {e}")))
+    serde_json::to_string(value).map_err(|e| {
+        AdapterError::invalid_input(format!("{field} cannot be stored as JSON")).with_source(e)
+    })
 }
 
 /// A value from stored JSON.
@@ -60,7 +61,8 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
     field: &str,
 ) -> AdapterResult<T> {
-    serde_json::from_value(value).map_err(|e| AdapterError::Other(format!("stored {field}: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| AdapterError::other(format!("stored {field}")).with_source(e))
 }
 
 /// A value from stored JSON text.
@@ -68,7 +70,8 @@ pub(crate) fn from_json_text<T: serde::de::DeserializeOwned>(
     text: &str,
     field: &str,
 ) -> AdapterResult<T> {
-    serde_json::from_str(text).map_err(|e| AdapterError::Other(format!("stored {field}: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| AdapterError::other(format!("stored {field}")).with_source(e))
 }
 
 /// The usage and error of a record, decoded from their JSON columns.
@@ -144,7 +147,7 @@ pub(crate) fn page_from<R>(
 }
 
 fn corrupt(field: &str, value: &str) -> AdapterError {
-    AdapterError::Other(format!("stored {field} {value:?} is not valid"))
+    AdapterError::other(format!("stored {field} {value:?} is not valid"))
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ impl SqlDialect {
         match scheme.as_deref() {
             Some("sqlite") => Ok(SqlDialect::Sqlite),
             Some("postgres" | "postgresql") => Ok(SqlDialect::Postgres),
-            _ => Err(AdapterError::InvalidInput(format!(
+            _ => Err(AdapterError::invalid_input(format!(
                 "store URL {} has no supported scheme; expected sqlite:, postgres: or postgresql:",
                 redact_secrets(url)
             ))),
@@ -170,7 +170,10 @@ mod tests {
     fn unknown_scheme_names_the_choices_without_the_password() {
         let err = SqlDialect::from_url("mysql://root:hunter2@db/x").unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, AdapterError::InvalidInput(_)), "{err:?}");
+        assert!(
+            err.kind() == agent_runtime_api::ErrorKind::InvalidInput,
+            "{err:?}"
+        );
         assert!(
             text.contains("postgres:") && text.contains("sqlite:"),
             "{text}"

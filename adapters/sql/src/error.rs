@@ -1,28 +1,50 @@
 //! Maps driver errors to [`AdapterError`], the terms the runtime branches on.
 
-use agent_runtime_api::AdapterError;
+use agent_runtime_api::{AdapterError, ErrorKind};
 use sqlx::migrate::MigrateError;
 
 use crate::config::{SqlDialect, redact_secrets};
 
-/// Wraps a driver error: transient failures become `Unavailable`, the rest `Other`.
-/// `doing` says what was attempted, e.g. "get session abc".
-pub(crate) fn from_sqlx(dialect: SqlDialect, doing: &str, error: sqlx::Error) -> AdapterError {
-    let message = redact_secrets(&format!("{} {doing}: {error}", dialect.name()));
-    if is_transient(dialect, &error) {
-        AdapterError::Unavailable(message)
-    } else {
-        AdapterError::Other(message)
+/// A driver error as the source of an [`AdapterError`]: its text with any password or
+/// user info taken out. The driver's error itself is not kept, since its text (a
+/// connection error naming the URL) may carry them.
+#[derive(Debug)]
+pub(crate) struct DriverError(String);
+
+impl DriverError {
+    pub(crate) fn new(error: &dyn std::error::Error) -> Self {
+        DriverError(redact_secrets(&error.to_string()))
     }
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+/// Wraps a driver error: transient failures become `Unavailable`, the rest `Other`.
+/// `doing` says what was attempted, e.g. "get session abc"; the driver error, redacted,
+/// is the source.
+pub(crate) fn from_sqlx(dialect: SqlDialect, doing: &str, error: sqlx::Error) -> AdapterError {
+    let message = redact_secrets(&format!("{} {doing}", dialect.name()));
+    let kind = if is_transient(dialect, &error) {
+        ErrorKind::Unavailable
+    } else {
+        ErrorKind::Other
+    };
+    AdapterError::new(kind, message).with_source(DriverError::new(&error))
 }
 
 /// Wraps an error of connecting: a malformed URL or option is the caller's to fix.
 pub(crate) fn from_connect(dialect: SqlDialect, error: sqlx::Error) -> AdapterError {
     match error {
-        sqlx::Error::Configuration(e) => AdapterError::InvalidInput(redact_secrets(&format!(
-            "{} store URL: {e}",
-            dialect.name()
-        ))),
+        sqlx::Error::Configuration(e) => {
+            AdapterError::invalid_input(format!("{} store URL", dialect.name()))
+                .with_source(DriverError::new(&*e))
+        }
         other => from_sqlx(dialect, "connect", other),
     }
 }
@@ -35,10 +57,8 @@ pub(crate) fn from_migrate(dialect: SqlDialect, error: MigrateError) -> AdapterE
         }
         // The database holds migrations this build does not know or has changed: a newer
         // or different release wrote it, and retrying cannot help.
-        other => AdapterError::Other(redact_secrets(&format!(
-            "{} apply migrations: {other}",
-            dialect.name()
-        ))),
+        other => AdapterError::other(format!("{} apply migrations", dialect.name()))
+            .with_source(DriverError::new(&other)),
     }
 }
 
@@ -119,6 +139,18 @@ mod tests {
         let err = from_sqlx(SqlDialect::Postgres, "get", sqlx::Error::Io(io));
         assert!(err.is_transient(), "{err:?}");
         let err = from_sqlx(SqlDialect::Sqlite, "get", sqlx::Error::RowNotFound);
-        assert!(matches!(err, AdapterError::Other(_)), "{err:?}");
+        assert!(err.kind() == ErrorKind::Other, "{err:?}");
+    }
+
+    /// The driver's words are the source, with the password taken out.
+    #[test]
+    fn the_source_is_the_redacted_driver_error() {
+        let io = std::io::Error::other("cannot reach postgres://app:hunter2@db:5432/app");
+        let err = from_sqlx(SqlDialect::Postgres, "ping", sqlx::Error::Io(io));
+        let text = err.to_string();
+        assert!(text.starts_with("unavailable: postgres ping: "), "{text}");
+        assert!(text.contains("db:5432"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(std::error::Error::source(&err).is_some());
     }
 }

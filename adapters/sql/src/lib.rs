@@ -96,7 +96,7 @@ fn left_out(dialect: SqlDialect) -> AdapterError {
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
     .collect();
-    AdapterError::InvalidInput(format!(
+    AdapterError::invalid_input(format!(
         "this build has no {} store (cargo feature `{}` of agent-runtime-sql); available: {}",
         dialect.name(),
         dialect.name(),
@@ -115,8 +115,8 @@ pub(crate) fn pool_options<DB: sqlx::Database>(
     let mut options = PoolOptions::<DB>::new();
     if let Some(max) = config.max_connections {
         if max == 0 {
-            return Err(AdapterError::InvalidInput(
-                "max_connections must be at least 1".into(),
+            return Err(AdapterError::invalid_input(
+                "max_connections must be at least 1",
             ));
         }
         options = options.max_connections(max);
@@ -124,7 +124,7 @@ pub(crate) fn pool_options<DB: sqlx::Database>(
     if let Some(min) = config.min_connections {
         let max = options.get_max_connections();
         if min > max {
-            return Err(AdapterError::InvalidInput(format!(
+            return Err(AdapterError::invalid_input(format!(
                 "min_connections {min} exceeds max_connections {max}"
             )));
         }

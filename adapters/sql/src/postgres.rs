@@ -54,7 +54,7 @@ impl PostgresSessionStore {
     /// may start at once: migrations run under an advisory lock.
     pub async fn connect(config: &SqlStoreConfig) -> AdapterResult<Self> {
         if SqlDialect::from_url(&config.url)? != DIALECT {
-            return Err(AdapterError::InvalidInput(format!(
+            return Err(AdapterError::invalid_input(format!(
                 "{} is not a postgres: URL",
                 config.redacted_url()
             )));

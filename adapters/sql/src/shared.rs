@@ -36,7 +36,7 @@ pub(crate) fn key_created<T>(
 ) -> AdapterResult<()> {
     match result {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(AdapterError::Conflict(format!(
+        Err(e) if is_unique_violation(&e) => Err(AdapterError::conflict(format!(
             "an API key named {name} or with the same hash exists"
         ))),
         Err(e) => Err(from_sqlx(dialect, &format!("create API key {name}"), e)),
@@ -51,7 +51,7 @@ pub(crate) fn created<T>(
 ) -> AdapterResult<()> {
     match result {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(AdapterError::Conflict(format!(
+        Err(e) if is_unique_violation(&e) => Err(AdapterError::conflict(format!(
             "session {id} already exists"
         ))),
         Err(e) => Err(from_sqlx(dialect, &format!("create session {id}"), e)),
@@ -62,7 +62,7 @@ pub(crate) fn created<T>(
 pub(crate) fn update_refused(record: &SessionRecord, stored: Option<i64>) -> AdapterError {
     match stored {
         None => no_session(&record.id),
-        Some(stored) => AdapterError::Conflict(format!(
+        Some(stored) => AdapterError::conflict(format!(
             "session {} is at version {stored}, not {}",
             record.id, record.version
         )),
@@ -87,7 +87,7 @@ pub(crate) fn db_seq(seq: u64) -> i64 {
 
 /// The error for a session id without a record.
 pub(crate) fn no_session(id: &str) -> AdapterError {
-    AdapterError::NotFound(format!("session {id}"))
+    AdapterError::not_found(format!("session {id}"))
 }
 
 /// A query of the driver `DB`.

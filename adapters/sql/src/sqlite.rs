@@ -64,7 +64,7 @@ impl SqliteSessionStore {
     /// Opens (creating if needed) the database at `config.url` and applies migrations.
     pub async fn connect(config: &SqlStoreConfig) -> AdapterResult<Self> {
         if SqlDialect::from_url(&config.url)? != DIALECT {
-            return Err(AdapterError::InvalidInput(format!(
+            return Err(AdapterError::invalid_input(format!(
                 "{} is not a sqlite: URL",
                 config.redacted_url()
             )));
@@ -402,10 +402,11 @@ async fn create_parent_dir(file: &Path) -> AdapterResult<()> {
         return Ok(());
     };
     tokio::fs::create_dir_all(dir).await.map_err(|e| {
-        AdapterError::Other(format!(
-            "sqlite: cannot create the directory {}: {e}",
+        AdapterError::other(format!(
+            "sqlite: cannot create the directory {}",
             dir.display()
         ))
+        .with_source(e)
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use agent_runtime_api::{
-    AdapterError, ExitStatus, RelPath, Sandbox, SandboxDir, SessionRecord, SessionStatus,
+    AdapterError, ErrorKind, ExitStatus, RelPath, Sandbox, SandboxDir, SessionRecord, SessionStatus,
 };
 use chrono::Utc;
 use serde_json::value::RawValue;
@@ -418,19 +418,19 @@ impl Actor {
                         size: file.size,
                         body: file.reader,
                     })
-                    .map_err(|e| match e {
-                        AdapterError::NotFound(_) => {
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::NotFound => {
                             RuntimeError::new(ErrorCode::NotFound, format!("no file {path}"))
                         }
-                        AdapterError::TooLarge(_) => RuntimeError::file_too_large(&path, limit),
+                        ErrorKind::TooLarge => RuntimeError::file_too_large(&path, limit),
                         // A directory, a FIFO, a symlink out of the sandbox: nothing to give.
-                        AdapterError::InvalidInput(_) => RuntimeError::new(
+                        ErrorKind::InvalidInput => RuntimeError::new(
                             ErrorCode::NotFound,
                             format!("{path} is not a regular file of the workspace"),
                         ),
-                        other => RuntimeError::new(
+                        _ => RuntimeError::new(
                             ErrorCode::SandboxFailed,
-                            format!("reading {path} failed: {other}"),
+                            format!("reading {path} failed: {e}"),
                         ),
                     });
                 let _ = reply.send(file);

@@ -175,11 +175,12 @@ impl Actor {
                 self.too_many_files = false;
             }
             // Said once, not after every turn while it lasts.
-            Err(AdapterError::TooLarge(reason)) if !self.too_many_files => {
+            Err(error) if error.kind() == ErrorKind::TooLarge && !self.too_many_files => {
                 self.too_many_files = true;
                 let message = format!(
-                    "{reason}: more than limits.workspace_files ({limit}); no file is listed or \
-                     synced until there are fewer"
+                    "{}: more than limits.workspace_files ({limit}); no file is listed or \
+                     synced until there are fewer",
+                    error.message()
                 );
                 self.log
                     .error(EventErrorCode::FileSkipped, &message, false)

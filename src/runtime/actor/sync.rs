@@ -1,6 +1,7 @@
 //! Moving the workspace and the transcript to the blob store while the session lives
 //! (periodic, off the streaming path) and as it ends (final, waiting for storage).
 
+use agent_runtime_api::ErrorKind;
 use backon::BackoffBuilder;
 
 use super::workspace::Skipped;
@@ -117,7 +118,7 @@ impl Actor {
             };
             tracing::warn!(session_id = %self.id, %error, "final sync failed");
             // Waiting helps an outage, not a workspace over its limits.
-            let hopeless = matches!(error, AdapterError::TooLarge(_));
+            let hopeless = error.kind() == ErrorKind::TooLarge;
             let delay = delays
                 .next()
                 .filter(|delay| !hopeless && tokio::time::Instant::now() + *delay <= deadline);

@@ -6,6 +6,7 @@
 use super::*;
 use crate::runtime::expiry;
 use crate::runtime::payload::ExpiryReason;
+use agent_runtime_api::ErrorKind;
 
 impl SessionManager {
     /// Final sync, then the sandbox goes away; the session can be resumed.
@@ -200,8 +201,8 @@ impl SessionManager {
                     record.version = version;
                     return Ok(record);
                 }
-                Err(AdapterError::Conflict(_)) => continue,
-                Err(AdapterError::NotFound(_)) => {
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
                     return Err(RuntimeError::session_not_found(session_id));
                 }
                 Err(error) => return Err(RuntimeError::storage("saving the session", error)),

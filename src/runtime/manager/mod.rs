@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use agent_runtime_api::{
-    AdapterError, BlobKey, RelPath, SessionFilter, SessionRecord, SessionStatus,
-};
+use agent_runtime_api::{BlobKey, ErrorKind, RelPath, SessionFilter, SessionRecord, SessionStatus};
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -396,12 +394,12 @@ impl SessionManager {
             .store
             .create(record)
             .await
-            .map_err(|e| match e {
+            .map_err(|e| match e.kind() {
                 // Ids are not secret: this tells any caller that the id exists.
-                AdapterError::Conflict(_) => {
+                ErrorKind::Conflict => {
                     RuntimeError::invalid(format!("sessionId: {} is already taken", record.id))
                 }
-                other => RuntimeError::storage("creating the session", other),
+                _ => RuntimeError::storage("creating the session", e),
             })
     }
 

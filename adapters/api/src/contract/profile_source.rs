@@ -2,7 +2,7 @@
 use bytes::Bytes;
 
 use super::Behaviour;
-use crate::{AdapterError, FileEntry, FileTree, ProfileBundle, ProfileSource, RelPath};
+use crate::{ErrorKind, FileEntry, FileTree, ProfileBundle, ProfileSource, RelPath};
 
 /// The profiles a source under test holds, and nothing else: the factory of
 /// [`profile_source_contract!`](crate::profile_source_contract) builds its source from
@@ -115,7 +115,7 @@ pub async fn load_returns_the_bundle_of_a_listed_name(source: &dyn ProfileSource
 pub async fn load_of_an_unknown_name_is_not_found(source: &dyn ProfileSource) {
     for name in ["nobody", "researcher2", "Researcher"] {
         match source.load(name).await {
-            Err(AdapterError::NotFound(_)) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             other => panic!("load of the unknown name {name:?} is NotFound, got {other:?}"),
         }
     }
@@ -135,7 +135,7 @@ pub async fn unsafe_names_are_refused(source: &dyn ProfileSource) {
         "researcher/..",
     ] {
         match source.load(name).await {
-            Err(AdapterError::NotFound(_) | AdapterError::InvalidInput(_)) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput) => {}
             other => panic!("{name:?} is NotFound or InvalidInput, got {other:?}"),
         }
     }

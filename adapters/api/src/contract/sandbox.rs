@@ -8,7 +8,7 @@ use tokio::time::timeout;
 
 use super::{Behaviour, unique_prefix};
 use crate::{
-    AdapterError, AdapterResult, AgentProcess, CommandSpec, ExitStatus, FileTree, RelPath, Sandbox,
+    AdapterResult, AgentProcess, CommandSpec, ErrorKind, ExitStatus, FileTree, RelPath, Sandbox,
     SandboxDir, SandboxProvider, SandboxSpec,
 };
 
@@ -242,7 +242,7 @@ pub async fn write_files_creates_parents_and_replaces(provider: &dyn SandboxProv
     assert_eq!(home_read.await.unwrap(), binary, "binary bytes survive");
     let absent = read(sandbox, SandboxDir::Workspace, "projects/x/t.jsonl");
     assert!(
-        matches!(absent.await, Err(AdapterError::NotFound(_))),
+        matches!(&absent.await, Err(e) if e.kind() == ErrorKind::NotFound),
         "the workspace and the agent home are separate directories"
     );
     let (out, _, _) = run(sandbox, &shell("cat README.md", &[])).await;
@@ -330,7 +330,7 @@ pub async fn list_files_is_recursive_ordered_and_bounded(provider: &dyn SandboxP
     assert!(
         matches!(
             empty.list_files(SandboxDir::AgentHome, 10).await,
-            Err(AdapterError::TooLarge(_))
+            Err(e) if e.kind() == ErrorKind::TooLarge
         ),
         "a directory of more files than max_entries is TooLarge"
     );
@@ -365,7 +365,7 @@ pub async fn read_file_returns_the_bytes_within_max_bytes(provider: &dyn Sandbox
     assert_eq!(contents.await.expect("read_file"), &b"fn main() {}\n"[..]);
     let missing = read(sandbox, SandboxDir::Workspace, "nope/missing.txt");
     assert!(
-        matches!(missing.await, Err(AdapterError::NotFound(_))),
+        matches!(&missing.await, Err(e) if e.kind() == ErrorKind::NotFound),
         "read_file of a missing file is NotFound"
     );
     let (path, binary) = with_binary_file(sandbox).await;
@@ -373,7 +373,7 @@ pub async fn read_file_returns_the_bytes_within_max_bytes(provider: &dyn Sandbox
     let home = SandboxDir::AgentHome;
     let over = sandbox.read_file(home, &path, size - 1).await;
     assert!(
-        matches!(over, Err(AdapterError::TooLarge(_))),
+        matches!(&over, Err(e) if e.kind() == ErrorKind::TooLarge),
         "read_file of a file over max_bytes is TooLarge: {:?}",
         over.map(|b| b.len())
     );
@@ -413,13 +413,13 @@ pub async fn open_file_streams_with_the_same_errors(provider: &dyn SandboxProvid
     assert_eq!(streamed, binary, "open_file streams the file's bytes");
     let over = sandbox.open_file(home, &path, size - 1).await;
     assert!(
-        matches!(over, Err(AdapterError::TooLarge(_))),
+        matches!(&over, Err(e) if e.kind() == ErrorKind::TooLarge),
         "open_file of a file over max_bytes is TooLarge: {:?}",
         over.map(|f| f.size)
     );
     let missing = sandbox.open_file(home, &rel("missing"), size).await;
     assert!(
-        matches!(missing, Err(AdapterError::NotFound(_))),
+        matches!(&missing, Err(e) if e.kind() == ErrorKind::NotFound),
         "open_file of a missing file is NotFound"
     );
     fixture.finish(&[sandbox]).await;
@@ -611,7 +611,7 @@ pub async fn open_gives_a_handle_on_a_listed_sandbox(provider: &dyn SandboxProvi
     );
     let unknown = provider.open(&unique_prefix("no-such-sandbox")).await;
     assert!(
-        matches!(unknown, Err(AdapterError::NotFound(_))),
+        matches!(&unknown, Err(e) if e.kind() == ErrorKind::NotFound),
         "open of an unknown id is NotFound"
     );
     // Terminated through the opened handle: the sandbox is released.

@@ -29,6 +29,6 @@ impl ProfileSource for MemoryProfileSource {
         self.profiles
             .get(name)
             .cloned()
-            .ok_or_else(|| AdapterError::NotFound(format!("profile {name}")))
+            .ok_or_else(|| AdapterError::not_found(format!("profile {name}")))
     }
 }

@@ -35,7 +35,7 @@ impl SessionStore for MemorySessionStore {
     async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
         let mut sessions = self.sessions.lock().unwrap();
         if sessions.contains_key(&record.id) {
-            return Err(AdapterError::Conflict(format!(
+            return Err(AdapterError::conflict(format!(
                 "session {} already exists",
                 record.id
             )));
@@ -61,9 +61,9 @@ impl SessionStore for MemorySessionStore {
         let mut sessions = self.sessions.lock().unwrap();
         let stored = sessions
             .get_mut(&record.id)
-            .ok_or_else(|| AdapterError::NotFound(format!("session {}", record.id)))?;
+            .ok_or_else(|| AdapterError::not_found(format!("session {}", record.id)))?;
         if stored.record.version != record.version {
-            return Err(AdapterError::Conflict(format!(
+            return Err(AdapterError::conflict(format!(
                 "session {} is at version {}, not {}",
                 record.id, stored.record.version, record.version
             )));
@@ -110,7 +110,7 @@ impl SessionStore for MemorySessionStore {
         let mut sessions = self.sessions.lock().unwrap();
         let stored = sessions
             .get_mut(id)
-            .ok_or_else(|| AdapterError::NotFound(format!("session {id}")))?;
+            .ok_or_else(|| AdapterError::not_found(format!("session {id}")))?;
         for event in events {
             let last = stored.events.last().map_or(0, |e| e.seq);
             if event.seq > last {
@@ -144,7 +144,7 @@ impl SessionStore for MemorySessionStore {
     async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
         let mut keys = self.keys.lock().unwrap();
         if keys.contains_key(&key.name) || keys.values().any(|k| k.key_hash == key.key_hash) {
-            return Err(AdapterError::Conflict(format!(
+            return Err(AdapterError::conflict(format!(
                 "an API key named {} or with the same hash exists",
                 key.name
             )));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use agent_runtime_modal::proto::TaskExecStdioReadResponse;
 use agent_runtime_modal::proto::exit_status::ExitStatus;
+use rustix::process::{Pid, Signal};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{Mutex, mpsc, watch};
@@ -121,10 +122,10 @@ impl Process {
 
     /// Kills the whole process group.
     pub fn kill(&self) {
-        if let Some(pgid) = self.pgid.filter(|pgid| *pgid > 1) {
-            // SAFETY: kill has no memory preconditions; a negative pid addresses the group
-            // this process leads, which the fake created.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        // The group this process leads, which the fake created; never group 1.
+        if let Some(pgid) = self.pgid.filter(|pgid| *pgid > 1).and_then(Pid::from_raw) {
+            // A group already gone is what was wanted.
+            let _ = rustix::process::kill_process_group(pgid, Signal::KILL);
         }
     }
 
