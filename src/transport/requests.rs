@@ -123,9 +123,9 @@ pub struct AnswerRequest {
     pub answers: Option<Object>,
 }
 
-/// `POST /v1/sessions/{id}/answers`: [`AnswerRequest`] without `sessionId`. A copy, not
-/// a `#[serde(flatten)]` inside `AnswerRequest`: a flattened field's error loses its
-/// path, and the error messages name the field.
+// A copy of `AnswerRequest`'s fields, not a `#[serde(flatten)]` inside it: a flattened
+// field's error loses its path, and the error messages name the field.
+/// `POST /v1/sessions/{id}/answers`: [`AnswerRequest`] without `sessionId`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostAnswerRequest {
