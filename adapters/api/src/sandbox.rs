@@ -16,6 +16,10 @@ pub struct SandboxSpec {
     pub session_id: String,
     /// Identifies the runtime instance that owns the sandbox, so orphans can be found.
     pub owner_tag: String,
+    /// The agent profile the session runs (its agent type); empty when the sandbox is
+    /// made for no profile in particular. Providers need not use it: a warm pool keeps
+    /// sandboxes per profile by it.
+    pub profile: String,
     /// Files placed in the workspace before anything runs.
     pub workspace: FileTree,
     /// Files placed in the agent's home (its config directory) before anything runs.

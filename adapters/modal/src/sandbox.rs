@@ -288,7 +288,12 @@ impl Sandbox for ModalSandbox {
             tag_name: SESSION_TAG.to_owned(),
             tag_value: session_id.to_owned(),
         });
-        // The tags are replaced as a whole, so all of them go again.
+        // `SandboxTagsSetV2` replaces the sandbox's whole tag set, it does not merge: the
+        // official client (`modal` 1.6.4) documents `Sandbox.set_tags` as "Setting tags
+        // replaces the Sandbox's entire tag set; passing an empty dict clears all tags",
+        // and sends the caller's dict as it is, without reading the old tags first. So the
+        // owner and directory tags go again with the new session tag; without them,
+        // `list_owned` (recovery's reaping) and `open` would no longer find the sandbox.
         let request = proto::SandboxTagsSetRequest {
             environment_name: self.environment.clone(),
             sandbox_id: self.id.clone(),

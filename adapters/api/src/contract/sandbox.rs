@@ -148,6 +148,7 @@ fn sample_spec(owner_tag: &str) -> SandboxSpec {
     SandboxSpec {
         session_id: unique_prefix("sb"),
         owner_tag: owner_tag.to_owned(),
+        profile: "sample".to_owned(),
         workspace: tree(&[("README.md", "hello\n"), ("src/main.rs", "fn main() {}\n")]),
         agent_home: tree(&[("settings.json", "{}")]),
         env: BTreeMap::from([

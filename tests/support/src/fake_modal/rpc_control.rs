@@ -444,7 +444,9 @@ fn task_id(
     })
 }
 
-/// Replaces the sandbox's tags.
+/// Replaces the sandbox's tags with the request's, as Modal does: the official client
+/// (`modal` 1.6.4) documents `Sandbox.set_tags` as replacing the entire tag set, an empty
+/// set clearing them all. A client that sent only the tag it changes loses the others.
 fn tags_set(
     state: &State,
     request: Request<proto::SandboxTagsSetRequest>,
