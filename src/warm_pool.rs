@@ -12,10 +12,12 @@
 //! A `create` asks the pool of the spec's profile, then the shared pool, and takes the
 //! oldest sandbox that fits: one whose files laid in ahead are all among the session's
 //! files (a profile that dropped a file since leaves sandboxes that do not fit; they are
-//! terminated). It hands the sandbox to the session ([`Sandbox::assign`]), lays in the
-//! session's files that are not already there with the same contents, and gives the
-//! spec's environment to every command started in it (instead of to the sandbox, which
-//! was made before the environment was known); a background task makes a replacement.
+//! terminated). It hands the sandbox to the session ([`Sandbox::assign`]) and returns it;
+//! the session's files that are not already there with the same contents go in with the
+//! first write into it (the agent's config, which the launch writes next), in one
+//! [`Sandbox::write_batch`], or before anything reads or runs in it. The spec's
+//! environment goes to every command started in it (instead of to the sandbox, which was
+//! made before the environment was known). A background task makes a replacement.
 //! The image and resources are the provider's, the same for every sandbox, so they always
 //! fit. When no pool has one, or taking it fails, `create` makes a sandbox as without a
 //! pool.
@@ -323,14 +325,16 @@ impl WarmPool {
         expired
     }
 
-    /// The pools a session of `spec` may take from, in order: its profile's, the shared.
+    /// The pools a session of `spec` may take from, in order: its profile's, the shared;
+    /// none for a spec of another owner tag (the warm sandboxes carry the pool's).
     fn pools_for<'a>(&'a self, spec: &'a SandboxSpec) -> impl Iterator<Item = &'a Pool> + 'a {
+        let ours = spec.owner_tag == self.owner_tag;
         let own = self
             .pools
             .iter()
             .find(|pool| !spec.profile.is_empty() && pool.profile.as_deref() == Some(&spec.profile));
         let shared = self.pools.iter().find(|pool| pool.profile.is_none());
-        own.into_iter().chain(shared)
+        own.into_iter().chain(shared).filter(move |_| ours)
     }
 
     /// The oldest ready sandbox of `pool` that has not come of age and fits `spec`.
@@ -361,17 +365,11 @@ impl WarmPool {
         None
     }
 
-    /// Hands `warm` to the session of `spec` and lays in its files that are not there
-    /// yet, all at once.
+    /// Hands `warm` to the session of `spec`: from now on recovery sees it as the
+    /// session's. That call also finds a warm sandbox that died while it waited, while a
+    /// cold create can still take its place.
     async fn claim(&self, warm: &Warm, spec: &SandboxSpec) -> AdapterResult<()> {
-        let sandbox = warm.sandbox.as_ref();
-        let workspace = missing(&warm.laid, &spec.workspace);
-        tokio::try_join!(
-            sandbox.assign(&spec.session_id),
-            write_files(sandbox, SandboxDir::Workspace, &workspace),
-            write_files(sandbox, SandboxDir::AgentHome, &spec.agent_home),
-        )?;
-        Ok(())
+        warm.sandbox.assign(&spec.session_id).await
     }
 }
 
@@ -397,18 +395,6 @@ fn missing(laid: &FileTree, wanted: &FileTree) -> FileTree {
     FileTree { files }
 }
 
-/// Writes `files` below `dir`, if there are any.
-async fn write_files(
-    sandbox: &dyn Sandbox,
-    dir: SandboxDir,
-    files: &FileTree,
-) -> AdapterResult<()> {
-    if files.files.is_empty() {
-        return Ok(());
-    }
-    sandbox.write_files(dir, files).await
-}
-
 async fn terminate(sandbox: &dyn Sandbox) {
     if let Err(error) = sandbox.terminate().await {
         tracing::warn!(sandbox = sandbox.id(), %error, "terminating a warm sandbox failed");
@@ -429,9 +415,19 @@ impl SandboxProvider for WarmPool {
                         .warm_pool_hit(pool.label(), warm.made_at.elapsed());
                     tracing::debug!(sandbox = warm.sandbox.id(), session_id = %spec.session_id,
                         pool = pool.label(), "a session took a warm sandbox");
+                    let pending = [
+                        (SandboxDir::Workspace, missing(&warm.laid, &spec.workspace)),
+                        (SandboxDir::AgentHome, spec.agent_home.clone()),
+                    ];
                     return Ok(Box::new(Pooled {
                         inner: warm.sandbox,
                         env: spec.env.clone(),
+                        pending: tokio::sync::Mutex::new(
+                            pending
+                                .into_iter()
+                                .filter(|(_, files)| !files.files.is_empty())
+                                .collect(),
+                        ),
                     }));
                 }
                 Err(error) => {
@@ -457,9 +453,32 @@ impl SandboxProvider for WarmPool {
 
 /// A warm sandbox serving a session: the session's environment goes to every command,
 /// under the command's own variables (the sandbox itself was made without it).
+///
+/// The session's files are laid in with the first write into the sandbox, in one
+/// `write_batch` with it (the agent's config, which the launch writes next: one command on
+/// a remote sandbox instead of two), or before anything reads, lists or runs in the
+/// sandbox, whichever comes first. Through this handle the sandbox holds them from the
+/// start; the agent, which only a `spawn` starts, finds them in place.
 struct Pooled {
     inner: Box<dyn Sandbox>,
     env: BTreeMap<String, String>,
+    /// The writes not made yet, in order.
+    pending: tokio::sync::Mutex<Vec<(SandboxDir, FileTree)>>,
+}
+
+impl Pooled {
+    /// Makes the pending writes, if any; they stay pending if that fails.
+    async fn flush(&self) -> AdapterResult<()> {
+        let mut pending = self.pending.lock().await;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let writes: Vec<(SandboxDir, &FileTree)> =
+            pending.iter().map(|(dir, files)| (*dir, files)).collect();
+        self.inner.write_batch(&writes).await?;
+        pending.clear();
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -477,7 +496,19 @@ impl Sandbox for Pooled {
     }
 
     async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()> {
-        self.inner.write_files(dir, files).await
+        self.write_batch(&[(dir, files)]).await
+    }
+
+    async fn write_batch(&self, writes: &[(SandboxDir, &FileTree)]) -> AdapterResult<()> {
+        let mut pending = self.pending.lock().await;
+        let all: Vec<(SandboxDir, &FileTree)> = pending
+            .iter()
+            .map(|(dir, files)| (*dir, files))
+            .chain(writes.iter().copied())
+            .collect();
+        self.inner.write_batch(&all).await?;
+        pending.clear();
+        Ok(())
     }
 
     async fn list_files(
@@ -485,6 +516,7 @@ impl Sandbox for Pooled {
         dir: SandboxDir,
         max_entries: usize,
     ) -> AdapterResult<Vec<FileStat>> {
+        self.flush().await?;
         self.inner.list_files(dir, max_entries).await
     }
 
@@ -494,6 +526,7 @@ impl Sandbox for Pooled {
         path: &RelPath,
         max_bytes: u64,
     ) -> AdapterResult<Bytes> {
+        self.flush().await?;
         self.inner.read_file(dir, path, max_bytes).await
     }
 
@@ -503,10 +536,12 @@ impl Sandbox for Pooled {
         path: &RelPath,
         max_bytes: u64,
     ) -> AdapterResult<FileReader> {
+        self.flush().await?;
         self.inner.open_file(dir, path, max_bytes).await
     }
 
     async fn spawn(&self, command: &CommandSpec) -> AdapterResult<AgentProcess> {
+        self.flush().await?;
         let mut env = self.env.clone();
         env.extend(command.env.clone());
         let command = CommandSpec {

@@ -50,11 +50,26 @@ async fn a_session_takes_a_warm_sandbox_and_the_pool_refills_and_drains() {
         "recovery reaps it"
     );
 
+    let made = fake.commands(&warm).unwrap().len();
+    assert_eq!(made, 1, "the create makes the empty directories, then nothing runs");
+
     let id = http.create_session("tester").await;
     assert_eq!(
         tag(&fake.tags(&warm).unwrap(), SESSION_TAG),
         Some(id.as_str()),
         "the session took the warm sandbox"
+    );
+    // The session's files (the profile's CLAUDE.md) and the agent's config go in with one
+    // command, before the agent starts.
+    let commands = fake.commands(&warm).unwrap().split_off(made);
+    let first = commands[0].join(" ");
+    assert!(
+        first.contains("tar -x") && first.contains("/workspace") && first.contains("/home"),
+        "{commands:?}"
+    );
+    assert!(
+        commands[1][0].ends_with("scripted-agent"),
+        "the agent comes next: {commands:?}"
     );
     let reply = http.turn(&id, "reply hello from the pool").await;
     assert_eq!(reply["result"], "hello from the pool", "{reply}");

@@ -222,6 +222,16 @@ impl Sandbox for ModalSandbox {
         self.unpack(&[self.placed(dir, files)]).await
     }
 
+    /// One archive and one command for all the writes; tar extracts in order, so a later
+    /// write of a path replaces an earlier one.
+    async fn write_batch(&self, writes: &[(SandboxDir, &FileTree)]) -> AdapterResult<()> {
+        let placed: Vec<files::Placed<'_>> = writes
+            .iter()
+            .map(|(dir, files)| self.placed(*dir, files))
+            .collect();
+        self.unpack(&placed).await
+    }
+
     async fn list_files(
         &self,
         dir: SandboxDir,

@@ -282,6 +282,14 @@ impl FakeModal {
         )
     }
 
+    /// The command lines started in a sandbox (`TaskExecStart`), in order; `None` for an
+    /// unknown id.
+    pub fn commands(&self, sandbox_id: &str) -> Option<Vec<Vec<String>>> {
+        let sandbox = self.state.lock().sandboxes.get(sandbox_id).cloned()?;
+        let commands = lock(&sandbox.commands).clone();
+        Some(commands)
+    }
+
     /// The last `SandboxCreateV2` request received.
     pub fn last_create_request(&self) -> Option<SandboxCreateV2Request> {
         self.state.lock().last_create.clone()

@@ -302,6 +302,7 @@ fn create_now(
         _root: root,
         router_jwts: Mutex::new(HashMap::new()),
         processes: Mutex::new(HashMap::new()),
+        commands: Mutex::new(Vec::new()),
         ended: watch::channel(None).0,
     });
     inner.sandboxes.insert(id.clone(), Arc::clone(&sandbox));
