@@ -230,10 +230,49 @@ async fn measure(pools: Pools, sessions: usize) -> (Vec<f64>, Vec<(&'static str,
     (samples, phases)
 }
 
+/// The agent's own start, without the runtime: the scripted agent started as a plain
+/// process until it answers `initialize`, in milliseconds.
+async fn agent_own_start() -> f64 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let agent = agent_runtime_testkit::bin_path("scripted-agent");
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(agent)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let initialize = r#"{"type":"control_request","request_id":"init","request":{"subtype":"initialize"}}"#;
+    stdin
+        .write_all(format!("{initialize}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("\"request_id\":\"init\"") {
+            break;
+        }
+    }
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    drop(stdin);
+    let _ = child.wait().await;
+    took
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement (about two minutes); run it by hand for docs/benchmarks.md"]
 async fn measure_create_to_idle_with_and_without_the_pool() {
     const SESSIONS: usize = 10;
+    let mut own = Vec::new();
+    for _ in 0..SESSIONS {
+        own.push(agent_own_start().await);
+    }
+    println!(
+        "the agent's own start (spawn until it answers initialize): median {:.1} ms",
+        median(own)
+    );
     let runs = [
         ("without a pool", Pools::None),
         ("with a shared pool of 2", Pools::Shared(2)),
