@@ -285,7 +285,11 @@ impl WarmPool {
         let stopped = self.stopped.is_cancelled();
         let made = match made {
             Ok((sandbox, laid)) if !stopped => {
-                tracing::debug!(sandbox = sandbox.id(), pool = pool.label(), "warm sandbox ready");
+                tracing::debug!(
+                    sandbox = sandbox.id(),
+                    pool = pool.label(),
+                    "warm sandbox ready"
+                );
                 let mut state = pool.lock();
                 state.making -= 1;
                 state.ready.push_back(Warm {
@@ -329,10 +333,9 @@ impl WarmPool {
     /// none for a spec of another owner tag (the warm sandboxes carry the pool's).
     fn pools_for<'a>(&'a self, spec: &'a SandboxSpec) -> impl Iterator<Item = &'a Pool> + 'a {
         let ours = spec.owner_tag == self.owner_tag;
-        let own = self
-            .pools
-            .iter()
-            .find(|pool| !spec.profile.is_empty() && pool.profile.as_deref() == Some(&spec.profile));
+        let own = self.pools.iter().find(|pool| {
+            !spec.profile.is_empty() && pool.profile.as_deref() == Some(&spec.profile)
+        });
         let shared = self.pools.iter().find(|pool| pool.profile.is_none());
         own.into_iter().chain(shared).filter(move |_| ours)
     }
@@ -353,8 +356,11 @@ impl WarmPool {
             }
             // Expired, or made from a profile that has changed since: the filler replaces
             // it; this one is out of its reach.
-            tracing::debug!(sandbox = warm.sandbox.id(), pool = pool.label(),
-                "a warm sandbox is too old or no longer fits its profile");
+            tracing::debug!(
+                sandbox = warm.sandbox.id(),
+                pool = pool.label(),
+                "a warm sandbox is too old or no longer fits its profile"
+            );
             let sandbox = warm.sandbox;
             self.tasks
                 .spawn(async move { terminate(sandbox.as_ref()).await });
@@ -377,7 +383,9 @@ impl WarmPool {
 /// workspace is `wanted`: every file laid in is one of the session's (files cannot be
 /// taken out again; contents that differ are written over).
 fn fits(laid: &FileTree, wanted: &FileTree) -> bool {
-    laid.files.iter().all(|file| wanted.get(file.path.as_str()).is_some())
+    laid.files
+        .iter()
+        .all(|file| wanted.get(file.path.as_str()).is_some())
 }
 
 /// The files of `wanted` that `laid` does not already hold as they are.

@@ -252,7 +252,9 @@ pub struct WarmPoolConfig {
 impl WarmPoolConfig {
     /// Every sandbox the pools keep ready: the shared pool's and each profile's.
     pub fn total(&self) -> usize {
-        self.profiles.values().fold(self.size, |sum, n| sum.saturating_add(*n))
+        self.profiles
+            .values()
+            .fold(self.size, |sum, n| sum.saturating_add(*n))
     }
 }
 

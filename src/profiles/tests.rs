@@ -526,7 +526,10 @@ fn fixed_workspace_holds_the_files_every_session_gets_alike() {
     let rendered = render(&profile, json!(null)).unwrap();
     for file in &fixed.files {
         assert_eq!(
-            rendered.workspace.get(file.path.as_str()).map(|f| &f.contents),
+            rendered
+                .workspace
+                .get(file.path.as_str())
+                .map(|f| &f.contents),
             Some(&file.contents),
             "{} renders the same for a session",
             file.path

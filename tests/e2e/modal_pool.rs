@@ -51,7 +51,10 @@ async fn a_session_takes_a_warm_sandbox_and_the_pool_refills_and_drains() {
     );
 
     let made = fake.commands(&warm).unwrap().len();
-    assert_eq!(made, 1, "the create makes the empty directories, then nothing runs");
+    assert_eq!(
+        made, 1,
+        "the create makes the empty directories, then nothing runs"
+    );
 
     let id = http.create_session("tester").await;
     assert_eq!(
@@ -133,7 +136,11 @@ async fn a_profiles_own_pool_serves_its_sessions() {
     let reply = http.turn(&id, "reply hello from the profile's pool").await;
     assert_eq!(reply["result"], "hello from the profile's pool", "{reply}");
     assert_eq!(takes(&http, "tester", "hit").await, 1);
-    assert_eq!(takes(&http, "*", "miss").await, 0, "there is no shared pool");
+    assert_eq!(
+        takes(&http, "*", "miss").await,
+        0,
+        "there is no shared pool"
+    );
     assert_eq!(runtime.terminate(), Some(0));
     assert!(fake.live_sandboxes().is_empty());
 }
@@ -223,7 +230,10 @@ async fn measure(pools: Pools, sessions: usize) -> (Vec<f64>, Vec<(&'static str,
     }
     let phases = phase_means_ms(&before, &scrape(&http).await);
     if let Some((name, _)) = pool {
-        let (hits, misses) = (takes(&http, name, "hit").await, takes(&http, name, "miss").await);
+        let (hits, misses) = (
+            takes(&http, name, "hit").await,
+            takes(&http, name, "miss").await,
+        );
         println!("warm pool {name:?} takes: {hits} hits, {misses} misses");
     }
     assert_eq!(runtime.terminate(), Some(0));
@@ -244,7 +254,8 @@ async fn agent_own_start() -> f64 {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let initialize = r#"{"type":"control_request","request_id":"init","request":{"subtype":"initialize"}}"#;
+    let initialize =
+        r#"{"type":"control_request","request_id":"init","request":{"subtype":"initialize"}}"#;
     stdin
         .write_all(format!("{initialize}\n").as_bytes())
         .await

@@ -187,7 +187,11 @@ async fn a_create_takes_a_warm_sandbox_with_the_sessions_files_and_environment()
         Some(1.0)
     );
     assert!(
-        metric(&p.metrics, "agent_runtime_warm_pool_age_seconds_count{pool=\"*\"}").is_some_and(|n| n == 1.0)
+        metric(
+            &p.metrics,
+            "agent_runtime_warm_pool_age_seconds_count{pool=\"*\"}"
+        )
+        .is_some_and(|n| n == 1.0)
     );
 
     until("the pool to be topped up", || p.pool.ready() == 2).await;
@@ -232,7 +236,13 @@ async fn warm_sandboxes_past_max_age_are_replaced() {
     tokio::time::timeout(Duration::from_secs(30), replaced)
         .await
         .expect("the old one is terminated and a new one made");
-    assert!(metric(&p.metrics, "agent_runtime_warm_pool_expired_total{pool=\"*\"}").is_some_and(|n| n >= 1.0));
+    assert!(
+        metric(
+            &p.metrics,
+            "agent_runtime_warm_pool_expired_total{pool=\"*\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
     p.pool.drain().await;
     assert!(p.local.list_owned(OWNER).await.unwrap().is_empty());
 }
@@ -259,7 +269,10 @@ fn support_spec(session_id: &str, fixed: &[(&str, &str)]) -> SandboxSpec {
 
 /// The workspace's files with their modification times.
 async fn workspace(sandbox: &dyn Sandbox) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
-    let files = sandbox.list_files(SandboxDir::Workspace, 100).await.unwrap();
+    let files = sandbox
+        .list_files(SandboxDir::Workspace, 100)
+        .await
+        .unwrap();
     files
         .into_iter()
         .map(|f| (f.path.to_string(), f.modified_at))
@@ -277,7 +290,11 @@ async fn a_profiles_own_pool_holds_its_fixed_files_and_serves_its_sessions_first
     });
     p.profiles.set(
         "support",
-        &[CLAUDE_MD, SETTINGS, ("task.md", "Session {{ SESSION_ID }}\n")],
+        &[
+            CLAUDE_MD,
+            SETTINGS,
+            ("task.md", "Session {{ SESSION_ID }}\n"),
+        ],
     );
     p.pool.start();
     until("a warm sandbox in each pool", || {
@@ -285,7 +302,10 @@ async fn a_profiles_own_pool_holds_its_fixed_files_and_serves_its_sessions_first
     })
     .await;
     assert_eq!(
-        metric(&p.metrics, "agent_runtime_warm_pool_ready{pool=\"support\"} "),
+        metric(
+            &p.metrics,
+            "agent_runtime_warm_pool_ready{pool=\"support\"} "
+        ),
         Some(1.0)
     );
     let warm = p.local.list_owned(OWNER).await.unwrap();
@@ -314,10 +334,18 @@ async fn a_profiles_own_pool_holds_its_fixed_files_and_serves_its_sessions_first
         .unwrap();
     assert_eq!(sandbox.id(), support_id);
     let now = workspace(sandbox.as_ref()).await;
-    assert_eq!(&now[..2], &laid[..], "the files laid ahead are not written again");
+    assert_eq!(
+        &now[..2],
+        &laid[..],
+        "the files laid ahead are not written again"
+    );
     assert_eq!(now[2].0, "task.md");
     let task = sandbox
-        .read_file(SandboxDir::Workspace, &RelPath::new("task.md").unwrap(), 100)
+        .read_file(
+            SandboxDir::Workspace,
+            &RelPath::new("task.md").unwrap(),
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(&task[..], b"Session s1\n");
@@ -338,27 +366,44 @@ async fn a_profiles_own_pool_holds_its_fixed_files_and_serves_its_sessions_first
     // Another profile's session takes from the shared pool only.
     let other = p.pool.create(&spec("s2")).await.unwrap();
     assert!(ahead[other.id()].is_empty(), "the shared pool's sandbox");
-    assert_eq!((hit("support"), hit("*"), miss("support")), (Some(1.0), Some(1.0), None));
+    assert_eq!(
+        (hit("support"), hit("*"), miss("support")),
+        (Some(1.0), Some(1.0), None)
+    );
 
     // The profile drops a file: a sandbox made before holds a file its sessions no longer
     // have, so it does not fit; the session takes the shared pool's, and the profile's
     // pool is refilled from the profile as it is now.
     until("both pools refilled", || p.pool.ready() == 2).await;
-    p.profiles.set("support", &[CLAUDE_MD, ("task.md", "Session {{ SESSION_ID }}\n")]);
+    p.profiles.set(
+        "support",
+        &[CLAUDE_MD, ("task.md", "Session {{ SESSION_ID }}\n")],
+    );
     let third = p
         .pool
         .create(&support_spec("s3", &[CLAUDE_MD]))
         .await
         .unwrap();
     assert_eq!((miss("support"), hit("*")), (Some(1.0), Some(2.0)));
-    until("the profile's pool refilled", || p.pool.ready_in(Some("support")) == 1).await;
+    until("the profile's pool refilled", || {
+        p.pool.ready_in(Some("support")) == 1
+    })
+    .await;
     let fourth = p
         .pool
         .create(&support_spec("s4", &[CLAUDE_MD]))
         .await
         .unwrap();
-    assert_eq!(hit("support"), Some(2.0), "a sandbox of the changed profile fits");
-    let files: Vec<String> = workspace(fourth.as_ref()).await.into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        hit("support"),
+        Some(2.0),
+        "a sandbox of the changed profile fits"
+    );
+    let files: Vec<String> = workspace(fourth.as_ref())
+        .await
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
     assert_eq!(files, ["CLAUDE.md", "task.md"]);
 
     p.pool.drain().await;

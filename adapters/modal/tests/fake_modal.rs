@@ -185,10 +185,19 @@ async fn assign_sends_every_tag_again_because_modal_replaces_them() {
         tags.sort();
     }
     assert_eq!(after, before, "only the session tag changed");
-    assert!(after.contains(&("team".to_owned(), "x".to_owned())), "{after:?}");
-    assert!(after.contains(&(OWNER_TAG.to_owned(), "owner".to_owned())), "{after:?}");
+    assert!(
+        after.contains(&("team".to_owned(), "x".to_owned())),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&(OWNER_TAG.to_owned(), "owner".to_owned())),
+        "{after:?}"
+    );
     let session = fake.tags(sandbox.id()).unwrap();
-    assert!(session.contains(&(SESSION_TAG.to_owned(), "s2".to_owned())), "{session:?}");
+    assert!(
+        session.contains(&(SESSION_TAG.to_owned(), "s2".to_owned())),
+        "{session:?}"
+    );
     let listed = provider.list_owned("owner").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].session_id, "s2");

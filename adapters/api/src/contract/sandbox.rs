@@ -275,7 +275,11 @@ pub async fn write_batch_is_write_files_in_order(provider: &dyn SandboxProvider)
         "the workspace holds both writes' files"
     );
     let readme = read(sandbox, SandboxDir::Workspace, "README.md");
-    assert_eq!(readme.await.unwrap(), &b"second"[..], "the later write wins");
+    assert_eq!(
+        readme.await.unwrap(),
+        &b"second"[..],
+        "the later write wins"
+    );
     assert_eq!(
         paths_and_sizes(sandbox, SandboxDir::AgentHome).await,
         owned(&[("config/x.json", 7), ("settings.json", 2)]),
