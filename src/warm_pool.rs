@@ -46,7 +46,7 @@ use crate::config::WarmPoolConfig;
 use crate::metrics::Metrics;
 use crate::profiles::Profile;
 
-/// The first wait after a failed warm create; it doubles up to [`MAX_BACKOFF`].
+/// A pool's first wait after a failed warm create; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -90,12 +90,26 @@ impl Pool {
     }
 }
 
-#[derive(Default)]
 struct PoolState {
     /// Ready sandboxes, oldest first.
     ready: VecDeque<Warm>,
     /// How many are being made.
     making: usize,
+    /// After a failed make: when the pool may try again, and the wait after the next
+    /// failure (doubling up to [`MAX_BACKOFF`]).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Default for PoolState {
+    fn default() -> Self {
+        PoolState {
+            ready: VecDeque::new(),
+            making: 0,
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+        }
+    }
 }
 
 /// One ready sandbox, when it was made and the workspace files laid into it then.
@@ -205,10 +219,11 @@ impl WarmPool {
     }
 
     /// The filler: replaces sandboxes past `max_age`, makes every pool's missing ones
-    /// (all at once), then sleeps until a sandbox is taken or made, or the oldest comes
-    /// of age.
+    /// (all at once), then sleeps until a sandbox is taken or made, the oldest comes of
+    /// age, or a pool whose last make failed may try again. Each pool backs off on its
+    /// own, so a pool that cannot be filled (its profile gone, say) does not hold up the
+    /// others.
     async fn fill(self: Arc<Self>) {
-        let mut backoff = FIRST_BACKOFF;
         while !self.stopped.is_cancelled() {
             for pool in &self.pools {
                 for expired in self.take_expired(pool) {
@@ -216,26 +231,20 @@ impl WarmPool {
                     terminate(expired.sandbox.as_ref()).await;
                 }
             }
+            let now = Instant::now();
             let mut makes = Vec::new();
             for pool in &self.pools {
                 let mut state = pool.lock();
+                if state.retry_at.is_some_and(|at| at > now) {
+                    continue;
+                }
                 let missing = pool.size.saturating_sub(state.ready.len() + state.making);
                 state.making += missing;
                 drop(state);
                 makes.extend((0..missing).map(|_| self.make(pool)));
             }
-            let missing = makes.len();
-            let made = futures::future::join_all(makes).await;
-            if made.iter().any(|ok| !ok) {
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = self.stopped.cancelled() => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            if missing > 0 {
-                backoff = FIRST_BACKOFF;
+            if !makes.is_empty() {
+                futures::future::join_all(makes).await;
                 continue; // Sandboxes may have been taken meanwhile.
             }
             let next_expiry = self
@@ -244,10 +253,20 @@ impl WarmPool {
                 .filter_map(|pool| pool.lock().ready.front().map(|warm| warm.made_at))
                 .min()
                 .map(|made_at| made_at + self.max_age);
-            let until = next_expiry.unwrap_or_else(|| Instant::now() + self.max_age);
+            let next_retry = self
+                .pools
+                .iter()
+                .filter_map(|pool| pool.lock().retry_at)
+                .min();
+            let until = next_expiry
+                .into_iter()
+                .chain(next_retry)
+                .min()
+                .unwrap_or_else(|| Instant::now() + self.max_age);
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep_until(until) => {}
+                () = self.stopped.cancelled() => {}
             }
         }
     }
@@ -263,8 +282,8 @@ impl WarmPool {
         Ok(profile.fixed_workspace())
     }
 
-    /// Makes one warm sandbox for `pool`; `false` if that failed.
-    async fn make(&self, pool: &Pool) -> bool {
+    /// Makes one warm sandbox for `pool`; after a failure, the pool waits before its next.
+    async fn make(&self, pool: &Pool) {
         let made = match self.files_ahead(pool).await {
             Ok(laid) => {
                 let spec = SandboxSpec {
@@ -292,6 +311,8 @@ impl WarmPool {
                 );
                 let mut state = pool.lock();
                 state.making -= 1;
+                state.retry_at = None;
+                state.backoff = FIRST_BACKOFF;
                 state.ready.push_back(Warm {
                     sandbox,
                     made_at: Instant::now(),
@@ -299,21 +320,20 @@ impl WarmPool {
                 });
                 drop(state);
                 self.report_size(pool);
-                return true;
+                return;
             }
             Ok((sandbox, _)) => Some(sandbox),
             Err(error) => {
                 tracing::warn!(%error, pool = pool.label(), "making a warm sandbox failed");
+                let mut state = pool.lock();
+                state.retry_at = Some(Instant::now() + state.backoff);
+                state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
                 None
             }
         };
         pool.lock().making -= 1;
-        match made {
-            Some(sandbox) => {
-                terminate(sandbox.as_ref()).await;
-                true
-            }
-            None => false,
+        if let Some(sandbox) = made {
+            terminate(sandbox.as_ref()).await;
         }
     }
 

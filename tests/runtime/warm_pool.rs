@@ -412,3 +412,30 @@ async fn a_profiles_own_pool_holds_its_fixed_files_and_serves_its_sessions_first
     }
     assert!(p.local.list_owned(OWNER).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_cannot_be_filled_does_not_hold_up_the_others() {
+    let p = pool_of(WarmPoolConfig {
+        size: 1,
+        max_age: Duration::from_secs(600),
+        profiles: BTreeMap::from([("gone".to_owned(), 1)]),
+    });
+    p.pool.start();
+    until("the shared pool", || p.pool.ready_in(None) == 1).await;
+    // The profile's makes fail (there is no such profile) and its pool backs off: after
+    // failures at about 0, 1 and 3 s, its next try is 4 s away.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(p.pool.ready_in(Some("gone")), 0);
+    let taken = p.pool.create(&spec("s1")).await.unwrap();
+    let refilled = async {
+        while p.pool.ready_in(None) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(1500), refilled)
+        .await
+        .expect("the shared pool refills at once, not after the other pool's backoff");
+    p.pool.drain().await;
+    taken.terminate().await.unwrap();
+    assert!(p.local.list_owned(OWNER).await.unwrap().is_empty());
+}
