@@ -99,7 +99,12 @@ fn check_warm_pool(config: &Config, findings: &mut Vec<Finding>) {
     for name in pool.profiles.keys() {
         if !crate::profiles::is_safe_name(name) {
             findings.push((
-                vec!["warm_pool".to_owned(), "profiles".to_owned(), name.clone()],
+                // Quoted, as TOML writes a key that is no bare key.
+                vec![
+                    "warm_pool".to_owned(),
+                    "profiles".to_owned(),
+                    format!("{name:?}"),
+                ],
                 "is not a profile name (letters, digits, `.`, `_`, `-`, not starting with `.`)"
                     .to_owned(),
             ));

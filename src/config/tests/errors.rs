@@ -255,7 +255,7 @@ const CASES: &[Case] = &[
         "a per-profile warm pool not named by a profile name",
         "[warm_pool]\nsize = 0\n[warm_pool.profiles]\n\"../up\" = 1\n",
         &[],
-        "agent-runtime.toml: warm_pool.profiles.../up: is not a profile name (letters, digits, `.`, `_`, `-`, not starting with `.`)",
+        "agent-runtime.toml: warm_pool.profiles.\"../up\": is not a profile name (letters, digits, `.`, `_`, `-`, not starting with `.`)",
     ),
     (
         "several problems at once",
