@@ -348,21 +348,22 @@ pub fn find_agent_command(settings: &RuntimeSettings) -> Result<std::path::PathB
     })
 }
 
-/// Puts the warm pool of `[warm_pool]` in front of the sandbox provider, when its size is
-/// above 0. The pool makes nothing until it is started, after startup recovery.
+/// Puts the warm pools of `[warm_pool]` in front of the sandbox provider, when any has a
+/// size above 0. The pool makes nothing until it is started, after startup recovery.
 pub fn warm_pool(
     config: &Config,
     adapters: &mut Adapters,
     settings: &RuntimeSettings,
     metrics: &Arc<Metrics>,
 ) -> Option<Arc<crate::warm_pool::WarmPool>> {
-    if config.warm_pool.size == 0 {
+    if config.warm_pool.total() == 0 {
         return None;
     }
     let pool = crate::warm_pool::WarmPool::new(
         adapters.sandboxes.clone(),
+        adapters.profiles.clone(),
         &settings.instance_tag,
-        config.warm_pool,
+        config.warm_pool.clone(),
         metrics.clone(),
     );
     adapters.sandboxes = pool.clone();

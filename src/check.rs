@@ -153,6 +153,13 @@ async fn check_profiles(config: &Config, report: &mut Report) {
             return;
         }
     };
+    for pooled in config.warm_pool.profiles.keys() {
+        if !names.contains(pooled) {
+            report.problems.push(format!(
+                "[warm_pool.profiles] {pooled}: no profile of that name; its pool could never be filled"
+            ));
+        }
+    }
     for name in names {
         let rendered = async {
             let bundle = source.load(&name).await.map_err(|e| e.to_string())?;

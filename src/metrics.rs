@@ -111,17 +111,24 @@ pub struct Metrics {
     warm_pool: WarmPoolMetrics,
 }
 
-/// The warm pool's metrics (`crate::warm_pool`).
+/// The warm pool's metrics (`crate::warm_pool`), by pool: `*` for the shared pool, a
+/// profile's name for that profile's own.
 #[derive(Debug)]
 struct WarmPoolMetrics {
-    ready: Gauge,
-    takes: Family<OutcomeLabel, Counter>,
-    age: Histogram,
-    expired: Counter,
+    ready: Family<PoolLabel, Gauge>,
+    takes: Family<TakeLabels, Counter>,
+    age: Histograms<PoolLabel>,
+    expired: Family<PoolLabel, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
+struct PoolLabel {
+    pool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TakeLabels {
+    pool: String,
     outcome: &'static str,
 }
 
@@ -134,7 +141,7 @@ impl WarmPoolMetrics {
         );
         r.register(
             "warm_pool_takes",
-            "Sandbox creates that took a warm sandbox (hit) or made one (miss)",
+            "Sandbox creates that asked a warm pool: it had one (hit) or not (miss)",
             self.takes.clone(),
         );
         r.register_with_unit(
@@ -193,10 +200,10 @@ impl Metrics {
             live_events_missed: Counter::default(),
             http_requests: Family::default(),
             warm_pool: WarmPoolMetrics {
-                ready: Gauge::default(),
+                ready: Family::default(),
                 takes: Family::default(),
-                age: start_phase(),
-                expired: Counter::default(),
+                age: Family::new_with_constructor(start_phase),
+                expired: Family::default(),
             },
         };
         let r = &mut metrics.registry;
@@ -309,29 +316,48 @@ impl Metrics {
         metrics
     }
 
-    /// The warm pool holds `ready` sandboxes now.
-    pub fn warm_pool_ready(&self, ready: usize) {
+    /// The warm pool `pool` holds `ready` sandboxes now.
+    pub fn warm_pool_ready(&self, pool: &str, ready: usize) {
+        let label = PoolLabel {
+            pool: pool.to_owned(),
+        };
         self.warm_pool
             .ready
+            .get_or_create(&label)
             .set(i64::try_from(ready).unwrap_or(i64::MAX));
     }
 
-    /// A create took a warm sandbox made `age` ago.
-    pub fn warm_pool_hit(&self, age: Duration) {
-        let hit = OutcomeLabel { outcome: "hit" };
-        self.warm_pool.takes.get_or_create(&hit).inc();
-        self.warm_pool.age.observe(age.as_secs_f64());
+    /// A create took a warm sandbox of `pool` made `age` ago.
+    pub fn warm_pool_hit(&self, pool: &str, age: Duration) {
+        let labels = TakeLabels {
+            pool: pool.to_owned(),
+            outcome: "hit",
+        };
+        self.warm_pool.takes.get_or_create(&labels).inc();
+        let label = PoolLabel {
+            pool: pool.to_owned(),
+        };
+        self.warm_pool
+            .age
+            .get_or_create(&label)
+            .observe(age.as_secs_f64());
     }
 
-    /// A create found no warm sandbox (or taking one failed) and made one.
-    pub fn warm_pool_miss(&self) {
-        let miss = OutcomeLabel { outcome: "miss" };
-        self.warm_pool.takes.get_or_create(&miss).inc();
+    /// A create asked `pool` and found no warm sandbox that fits (or taking it failed).
+    pub fn warm_pool_miss(&self, pool: &str) {
+        let labels = TakeLabels {
+            pool: pool.to_owned(),
+            outcome: "miss",
+        };
+        self.warm_pool.takes.get_or_create(&labels).inc();
     }
 
-    /// A warm sandbox was replaced for passing its maximum age.
-    pub fn warm_pool_expired(&self) {
-        self.warm_pool.expired.inc();
+    /// A warm sandbox of `pool` was replaced for passing its maximum age.
+    pub fn warm_pool_expired(&self, pool: &str) {
+        let label = PoolLabel {
+            pool: pool.to_owned(),
+        };
+        self.warm_pool.expired.get_or_create(&label).inc();
     }
 
     /// The metrics in the Prometheus text exposition format (version 0.0.4).

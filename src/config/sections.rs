@@ -234,14 +234,28 @@ pub enum LogFormat {
 }
 
 /// `[warm_pool]`: sandboxes made ahead of sessions (see `crate::warm_pool`).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct WarmPoolConfig {
-    /// How many sandboxes are kept ready; 0 turns the pool off.
+    /// How many sandboxes the shared pool keeps ready, for a session of any profile;
+    /// 0 turns it off.
     pub size: usize,
     /// A ready sandbox older than this is terminated and replaced.
     #[serde(deserialize_with = "agent_runtime_api::duration::positive")]
     pub max_age: Duration,
+    /// `[warm_pool.profiles]`: per profile name, how many sandboxes are kept ready for
+    /// that profile's sessions alone, with the profile's fixed files already laid in.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, usize>,
+}
+
+impl WarmPoolConfig {
+    /// Every sandbox the pools keep ready: the shared pool's and each profile's.
+    pub fn total(&self) -> usize {
+        self.profiles
+            .values()
+            .fold(self.size, |sum, n| sum.saturating_add(*n))
+    }
 }
 
 impl Default for WarmPoolConfig {
@@ -249,6 +263,7 @@ impl Default for WarmPoolConfig {
         WarmPoolConfig {
             size: 0,
             max_age: Duration::from_secs(600),
+            profiles: BTreeMap::new(),
         }
     }
 }

@@ -76,6 +76,45 @@ pub fn resolve_sqlite_url(url: &str, base: &Path) -> String {
     )
 }
 
+/// The pools together hold at most `max_sessions` sandboxes: more could never all be
+/// taken. A per-profile pool is named by a profile name.
+fn check_warm_pool(config: &Config, findings: &mut Vec<Finding>) {
+    let pool = &config.warm_pool;
+    let max_sessions = config.sessions.max_sessions;
+    if pool.total() > max_sessions {
+        let (which, what) = match pool.profiles.is_empty() {
+            true => ("warm_pool.size", "must be"),
+            false => (
+                "warm_pool",
+                "size and the sizes of [warm_pool.profiles] together must be",
+            ),
+        };
+        findings.push((
+            key(which),
+            format!(
+                "{what} at most sessions.max_sessions ({max_sessions}): more warm sandboxes than sessions could never all be taken"
+            ),
+        ));
+    }
+    for name in pool.profiles.keys() {
+        if !crate::profiles::is_safe_name(name) {
+            findings.push((
+                // Quoted, as TOML writes a key that is no bare key.
+                vec![
+                    "warm_pool".to_owned(),
+                    "profiles".to_owned(),
+                    format!("{name:?}"),
+                ],
+                "is not a profile name (letters, digits, `.`, `_`, `-`, not starting with `.`)"
+                    .to_owned(),
+            ));
+        }
+    }
+    if pool.max_age < std::time::Duration::from_secs(1) {
+        findings.push((key("warm_pool.max_age"), "must be at least 1s".to_owned()));
+    }
+}
+
 /// Every check over a deserialized config; an empty list means the config is usable.
 pub fn check(config: &Config) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -85,18 +124,7 @@ pub fn check(config: &Config) -> Vec<Finding> {
     check_agent(config, &mut findings);
     check_convex(config, &mut findings);
     check_limits(config, &mut findings);
-    if config.warm_pool.size > config.sessions.max_sessions {
-        findings.push((
-            key("warm_pool.size"),
-            format!(
-                "must be at most sessions.max_sessions ({}): more warm sandboxes than sessions could never all be taken",
-                config.sessions.max_sessions
-            ),
-        ));
-    }
-    if config.warm_pool.max_age < std::time::Duration::from_secs(1) {
-        findings.push((key("warm_pool.max_age"), "must be at least 1s".to_owned()));
-    }
+    check_warm_pool(config, &mut findings);
     if config.sessions.max_sessions == 0 {
         findings.push((
             key("sessions.max_sessions"),

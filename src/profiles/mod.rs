@@ -260,6 +260,13 @@ impl Profile {
         self.manifest.budget
     }
 
+    /// The workspace files that are the same for every session of the profile: files
+    /// copied verbatim and templates that read no variable. A warm pool of the profile
+    /// lays them into its sandboxes ahead of time.
+    pub fn fixed_workspace(&self) -> FileTree {
+        self.templates.fixed_workspace()
+    }
+
     /// What clients see of the profile.
     pub fn summary(&self) -> ProfileSummary {
         ProfileSummary {

@@ -89,6 +89,35 @@ impl Templates {
         Ok(FileTree { files })
     }
 
+    /// The workspace files every session gets alike: those copied verbatim and the
+    /// templates that read no variable, rendered. A template that fails to render is left
+    /// out (a session's own render reports it).
+    pub fn fixed_workspace(&self) -> FileTree {
+        let empty = Value::from(BTreeMap::<String, Value>::new());
+        let files = self
+            .workspace
+            .iter()
+            .filter_map(|file| {
+                let contents = match &file.verbatim {
+                    Some(bytes) => bytes.clone(),
+                    None => {
+                        let template = self.files.get_template(file.path.as_str()).ok()?;
+                        if !template.undeclared_variables(false).is_empty() {
+                            return None;
+                        }
+                        Bytes::from(template.render(empty.clone()).ok()?)
+                    }
+                };
+                Some(FileEntry {
+                    path: file.path.clone(),
+                    contents,
+                    executable: file.executable,
+                })
+            })
+            .collect();
+        FileTree { files }
+    }
+
     /// Renders the system prompt, if the profile has one.
     pub fn render_prompt(&self, context: &Value) -> Result<Option<String>, String> {
         let Some((in_manifest, name)) = &self.prompt else {

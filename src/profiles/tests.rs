@@ -503,3 +503,36 @@ async fn load_failures_become_runtime_errors_with_their_codes() {
         );
     }
 }
+
+#[test]
+fn fixed_workspace_holds_the_files_every_session_gets_alike() {
+    let manifest = "description = \"demo\"\ntemplate_exclude = [\"raw/*\"]\n";
+    let files: Files<'_> = &[
+        ("CLAUDE.md", b"Be brief.\n{% if true %}Always.{% endif %}\n"),
+        ("task.md", b"Session {{ SESSION_ID }}\n"),
+        ("region.md", b"{{ REGION }}\n"),
+        ("raw/page.html", b"{{ not a template }}"),
+        ("logo.png", b"\x89PNG\xff"),
+        ("local.md", b"{% set who = \"me\" %}{{ who }}"),
+    ];
+    let profile = Profile::parse(bundle(manifest, files)).unwrap();
+    let fixed = profile.fixed_workspace();
+    let paths: Vec<&str> = fixed.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["CLAUDE.md", "local.md", "logo.png", "raw/page.html"],
+        "templates that read a variable differ per session"
+    );
+    let rendered = render(&profile, json!(null)).unwrap();
+    for file in &fixed.files {
+        assert_eq!(
+            rendered
+                .workspace
+                .get(file.path.as_str())
+                .map(|f| &f.contents),
+            Some(&file.contents),
+            "{} renders the same for a session",
+            file.path
+        );
+    }
+}

@@ -92,6 +92,7 @@ pub(crate) async fn launch(
     let spec = SandboxSpec {
         session_id: record.id.clone(),
         owner_tag: inner.settings.instance_tag.clone(),
+        profile: rendered.name.clone(),
         workspace: workspace_files,
         agent_home: FileTree::default(),
         env,

@@ -115,6 +115,19 @@ fn check_with(extra_toml: &str) -> (bool, String, String) {
 }
 
 #[test]
+fn check_finds_a_warm_pool_of_a_profile_that_does_not_exist() {
+    let (passed, report, _) =
+        check_with("[warm_pool]\nsize = 0\n[warm_pool.profiles]\nassistant = 1\nnope = 1\n");
+    assert!(!passed, "{report}");
+    assert!(
+        report.contains(
+            "[warm_pool.profiles] nope: no profile of that name; its pool could never be filled"
+        ) && !report.contains("[warm_pool.profiles] assistant"),
+        "{report}"
+    );
+}
+
+#[test]
 fn check_warns_when_every_web_page_is_allowed() {
     let (passed, report, warning) = check_with("[server]\nallowed_origins = [\"*\"]\n");
     assert!(passed, "a warning is not a problem: {report}");

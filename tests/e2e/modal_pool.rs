@@ -17,6 +17,13 @@ fn with_pool(setup: &mut Setup, size: usize) {
     ));
 }
 
+/// A pool of `size` for the `tester` profile alone, and no shared pool.
+fn with_tester_pool(setup: &mut Setup, size: usize) {
+    setup.extra_toml.push_str(&format!(
+        "\n[warm_pool]\nsize = 0\n[warm_pool.profiles]\ntester = {size}\n"
+    ));
+}
+
 fn tag<'a>(tags: &'a [(String, String)], name: &str) -> Option<&'a str> {
     tags.iter()
         .find(|(tag, _)| tag == name)
@@ -30,7 +37,7 @@ async fn a_session_takes_a_warm_sandbox_and_the_pool_refills_and_drains() {
     with_pool(&mut setup, 1);
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    wait_until("a warm sandbox", async || ready(&http).await == 1).await;
+    wait_until("a warm sandbox", async || ready(&http, "*").await == 1).await;
     let warm = fake.live_sandboxes().remove(0);
     let tags = fake.tags(&warm).unwrap();
     assert!(
@@ -43,11 +50,29 @@ async fn a_session_takes_a_warm_sandbox_and_the_pool_refills_and_drains() {
         "recovery reaps it"
     );
 
+    let made = fake.commands(&warm).unwrap().len();
+    assert_eq!(
+        made, 1,
+        "the create makes the empty directories, then nothing runs"
+    );
+
     let id = http.create_session("tester").await;
     assert_eq!(
         tag(&fake.tags(&warm).unwrap(), SESSION_TAG),
         Some(id.as_str()),
         "the session took the warm sandbox"
+    );
+    // The session's files (the profile's CLAUDE.md) and the agent's config go in with one
+    // command, before the agent starts.
+    let commands = fake.commands(&warm).unwrap().split_off(made);
+    let first = commands[0].join(" ");
+    assert!(
+        first.contains("tar -x") && first.contains("/workspace") && first.contains("/home"),
+        "{commands:?}"
+    );
+    assert!(
+        commands[1][0].ends_with("scripted-agent"),
+        "the agent comes next: {commands:?}"
     );
     let reply = http.turn(&id, "reply hello from the pool").await;
     assert_eq!(reply["result"], "hello from the pool", "{reply}");
@@ -66,7 +91,7 @@ async fn a_session_takes_a_warm_sandbox_and_the_pool_refills_and_drains() {
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap();
     assert!(
-        metrics.contains("agent_runtime_warm_pool_takes_total{outcome=\"hit\"} 1"),
+        metrics.contains("agent_runtime_warm_pool_takes_total{pool=\"*\",outcome=\"hit\"} 1"),
         "{metrics}"
     );
     assert_eq!(runtime.terminate(), Some(0));
@@ -76,22 +101,48 @@ async fn a_session_takes_a_warm_sandbox_and_the_pool_refills_and_drains() {
     );
 }
 
-/// `agent_runtime_warm_pool_ready` from a scrape.
-async fn ready(http: &Http) -> u64 {
-    let (_, metrics) = http.get("/metrics").await;
-    let metrics = metrics.as_str().unwrap_or_default().to_owned();
-    let line = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("agent_runtime_warm_pool_ready "));
+/// `agent_runtime_warm_pool_ready` of `pool` from a scrape.
+async fn ready(http: &Http, pool: &str) -> u64 {
+    let metrics = scrape(http).await;
+    let prefix = format!("agent_runtime_warm_pool_ready{{pool=\"{pool}\"}} ");
+    let line = metrics.lines().find_map(|l| l.strip_prefix(&prefix));
     line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
 }
 
-/// `agent_runtime_warm_pool_takes_total` of `outcome` from a scrape.
-async fn takes(http: &Http, outcome: &str) -> u64 {
+/// `agent_runtime_warm_pool_takes_total` of `pool` and `outcome` from a scrape.
+async fn takes(http: &Http, pool: &str, outcome: &str) -> u64 {
     let metrics = scrape(http).await;
-    let prefix = format!("agent_runtime_warm_pool_takes_total{{outcome=\"{outcome}\"}} ");
+    let prefix =
+        format!("agent_runtime_warm_pool_takes_total{{pool=\"{pool}\",outcome=\"{outcome}\"}} ");
     let line = metrics.lines().find_map(|l| l.strip_prefix(&prefix));
     line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profiles_own_pool_serves_its_sessions() {
+    let fake = FakeModal::start().await;
+    let mut setup = modal_setup(&fake);
+    with_tester_pool(&mut setup, 1);
+    let runtime = Runtime::start(&setup);
+    let http = Http::new(&runtime);
+    wait_until("a warm sandbox", async || ready(&http, "tester").await == 1).await;
+    let warm = fake.live_sandboxes().remove(0);
+    let id = http.create_session("tester").await;
+    assert_eq!(
+        tag(&fake.tags(&warm).unwrap(), SESSION_TAG),
+        Some(id.as_str()),
+        "the session took its profile's warm sandbox"
+    );
+    let reply = http.turn(&id, "reply hello from the profile's pool").await;
+    assert_eq!(reply["result"], "hello from the profile's pool", "{reply}");
+    assert_eq!(takes(&http, "tester", "hit").await, 1);
+    assert_eq!(
+        takes(&http, "*", "miss").await,
+        0,
+        "there is no shared pool"
+    );
+    assert_eq!(runtime.terminate(), Some(0));
+    assert!(fake.live_sandboxes().is_empty());
 }
 
 /// A `session_start` phase's (sum in seconds, count) from a scrape.
@@ -130,17 +181,35 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// The pools a measurement runs with.
+#[derive(Clone, Copy, Debug)]
+enum Pools {
+    None,
+    /// A shared pool of this size.
+    Shared(usize),
+    /// A pool of this size for the `tester` profile.
+    Tester(usize),
+}
+
 /// create → idle over HTTP, `sessions` times one after the other, with Modal's creates
 /// taking `CREATE_DELAY`; with a pool, each create waits until the pool is full again
 /// first (the steady state of a pool sized for the arrival rate).
-async fn measure(pool: Option<usize>, sessions: usize) -> (Vec<f64>, Vec<(&'static str, f64)>) {
+async fn measure(pools: Pools, sessions: usize) -> (Vec<f64>, Vec<(&'static str, f64)>) {
     const CREATE_DELAY: Duration = Duration::from_millis(2600);
     let fake = FakeModal::start().await;
     fake.set_create_delay(CREATE_DELAY);
     let mut setup = modal_setup(&fake);
-    if let Some(size) = pool {
-        with_pool(&mut setup, size);
-    }
+    let pool = match pools {
+        Pools::None => None,
+        Pools::Shared(size) => {
+            with_pool(&mut setup, size);
+            Some(("*", size))
+        }
+        Pools::Tester(size) => {
+            with_tester_pool(&mut setup, size);
+            Some(("tester", size))
+        }
+    };
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
     // The first create builds the image; it is not measured.
@@ -149,26 +218,79 @@ async fn measure(pool: Option<usize>, sessions: usize) -> (Vec<f64>, Vec<(&'stat
     let before = scrape(&http).await;
     let mut samples = Vec::new();
     for _ in 0..sessions {
-        if let Some(size) = pool {
-            wait_until("a full pool", async || ready(&http).await == size as u64).await;
+        if let Some((name, size)) = pool {
+            wait_until("a full pool", async || {
+                ready(&http, name).await == size as u64
+            })
+            .await;
         }
         let started = Instant::now();
         http.create_session("tester").await;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let phases = phase_means_ms(&before, &scrape(&http).await);
-    let (hits, misses) = (takes(&http, "hit").await, takes(&http, "miss").await);
-    println!("warm pool takes: {hits} hits, {misses} misses");
+    if let Some((name, _)) = pool {
+        let (hits, misses) = (
+            takes(&http, name, "hit").await,
+            takes(&http, name, "miss").await,
+        );
+        println!("warm pool {name:?} takes: {hits} hits, {misses} misses");
+    }
     assert_eq!(runtime.terminate(), Some(0));
     (samples, phases)
 }
 
+/// The agent's own start, without the runtime: the scripted agent started as a plain
+/// process until it answers `initialize`, in milliseconds.
+async fn agent_own_start() -> f64 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let agent = agent_runtime_testkit::bin_path("scripted-agent");
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(agent)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let initialize =
+        r#"{"type":"control_request","request_id":"init","request":{"subtype":"initialize"}}"#;
+    stdin
+        .write_all(format!("{initialize}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("\"request_id\":\"init\"") {
+            break;
+        }
+    }
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    drop(stdin);
+    let _ = child.wait().await;
+    took
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement (about a minute); run it by hand for docs/benchmarks.md"]
+#[ignore = "a measurement (about two minutes); run it by hand for docs/benchmarks.md"]
 async fn measure_create_to_idle_with_and_without_the_pool() {
     const SESSIONS: usize = 10;
-    for (label, pool) in [("without the pool", None), ("with a pool of 2", Some(2))] {
-        let (samples, phases) = measure(pool, SESSIONS).await;
+    let mut own = Vec::new();
+    for _ in 0..SESSIONS {
+        own.push(agent_own_start().await);
+    }
+    println!(
+        "the agent's own start (spawn until it answers initialize): median {:.1} ms",
+        median(own)
+    );
+    let runs = [
+        ("without a pool", Pools::None),
+        ("with a shared pool of 2", Pools::Shared(2)),
+        ("with a pool of 2 for the profile", Pools::Tester(2)),
+    ];
+    for (label, pools) in runs {
+        let (samples, phases) = measure(pools, SESSIONS).await;
         let rounded: Vec<u64> = samples.iter().map(|ms| ms.round() as u64).collect();
         println!(
             "{label}: create → idle median {:.0} ms, min {:.0}, max {:.0} (all: {rounded:?}); \
@@ -187,11 +309,11 @@ async fn after_a_crash_recovery_reaps_warm_and_taken_sandboxes_and_keeps_the_fil
     with_pool(&mut setup, 1);
     let runtime = Runtime::start(&setup);
     let http = Http::new(&runtime);
-    wait_until("a warm sandbox", async || ready(&http).await == 1).await;
+    wait_until("a warm sandbox", async || ready(&http, "*").await == 1).await;
     let id = http.create_session("tester").await;
     let reply = http.turn(&id, "write notes.md from a warm sandbox").await;
     assert_eq!(reply["result"], "wrote notes.md", "{reply}");
-    wait_until("a new warm sandbox", async || ready(&http).await == 1).await;
+    wait_until("a new warm sandbox", async || ready(&http, "*").await == 1).await;
     assert_eq!(fake.live_sandboxes().len(), 2);
     runtime.kill9();
 

@@ -161,7 +161,16 @@ async fn metrics_follow_a_session_and_the_dashboard_uses_only_exported_ones() {
         }
     }
     assert!(exprs >= 10, "the dashboard has its queries");
-    let missing: Vec<_> = used.difference(&stopped.names).collect();
+    // The warm pool's metrics exist once a pool does (this runtime has none): their names
+    // come from metrics a pool reported into.
+    let pooled = agent_runtime::metrics::Metrics::default();
+    pooled.warm_pool_ready("*", 1);
+    pooled.warm_pool_hit("*", Duration::from_secs(1));
+    pooled.warm_pool_miss("*");
+    pooled.warm_pool_expired("*");
+    let mut exported = stopped.names.clone();
+    exported.extend(Exposition::parse(&pooled.render()).names);
+    let missing: Vec<_> = used.difference(&exported).collect();
     assert!(
         missing.is_empty(),
         "the dashboard uses metrics /metrics does not export: {missing:?}"

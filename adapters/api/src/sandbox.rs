@@ -16,6 +16,10 @@ pub struct SandboxSpec {
     pub session_id: String,
     /// Identifies the runtime instance that owns the sandbox, so orphans can be found.
     pub owner_tag: String,
+    /// The agent profile the session runs (its agent type); empty when the sandbox is
+    /// made for no profile in particular. Providers need not use it: a warm pool keeps
+    /// sandboxes per profile by it.
+    pub profile: String,
     /// Files placed in the workspace before anything runs.
     pub workspace: FileTree,
     /// Files placed in the agent's home (its config directory) before anything runs.
@@ -132,6 +136,8 @@ pub struct SandboxInfo {
 /// own way) is checked by one function of `contract::sandbox` (feature `contract-tests`),
 /// in this order, followed by those of [`SandboxProvider`].
 /// - `write_files` creates parent directories and replaces existing files.
+/// - `write_batch` leaves the directories as `write_files` of each of its writes, in
+///   order, would.
 /// - Files written to [`SandboxDir::AgentHome`] are readable only by their owner (mode
 ///   0600, and 0700 for the directory): it holds the token of the runtime's tools.
 /// - `list_files` lists regular files under the directory, recursively, ordered by path;
@@ -165,6 +171,15 @@ pub trait Sandbox: Send + Sync {
     fn agent_home_path(&self) -> &str;
     /// Writes files below `dir`.
     async fn write_files(&self, dir: SandboxDir, files: &FileTree) -> AdapterResult<()>;
+    /// Writes files below several directories, in order, as `write_files` of each would.
+    /// The provided method does just that; a provider whose every write is a round trip
+    /// (a remote sandbox) overrides it to make them one.
+    async fn write_batch(&self, writes: &[(SandboxDir, &FileTree)]) -> AdapterResult<()> {
+        for (dir, files) in writes {
+            self.write_files(*dir, files).await?;
+        }
+        Ok(())
+    }
     /// Lists the files below `dir`, if there are at most `max_entries`.
     async fn list_files(&self, dir: SandboxDir, max_entries: usize)
     -> AdapterResult<Vec<FileStat>>;

@@ -26,7 +26,8 @@
 //!
 //! Sandboxes carry three tags, [`OWNER_TAG`], [`SESSION_TAG`] and [`DIRS_TAG`], which is
 //! how `list_owned` and `open` find them after a restart; `assign` rewrites the session tag
-//! (`SandboxTagsSetV2`) when a warm pool hands a sandbox to a session.
+//! (`SandboxTagsSetV2`, which replaces the whole tag set, so every tag is sent again) when
+//! a warm pool hands a sandbox to a session.
 //!
 //! **Architecture Invariant:** every unary call has a deadline and transient failures are
 //! retried with backoff; the output streams have no deadline, because a command may run for

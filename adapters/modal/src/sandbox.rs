@@ -222,6 +222,16 @@ impl Sandbox for ModalSandbox {
         self.unpack(&[self.placed(dir, files)]).await
     }
 
+    /// One archive and one command for all the writes; tar extracts in order, so a later
+    /// write of a path replaces an earlier one.
+    async fn write_batch(&self, writes: &[(SandboxDir, &FileTree)]) -> AdapterResult<()> {
+        let placed: Vec<files::Placed<'_>> = writes
+            .iter()
+            .map(|(dir, files)| self.placed(*dir, files))
+            .collect();
+        self.unpack(&placed).await
+    }
+
     async fn list_files(
         &self,
         dir: SandboxDir,
@@ -286,7 +296,12 @@ impl Sandbox for ModalSandbox {
             tag_name: SESSION_TAG.to_owned(),
             tag_value: session_id.to_owned(),
         });
-        // The tags are replaced as a whole, so all of them go again.
+        // `SandboxTagsSetV2` replaces the sandbox's whole tag set, it does not merge: the
+        // official client (`modal` 1.6.4) documents `Sandbox.set_tags` as "Setting tags
+        // replaces the Sandbox's entire tag set; passing an empty dict clears all tags",
+        // and sends the caller's dict as it is, without reading the old tags first. So the
+        // owner and directory tags go again with the new session tag; without them,
+        // `list_owned` (recovery's reaping) and `open` would no longer find the sandbox.
         let request = proto::SandboxTagsSetRequest {
             environment_name: self.environment.clone(),
             sandbox_id: self.id.clone(),

@@ -166,6 +166,44 @@ async fn creates_sandboxes_as_configured() {
     sandbox.terminate().await.unwrap();
 }
 
+/// `SandboxTagsSetV2` replaces the whole tag set (as the official client documents
+/// `Sandbox.set_tags`; the fake does the same), so handing a sandbox to a session sends
+/// every tag again: the owner, the directories and the configured ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_sends_every_tag_again_because_modal_replaces_them() {
+    let fake = FakeModal::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let mut config = config(&fake, root.path());
+    config.tags = BTreeMap::from([("team".to_owned(), "x".to_owned())]);
+    let provider = ModalSandboxProvider::new(config).unwrap();
+    let sandbox = provider.create(&spec("warm-1", "owner")).await.unwrap();
+    let mut before = fake.tags(sandbox.id()).unwrap();
+    sandbox.assign("s2").await.expect("assign");
+    let mut after = fake.tags(sandbox.id()).unwrap();
+    for tags in [&mut before, &mut after] {
+        tags.retain(|(name, _)| name != SESSION_TAG);
+        tags.sort();
+    }
+    assert_eq!(after, before, "only the session tag changed");
+    assert!(
+        after.contains(&("team".to_owned(), "x".to_owned())),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&(OWNER_TAG.to_owned(), "owner".to_owned())),
+        "{after:?}"
+    );
+    let session = fake.tags(sandbox.id()).unwrap();
+    assert!(
+        session.contains(&(SESSION_TAG.to_owned(), "s2".to_owned())),
+        "{session:?}"
+    );
+    let listed = provider.list_owned("owner").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].session_id, "s2");
+    sandbox.terminate().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_output_streams_resume_without_loss_or_duplication() {
     let s = setup().await;

@@ -243,7 +243,19 @@ const CASES: &[Case] = &[
         "unknown key in the warm pool",
         "[warm_pool]\nsize = 1\nper_profile = true\n",
         &[],
-        "agent-runtime.toml: warm_pool.per_profile: unknown key; expected one of `size`, `max_age`",
+        "agent-runtime.toml: warm_pool.per_profile: unknown key; expected one of `size`, `max_age`, `profiles`",
+    ),
+    (
+        "per-profile warm pools that with the shared one outnumber the sessions",
+        "[sessions]\nmax_sessions = 4\n[warm_pool]\nsize = 2\n[warm_pool.profiles]\nsupport = 2\nreview = 1\n",
+        &[],
+        "agent-runtime.toml: warm_pool: size and the sizes of [warm_pool.profiles] together must be at most sessions.max_sessions (4): more warm sandboxes than sessions could never all be taken",
+    ),
+    (
+        "a per-profile warm pool not named by a profile name",
+        "[warm_pool]\nsize = 0\n[warm_pool.profiles]\n\"../up\" = 1\n",
+        &[],
+        "agent-runtime.toml: warm_pool.profiles.\"../up\": is not a profile name (letters, digits, `.`, `_`, `-`, not starting with `.`)",
     ),
     (
         "several problems at once",

@@ -124,6 +124,7 @@ macro_rules! sandbox_contract {
             [$crate::contract::sandbox] [dyn $crate::SandboxProvider]
             [
                 write_files_creates_parents_and_replaces,
+                write_batch_is_write_files_in_order,
                 agent_home_is_owner_only,
                 list_files_is_recursive_ordered_and_bounded,
                 read_file_returns_the_bytes_within_max_bytes,
@@ -148,6 +149,7 @@ fn sample_spec(owner_tag: &str) -> SandboxSpec {
     SandboxSpec {
         session_id: unique_prefix("sb"),
         owner_tag: owner_tag.to_owned(),
+        profile: "sample".to_owned(),
         workspace: tree(&[("README.md", "hello\n"), ("src/main.rs", "fn main() {}\n")]),
         agent_home: tree(&[("settings.json", "{}")]),
         env: BTreeMap::from([
@@ -247,6 +249,44 @@ pub async fn write_files_creates_parents_and_replaces(provider: &dyn SandboxProv
     );
     let (out, _, _) = run(sandbox, &shell("cat README.md", &[])).await;
     assert_eq!(out, "replaced", "processes see the written files");
+    fixture.finish(&[sandbox]).await;
+}
+
+/// `write_batch` leaves the directories as `write_files` of each of its writes, in order,
+/// would: both directories written at once, a later write of a path winning.
+pub async fn write_batch_is_write_files_in_order(provider: &dyn SandboxProvider) {
+    let fixture = Fixture::new(provider);
+    let sandbox = fixture.sandbox().await;
+    let sandbox = sandbox.as_ref();
+    let first = tree(&[("README.md", "first"), ("notes/a.txt", "a")]);
+    let home = tree(&[("config/x.json", "{\"x\":1}")]);
+    let second = tree(&[("README.md", "second")]);
+    sandbox
+        .write_batch(&[
+            (SandboxDir::Workspace, &first),
+            (SandboxDir::AgentHome, &home),
+            (SandboxDir::Workspace, &second),
+        ])
+        .await
+        .expect("write_batch");
+    assert_eq!(
+        paths_and_sizes(sandbox, SandboxDir::Workspace).await,
+        owned(&[("README.md", 6), ("notes/a.txt", 1), ("src/main.rs", 13)]),
+        "the workspace holds both writes' files"
+    );
+    let readme = read(sandbox, SandboxDir::Workspace, "README.md");
+    assert_eq!(
+        readme.await.unwrap(),
+        &b"second"[..],
+        "the later write wins"
+    );
+    assert_eq!(
+        paths_and_sizes(sandbox, SandboxDir::AgentHome).await,
+        owned(&[("config/x.json", 7), ("settings.json", 2)]),
+        "the agent home holds its write's files"
+    );
+    let (out, _, _) = run(sandbox, &shell("cat notes/a.txt", &[])).await;
+    assert_eq!(out, "a", "processes see the written files");
     fixture.finish(&[sandbox]).await;
 }
 

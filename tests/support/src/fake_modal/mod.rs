@@ -42,6 +42,7 @@ use std::time::Duration;
 use agent_runtime_modal::proto::SandboxCreateV2Request;
 use tokio::sync::oneshot;
 use tonic::codegen::tokio_stream::wrappers::TcpListenerStream;
+use tonic::codegen::tokio_stream::{Stream, StreamExt};
 
 use service::{ControlService, RouterService};
 pub use state::CreateAttempt;
@@ -52,6 +53,20 @@ pub struct FakeModal {
     state: Arc<State>,
     url: String,
     shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// The connections accepted on `listener`, with `TCP_NODELAY` set as gRPC servers do:
+/// tonic sets it only on listeners it binds itself, and without it every answer written in
+/// more than one segment waits for the client's delayed ACK (about 40 ms on Linux), which
+/// Modal's servers do not add to a call.
+fn connections(
+    listener: tokio::net::TcpListener,
+) -> impl Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 impl FakeModal {
@@ -77,7 +92,7 @@ impl FakeModal {
         let server = tonic::transport::Server::builder()
             .add_service(ControlService(Arc::clone(&state)))
             .add_service(RouterService(Arc::clone(&state)))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(connections(listener), async {
                 let _ = stopped.await;
             });
         tokio::spawn(async move {
@@ -178,7 +193,7 @@ impl FakeModal {
             };
             let server = tonic::transport::Server::builder()
                 .add_service(RouterService(state))
-                .serve_with_incoming(TcpListenerStream::new(listener));
+                .serve_with_incoming(connections(listener));
             if let Err(error) = server.await {
                 eprintln!("fake Modal: late router stopped: {error}");
             }
@@ -265,6 +280,14 @@ impl FakeModal {
                 .map(|t| (t.tag_name, t.tag_value))
                 .collect(),
         )
+    }
+
+    /// The command lines started in a sandbox (`TaskExecStart`), in order; `None` for an
+    /// unknown id.
+    pub fn commands(&self, sandbox_id: &str) -> Option<Vec<Vec<String>>> {
+        let sandbox = self.state.lock().sandboxes.get(sandbox_id).cloned()?;
+        let commands = lock(&sandbox.commands).clone();
+        Some(commands)
     }
 
     /// The last `SandboxCreateV2` request received.

@@ -302,6 +302,7 @@ fn create_now(
         _root: root,
         router_jwts: Mutex::new(HashMap::new()),
         processes: Mutex::new(HashMap::new()),
+        commands: Mutex::new(Vec::new()),
         ended: watch::channel(None).0,
     });
     inner.sandboxes.insert(id.clone(), Arc::clone(&sandbox));
@@ -444,7 +445,9 @@ fn task_id(
     })
 }
 
-/// Replaces the sandbox's tags.
+/// Replaces the sandbox's tags with the request's, as Modal does: the official client
+/// (`modal` 1.6.4) documents `Sandbox.set_tags` as replacing the entire tag set, an empty
+/// set clearing them all. A client that sent only the tag it changes loses the others.
 fn tags_set(
     state: &State,
     request: Request<proto::SandboxTagsSetRequest>,

@@ -78,6 +78,7 @@ fn exec_start(
         .unwrap_or_else(|| sandbox.workdir.clone());
     let mut env = sandbox.env.clone();
     env.extend(request.env);
+    lock(&sandbox.commands).push(request.command_args.clone());
     let process = Process::start(&request.command_args, &cwd, &env);
     processes.insert(request.exec_id, process);
     Ok(proto::Empty {})

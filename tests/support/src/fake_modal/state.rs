@@ -129,6 +129,8 @@ pub(super) struct FakeSandbox {
     /// Valid router JWTs and their expiry.
     pub router_jwts: Mutex<HashMap<String, f64>>,
     pub processes: Mutex<HashMap<String, Arc<Process>>>,
+    /// The command line of every command started in it, in order.
+    pub commands: Mutex<Vec<Vec<String>>>,
     pub ended: watch::Sender<Option<GenericResult>>,
 }
 
