@@ -21,6 +21,7 @@ pub mod keys_command;
 pub mod metrics;
 pub mod profiles;
 pub mod runtime;
+pub mod sandbox_errors;
 pub mod tools;
 pub mod transport;
 pub mod warm_pool;
