@@ -279,7 +279,7 @@ async fn a_start_reports_the_time_of_each_phase() {
 
 #[tokio::test]
 async fn a_message_to_a_stopping_session_waits_for_the_stop_and_resumes_it() {
-    let store = std::sync::Arc::new(crate::pausing::PausingStore::default());
+    let store = std::sync::Arc::new(crate::controlled_store::ControlledStore::default());
     let h = Harness::with_store(crate::harness::settings(), store.clone()).await;
     let session = h.create().await;
     h.turn(&session.id, "reply before").await;

@@ -2,6 +2,7 @@
 //! the scripted agent. Fast, deterministic, and every lifecycle path.
 
 mod budgets;
+mod controlled_store;
 mod failures;
 mod forks;
 mod harness;
@@ -9,7 +10,6 @@ mod hostile;
 mod lifecycle;
 mod metrics;
 mod outage;
-mod pausing;
 mod principals;
 mod requests;
 mod warm_pool;

@@ -3,93 +3,15 @@
 //! gap-free, and none was published before it was persisted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use agent_runtime::error::RuntimeError;
 use agent_runtime::runtime::{CreateSession, MessageContent};
-use agent_runtime_api::memory::MemorySessionStore;
-use agent_runtime_api::{
-    AdapterError, AdapterResult, ApiKeyRecord, Event, EventKind, SessionFilter, SessionPage,
-    SessionRecord, SessionStatus, SessionStore, async_trait,
-};
+use agent_runtime_api::{EventKind, SessionStatus};
 use serde_json::json;
 
+use crate::controlled_store::ControlledStore;
 use crate::harness::{Harness, assert_gap_free, data, settings};
-
-/// A memory store that can be taken down: while it is down, every call fails as an
-/// outage does.
-#[derive(Default)]
-struct OutageStore {
-    inner: MemorySessionStore,
-    down: AtomicBool,
-}
-
-impl OutageStore {
-    fn up(&self) -> AdapterResult<()> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(AdapterError::unavailable("connection refused"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for OutageStore {
-    async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
-        self.up()?;
-        self.inner.create(record).await
-    }
-    async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
-        self.up()?;
-        self.inner.get(id).await
-    }
-    async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
-        self.up()?;
-        self.inner.update(record).await
-    }
-    async fn list(
-        &self,
-        filter: &SessionFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> AdapterResult<SessionPage> {
-        self.up()?;
-        self.inner.list(filter, limit, cursor).await
-    }
-    async fn delete(&self, id: &str) -> AdapterResult<()> {
-        self.up()?;
-        self.inner.delete(id).await
-    }
-    async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
-        self.up()?;
-        self.inner.append_events(id, events).await
-    }
-    async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
-        self.up()?;
-        self.inner.events_after(id, after, limit).await
-    }
-    async fn ping(&self) -> AdapterResult<()> {
-        self.up()
-    }
-    async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
-        self.up()?;
-        self.inner.create_key(key).await
-    }
-    async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
-        self.up()?;
-        self.inner.key_by_hash(key_hash).await
-    }
-    async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
-        self.up()?;
-        self.inner.list_keys().await
-    }
-    async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
-        self.up()?;
-        self.inner.revoke_key(name).await
-    }
-}
 
 /// How long requests wait for the store in this test.
 const PATIENCE: Duration = Duration::from_millis(600);
@@ -116,7 +38,7 @@ async fn unavailable<T: std::fmt::Debug>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_answer_storage_unavailable_in_time_and_nothing_is_lost_or_published_early() {
-    let store = Arc::new(OutageStore::default());
+    let store = Arc::new(ControlledStore::default());
     let mut settings = settings();
     settings.store_patience = PATIENCE;
     let h = Harness::with_store(settings, store.clone()).await;
@@ -126,7 +48,7 @@ async fn requests_answer_storage_unavailable_in_time_and_nothing_is_lost_or_publ
     let mut bus = h.watch();
     let mut watch = h.watch();
 
-    store.down.store(true, Ordering::SeqCst);
+    store.set_down(true);
     // Taking a message needs no store: its `input` event waits in the writer's queue.
     let message = MessageContent::new(json!("emit 30")).unwrap();
     let (accepted, waiter) = h
@@ -160,7 +82,7 @@ async fn requests_answer_storage_unavailable_in_time_and_nothing_is_lost_or_publ
         "nothing is published that is not persisted"
     );
 
-    store.down.store(false, Ordering::SeqCst);
+    store.set_down(false);
     let stopped = watch.status(&session.id, "stopped").await;
     // Whoever hears `stopped` reads a record that says so; its `lastSeq` may still be one
     // behind for the moment of the last save.

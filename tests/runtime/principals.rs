@@ -8,8 +8,8 @@ use agent_runtime::runtime::{CreateSession, MessageContent, QuotaLimits};
 use agent_runtime_api::{QuotaOverrides, SessionStatus};
 use serde_json::json;
 
+use crate::controlled_store::ControlledStore;
 use crate::harness::{Harness, settings};
-use crate::pausing::PausingStore;
 
 fn request(owner: Option<&str>) -> CreateSession {
     CreateSession {
@@ -180,7 +180,7 @@ async fn a_principal_s_own_limits_replace_the_defaults() {
 
 #[tokio::test]
 async fn concurrent_creates_cannot_pass_the_stored_limit_together() {
-    let store = Arc::new(PausingStore::default());
+    let store = Arc::new(ControlledStore::default());
     *store.list_delay.lock().unwrap() = Duration::from_millis(100);
     let mut settings = settings();
     settings.quotas.max_stored_sessions = 2;
@@ -197,7 +197,7 @@ async fn concurrent_creates_cannot_pass_the_stored_limit_together() {
 
 #[tokio::test]
 async fn a_stop_never_reaches_another_principal_s_session_under_the_same_id() {
-    let store = Arc::new(PausingStore::default());
+    let store = Arc::new(ControlledStore::default());
     let h = Harness::with_store(settings(), store.clone()).await;
     let id = "reused-id";
     let with_id = || CreateSession {

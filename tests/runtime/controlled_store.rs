@@ -1,22 +1,25 @@
-//! A session store whose calls a test can slow down or hold.
+//! A session store whose calls a test can slow down, hold, or fail as in an outage.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agent_runtime_api::memory::MemorySessionStore;
 use agent_runtime_api::{
-    AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord, SessionStatus,
-    SessionStore, async_trait,
+    AdapterError, AdapterResult, ApiKeyRecord, Event, SessionFilter, SessionPage, SessionRecord,
+    SessionStatus, SessionStore, async_trait,
 };
 use tokio::sync::oneshot;
 
-/// The memory store with the timing of a real one under the test's control: `list`'s
-/// answer takes a while to arrive, as over a network; one `get` can be held after it has
-/// read its answer, and one `update` to a given status before it is made, to open the
-/// window between a check and what follows it.
+/// The memory store with the timing and the failures of a real one under the test's
+/// control: `list`'s answer takes a while to arrive, as over a network; one `get` can be
+/// held after it has read its answer, and one `update` to a given status before it is
+/// made, to open the window between a check and what follows it; and the whole store can
+/// go down, failing every call as an outage does.
 #[derive(Default)]
-pub struct PausingStore {
+pub struct ControlledStore {
     inner: MemorySessionStore,
+    down: AtomicBool,
     pub list_delay: Mutex<Duration>,
     held_get: Mutex<Option<Hold>>,
     held_update: Mutex<Option<(SessionStatus, Hold)>>,
@@ -39,7 +42,20 @@ async fn wait((reached, release): Hold) {
     let _ = release.await;
 }
 
-impl PausingStore {
+impl ControlledStore {
+    /// Takes the store down (every call fails as `Unavailable`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn up(&self) -> AdapterResult<()> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(AdapterError::unavailable("connection refused"))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Holds the next `get` once it has its answer. The receiver fires when one is held;
     /// sending on the sender lets it go.
     pub fn hold_next_get(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
@@ -60,11 +76,13 @@ impl PausingStore {
 }
 
 #[async_trait]
-impl SessionStore for PausingStore {
+impl SessionStore for ControlledStore {
     async fn create(&self, record: &SessionRecord) -> AdapterResult<()> {
+        self.up()?;
         self.inner.create(record).await
     }
     async fn get(&self, id: &str) -> AdapterResult<Option<SessionRecord>> {
+        self.up()?;
         let answer = self.inner.get(id).await;
         let held = self.held_get.lock().unwrap().take();
         if let Some(held) = held {
@@ -73,6 +91,7 @@ impl SessionStore for PausingStore {
         answer
     }
     async fn update(&self, record: &SessionRecord) -> AdapterResult<u64> {
+        self.up()?;
         let held = {
             let mut held = self.held_update.lock().unwrap();
             match held.take() {
@@ -94,6 +113,7 @@ impl SessionStore for PausingStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> AdapterResult<SessionPage> {
+        self.up()?;
         // The answer is read first and arrives later, as over a network.
         let answer = self.inner.list(filter, limit, cursor).await;
         let delay = *self.list_delay.lock().unwrap();
@@ -101,27 +121,35 @@ impl SessionStore for PausingStore {
         answer
     }
     async fn delete(&self, id: &str) -> AdapterResult<()> {
+        self.up()?;
         self.inner.delete(id).await
     }
     async fn append_events(&self, id: &str, events: &[Event]) -> AdapterResult<()> {
+        self.up()?;
         self.inner.append_events(id, events).await
     }
     async fn events_after(&self, id: &str, after: u64, limit: usize) -> AdapterResult<Vec<Event>> {
+        self.up()?;
         self.inner.events_after(id, after, limit).await
     }
     async fn ping(&self) -> AdapterResult<()> {
+        self.up()?;
         self.inner.ping().await
     }
     async fn create_key(&self, key: &ApiKeyRecord) -> AdapterResult<()> {
+        self.up()?;
         self.inner.create_key(key).await
     }
     async fn key_by_hash(&self, key_hash: &str) -> AdapterResult<Option<ApiKeyRecord>> {
+        self.up()?;
         self.inner.key_by_hash(key_hash).await
     }
     async fn list_keys(&self) -> AdapterResult<Vec<ApiKeyRecord>> {
+        self.up()?;
         self.inner.list_keys().await
     }
     async fn revoke_key(&self, name: &str) -> AdapterResult<bool> {
+        self.up()?;
         self.inner.revoke_key(name).await
     }
 }
