@@ -4,7 +4,7 @@
 use agent_runtime_api::{BlobKey, BlobStore, EventKind, RelPath, SessionRecord, SessionStatus};
 use serde_json::Value;
 
-use crate::harness::{Harness, assert_gap_free, data};
+use crate::harness::{Harness, assert_gap_free, statuses};
 
 /// What a fork must not change of its source: its log, record, stored files and
 /// transcripts.
@@ -46,13 +46,6 @@ async fn stored(h: &Harness, id: &str) -> Vec<(String, Vec<u8>)> {
     }
     blobs.sort();
     blobs
-}
-
-fn statuses(log: &[agent_runtime_api::Event]) -> Vec<String> {
-    log.iter()
-        .filter(|e| e.kind == EventKind::Status)
-        .map(|e| data(e)["status"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Checks what every fork is: the source's owner, profile and metadata, its origin,

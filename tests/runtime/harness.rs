@@ -354,6 +354,14 @@ pub fn data(event: &Event) -> Value {
     serde_json::from_str(event.data.get()).unwrap()
 }
 
+/// The statuses a log went through, in order.
+pub fn statuses(log: &[Event]) -> Vec<String> {
+    log.iter()
+        .filter(|e| e.kind == EventKind::Status)
+        .map(|e| data(e)["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Asserts seqs are 1..=n without gaps.
 pub fn assert_gap_free(events: &[Event]) {
     for (index, event) in events.iter().enumerate() {

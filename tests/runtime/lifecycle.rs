@@ -2,7 +2,7 @@ use agent_runtime::runtime::CreateSession;
 use agent_runtime_api::{BlobKey, BlobStore, EventKind, RelPath, SessionStatus};
 use serde_json::json;
 
-use crate::harness::{Harness, assert_gap_free, data};
+use crate::harness::{Harness, assert_gap_free, data, statuses};
 
 #[tokio::test]
 async fn create_message_stop_resume_with_history_and_delete() {
@@ -46,11 +46,7 @@ async fn create_message_stop_resume_with_history_and_delete() {
 
     let log = h.log(&session.id).await;
     assert_gap_free(&log);
-    let statuses: Vec<String> = log
-        .iter()
-        .filter(|e| e.kind == EventKind::Status)
-        .map(|e| data(e)["status"].as_str().unwrap().to_owned())
-        .collect();
+    let statuses = statuses(&log);
     assert_eq!(
         statuses,
         [
@@ -154,11 +150,7 @@ async fn messages_sent_during_a_turn_are_queued_and_run_in_order() {
     assert_eq!(results, ["slept", "second", "third"]);
     watch.status(&session.id, "idle").await;
     let log = h.log(&session.id).await;
-    let statuses: Vec<_> = log
-        .iter()
-        .filter(|e| e.kind == EventKind::Status)
-        .map(|e| data(e)["status"].as_str().unwrap().to_owned())
-        .collect();
+    let statuses = statuses(&log);
     assert_eq!(
         statuses,
         ["starting", "idle", "running", "idle"],
@@ -316,11 +308,7 @@ async fn a_message_to_a_stopping_session_waits_for_the_stop_and_resumes_it() {
     assert_eq!(result["result"], "after");
     let log = h.log(&session.id).await;
     assert_gap_free(&log);
-    let statuses: Vec<String> = log
-        .iter()
-        .filter(|e| e.kind == EventKind::Status)
-        .map(|e| data(e)["status"].as_str().unwrap().to_owned())
-        .collect();
+    let statuses = statuses(&log);
     // The stop ended its life; the message began the next one (its turn's closing
     // `idle` may follow the result).
     let stopping = statuses.iter().position(|s| s == "stopping").unwrap();
