@@ -3,7 +3,7 @@
 //! protocol's JSON Schema and OpenAPI document ([`super::schema`]) describe them, so the
 //! two cannot drift.
 //!
-//! Field types are the wrappers of [`super::fields`]: each refuses a wrong value with the
+//! Field types are the wrappers of `transport::fields`: each refuses a wrong value with the
 //! words the protocol promises (`must be a string`, `must not be empty`, ...). Optional
 //! fields that are `null` count as absent.
 

@@ -5,7 +5,7 @@
 //! as they are (exact as float64); larger ones are refused rather than silently rounded;
 //! send them with [`int64`] or as strings. An object that is already an encoded value
 //! (`{"$integer": ..}`, `{"$bytes": ..}`, `{"$float": ..}`, e.g. from [`int64`] or
-//! [`bytes`]) passes through; any other key starting with `$` is refused, as Convex does.
+//! [`bytes()`]) passes through; any other key starting with `$` is refused, as Convex does.
 //!
 //! Receiving: `{"$integer"}` becomes a JSON integer, `{"$bytes"}` a standard base64
 //! string, `{"$float"}` a number for `-0`, or the string `"NaN"`, `"Infinity"` or
