@@ -52,6 +52,20 @@ struct StatusCode {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: &'static str,
+}
+
+/// How a live event reached its clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentOver {
+    /// Queued on the sockets of its Socket.IO room.
+    SocketIo,
+    /// Handed to one SSE stream.
+    Sse,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SessionLabels {
     status: &'static str,
     profile: String,
@@ -90,7 +104,10 @@ pub struct Metrics {
     /// once: the writer counts every event without taking the family's lock.
     events_by_kind: [Counter; EventKind::ALL.len()],
     persist_latency: Histogram,
-    send_latency: Histogram,
+    send_latency: Histograms<TransportLabel>,
+    /// The histograms of `send_latency`, looked up once: every live event is observed.
+    sent_over_socketio: Histogram,
+    sent_over_sse: Histogram,
     batch_events: Histogram,
     queue_depth: Gauge,
     sessions: Family<SessionLabels, Gauge>,
@@ -175,13 +192,22 @@ impl Metrics {
             };
             events.get_or_create(&label).clone()
         });
+        let send_latency: Histograms<TransportLabel> = Family::new_with_constructor(latency);
+        let sent_over = |transport| {
+            send_latency
+                .get_or_create(&TransportLabel { transport })
+                .clone()
+        };
+        let (sent_over_socketio, sent_over_sse) = (sent_over("socketio"), sent_over("sse"));
         let mut metrics = Self {
             registry: Registry::with_prefix("agent_runtime"),
             sandbox_provider,
             events,
             events_by_kind,
             persist_latency: latency(),
-            send_latency: latency(),
+            send_latency,
+            sent_over_socketio,
+            sent_over_sse,
             batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             queue_depth: Gauge::default(),
             sessions: Family::default(),
@@ -220,7 +246,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "event_send_latency",
-            "Time from an event's making (for an agent event, reading its line) until it was queued on the sockets of its Socket.IO room",
+            "Time from an event's making (for an agent event, reading its line) until it was queued on the sockets of its Socket.IO room (transport socketio) or handed to an SSE stream (transport sse)",
             Unit::Seconds,
             metrics.send_latency.clone(),
         );
@@ -376,9 +402,14 @@ impl Metrics {
         self.persist_latency.observe(made.elapsed().as_secs_f64());
     }
 
-    /// An event made at `made` was queued on the sockets of its room.
-    pub fn event_sent(&self, made: Instant) {
-        self.send_latency.observe(made.elapsed().as_secs_f64());
+    /// An event made at `made` was sent over `transport`: queued on the sockets of its
+    /// Socket.IO room, or handed to one SSE stream.
+    pub fn event_sent(&self, transport: SentOver, made: Instant) {
+        let histogram = match transport {
+            SentOver::SocketIo => &self.sent_over_socketio,
+            SentOver::Sse => &self.sent_over_sse,
+        };
+        histogram.observe(made.elapsed().as_secs_f64());
     }
 
     /// The writer asked the store to take `events` events at once.

@@ -24,7 +24,7 @@ use super::error::{SocketError, error_ack, error_object};
 use super::{REVALIDATE_EVERY, Shared, bearer_token, room, wire};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SentOver};
 use crate::runtime::{DomainEvent, LiveSink, Published};
 
 mod requests;
@@ -341,7 +341,8 @@ impl LiveSink for Rooms {
             .to(room(session_id))
             .emit("session:event", envelope)
             .await;
-        self.metrics.event_sent(published.made());
+        self.metrics
+            .event_sent(SentOver::SocketIo, published.made());
         if let Err(error) = sent {
             self.metrics.live_event_missed();
             tracing::warn!(%session_id, seq = event.seq, %error, "a client's buffer is full: broadcast incomplete");

@@ -30,6 +30,7 @@ use super::rest::{PathParams, QueryParams};
 use super::wire::{self, EventsBody};
 use crate::auth::Principal;
 use crate::error::RuntimeError;
+use crate::metrics::SentOver;
 use crate::runtime::{EventPage, Follower, MAX_EVENT_PAGE, Published};
 
 /// How often an idle SSE stream sends a comment, so proxies keep it open.
@@ -190,7 +191,9 @@ impl Feed {
             return Ok(());
         }
         let envelope = published.rendered(wire::rendered_envelope);
-        self.send(seq, envelope).await
+        self.send(seq, envelope).await?;
+        self.ctx.metrics.event_sent(SentOver::Sse, published.made());
+        Ok(())
     }
 
     /// Sends the log after `last`, page by page, to its current end.

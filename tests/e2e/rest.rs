@@ -308,6 +308,17 @@ async fn sse_streams_live_and_resumes_after_last_event_id() {
         buffer: String::new(),
     };
     assert_eq!(after.next().await.0, last + 1);
+
+    // The live events the stream got were timed as sent over SSE (replayed ones are not).
+    let (_, metrics) = http.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    let sent = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("agent_runtime_event_send_latency_seconds_count{transport=\"sse\"} ")
+        })
+        .unwrap_or_else(|| panic!("no SSE send latency in\n{metrics}"));
+    assert!(sent.parse::<f64>().unwrap() >= 1.0, "{metrics}");
     assert_eq!(runtime.terminate(), Some(0));
 }
 
@@ -414,7 +425,7 @@ async fn errors_ops_routes_and_body_limits() {
     );
 
     // The real binary's metrics after that traffic: every event went through the
-    // Socket.IO fan-out, and the configured store was measured under its kind. The actor
+    // Socket.IO fan-out (and no SSE stream was open), and the configured store was measured under its kind. The actor
     // answers a `get` only after it dealt with the turn's end (its `idle` is published).
     let (status, session) = http.get(&format!("/v1/sessions/{id}")).await;
     assert_eq!(
@@ -433,7 +444,7 @@ async fn errors_ops_routes_and_body_limits() {
     let persisted = value("agent_runtime_event_persist_latency_seconds_count");
     assert!(persisted >= 4.0, "{metrics}");
     assert_eq!(
-        value("agent_runtime_event_send_latency_seconds_count"),
+        value("agent_runtime_event_send_latency_seconds_count{transport=\"socketio\"}"),
         persisted
     );
     assert_eq!(
