@@ -239,12 +239,17 @@ pub(crate) async fn sync_transcript(
     agent_session_id: &str,
     limits: &Limits,
 ) -> AdapterResult<bool> {
-    match read_transcript(agent, sandbox, agent_session_id, limits).await? {
-        Some(bytes) => {
+    match read_transcript(agent, sandbox, agent_session_id, limits).await {
+        Ok(Some(bytes)) => {
             put_transcript(blobs, session, agent_session_id, bytes).await?;
             Ok(true)
         }
-        None => Ok(false),
+        Ok(None) => Ok(false),
+        Err(error) if error.kind() == ErrorKind::TooLarge => {
+            tracing::warn!(%error, "the agent's transcript is too large to store");
+            Ok(false)
+        }
+        Err(error) => Err(error),
     }
 }
 
@@ -262,7 +267,7 @@ pub(crate) async fn put_transcript(
 }
 
 /// The agent's transcript of conversation `agent_session_id` as the sandbox holds it
-/// now, if the agent wrote one of at most `limits.workspace_bytes`.
+/// now, if the agent wrote one; `TooLarge` if it is over `limits.workspace_bytes`.
 pub(crate) async fn read_transcript(
     agent: &dyn AgentDriver,
     sandbox: &dyn Sandbox,
@@ -276,17 +281,8 @@ pub(crate) async fn read_transcript(
     let Some(found) = agent.find_transcript(&home, agent_session_id) else {
         return Ok(None);
     };
-    match sandbox
-        .read_file(SandboxDir::AgentHome, &found.path, max_bytes)
-        .await
-    {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(error) if error.kind() == ErrorKind::TooLarge => {
-            tracing::warn!(%error, "the agent's transcript is too large to store");
-            Ok(None)
-        }
-        Err(error) => Err(error),
-    }
+    let read = sandbox.read_file(SandboxDir::AgentHome, &found.path, max_bytes);
+    Ok(Some(read.await?))
 }
 
 /// Copies what the blob store holds of session `from` to session `to`: every workspace

@@ -330,3 +330,28 @@ async fn a_fork_gets_the_profiles_budget_and_a_usage_of_its_own() {
     let result = h.turn(&fork.id, "history").await;
     assert!(result["result"].as_str().unwrap().contains("blue door"));
 }
+
+#[tokio::test]
+async fn a_live_session_whose_transcript_is_over_the_limit_is_refused_at_once() {
+    let mut settings = crate::harness::settings();
+    settings.limits.workspace_bytes = 4 * 1024;
+    let h = Harness::with_settings(settings).await;
+    let source = h.create().await;
+    let long = "x".repeat(8 * 1024);
+    h.turn(&source.id, &format!("reply {long}")).await;
+    let before = Untouched::of(&h, &source.id).await;
+
+    let started = std::time::Instant::now();
+    let err = h
+        .manager
+        .fork(&h.alice, &source.id, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "file_too_large", "{err}");
+    assert!(err.message.contains("transcript"), "{err}");
+    // Not after the wait for the transcript's last message: a larger file will not fit.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    before.check(&h, &source.id).await;
+    let listed = h.manager.list(&h.alice, Default::default()).await.unwrap();
+    assert_eq!(listed.sessions.len(), 1, "no fork was stored");
+}

@@ -67,11 +67,19 @@ impl Actor {
         let base = (record.forked_from.as_ref()).and_then(|from| from.agent_session_id.as_deref());
         let (agent, sandbox) = (self.inner.agent.as_ref(), self.sandbox.as_ref());
         let limits = &self.inner.settings.limits;
-        let unreadable = |e: AdapterError| {
-            RuntimeError::new(
+        let unreadable = |e: AdapterError| match e.kind() {
+            // Waiting would not make it smaller: storage could not keep it either.
+            ErrorKind::TooLarge => RuntimeError::new(
+                ErrorCode::FileTooLarge,
+                format!(
+                    "the agent's transcript is over the limit of {} bytes per workspace; the session cannot be forked",
+                    limits.workspace_bytes
+                ),
+            ),
+            _ => RuntimeError::new(
                 ErrorCode::SandboxFailed,
                 format!("reading the agent's transcript failed: {e}"),
-            )
+            ),
         };
         let (Some(last), Some(own)) = (&self.last_assistant, own) else {
             for conversation in own.into_iter().chain(base) {
