@@ -7,27 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Http, Runtime, Setup};
 
-/// Every user text the fake API saw in its last request, outside system reminders.
-fn last_request_texts(fake: &FakeAnthropic) -> Vec<String> {
-    let requests = fake.requests();
-    let last = requests.last().expect("the model was called");
-    last["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "user")
-        .flat_map(|m| match &m["content"] {
-            Value::String(text) => vec![text.clone()],
-            Value::Array(blocks) => blocks
-                .iter()
-                .filter_map(|b| b["text"].as_str().map(String::from))
-                .collect(),
-            _ => Vec::new(),
-        })
-        .filter(|text| !text.starts_with("<system-reminder>"))
-        .collect()
-}
-
 #[tokio::test]
 async fn claude_code_turns_files_interrupt_stop_and_resume() {
     let fake = FakeAnthropic::start().await;
@@ -128,7 +107,7 @@ async fn claude_code_turns_files_interrupt_stop_and_resume() {
     assert_eq!(resumed["session"]["status"], "idle");
     let result = http.turn(&id, "after the resume").await;
     assert_eq!(result["result"], "echo: after the resume");
-    let texts = last_request_texts(&fake);
+    let texts = fake.last_user_texts();
     assert!(
         texts.iter().any(|t| t.contains("hello from the test")),
         "the resumed conversation carries the earlier turns: {texts:?}"
@@ -239,7 +218,8 @@ async fn claude_code_on_a_one_turn_budget_is_stopped_until_an_admin_raises_it() 
     let result = http.turn(&id, "second message").await;
     assert_eq!(result["result"], "echo: second message", "{result}");
     assert!(
-        last_request_texts(&fake).contains(&"second message".to_owned()),
+        fake.last_user_texts()
+            .contains(&"second message".to_owned()),
         "the second message reached the model"
     );
     let (_, got) = http.get(&format!("/v1/sessions/{id}")).await;

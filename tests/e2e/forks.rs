@@ -6,27 +6,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Http, Runtime, Setup, node};
 
-/// Every user text of the fake API's last request, outside system reminders.
-fn last_request_texts(fake: &FakeAnthropic) -> Vec<String> {
-    let requests = fake.requests();
-    let last = requests.last().expect("the model was called");
-    last["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "user")
-        .flat_map(|m| match &m["content"] {
-            Value::String(text) => vec![text.clone()],
-            Value::Array(blocks) => blocks
-                .iter()
-                .filter_map(|b| b["text"].as_str().map(String::from))
-                .collect(),
-            _ => Vec::new(),
-        })
-        .filter(|text| !text.starts_with("<system-reminder>"))
-        .collect()
-}
-
 /// A session of the pinned CLI with one remembered turn and a file its agent wrote.
 async fn source(http: &Http) -> String {
     let id = http.create_session("claude").await;
@@ -93,7 +72,7 @@ async fn check_fork(http: &Http, fake: &FakeAnthropic, fork: &Value, source: &st
         result["session_id"], fork["agentSessionId"],
         "Claude Code runs the fork's conversation id: {result}"
     );
-    let texts = last_request_texts(fake);
+    let texts = fake.last_user_texts();
     assert!(
         texts.iter().any(|t| t.contains("remember the blue door")),
         "the fork's turn sends the source's history: {texts:?}"
@@ -129,7 +108,7 @@ async fn claude_code_sessions_fork_live_and_stopped_over_rest() {
 
     // The source goes on with its own conversation, without the fork's turn.
     http.turn(&id, "only in the source").await;
-    let texts = last_request_texts(&fake);
+    let texts = fake.last_user_texts();
     assert!(texts.iter().any(|t| t.contains("remember the blue door")));
     assert!(
         !texts.iter().any(|t| t.contains("after the fork")),
@@ -149,7 +128,7 @@ async fn claude_code_sessions_fork_live_and_stopped_over_rest() {
     assert_eq!(status, 201, "{forked}");
     check_fork(&http, &fake, &forked["session"], &id, seq).await;
     assert!(
-        last_request_texts(&fake)
+        fake.last_user_texts()
             .iter()
             .any(|t| t.contains("only in the source")),
         "a fork of the stopped source has its last turn too"
@@ -201,7 +180,7 @@ async fn claude_code_session_forks_over_socketio() {
             .contains(&json!("made.txt")),
         "{out}"
     );
-    let texts = last_request_texts(&fake);
+    let texts = fake.last_user_texts();
     assert!(
         texts.iter().any(|t| t.contains("remember the blue door")),
         "the fork's turn sends the source's history: {texts:?}"

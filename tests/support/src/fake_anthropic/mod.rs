@@ -97,6 +97,22 @@ impl FakeAnthropic {
         lock(&self.state.requests).clone()
     }
 
+    /// Every user text of the last `/v1/messages` request, outside system reminders: the
+    /// user side of the conversation as the model was last shown it. Panics if the model
+    /// was never called.
+    pub fn last_user_texts(&self) -> Vec<String> {
+        let requests = lock(&self.state.requests);
+        let last = requests.last().expect("the model was called");
+        last["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|message| message["role"] == "user")
+            .flat_map(|message| reply::texts(&message["content"]))
+            .filter(|text| !text.starts_with("<system-reminder>"))
+            .collect()
+    }
+
     /// Sets a wait applied before every reply (on top of `SLOW:`), for interrupt and
     /// queueing tests.
     pub fn set_delay(&self, delay: Duration) {

@@ -117,7 +117,7 @@ fn tool_results(content: &Value) -> Option<Vec<String>> {
 }
 
 /// The text blocks of an array content (or the string content) as they are.
-fn texts(content: &Value) -> Vec<String> {
+pub(crate) fn texts(content: &Value) -> Vec<String> {
     match content {
         Value::String(text) => vec![text.clone()],
         Value::Array(blocks) => blocks
