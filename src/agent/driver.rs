@@ -215,9 +215,6 @@ pub struct ToolFailure {
 /// [`AgentLine::ControlResponse`] of the same id, and keeps its conversation in a
 /// transcript file under its home, which the runtime stores and lays back on resume.
 pub trait AgentDriver: Send + Sync {
-    /// The driver's name, for errors and logs.
-    fn name(&self) -> &'static str;
-
     /// The home files, the command and the protocol that start the agent for `start`.
     /// Fails only on a conversation id that cannot name a file.
     fn prepare(&self, start: &AgentStart<'_>) -> Result<PreparedAgent, String>;

@@ -43,10 +43,6 @@ impl ClaudeCode {
 }
 
 impl AgentDriver for ClaudeCode {
-    fn name(&self) -> &'static str {
-        "claude-code"
-    }
-
     fn prepare(&self, start: &AgentStart<'_>) -> Result<PreparedAgent, String> {
         let home = start.home;
         let mut home_files = FileTree::default();
