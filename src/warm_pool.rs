@@ -218,11 +218,11 @@ impl WarmPool {
             .warm_pool_ready(pool.label(), pool.lock().ready.len());
     }
 
-    /// The filler: replaces sandboxes past `max_age`, makes every pool's missing ones
-    /// (all at once), then sleeps until a sandbox is taken or made, the oldest comes of
-    /// age, or a pool whose last make failed may try again. Each pool backs off on its
-    /// own, so a pool that cannot be filled (its profile gone, say) does not hold up the
-    /// others.
+    /// The filler: replaces sandboxes past `max_age`, starts making every pool's missing
+    /// ones (all at once, each pool in a task of its own), then sleeps until a sandbox is
+    /// taken or made, the oldest comes of age, or a pool whose last make failed may try
+    /// again. Each pool fills and backs off on its own, so a pool whose makes fail or
+    /// hang (its profile gone, a slow provider) does not hold up the others.
     async fn fill(self: Arc<Self>) {
         while !self.stopped.is_cancelled() {
             for pool in &self.pools {
@@ -232,8 +232,7 @@ impl WarmPool {
                 }
             }
             let now = Instant::now();
-            let mut makes = Vec::new();
-            for pool in &self.pools {
+            for (index, pool) in self.pools.iter().enumerate() {
                 let mut state = pool.lock();
                 if state.retry_at.is_some_and(|at| at > now) {
                     continue;
@@ -241,11 +240,11 @@ impl WarmPool {
                 let missing = pool.size.saturating_sub(state.ready.len() + state.making);
                 state.making += missing;
                 drop(state);
-                makes.extend((0..missing).map(|_| self.make(pool)));
-            }
-            if !makes.is_empty() {
-                futures::future::join_all(makes).await;
-                continue; // Sandboxes may have been taken meanwhile.
+                if missing > 0 {
+                    let this = self.clone();
+                    self.tasks
+                        .spawn(async move { this.fill_pool(index, missing).await });
+                }
             }
             let next_expiry = self
                 .pools
@@ -282,9 +281,22 @@ impl WarmPool {
         Ok(profile.fixed_workspace())
     }
 
-    /// Makes one warm sandbox for `pool`; after a failure, the pool waits before its next.
-    async fn make(&self, pool: &Pool) {
-        let made = match self.files_ahead(pool).await {
+    /// Makes `count` sandboxes for the pool at `index` at once, its files read once; each
+    /// that is done wakes the filler.
+    async fn fill_pool(&self, index: usize, count: usize) {
+        let pool = &self.pools[index];
+        let laid = self.files_ahead(pool).await;
+        let makes = (0..count).map(|_| async {
+            self.make(pool, &laid).await;
+            self.wake.notify_one();
+        });
+        futures::future::join_all(makes).await;
+    }
+
+    /// Makes one warm sandbox for `pool`, holding `laid`; after a failure, the pool waits
+    /// before its next round.
+    async fn make(&self, pool: &Pool, laid: &Result<FileTree, String>) {
+        let made = match laid.clone() {
             Ok(laid) => {
                 let spec = SandboxSpec {
                     session_id: format!("warm-{}", uuid::Uuid::new_v4().simple()),
@@ -326,8 +338,12 @@ impl WarmPool {
             Err(error) => {
                 tracing::warn!(%error, pool = pool.label(), "making a warm sandbox failed");
                 let mut state = pool.lock();
-                state.retry_at = Some(Instant::now() + state.backoff);
-                state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+                let now = Instant::now();
+                // Once per round: the makes of one round that fail together wait once.
+                if state.retry_at.is_none_or(|at| at <= now) {
+                    state.retry_at = Some(now + state.backoff);
+                    state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+                }
                 None
             }
         };
@@ -351,13 +367,15 @@ impl WarmPool {
 
     /// The pools a session of `spec` may take from, in order: its profile's, the shared;
     /// none for a spec of another owner tag (the warm sandboxes carry the pool's).
-    fn pools_for<'a>(&'a self, spec: &'a SandboxSpec) -> impl Iterator<Item = &'a Pool> + 'a {
-        let ours = spec.owner_tag == self.owner_tag;
+    fn pools_for<'a>(&'a self, spec: &'a SandboxSpec) -> Vec<&'a Pool> {
+        if spec.owner_tag != self.owner_tag {
+            return Vec::new();
+        }
         let own = self.pools.iter().find(|pool| {
             !spec.profile.is_empty() && pool.profile.as_deref() == Some(&spec.profile)
         });
         let shared = self.pools.iter().find(|pool| pool.profile.is_none());
-        own.into_iter().chain(shared).filter(move |_| ours)
+        own.into_iter().chain(shared).collect()
     }
 
     /// The oldest ready sandbox of `pool` that has not come of age and fits `spec`.
@@ -389,13 +407,6 @@ impl WarmPool {
         drop(state);
         self.report_size(pool);
         None
-    }
-
-    /// Hands `warm` to the session of `spec`: from now on recovery sees it as the
-    /// session's. That call also finds a warm sandbox that died while it waited, while a
-    /// cold create can still take its place.
-    async fn claim(&self, warm: &Warm, spec: &SandboxSpec) -> AdapterResult<()> {
-        warm.sandbox.assign(&spec.session_id).await
     }
 }
 
@@ -437,7 +448,10 @@ impl SandboxProvider for WarmPool {
                 self.metrics.warm_pool_miss(pool.label());
                 continue;
             };
-            match self.claim(&warm, spec).await {
+            // Handed to the session, recovery sees it as the session's. The call also
+            // finds a warm sandbox that died while it waited, while a cold create can
+            // still take its place.
+            match warm.sandbox.assign(&spec.session_id).await {
                 Ok(()) => {
                     self.metrics
                         .warm_pool_hit(pool.label(), warm.made_at.elapsed());
@@ -497,15 +511,7 @@ struct Pooled {
 impl Pooled {
     /// Makes the pending writes, if any; they stay pending if that fails.
     async fn flush(&self) -> AdapterResult<()> {
-        let mut pending = self.pending.lock().await;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let writes: Vec<(SandboxDir, &FileTree)> =
-            pending.iter().map(|(dir, files)| (*dir, files)).collect();
-        self.inner.write_batch(&writes).await?;
-        pending.clear();
-        Ok(())
+        self.write_batch(&[]).await
     }
 }
 
@@ -529,6 +535,9 @@ impl Sandbox for Pooled {
 
     async fn write_batch(&self, writes: &[(SandboxDir, &FileTree)]) -> AdapterResult<()> {
         let mut pending = self.pending.lock().await;
+        if pending.is_empty() && writes.is_empty() {
+            return Ok(());
+        }
         let all: Vec<(SandboxDir, &FileTree)> = pending
             .iter()
             .map(|(dir, files)| (*dir, files))
