@@ -61,7 +61,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The kind as the words an error's `Display` starts with (`"not found"`), or `""`
     /// for [`ErrorKind::Other`], whose message says it all.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             ErrorKind::NotFound => "not found",
             ErrorKind::Conflict => "conflict",
@@ -176,12 +176,6 @@ impl AdapterError {
     /// before is replaced.
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
-        self
-    }
-
-    /// Like [`with_source`](Self::with_source), for a source already shared or boxed.
-    pub fn with_shared_source(mut self, source: Arc<dyn StdError + Send + Sync + 'static>) -> Self {
-        self.source = Some(source);
         self
     }
 

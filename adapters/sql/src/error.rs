@@ -29,7 +29,7 @@ impl std::error::Error for DriverError {}
 /// `doing` says what was attempted, e.g. "get session abc"; the driver error, redacted,
 /// is the source.
 pub(crate) fn from_sqlx(dialect: SqlDialect, doing: &str, error: sqlx::Error) -> AdapterError {
-    let message = redact_secrets(&format!("{} {doing}", dialect.name()));
+    let message = format!("{} {doing}", dialect.name());
     let kind = if is_transient(dialect, &error) {
         ErrorKind::Unavailable
     } else {

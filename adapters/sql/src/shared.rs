@@ -166,8 +166,9 @@ where
     }
 }
 
-fn query<'q, DB: Database>(sql: impl Into<String>) -> DbQuery<'q, DB> {
-    sqlx::query(AssertSqlSafe(sql.into()))
+/// A statement: fixed SQL as it is, SQL built at run time through `AssertSqlSafe`.
+fn query<'q, DB: Database>(sql: impl sqlx::SqlSafeStr) -> DbQuery<'q, DB> {
+    sqlx::query(sql)
 }
 
 /// `SessionStore::create`.
@@ -176,7 +177,7 @@ pub(crate) async fn create<D: Dialect>(store: &D, record: &SessionRecord) -> Ada
         "INSERT INTO sessions ({SESSION_COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)"
     );
-    let result = D::bind_record(query(sql), record)?
+    let result = D::bind_record(query(AssertSqlSafe(sql)), record)?
         .execute(D::Db::on(store.writes()))
         .await;
     created(D::DIALECT, &record.id, result)
@@ -185,7 +186,7 @@ pub(crate) async fn create<D: Dialect>(store: &D, record: &SessionRecord) -> Ada
 /// `SessionStore::get`.
 pub(crate) async fn get<D: Dialect>(store: &D, id: &str) -> AdapterResult<Option<SessionRecord>> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-    let row = D::Db::text(query(sql), id)
+    let row = D::Db::text(query(AssertSqlSafe(sql)), id)
         .fetch_optional(D::Db::on(store.reads()))
         .await
         .map_err(|e| from_sqlx(D::DIALECT, &format!("get session {id}"), e))?;
@@ -227,7 +228,7 @@ pub(crate) async fn list<D: Dialect>(
     cursor: Option<&str>,
 ) -> AdapterResult<SessionPage> {
     let q = list_query(filter, limit, cursor);
-    let mut statement = query(q.sql);
+    let mut statement = query(AssertSqlSafe(q.sql));
     for text in q.texts {
         statement = D::Db::text(statement, text);
     }
@@ -348,7 +349,7 @@ pub(crate) async fn ping<D: Dialect>(store: &D) -> AdapterResult<()> {
 /// `SessionStore::create_key`.
 pub(crate) async fn create_key<D: Dialect>(store: &D, key: &ApiKeyRecord) -> AdapterResult<()> {
     let sql = format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
-    let result = D::bind_key(query(sql), key)?
+    let result = D::bind_key(query(AssertSqlSafe(sql)), key)?
         .execute(D::Db::on(store.writes()))
         .await;
     key_created(D::DIALECT, &key.name, result)
@@ -360,7 +361,7 @@ pub(crate) async fn key_by_hash<D: Dialect>(
     key_hash: &str,
 ) -> AdapterResult<Option<ApiKeyRecord>> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
-    let row = D::Db::text(query(sql), key_hash)
+    let row = D::Db::text(query(AssertSqlSafe(sql)), key_hash)
         .fetch_optional(D::Db::on(store.reads()))
         .await
         .map_err(|e| from_sqlx(D::DIALECT, "find API key", e))?;
@@ -370,7 +371,7 @@ pub(crate) async fn key_by_hash<D: Dialect>(
 /// `SessionStore::list_keys`.
 pub(crate) async fn list_keys<D: Dialect>(store: &D) -> AdapterResult<Vec<ApiKeyRecord>> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY name");
-    let rows = query::<D::Db>(sql)
+    let rows = query::<D::Db>(AssertSqlSafe(sql))
         .fetch_all(D::Db::on(store.reads()))
         .await
         .map_err(|e| from_sqlx(D::DIALECT, "list API keys", e))?;
