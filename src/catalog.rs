@@ -14,9 +14,9 @@ use crate::config::{
     AuthConfig, Config, ProfilesConfig, SandboxConfig, StorageConfig, StoreConfig,
 };
 use crate::metrics::{MeasuredBlobs, MeasuredStore, Metrics};
+use crate::named_calls::{NamedProfiles, NamedSandboxes};
 use crate::profiles::{ConvexFunctionType, DirectoryProfileSource};
 use crate::runtime::{Adapters, AgentSettings, Limits, QuotaLimits, RuntimeSettings};
-use crate::sandbox_errors::NamedSandboxes;
 use crate::tools::ConvexCaller;
 
 /// Tags the sandboxes of this runtime, so that after a crash it finds its own orphans.
@@ -36,7 +36,8 @@ pub struct CatalogError {
 
 /// Builds every adapter the config names, reporting each one that fails. The session
 /// store and the blob store record every call's time and failure in `metrics`, labelled
-/// by their kind; those and the sandbox provider name a failed call's operation.
+/// by their kind; those, the profile source and the sandbox provider name a failed call's
+/// operation.
 pub async fn build_adapters(
     config: &Config,
     link: Option<agent_runtime_local::RuntimeLink>,
@@ -52,7 +53,7 @@ pub async fn build_adapters(
         (Ok(store), Ok(blobs), Ok(profiles), Ok(sandboxes)) => Ok(Adapters {
             store: MeasuredStore::wrap(store, store_kind(&config.store), metrics.clone()),
             blobs: MeasuredBlobs::wrap(blobs, storage_kind(&config.storage), metrics.clone()),
-            profiles,
+            profiles: NamedProfiles::wrap(profiles),
             sandboxes: NamedSandboxes::wrap(sandboxes),
         }),
         (store, blobs, profiles, sandboxes) => {

@@ -209,7 +209,7 @@ impl Profile {
                 },
                 _ => ProfileError::Source {
                     name: name.to_owned(),
-                    error: error.with_operation("ProfileSource::load"),
+                    error,
                 },
             })?;
         Profile::parse(bundle)

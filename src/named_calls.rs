@@ -1,14 +1,16 @@
-//! Sandbox calls that name themselves when they fail: [`NamedSandboxes`] wraps a
-//! `SandboxProvider`, and every sandbox it makes or opens, so that a failed call's
-//! `AdapterError` says which call it was (`Sandbox::read_file`) and on which sandbox,
-//! as `MeasuredStore` and `MeasuredBlobs` (`src/metrics.rs`) do for the stores. The one
-//! place a sandbox error gets its operation.
+//! Adapters whose failed calls name themselves: [`NamedSandboxes`] wraps a
+//! `SandboxProvider`, and every sandbox it makes or opens, and [`NamedProfiles`] a
+//! `ProfileSource`, so that a failed call's `AdapterError` says which call it was
+//! (`Sandbox::read_file`, `ProfileSource::list`) and what about, as `MeasuredStore` and
+//! `MeasuredBlobs` (`src/metrics.rs`) do for the stores. The one place these adapters'
+//! errors get their operation.
 
 use std::sync::Arc;
 
 use agent_runtime_api::{
     AdapterError, AdapterResult, AgentProcess, CommandSpec, FileReader, FileStat, FileTree,
-    RelPath, Sandbox, SandboxDir, SandboxInfo, SandboxProvider, SandboxSpec, async_trait,
+    ProfileBundle, ProfileSource, RelPath, Sandbox, SandboxDir, SandboxInfo, SandboxProvider,
+    SandboxSpec, async_trait,
 };
 use bytes::Bytes;
 
@@ -141,6 +143,35 @@ impl Sandbox for NamedSandbox {
     }
 }
 
+/// A profile source whose failed calls carry their operation and the profile's name.
+pub struct NamedProfiles {
+    inner: Arc<dyn ProfileSource>,
+}
+
+impl NamedProfiles {
+    /// Wraps `inner`.
+    pub fn wrap(inner: Arc<dyn ProfileSource>) -> Arc<dyn ProfileSource> {
+        Arc::new(Self { inner })
+    }
+}
+
+#[async_trait]
+impl ProfileSource for NamedProfiles {
+    async fn list(&self) -> AdapterResult<Vec<String>> {
+        let listed = self.inner.list().await;
+        listed.map_err(|error| error.with_operation("ProfileSource::list"))
+    }
+
+    async fn load(&self, name: &str) -> AdapterResult<ProfileBundle> {
+        let loaded = self.inner.load(name).await;
+        loaded.map_err(|error| {
+            error
+                .with_operation("ProfileSource::load")
+                .with_context("profile", name)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +187,25 @@ mod tests {
     }
 
     agent_runtime_api::sandbox_contract!(named_sandboxes, with on_named_local);
+
+    agent_runtime_api::profile_source_contract!(named_profiles, async {
+        NamedProfiles::wrap(Arc::new(
+            agent_runtime_api::memory::MemoryProfileSource::new(
+                agent_runtime_api::contract::sample_bundles(),
+            ),
+        ))
+    });
+
+    #[tokio::test]
+    async fn a_failed_profile_load_names_its_operation_and_profile() {
+        let profiles = NamedProfiles::wrap(Arc::new(
+            agent_runtime_api::memory::MemoryProfileSource::new([]),
+        ));
+        let error = profiles.load("missing").await.unwrap_err();
+        assert_eq!(error.kind(), agent_runtime_api::ErrorKind::NotFound);
+        assert_eq!(error.operation(), Some("ProfileSource::load"));
+        assert!(error.to_string().contains("profile=missing"), "{error}");
+    }
 
     #[tokio::test]
     async fn a_failed_call_names_its_operation_and_sandbox() {
